@@ -1,0 +1,65 @@
+# strata — build, test and measure.
+# `make test` is what CI runs; `make fuzz` and `make bench` are separate.
+
+GO       ?= go
+BIN      := bin/strata
+PKGS     := ./...
+FUZZTIME ?= 10s
+LONGFUZZ ?= 5m
+
+.PHONY: all build run test check vet fmt tidy-check wasm-check unit fuzz-short fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/strata
+
+## run: start strata with the demo configuration (and its demo upstreams)
+run: build
+	./$(BIN) run -c examples/configs/demo.yaml
+
+## test: everything CI checks
+test: check unit fuzz-short
+
+check: fmt vet tidy-check wasm-check
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+	@if command -v staticcheck >/dev/null 2>&1; then staticcheck $(PKGS); else echo "staticcheck not installed; skipped"; fi
+
+tidy-check:
+	@cp go.mod /tmp/strata-go.mod.bak; cp go.sum /tmp/strata-go.sum.bak 2>/dev/null || true
+	$(GO) mod tidy
+	@if ! git diff --quiet -- go.mod go.sum 2>/dev/null; then echo "go mod tidy changed go.mod/go.sum:"; git diff -- go.mod go.sum; exit 1; fi
+
+# The SDK and the examples must build for the plugin target.
+wasm-check:
+	@if [ -d sdk ] && ls sdk/*.go >/dev/null 2>&1; then GOOS=wasip1 GOARCH=wasm $(GO) build ./sdk/...; fi
+
+unit:
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+# A short run of every fuzz target; `make fuzz` runs them long.
+FUZZ_TARGETS := $(shell grep -rl --include='*_test.go' '^func Fuzz' . 2>/dev/null | xargs -r -n1 dirname | sort -u)
+
+fuzz-short:
+	@for d in $(FUZZ_TARGETS); do \
+	  for f in $$(grep -h '^func Fuzz' $$d/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+	    echo "fuzz $$d $$f ($(FUZZTIME))"; \
+	    $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$d || exit 1; \
+	  done; \
+	done
+
+fuzz:
+	$(MAKE) fuzz-short FUZZTIME=$(LONGFUZZ)
+
+## bench: strata against HAProxy, side by side, with wrk
+bench:
+	$(GO) run ./cmd/stratabench
+
+clean:
+	rm -rf bin

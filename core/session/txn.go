@@ -1,0 +1,188 @@
+package session
+
+import (
+	"github.com/strata-proxy/strata/core/h1"
+)
+
+// Txn is the L7 HTTP transaction: the parsed request and response and the
+// edits rules made to them. Unedited heads are forwarded as the bytes that
+// were received; an edited head is serialised again.
+type Txn struct {
+	Req  h1.Request
+	Resp h1.Response
+
+	ReqEdited  bool // the request head must be serialised from Req
+	RespEdited bool // the response head must be serialised from Resp
+
+	// Status is the status sent to the client (0 until a response starts).
+	Status int
+
+	// arena stores bytes written by edits. It is replaced, never grown in
+	// place, so slices handed out earlier stay valid until Reset.
+	arena []byte
+}
+
+// Reset clears t for the next transaction, keeping its storage.
+func (t *Txn) Reset() {
+	reqFields, respFields := t.Req.Fields[:0], t.Resp.Fields[:0]
+	arena := t.arena[:0]
+	*t = Txn{arena: arena}
+	t.Req.Fields, t.Resp.Fields = reqFields, respFields
+}
+
+// Keep copies b into storage that lives until Reset and returns the copy.
+func (t *Txn) Keep(b []byte) []byte {
+	if cap(t.arena)-len(t.arena) < len(b) {
+		t.arena = make([]byte, 0, max(1024, len(b)))
+	}
+	n := len(t.arena)
+	t.arena = append(t.arena, b...)
+	return t.arena[n:len(t.arena):len(t.arena)]
+}
+
+// KeepString is Keep for a string.
+func (t *Txn) KeepString(s string) []byte {
+	if cap(t.arena)-len(t.arena) < len(s) {
+		t.arena = make([]byte, 0, max(1024, len(s)))
+	}
+	n := len(t.arena)
+	t.arena = append(t.arena, s...)
+	return t.arena[n:len(t.arena):len(t.arena)]
+}
+
+// SetReqHeader replaces every request field called name by one with value.
+func (t *Txn) SetReqHeader(name, value []byte) {
+	t.Req.Fields = delFields(t.Req.Fields, name)
+	t.Req.Fields = append(t.Req.Fields, h1.Field{Name: t.Keep(name), Value: t.Keep(value)})
+	t.ReqEdited = true
+}
+
+// AddReqHeader appends a request field.
+func (t *Txn) AddReqHeader(name, value []byte) {
+	t.Req.Fields = append(t.Req.Fields, h1.Field{Name: t.Keep(name), Value: t.Keep(value)})
+	t.ReqEdited = true
+}
+
+// DelReqHeader removes every request field called name and returns how many.
+func (t *Txn) DelReqHeader(name []byte) int {
+	n := len(t.Req.Fields)
+	t.Req.Fields = delFields(t.Req.Fields, name)
+	if d := n - len(t.Req.Fields); d > 0 {
+		t.ReqEdited = true
+		return d
+	}
+	return 0
+}
+
+// SetRespHeader replaces every response field called name by one with value.
+func (t *Txn) SetRespHeader(name, value []byte) {
+	t.Resp.Fields = delFields(t.Resp.Fields, name)
+	t.Resp.Fields = append(t.Resp.Fields, h1.Field{Name: t.Keep(name), Value: t.Keep(value)})
+	t.RespEdited = true
+}
+
+// AddRespHeader appends a response field.
+func (t *Txn) AddRespHeader(name, value []byte) {
+	t.Resp.Fields = append(t.Resp.Fields, h1.Field{Name: t.Keep(name), Value: t.Keep(value)})
+	t.RespEdited = true
+}
+
+// DelRespHeader removes every response field called name and returns how many.
+func (t *Txn) DelRespHeader(name []byte) int {
+	n := len(t.Resp.Fields)
+	t.Resp.Fields = delFields(t.Resp.Fields, name)
+	if d := n - len(t.Resp.Fields); d > 0 {
+		t.RespEdited = true
+		return d
+	}
+	return 0
+}
+
+// SetPath replaces the path of the request, keeping its query.
+func (t *Txn) SetPath(path []byte) {
+	uri := make([]byte, 0, len(path)+1+len(t.Req.Query))
+	uri = append(uri, path...)
+	if t.Req.Query != nil {
+		uri = append(uri, '?')
+		uri = append(uri, t.Req.Query...)
+	}
+	t.setURI(uri, len(path))
+}
+
+// SetQuery replaces the query of the request (without '?'); an empty query
+// removes it.
+func (t *Txn) SetQuery(query []byte) {
+	uri := make([]byte, 0, len(t.Req.Path)+1+len(query))
+	uri = append(uri, t.Req.Path...)
+	if len(query) > 0 {
+		uri = append(uri, '?')
+		uri = append(uri, query...)
+	}
+	t.setURI(uri, len(t.Req.Path))
+}
+
+// setURI installs uri (origin-form) whose path is its first pathLen bytes.
+func (t *Txn) setURI(uri []byte, pathLen int) {
+	kept := t.Keep(uri)
+	t.Req.URI = kept
+	t.Req.Path = kept[:pathLen:pathLen]
+	if pathLen < len(kept) {
+		t.Req.Query = kept[pathLen+1:]
+	} else {
+		t.Req.Query = nil
+	}
+	t.ReqEdited = true
+}
+
+// SetMethod replaces the request method.
+func (t *Txn) SetMethod(m []byte) {
+	t.Req.Method = t.Keep(m)
+	t.ReqEdited = true
+}
+
+// SetStatus replaces the response status and, when reason is not nil, its
+// reason phrase.
+func (t *Txn) SetStatus(code int, reason []byte) {
+	t.Resp.Status = code
+	if reason != nil {
+		t.Resp.Reason = t.Keep(reason)
+	}
+	t.RespEdited = true
+}
+
+// delFields removes, in place, every field called name (ASCII
+// case-insensitive).
+func delFields(fs []h1.Field, name []byte) []h1.Field {
+	out := fs[:0]
+	for _, f := range fs {
+		if !EqualFold(f.Name, name) {
+			out = append(out, f)
+		}
+	}
+	clear(fs[len(out):])
+	return out
+}
+
+// EqualFold reports whether a and b are equal under ASCII case folding, the
+// comparison HTTP field names use.
+func EqualFold(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x == y {
+			continue
+		}
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
