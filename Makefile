@@ -14,8 +14,13 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/strata
 
-## run: start strata with the demo configuration (and its demo upstreams)
+## run: start strata with the demo configuration and its demo upstreams
 run: build
+	$(GO) build -o bin/upstream ./cmd/upstream
+	@trap 'kill 0' EXIT INT TERM; \
+	./bin/upstream -listen 127.0.0.1:9001 -name s1 -max-lifetime 12h >/dev/null & \
+	./bin/upstream -listen 127.0.0.1:9002 -name s2 -max-lifetime 12h >/dev/null & \
+	./bin/upstream -listen 127.0.0.1:9003 -name api -mode echo -max-lifetime 12h >/dev/null & \
 	./$(BIN) run -c examples/configs/demo.yaml
 
 ## test: everything CI checks

@@ -186,3 +186,26 @@ func EqualFold(a, b []byte) bool {
 	}
 	return true
 }
+
+// ForgetRequest drops every reference into the buffer the request head was
+// parsed from, once that buffer is reused for the body. Framing (Body,
+// ContentLength, KeepAlive, Minor, ExpectContinue, Upgrade) is kept; fetches
+// of the request head then find no sample, as in HAProxy once the request
+// has left.
+func (t *Txn) ForgetRequest() {
+	r := &t.Req
+	r.Method, r.URI, r.Path, r.Query, r.Host = nil, nil, nil, nil, nil
+	clear(r.Fields)
+	r.Fields = r.Fields[:0]
+	r.HeadLen = 0
+}
+
+// ForgetResponse drops every reference into the server buffer the response
+// head was parsed from. Status and framing are kept.
+func (t *Txn) ForgetResponse() {
+	r := &t.Resp
+	r.Reason = nil
+	clear(r.Fields)
+	r.Fields = r.Fields[:0]
+	r.HeadLen = 0
+}

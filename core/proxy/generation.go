@@ -1,0 +1,298 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/strata-proxy/strata/abi"
+	"github.com/strata-proxy/strata/core/backend"
+	"github.com/strata-proxy/strata/core/config"
+	"github.com/strata-proxy/strata/core/fetch"
+	"github.com/strata-proxy/strata/core/h1"
+	"github.com/strata-proxy/strata/core/rules"
+	"github.com/strata-proxy/strata/core/sample"
+	"github.com/strata-proxy/strata/core/stats"
+)
+
+// Generation is one compiled configuration: frontends, backends, rules and
+// the registries they were compiled against. Streams keep the generation
+// they started on until they end, so a reload never changes the rules under
+// a running stream.
+type Generation struct {
+	// Immutable after Build:
+	Config    *config.Config
+	Fetches   *fetch.Registry
+	Actions   *rules.Actions
+	Frontends []*Frontend
+	Backends  []*Backend
+	Services  map[string]Service
+
+	backends map[string]*Backend
+	proc     *sample.SharedVars
+}
+
+// Frontend is the run-time form of a configured frontend.
+type Frontend struct {
+	// Immutable after Build:
+	Name     string
+	HTTP     bool
+	Binds    []string
+	Timeouts config.FrontendTimeouts
+	Limits   h1.Limits
+	MaxConn  int
+
+	TCPConnection, TCPSession, TCPContent *rules.Set
+	HTTPRequest, HTTPResponse, HTTPAfter  *rules.Set
+	UseBackend, UseService                []*rules.Target
+	Default                               *Backend
+	ForwardFor                            *config.ForwardFor
+	Forwarded                             bool
+
+	Stats stats.Counters
+	cur   atomic.Int64
+}
+
+// Backend is the run-time form of a configured backend: its servers and its
+// rules.
+type Backend struct {
+	*backend.Backend
+
+	HTTPRequest, HTTPResponse, HTTPAfter *rules.Set
+	UseService                           []*rules.Target
+	ForwardFor                           *config.ForwardFor
+	Forwarded                            bool
+}
+
+// Backend returns the backend called name, or nil.
+func (g *Generation) Backend(name string) *Backend { return g.backends[name] }
+
+// backendBytes looks a backend up by a name held in bytes without
+// allocating (the compiler elides the conversion in a map index).
+func (g *Generation) backendBytes(name []byte) *Backend { return g.backends[string(name)] }
+
+// BuildOptions are what Build needs besides the configuration.
+type BuildOptions struct {
+	Fetches  *fetch.Registry    // nil: the built-ins
+	Actions  *rules.Actions     // nil: the built-ins
+	Services map[string]Service // services beyond the built-ins (plugins)
+}
+
+// Build compiles cfg into a Generation. It reports every error it finds,
+// each naming its configuration path, and never returns a partial result.
+func Build(cfg *config.Config, opt BuildOptions) (*Generation, error) {
+	g := &Generation{
+		Config:   cfg,
+		Fetches:  opt.Fetches,
+		Actions:  opt.Actions,
+		Services: map[string]Service{},
+		backends: map[string]*Backend{},
+		proc:     &sample.SharedVars{},
+	}
+	if g.Fetches == nil {
+		g.Fetches = fetch.NewRegistry()
+	}
+	if g.Actions == nil {
+		g.Actions = rules.NewActions()
+	}
+	for name, s := range builtinServices {
+		g.Services[name] = s
+	}
+	for name, s := range opt.Services {
+		g.Services[name] = s
+	}
+	var errs []*config.Error
+	fail := func(path string, err error) {
+		errs = append(errs, &config.Error{Path: path, Msg: err.Error()})
+	}
+
+	limits := h1.Limits{
+		MaxRequestLine: cfg.Global.Tune.MaxRequestLine,
+		MaxHeadBytes:   cfg.Global.Tune.MaxHeadBytes,
+		MaxHeaders:     cfg.Global.Tune.MaxHeaders,
+	}
+
+	for _, bc := range cfg.Backends {
+		http := bc.Mode == config.ModeHTTP
+		specs := make([]backend.ServerSpec, 0, len(bc.Servers))
+		for _, s := range bc.Servers {
+			specs = append(specs, backend.ServerSpec{Name: s.Name, Addr: s.Address, Weight: s.Weight, MaxConn: s.MaxConn, Backup: s.Backup})
+		}
+		be := &Backend{
+			Backend: backend.New(bc.Name, http, backend.Timeouts{
+				Connect: bc.Timeouts.Connect, Server: bc.Timeouts.Server, Tunnel: bc.Timeouts.Tunnel,
+				Queue: bc.Timeouts.Queue, HTTPKeepAlive: bc.Timeouts.HTTPKeepAlive,
+			}, specs),
+			ForwardFor: bc.ForwardFor,
+			Forwarded:  bc.Forwarded,
+		}
+		for i, s := range bc.Servers {
+			if s.Disabled {
+				be.Servers[i].SetState(backend.StateMaint)
+			}
+		}
+		env := g.newEnv(cfg, http, bc.ACLs, bc.ACLPath, fail)
+		be.HTTPRequest = g.compileSet(rules.HTTPRequest, bc.HTTPRequest, env, fail)
+		be.HTTPResponse = g.compileSet(rules.HTTPResponse, bc.HTTPResponse, env, fail)
+		be.HTTPAfter = g.compileSet(rules.HTTPAfterResponse, bc.HTTPAfterResponse, env, fail)
+		be.UseService = g.compileTargets(rules.UseService, bc.UseService, env, fail, g.checkService)
+		g.Backends = append(g.Backends, be)
+		g.backends[bc.Name] = be
+	}
+
+	for _, fc := range cfg.Frontends {
+		http := fc.Mode == config.ModeHTTP
+		fe := &Frontend{
+			Name: fc.Name, HTTP: http, Binds: fc.Bind, Timeouts: fc.Timeouts, Limits: limits,
+			MaxConn: fc.MaxConn, ForwardFor: fc.ForwardFor, Forwarded: fc.Forwarded,
+		}
+		env := g.newEnv(cfg, http, fc.ACLs, fc.ACLPath, fail)
+		fe.TCPConnection = g.compileSet(rules.TCPConnection, fc.TCPRequestConnection, env, fail)
+		fe.TCPSession = g.compileSet(rules.TCPSession, fc.TCPRequestSession, env, fail)
+		fe.TCPContent = g.compileSet(rules.TCPContent, fc.TCPRequestContent, env, fail)
+		if http {
+			fe.HTTPRequest = g.compileSet(rules.HTTPRequest, fc.HTTPRequest, env, fail)
+			fe.HTTPResponse = g.compileSet(rules.HTTPResponse, fc.HTTPResponse, env, fail)
+			fe.HTTPAfter = g.compileSet(rules.HTTPAfterResponse, fc.HTTPAfterResponse, env, fail)
+		} else {
+			for _, r := range []config.Rules{fc.HTTPRequest, fc.HTTPResponse, fc.HTTPAfterResponse} {
+				if len(r.List) > 0 {
+					errs = append(errs, &config.Error{Path: r.Path, Msg: "HTTP rules in a TCP frontend", Fix: "set mode: http or move the rules to tcp_request_content"})
+				}
+			}
+		}
+		fe.UseBackend = g.compileTargets(rules.UseBackend, fc.UseBackend, env, fail, g.checkBackend(fe))
+		fe.UseService = g.compileTargets(rules.UseService, fc.UseService, env, fail, g.checkService)
+		if fc.DefaultBackend != "" {
+			fe.Default = g.backends[fc.DefaultBackend]
+		}
+		g.Frontends = append(g.Frontends, fe)
+	}
+	if len(errs) > 0 {
+		return nil, &config.Errors{List: errs}
+	}
+	return g, nil
+}
+
+func (g *Generation) newEnv(cfg *config.Config, http bool, acls map[string][]string, aclPath string, fail func(string, error)) *rules.Env {
+	env := &rules.Env{Fetches: g.Fetches, Actions: g.Actions, HTTP: http, Dir: cfg.Dir}
+	for name, defs := range acls {
+		for i, def := range defs {
+			if err := env.DefineACL(name, def); err != nil {
+				fail(aclPath+"."+name+indexSuffix(len(defs), i), err)
+			}
+		}
+	}
+	return env
+}
+
+func indexSuffix(n, i int) string {
+	if n <= 1 {
+		return ""
+	}
+	return "[" + strconv.Itoa(i) + "]"
+}
+
+func (g *Generation) compileSet(p rules.Point, rs config.Rules, env *rules.Env, fail func(string, error)) *rules.Set {
+	if len(rs.List) == 0 {
+		return nil
+	}
+	set := &rules.Set{}
+	for i, src := range rs.List {
+		r, err := rules.Compile(p, src, env)
+		if err != nil {
+			fail(rs.Path+"["+strconv.Itoa(i)+"]", err)
+			continue
+		}
+		set.Rules = append(set.Rules, r)
+	}
+	return set
+}
+
+func (g *Generation) compileTargets(p rules.Point, rs config.Rules, env *rules.Env, fail func(string, error), check func(*rules.Target) error) []*rules.Target {
+	var ts []*rules.Target
+	for i, src := range rs.List {
+		t, err := rules.CompileTarget(p, src, env)
+		if err == nil && check != nil {
+			err = check(t)
+		}
+		if err != nil {
+			fail(rs.Path+"["+strconv.Itoa(i)+"]", err)
+			continue
+		}
+		ts = append(ts, t)
+	}
+	return ts
+}
+
+func (g *Generation) checkService(t *rules.Target) error {
+	if t.Dynamic() {
+		return nil
+	}
+	if _, ok := g.Services[t.Name]; !ok {
+		return fmt.Errorf("unknown service %q%s", t.Name, knownNames(g.Services))
+	}
+	return nil
+}
+
+func (g *Generation) checkBackend(fe *Frontend) func(*rules.Target) error {
+	return func(t *rules.Target) error {
+		if t.Dynamic() {
+			return nil
+		}
+		be, ok := g.backends[t.Name]
+		if !ok {
+			return fmt.Errorf("unknown backend %q", t.Name)
+		}
+		if be.HTTP != fe.HTTP {
+			return fmt.Errorf("backend %q is in %s mode but the frontend is in %s mode", t.Name, modeName(be.HTTP), modeName(fe.HTTP))
+		}
+		return nil
+	}
+}
+
+func modeName(http bool) string {
+	if http {
+		return "http"
+	}
+	return "tcp"
+}
+
+func knownNames[V any](m map[string]V) string {
+	if len(m) == 0 {
+		return ""
+	}
+	s := "; known services:"
+	for n := range m {
+		s += " " + n
+	}
+	return s
+}
+
+// Close releases what the generation holds (pooled server connections).
+func (g *Generation) Close() {
+	for _, b := range g.Backends {
+		b.Close()
+	}
+}
+
+// forwardForApplies reports whether an X-Forwarded-For field should be
+// added for client address src.
+func forwardForApplies(ff *config.ForwardFor, src netip.Addr) bool {
+	if ff == nil {
+		return false
+	}
+	for _, p := range ff.Except {
+		if p.Contains(src.Unmap()) {
+			return false
+		}
+	}
+	return true
+}
+
+var errNoBackend = errors.New("no backend")
+
+// layersHTTP is the layer set of every HTTP evaluation point.
+const layersHTTP = abi.LayerConn | abi.LayerSess | abi.LayerStrm | abi.LayerTxn

@@ -1,0 +1,824 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/strata-proxy/strata/abi"
+	"github.com/strata-proxy/strata/core/backend"
+	"github.com/strata-proxy/strata/core/fetch"
+	"github.com/strata-proxy/strata/core/h1"
+	"github.com/strata-proxy/strata/core/rules"
+	"github.com/strata-proxy/strata/core/session"
+	"github.com/strata-proxy/strata/core/transport"
+)
+
+// exchange is the per-stream state of an HTTP/1.1 client connection: the
+// stream, its transaction and their scratch. It comes from a pool when a
+// request starts and goes back when the response is done, so an idle
+// keep-alive connection holds none of it.
+type exchange struct {
+	strm  session.Stream
+	txn   session.Txn
+	fctx  fetch.Ctx
+	out   []byte // serialised heads and local replies
+	name  []byte // dynamic target names
+	chunk h1.ChunkedScanner
+	rec   logRecord
+
+	method, uri []byte // copies kept for the log after the request head is gone
+	ttfb        time.Duration
+	consumed    bool // the request has been removed from the client buffer
+}
+
+// stepResult says what the connection does after a stream.
+type stepResult uint8
+
+const (
+	keepOpen  stepResult = iota // serve the next request
+	closeConn                   // close the client connection
+)
+
+// serveHTTP drives an HTTP/1.1 client connection: one stream after another
+// until the client or a rule closes it.
+func (cc *clientConn) serveHTTP() {
+	fe := cc.fe
+	first := true
+	for {
+		if cc.buf.Len() == 0 {
+			cc.idle.Store(true)
+			if cc.p.draining.Load() {
+				return
+			}
+			if first {
+				cc.c.ReadDeadline = cc.sess.Start.Add(fe.Timeouts.HTTPRequest)
+			} else {
+				cc.c.ReadDeadline = time.Time{}
+				cc.c.ReadTimeout = fe.Timeouts.HTTPKeepAlive
+			}
+			_, err := cc.c.Fill(&cc.buf)
+			cc.idle.Store(false)
+			if err != nil {
+				// The client closed or went quiet between requests: no
+				// stream was born, nothing to log (HAProxy's dontlognull).
+				return
+			}
+		}
+		first = false
+		x := exchangePool.Get().(*exchange)
+		res := cc.serveStream(x)
+		x.reset()
+		exchangePool.Put(x)
+		if res == closeConn {
+			return
+		}
+	}
+}
+
+func (x *exchange) reset() {
+	x.strm.Reset()
+	x.txn.Reset()
+	x.chunk.Reset()
+	x.out = x.out[:0]
+	x.name = x.name[:0]
+	x.method = x.method[:0]
+	x.uri = x.uri[:0]
+	x.rec = logRecord{}
+	x.fctx = fetch.Ctx{}
+	x.ttfb = -1
+	x.consumed = false
+	if cap(x.out) > 64<<10 {
+		x.out = nil
+	}
+}
+
+// serveStream runs one stream: parse, rules, backend, forward, log.
+func (cc *clientConn) serveStream(x *exchange) stepResult {
+	fe := cc.fe
+	start := time.Now()
+	strm, txn := &x.strm, &x.txn
+	strm.ID = session.NextID()
+	strm.Sess = &cc.sess
+	strm.Start = start
+	strm.Txn = txn
+	x.ttfb = -1
+	cc.sess.Streams++
+	fe.Stats.Streams.Add(1)
+	fe.Stats.CurStreams.Add(1)
+
+	cc.c.ReadDeadline = start.Add(fe.Timeouts.HTTPRequest)
+	cc.c.ReadTimeout = fe.Timeouts.Client
+	cc.c.WriteTimeout = fe.Timeouts.Client
+
+	res := cc.handle(x)
+
+	if res == closeConn || !txn.Req.KeepAlive {
+		res = closeConn
+	}
+	cc.finishStream(x, start)
+	return res
+}
+
+// finishStream counts and logs a stream that has ended.
+func (cc *clientConn) finishStream(x *exchange, start time.Time) {
+	fe, strm, txn := cc.fe, &x.strm, &x.txn
+	if strm.Term.Cause == session.CauseNone {
+		strm.Term.Phase = session.PhaseDone
+	}
+	fe.Stats.CurStreams.Add(-1)
+	fe.Stats.Term[strm.Term.Cause].Add(1)
+	fe.Stats.BytesIn.Add(strm.BytesIn)
+	fe.Stats.BytesOut.Add(strm.BytesOut)
+	if txn.Status != 0 {
+		fe.Stats.CountStatus(txn.Status)
+	}
+	if be := cc.gen.Backend(strm.Backend); be != nil {
+		be.Stats.Streams.Add(1)
+		be.Stats.Term[strm.Term.Cause].Add(1)
+		be.Stats.BytesIn.Add(strm.BytesIn)
+		be.Stats.BytesOut.Add(strm.BytesOut)
+		if txn.Status != 0 {
+			be.Stats.CountStatus(txn.Status)
+		}
+	}
+	if cc.p.alog == nil {
+		return
+	}
+	r := &x.rec
+	r.Time = start
+	r.Session = cc.sess.ID
+	r.Stream = strm.ID
+	r.Client = cc.clientAddr
+	r.Frontend = fe.Name
+	r.Backend = strm.Backend
+	r.Server = strm.Server
+	r.Service = strm.Service
+	r.Method = x.method
+	r.URI = x.uri
+	r.Status = txn.Status
+	r.BytesIn = strm.BytesIn
+	r.BytesOut = strm.BytesOut
+	r.Duration = time.Since(start)
+	r.TTFB = x.ttfb
+	r.Term = strm.Term
+	r.Retries = strm.Retries
+	cc.p.alog.Log(r)
+}
+
+// handle parses the request and decides who answers it.
+func (cc *clientConn) handle(x *exchange) stepResult {
+	fe, strm, txn := cc.fe, &x.strm, &x.txn
+	req := &txn.Req
+
+	// The request head.
+	for {
+		err := h1.ParseRequest(req, cc.buf.Data(), &fe.Limits)
+		if err == nil {
+			break
+		}
+		var he *h1.Error
+		if errors.As(err, &he) {
+			strm.Term.Set(session.CauseBadRequest, session.PhaseRequest)
+			return cc.replyError(x, he.Status)
+		}
+		if cc.buf.Full() {
+			strm.Term.Set(session.CauseBadRequest, session.PhaseRequest)
+			return cc.replyError(x, 431)
+		}
+		if _, err := cc.c.Fill(&cc.buf); err != nil {
+			if transport.IsTimeout(err) {
+				strm.Term.Set(session.CauseClientTimeout, session.PhaseRequest)
+				return cc.replyError(x, 408)
+			}
+			strm.Term.Set(session.CauseClientAbort, session.PhaseRequest)
+			return closeConn
+		}
+	}
+	x.method = append(x.method[:0], req.Method...)
+	x.uri = append(x.uri[:0], req.URI...)
+	strm.BytesIn += int64(req.HeadLen)
+
+	ctx := &x.fctx
+	*ctx = fetch.Ctx{Conn: &cc.conn, Sess: &cc.sess, Strm: strm, Proc: cc.gen.proc}
+
+	// tcp-request content sees the stream without its transaction.
+	if fe.TCPContent != nil {
+		ctx.Layers = abi.LayerConn | abi.LayerSess | abi.LayerStrm
+		strm.Content = cc.buf.Data()
+		v := fe.TCPContent.Eval(ctx)
+		strm.Content = nil
+		if v.Kind == rules.Reject {
+			strm.Term.Set(session.CauseDenied, session.PhaseRequest)
+			return closeConn
+		}
+	}
+	ctx.Layers = layersHTTP
+	ctx.Txn = txn
+
+	// Frontend http-request rules, then its use_service and use_backend.
+	if res, done := cc.applyRequestRules(x, fe.HTTPRequest); done {
+		return res
+	}
+	if res, done := cc.useService(x, fe.UseService); done {
+		return res
+	}
+	be := cc.gen.selectBackend(fe, ctx, x)
+	if be == nil {
+		strm.Term.Set(session.CauseNoServer, session.PhaseRequest)
+		return cc.replyError(x, 503)
+	}
+	strm.Backend = be.Name
+	if res, done := cc.applyRequestRules(x, be.HTTPRequest); done {
+		return res
+	}
+	if res, done := cc.useService(x, be.UseService); done {
+		return res
+	}
+	cc.addForwardingFields(x, be)
+	return cc.forward(x, be)
+}
+
+// selectBackend applies use_backend, then default_backend. A dynamic name
+// that names no backend falls through to the default, as in HAProxy.
+func (g *Generation) selectBackend(fe *Frontend, ctx *fetch.Ctx, x *exchange) *Backend {
+	for _, t := range fe.UseBackend {
+		name, ok := t.Eval(ctx, x.name[:0])
+		if !ok {
+			continue
+		}
+		x.name = name
+		if be := g.backendBytes(name); be != nil && be.HTTP == fe.HTTP {
+			return be
+		}
+		break
+	}
+	return fe.Default
+}
+
+// applyRequestRules runs an http-request rule set and answers the request
+// when a rule decides so.
+func (cc *clientConn) applyRequestRules(x *exchange, set *rules.Set) (stepResult, bool) {
+	if set == nil {
+		return keepOpen, false
+	}
+	v := set.Eval(&x.fctx)
+	switch v.Kind {
+	case rules.Deny, rules.Reject:
+		x.strm.Term.Set(session.CauseDenied, session.PhaseRequest)
+		status := v.Status
+		if status == 0 {
+			status = 403
+		}
+		if v.Body == nil && v.ContentType == nil {
+			return cc.replyError(x, status), true
+		}
+		return cc.replyLocal(x, status, v.ContentType, nil, v.Body), true
+	case rules.Return:
+		x.strm.Term.Set(session.CauseDenied, session.PhaseRequest)
+		status := v.Status
+		if status == 0 {
+			status = 200
+		}
+		return cc.replyLocal(x, status, v.ContentType, nil, v.Body), true
+	case rules.Redirect:
+		x.strm.Term.Set(session.CauseDenied, session.PhaseRequest)
+		status := v.Status
+		if status == 0 {
+			status = 302
+		}
+		return cc.replyLocal(x, status, nil, v.Location, nil), true
+	}
+	return keepOpen, false
+}
+
+// useService hands the stream to an internal service when a use_service
+// rule matches.
+func (cc *clientConn) useService(x *exchange, ts []*rules.Target) (stepResult, bool) {
+	if len(ts) == 0 {
+		return keepOpen, false
+	}
+	name, ok := rules.SelectTarget(ts, &x.fctx, x.name[:0])
+	if !ok {
+		return keepOpen, false
+	}
+	x.name = name
+	svc, ok := cc.gen.Services[string(name)]
+	if !ok {
+		x.strm.Term.Set(session.CauseInternal, session.PhaseRequest)
+		return cc.replyError(x, 503), true
+	}
+	x.strm.Service = string(name)
+	var r Reply
+	svc.ServeHTTP(&x.fctx, &r)
+	if r.Status == 0 {
+		r.Status = 200
+	}
+	if len(r.Headers) > 0 {
+		return cc.replyHeaders(x, &r), true
+	}
+	return cc.replyLocal(x, r.Status, r.ContentType, nil, r.Body), true
+}
+
+// addForwardingFields adds X-Forwarded-For and Forwarded when configured.
+func (cc *clientConn) addForwardingFields(x *exchange, be *Backend) {
+	ff := be.ForwardFor
+	if ff == nil {
+		ff = cc.fe.ForwardFor
+	}
+	src := cc.conn.Src.Addr()
+	if forwardForApplies(ff, src) {
+		name := ff.Header
+		if name == "" {
+			name = "x-forwarded-for"
+		}
+		v := src.Unmap().AppendTo(x.name[:0])
+		x.txn.AddReqHeader([]byte(name), v)
+		x.name = v[:0]
+	}
+	if be.Forwarded || cc.fe.Forwarded {
+		v := append(x.name[:0], "for="...)
+		a := src.Unmap()
+		if a.Is6() {
+			v = append(v, "\"["...)
+			v = a.AppendTo(v)
+			v = append(v, "]\""...)
+		} else {
+			v = a.AppendTo(v)
+		}
+		v = append(v, ";proto=http"...)
+		x.txn.AddReqHeader([]byte("forwarded"), v)
+		x.name = v[:0]
+	}
+}
+
+// requestBodyInBuffer returns the part of the request body already read,
+// whether the whole body is there, and how many body bytes are still
+// expected for a Content-Length body. A bad chunked body is reported before
+// anything reaches a server.
+func (cc *clientConn) requestBodyInBuffer(x *exchange) (body []byte, complete bool, remaining int64, err error) {
+	req := &x.txn.Req
+	rest := cc.buf.Data()[req.HeadLen:]
+	switch req.Body {
+	case h1.BodyLength:
+		n := int64(len(rest))
+		if n > req.ContentLength {
+			n = req.ContentLength
+		}
+		return rest[:n], n == req.ContentLength, req.ContentLength - n, nil
+	case h1.BodyChunked:
+		x.chunk.Reset()
+		n, done, err := x.chunk.Scan(rest)
+		if err != nil {
+			return nil, false, 0, err
+		}
+		return rest[:n], done, 0, nil
+	}
+	return nil, true, 0, nil
+}
+
+// forward sends the request to a server of be and relays the response.
+func (cc *clientConn) forward(x *exchange, be *Backend) stepResult {
+	strm, txn := &x.strm, &x.txn
+	req := &txn.Req
+
+	headLen := req.HeadLen
+	body, bodyComplete, remaining, err := cc.requestBodyInBuffer(x)
+	if err != nil {
+		strm.Term.Set(session.CauseBadRequest, session.PhaseRequest)
+		return cc.replyError(x, 400)
+	}
+
+	// The head goes out as received unless a rule edited it; then it is
+	// serialised once. Buffered body bytes go in the same write.
+	var out []byte
+	if txn.ReqEdited {
+		x.out = h1.AppendRequestHead(x.out[:0], req)
+		x.out = append(x.out, body...)
+		out = x.out
+	} else {
+		out = cc.buf.Data()[:req.HeadLen+len(body)]
+	}
+
+	// Only a request whose body was read whole before sending may be sent
+	// again on a fresh connection.
+	replayable := bodyComplete
+	var sc *backend.ServerConn
+	for attempt := 0; ; attempt++ {
+		sc, err = cc.connect(x, be, attempt > 0)
+		if err != nil {
+			return cc.replyError(x, 503)
+		}
+		if _, err = sc.Write(out); err != nil {
+			sc.Close()
+			if sc.Reused && attempt == 0 {
+				continue // a pooled connection the server had closed
+			}
+			strm.Term.Set(session.CauseServerAbort, session.PhaseConnect)
+			return cc.replyError(x, 502)
+		}
+		strm.BytesIn += int64(len(body))
+
+		// With Expect: 100-continue the server answers before the body.
+		if !bodyComplete && !req.ExpectContinue {
+			if res, ok := cc.streamRequestBody(x, sc, len(body), remaining); !ok {
+				return res
+			}
+			bodyComplete = true
+		}
+		res, retry := cc.relayResponse(x, be, sc, attempt == 0 && replayable, bodyComplete, len(body), remaining)
+		if retry {
+			strm.Retries++
+			continue
+		}
+		if !x.consumed {
+			cc.buf.Consume(headLen + len(body))
+			x.consumed = true
+		}
+		return res
+	}
+}
+
+// connect picks a server and returns a pooled or new connection to it.
+func (cc *clientConn) connect(x *exchange, be *Backend, fresh bool) (*backend.ServerConn, error) {
+	strm := &x.strm
+	srv, err := be.Pick(0)
+	if err != nil {
+		strm.Term.Set(session.CauseNoServer, session.PhaseConnect)
+		return nil, err
+	}
+	strm.Server = srv.Name
+	if !fresh {
+		if sc := srv.Get(time.Now()); sc != nil {
+			return sc, nil
+		}
+	}
+	sc, err := srv.Dial()
+	if err != nil {
+		be.Stats.ConnErrors.Add(1)
+		strm.Term.Set(session.CauseConnectFailed, session.PhaseConnect)
+		return nil, err
+	}
+	return sc, nil
+}
+
+// streamRequestBody copies the rest of the request body from the client to
+// the server. sent is the number of body bytes already written from the
+// buffer. The request head is gone from the buffer afterwards.
+func (cc *clientConn) streamRequestBody(x *exchange, sc *backend.ServerConn, sent int, remaining int64) (stepResult, bool) {
+	strm, req := &x.strm, &x.txn.Req
+	if !x.consumed {
+		cc.buf.Consume(req.HeadLen + sent)
+		x.consumed = true
+		x.txn.ForgetRequest()
+	}
+	cc.c.ReadDeadline = time.Time{}
+	for {
+		if cc.buf.Len() == 0 {
+			if _, err := cc.c.Fill(&cc.buf); err != nil {
+				sc.Close()
+				if transport.IsTimeout(err) {
+					strm.Term.Set(session.CauseClientTimeout, session.PhaseData)
+					return cc.replyError(x, 408), false
+				}
+				strm.Term.Set(session.CauseClientAbort, session.PhaseData)
+				return closeConn, false
+			}
+		}
+		data := cc.buf.Data()
+		var n int
+		done := false
+		if req.Body == h1.BodyLength {
+			n = len(data)
+			if int64(n) >= remaining {
+				n = int(remaining)
+				done = true
+			}
+			remaining -= int64(n)
+		} else {
+			var err error
+			n, done, err = x.chunk.Scan(data)
+			if err != nil {
+				sc.Close()
+				strm.Term.Set(session.CauseBadRequest, session.PhaseData)
+				return cc.replyError(x, 400), false
+			}
+		}
+		if n > 0 {
+			if _, err := sc.Write(data[:n]); err != nil {
+				sc.Close()
+				strm.Term.Set(session.CauseServerAbort, session.PhaseData)
+				return cc.replyError(x, 502), false
+			}
+			strm.BytesIn += int64(n)
+			cc.buf.Consume(n)
+		}
+		if done {
+			return keepOpen, true
+		}
+	}
+}
+
+// relayResponse reads the response head from sc, applies the response
+// rules and relays the response to the client. It asks for a retry when a
+// reused connection failed before the server sent anything and the request
+// can be sent again.
+func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.ServerConn, canRetry, bodyComplete bool, sent int, remaining int64) (res stepResult, retry bool) {
+	fe, strm, txn := cc.fe, &x.strm, &x.txn
+	req, resp := &txn.Req, &txn.Resp
+	sent0 := time.Now()
+	srv := sc.Srv
+	srv.Cur.Add(1)
+	defer srv.Cur.Add(-1)
+	srv.Stats.Streams.Add(1)
+
+	for {
+		// Read a complete response head.
+		for {
+			err := h1.ParseResponse(resp, sc.Buf.Data(), &fe.Limits, x.method)
+			if err == nil {
+				break
+			}
+			var he *h1.Error
+			if errors.As(err, &he) {
+				sc.Close()
+				strm.Term.Set(session.CauseBadResponse, session.PhaseHeaders)
+				srv.Stats.Term[session.CauseBadResponse].Add(1)
+				return cc.replyError(x, 502), false
+			}
+			if sc.Buf.Full() {
+				sc.Close()
+				strm.Term.Set(session.CauseBadResponse, session.PhaseHeaders)
+				return cc.replyError(x, 502), false
+			}
+			if _, err := sc.Fill(&sc.Buf); err != nil {
+				sc.Close()
+				if transport.IsTimeout(err) {
+					strm.Term.Set(session.CauseServerTimeout, session.PhaseHeaders)
+					srv.Stats.Term[session.CauseServerTimeout].Add(1)
+					return cc.replyError(x, 504), false
+				}
+				if canRetry && sc.Reused && sc.Buf.Len() == 0 {
+					return keepOpen, true
+				}
+				strm.Term.Set(session.CauseServerAbort, session.PhaseHeaders)
+				srv.Stats.Term[session.CauseServerAbort].Add(1)
+				return cc.replyError(x, 502), false
+			}
+			if x.ttfb < 0 {
+				x.ttfb = time.Since(sent0)
+			}
+		}
+
+		if resp.Status >= 100 && resp.Status < 200 {
+			if resp.Status == 101 {
+				return cc.tunnelUpgrade(x, be, sc), false
+			}
+			// Interim responses go to the client as they are.
+			if _, err := cc.c.Write(sc.Buf.Data()[:resp.HeadLen]); err != nil {
+				sc.Close()
+				strm.Term.Set(session.CauseClientAbort, session.PhaseHeaders)
+				return closeConn, false
+			}
+			strm.BytesOut += int64(resp.HeadLen)
+			sc.Buf.Consume(resp.HeadLen)
+			if resp.Status == 100 && !bodyComplete {
+				if r, ok := cc.streamRequestBody(x, sc, sent, remaining); !ok {
+					return r, false
+				}
+				bodyComplete = true
+			}
+			continue
+		}
+		break
+	}
+	if !bodyComplete {
+		// The server answered without waiting for the body it was promised
+		// (Expect: 100-continue): the client connection cannot be reused
+		// since the body is unread.
+		req.KeepAlive = false
+	}
+	txn.Status = resp.Status
+
+	// Response rules: the backend's first, then the frontend's (HAProxy).
+	ctx := &x.fctx
+	for _, set := range [...]*rules.Set{be.HTTPResponse, fe.HTTPResponse, be.HTTPAfter, fe.HTTPAfter} {
+		if set == nil {
+			continue
+		}
+		v := set.Eval(ctx)
+		if v.Kind == rules.Deny || v.Kind == rules.Reject {
+			sc.Close()
+			strm.Term.Set(session.CauseDenied, session.PhaseHeaders)
+			return cc.replyError(x, 502), false
+		}
+		if v.Kind == rules.Allow {
+			continue
+		}
+	}
+	txn.Status = resp.Status
+
+	keep := req.KeepAlive && resp.KeepAlive && resp.Body != h1.BodyUntilClose
+	if keep && cc.p.draining.Load() {
+		txn.SetRespHeader([]byte("connection"), []byte("close"))
+		keep = false
+	}
+	if !req.KeepAlive && resp.KeepAlive && req.Minor == 1 {
+		// The client asked to close; say so, as the server may not have.
+		if h1.Count(resp.Fields, "connection") == 0 {
+			txn.SetRespHeader([]byte("connection"), []byte("close"))
+		}
+	}
+
+	// The response head, then its body.
+	data := sc.Buf.Data()
+	rest := data[resp.HeadLen:]
+	var body []byte
+	var done bool
+	var left int64
+	switch resp.Body {
+	case h1.BodyNone:
+		done = true
+	case h1.BodyLength:
+		n := int64(len(rest))
+		if n > resp.ContentLength {
+			n = resp.ContentLength
+		}
+		body, left, done = rest[:n], resp.ContentLength-n, n == resp.ContentLength
+	case h1.BodyChunked:
+		x.chunk.Reset()
+		n, d, err := x.chunk.Scan(rest)
+		if err != nil {
+			sc.Close()
+			strm.Term.Set(session.CauseBadResponse, session.PhaseHeaders)
+			return cc.replyError(x, 502), false
+		}
+		body, done = rest[:n], d
+	case h1.BodyUntilClose:
+		body = rest
+	}
+	var out []byte
+	if txn.RespEdited {
+		x.out = h1.AppendResponseHead(x.out[:0], resp)
+		x.out = append(x.out, body...)
+		out = x.out
+	} else {
+		out = data[:resp.HeadLen+len(body)]
+	}
+	if _, err := cc.c.Write(out); err != nil {
+		sc.Close()
+		strm.Term.Set(session.CauseClientAbort, session.PhaseData)
+		return closeConn, false
+	}
+	strm.BytesOut += int64(len(out))
+	srv.Stats.CountStatus(resp.Status)
+	sc.Buf.Consume(resp.HeadLen + len(body))
+	bodyKind := resp.Body
+	serverKeep := resp.KeepAlive
+	txn.ForgetResponse()
+
+	if !done {
+		if !cc.streamResponseBody(x, sc, bodyKind, left) {
+			return closeConn, false
+		}
+	}
+	if bodyKind == h1.BodyUntilClose {
+		sc.Close()
+		return closeConn, false
+	}
+	if serverKeep && sc.Buf.Len() == 0 && bodyComplete {
+		srv.Put(sc, time.Now())
+	} else {
+		sc.Close()
+	}
+	if !keep {
+		return closeConn, false
+	}
+	return keepOpen, false
+}
+
+// streamResponseBody copies the rest of the response body to the client.
+// It returns false when the exchange failed and the client connection must
+// close.
+func (cc *clientConn) streamResponseBody(x *exchange, sc *backend.ServerConn, kind h1.BodyKind, left int64) bool {
+	strm := &x.strm
+	for {
+		if _, err := sc.Fill(&sc.Buf); err != nil {
+			if kind == h1.BodyUntilClose && err == io.EOF {
+				return true
+			}
+			sc.Close()
+			if transport.IsTimeout(err) {
+				strm.Term.Set(session.CauseServerTimeout, session.PhaseData)
+			} else {
+				strm.Term.Set(session.CauseServerAbort, session.PhaseData)
+			}
+			return false
+		}
+		data := sc.Buf.Data()
+		n := len(data)
+		done := false
+		switch kind {
+		case h1.BodyLength:
+			if int64(n) >= left {
+				n, done = int(left), true
+			}
+			left -= int64(n)
+		case h1.BodyChunked:
+			var err error
+			n, done, err = x.chunk.Scan(data)
+			if err != nil {
+				sc.Close()
+				strm.Term.Set(session.CauseBadResponse, session.PhaseData)
+				return false
+			}
+		}
+		if _, err := cc.c.Write(data[:n]); err != nil {
+			sc.Close()
+			strm.Term.Set(session.CauseClientAbort, session.PhaseData)
+			return false
+		}
+		strm.BytesOut += int64(n)
+		sc.Buf.Consume(n)
+		if done {
+			return true
+		}
+	}
+}
+
+// replyError answers the client with a canned error page and closes.
+func (cc *clientConn) replyError(x *exchange, status int) stepResult {
+	x.txn.Status = status
+	b := errorReply(status)
+	if _, err := cc.c.Write(b); err == nil {
+		x.strm.BytesOut += int64(len(b))
+	}
+	return closeConn
+}
+
+// replyLocal answers the client from the proxy (deny with a body, return,
+// redirect, services). The connection stays open when the request body,
+// if any, has been read whole, so it can be skipped.
+func (cc *clientConn) replyLocal(x *exchange, status int, ctype, location, body []byte) stepResult {
+	keep := cc.skipRequestBody(x) && !cc.p.draining.Load()
+	x.txn.Status = status
+	x.out = appendReply(x.out[:0], status, ctype, location, body, keep)
+	if _, err := cc.c.Write(x.out); err != nil {
+		x.strm.Term.Set(session.CauseClientAbort, session.PhaseLast)
+		return closeConn
+	}
+	x.strm.BytesOut += int64(len(x.out))
+	if !keep {
+		return closeConn
+	}
+	return keepOpen
+}
+
+// replyHeaders answers with a service reply that carries its own fields.
+func (cc *clientConn) replyHeaders(x *exchange, r *Reply) stepResult {
+	keep := cc.skipRequestBody(x) && !cc.p.draining.Load()
+	x.txn.Status = r.Status
+	resp := &x.txn.Resp
+	resp.Minor, resp.Status, resp.Reason = 1, r.Status, nil
+	resp.Fields = append(resp.Fields[:0], r.Headers...)
+	if len(r.ContentType) > 0 {
+		resp.Fields = append(resp.Fields, h1.Field{Name: []byte("content-type"), Value: r.ContentType})
+	}
+	resp.Fields = append(resp.Fields, h1.Field{Name: []byte("content-length"), Value: itoa(x.name[:0], len(r.Body))})
+	if !keep {
+		resp.Fields = append(resp.Fields, h1.Field{Name: []byte("connection"), Value: []byte("close")})
+	}
+	x.out = h1.AppendResponseHead(x.out[:0], resp)
+	x.out = append(x.out, r.Body...)
+	resp.Fields = resp.Fields[:0]
+	if _, err := cc.c.Write(x.out); err != nil {
+		x.strm.Term.Set(session.CauseClientAbort, session.PhaseLast)
+		return closeConn
+	}
+	x.strm.BytesOut += int64(len(x.out))
+	if !keep {
+		return closeConn
+	}
+	return keepOpen
+}
+
+// skipRequestBody drops the request and its body from the buffer when the
+// body is all there, and reports whether the connection can serve another
+// request.
+func (cc *clientConn) skipRequestBody(x *exchange) bool {
+	req := &x.txn.Req
+	if req.HeadLen == 0 {
+		return false // the head was never parsed or is already gone
+	}
+	body, complete, _, err := cc.requestBodyInBuffer(x)
+	if err != nil || !complete || !req.KeepAlive {
+		return false
+	}
+	cc.buf.Consume(req.HeadLen + len(body))
+	x.consumed = true
+	return true
+}
+
+// itoa appends the decimal form of n to dst.
+func itoa(dst []byte, n int) []byte { return strconv.AppendInt(dst, int64(n), 10) }

@@ -1,0 +1,323 @@
+// Package proxy is strata's engine: it accepts client connections, gives
+// each a session, runs its streams through the rules of the configuration
+// generation it started on, and relays them to servers or services.
+//
+// Goroutines and ownership:
+//
+//   - one accept loop per bind address;
+//   - one goroutine per client connection, which owns the Conn, the Session
+//     and every Stream and Txn of that connection (HTTP/1.1 streams follow
+//     one another; TCP mode has one stream);
+//   - a tunnel (TCP mode, WebSocket) adds one goroutine for the server to
+//     client direction while it lasts.
+//
+// States of a client connection: accepted → (tcp-request connection rules)
+// → session → idle ⇄ busy (one stream at a time) → closed. Graceful stop
+// closes idle connections at once and lets busy ones finish their stream.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/strata-proxy/strata/abi"
+	"github.com/strata-proxy/strata/core/config"
+	"github.com/strata-proxy/strata/core/fetch"
+	"github.com/strata-proxy/strata/core/rules"
+	"github.com/strata-proxy/strata/core/session"
+	"github.com/strata-proxy/strata/core/transport"
+)
+
+var exchangePool = sync.Pool{New: func() any { return &exchange{ttfb: -1} }}
+
+// Proxy is a running strata instance.
+type Proxy struct {
+	log  *slog.Logger
+	alog *accessLog
+
+	gen atomic.Pointer[Generation]
+
+	mu        sync.Mutex
+	listeners []*listener
+	conns     map[*clientConn]struct{}
+	wg        sync.WaitGroup
+
+	draining atomic.Bool
+	closed   chan struct{}
+}
+
+type listener struct {
+	addr string
+	fe   *Frontend
+	ln   *net.TCPListener
+}
+
+// Options configure a Proxy.
+type Options struct {
+	Logger    *slog.Logger // nil: discard
+	AccessLog io.Writer    // nil: from the configuration (stdout, stderr, file or none)
+}
+
+// New builds a proxy serving g. Nothing listens until Start.
+func New(g *Generation, opt Options) (*Proxy, error) {
+	p := &Proxy{log: opt.Logger, conns: map[*clientConn]struct{}{}, closed: make(chan struct{})}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	al := g.Config.Global.AccessLog
+	w := opt.AccessLog
+	if w == nil {
+		switch al.Output {
+		case "", "stdout":
+			w = os.Stdout
+		case "stderr":
+			w = os.Stderr
+		case "none":
+		default:
+			f, err := os.OpenFile(al.Output, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+			if err != nil {
+				return nil, err
+			}
+			w = f
+		}
+	}
+	if w != nil {
+		p.alog = newAccessLog(w, al.Format != "text")
+	}
+	p.gen.Store(g)
+	return p, nil
+}
+
+// Generation returns the configuration generation new connections get.
+func (p *Proxy) Generation() *Generation { return p.gen.Load() }
+
+// Start opens every bind of every frontend and starts accepting. It fails
+// without listening at all when one address cannot be bound.
+func (p *Proxy) Start() error {
+	g := p.gen.Load()
+	var lns []*listener
+	for _, fe := range g.Frontends {
+		for _, addr := range fe.Binds {
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				for _, l := range lns {
+					l.ln.Close()
+				}
+				return fmt.Errorf("frontend %s: bind %s: %w", fe.Name, addr, err)
+			}
+			lns = append(lns, &listener{addr: addr, fe: fe, ln: ln.(*net.TCPListener)})
+		}
+	}
+	p.mu.Lock()
+	p.listeners = lns
+	p.mu.Unlock()
+	for _, l := range lns {
+		p.log.Info("listening", "frontend", l.fe.Name, "address", l.ln.Addr().String())
+		p.wg.Add(1)
+		go p.acceptLoop(l)
+	}
+	return nil
+}
+
+// Addrs returns the bound address of every listener of frontend fe, in
+// configuration order (useful when a bind asked for port 0).
+func (p *Proxy) Addrs(fe string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for _, l := range p.listeners {
+		if l.fe.Name == fe {
+			out = append(out, l.ln.Addr().String())
+		}
+	}
+	return out
+}
+
+func (p *Proxy) acceptLoop(l *listener) {
+	defer p.wg.Done()
+	var backoff time.Duration
+	for {
+		nc, err := l.ln.AcceptTCP()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of descriptors or similar: wait a little, like net/http.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			p.log.Warn("accept failed", "frontend", l.fe.Name, "error", err, "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		g := p.gen.Load()
+		fe := l.fe
+		if fe.MaxConn > 0 && fe.cur.Load() >= int64(fe.MaxConn) {
+			nc.Close()
+			continue
+		}
+		cc := p.newClientConn(g, fe, nc)
+		if cc == nil {
+			continue
+		}
+		p.wg.Add(1)
+		go cc.serve()
+	}
+}
+
+// clientConn is one client connection and its session.
+type clientConn struct {
+	// Immutable after newClientConn:
+	p          *Proxy
+	gen        *Generation
+	fe         *Frontend
+	c          *transport.Conn
+	clientAddr string
+
+	// Owned by the connection goroutine:
+	buf  transport.Buffer
+	conn session.Conn
+	sess session.Session
+
+	// idle is true while the connection waits for a request; read by
+	// graceful stop.
+	idle atomic.Bool
+}
+
+func (p *Proxy) newClientConn(g *Generation, fe *Frontend, nc *net.TCPConn) *clientConn {
+	c, err := transport.NewConn(nc)
+	if err != nil {
+		nc.Close()
+		return nil
+	}
+	nc.SetNoDelay(true)
+	cc := &clientConn{p: p, gen: g, fe: fe, c: c}
+	cc.conn.ID = session.NextID()
+	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		cc.conn.Src = a.AddrPort()
+	}
+	if a, ok := nc.LocalAddr().(*net.TCPAddr); ok {
+		cc.conn.Dst = a.AddrPort()
+	}
+	cc.conn.Src = netip.AddrPortFrom(cc.conn.Src.Addr().Unmap(), cc.conn.Src.Port())
+	cc.conn.Dst = netip.AddrPortFrom(cc.conn.Dst.Addr().Unmap(), cc.conn.Dst.Port())
+	cc.clientAddr = cc.conn.Src.String()
+	cc.sess.ID = cc.conn.ID
+	cc.sess.Conn = &cc.conn
+	cc.sess.Frontend = fe.Name
+	cc.sess.Start = time.Now()
+	p.mu.Lock()
+	p.conns[cc] = struct{}{}
+	p.mu.Unlock()
+	return cc
+}
+
+func (cc *clientConn) serve() {
+	p, fe := cc.p, cc.fe
+	defer p.wg.Done()
+	defer cc.close()
+	fe.cur.Add(1)
+	fe.Stats.CurSessions.Add(1)
+	defer fe.cur.Add(-1)
+	defer fe.Stats.CurSessions.Add(-1)
+	defer func() {
+		if r := recover(); r != nil {
+			// A bug must cost one connection, never the process.
+			p.log.Error("connection handler panicked", "frontend", fe.Name, "panic", r)
+		}
+	}()
+
+	// tcp-request connection and session rules: the session exists, no
+	// stream yet.
+	ctx := fetch.Ctx{Layers: abi.LayerConn | abi.LayerSess, Conn: &cc.conn, Sess: &cc.sess, Proc: cc.gen.proc}
+	for _, set := range [...]*rules.Set{fe.TCPConnection, fe.TCPSession} {
+		if set == nil {
+			continue
+		}
+		if v := set.Eval(&ctx); v.Kind == rules.Reject {
+			fe.Stats.Term[session.CauseDenied].Add(1)
+			return
+		}
+	}
+	fe.Stats.Sessions.Add(1)
+	if fe.HTTP {
+		cc.serveHTTP()
+	} else {
+		cc.serveTCP()
+	}
+}
+
+func (cc *clientConn) close() {
+	cc.c.Close()
+	cc.buf.Release()
+	cc.p.mu.Lock()
+	delete(cc.p.conns, cc)
+	cc.p.mu.Unlock()
+}
+
+// Shutdown stops accepting, closes idle connections, lets busy streams
+// finish until ctx ends, then closes what is left.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.draining.Store(true)
+	p.mu.Lock()
+	for _, l := range p.listeners {
+		l.ln.Close()
+	}
+	p.mu.Unlock()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	done := make(chan struct{})
+	go func() { p.wg.Wait(); close(done) }()
+	for {
+		p.mu.Lock()
+		for cc := range p.conns {
+			if cc.idle.Load() {
+				cc.c.Close()
+			}
+		}
+		p.mu.Unlock()
+		select {
+		case <-done:
+			p.finish()
+			return nil
+		case <-ctx.Done():
+			p.mu.Lock()
+			for cc := range p.conns {
+				cc.c.Close()
+			}
+			p.mu.Unlock()
+			<-done
+			p.finish()
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func (p *Proxy) finish() {
+	p.gen.Load().Close()
+	if p.alog != nil {
+		p.alog.Close()
+	}
+}
+
+// Close stops at once.
+func (p *Proxy) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p.Shutdown(ctx)
+	return nil
+}
+
+// ErrNoConfig is returned when a proxy is built without a configuration.
+var ErrNoConfig = errors.New("proxy: no configuration")
+
+var _ = config.ModeHTTP

@@ -1,0 +1,105 @@
+package proxy
+
+import (
+	"strconv"
+)
+
+// cannedReply holds a complete error response, built once.
+type cannedReply struct {
+	status int
+	bytes  []byte
+}
+
+var statusText = map[int]string{
+	200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+	405: "Method Not Allowed", 408: "Request Timeout", 413: "Payload Too Large", 414: "URI Too Long",
+	429: "Too Many Requests", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
+	501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+	505: "HTTP Version Not Supported",
+}
+
+// StatusText returns the reason phrase of code, or "Unknown".
+func StatusText(code int) string {
+	if s, ok := statusText[code]; ok {
+		return s
+	}
+	switch {
+	case code >= 200 && code < 300:
+		return "OK"
+	case code >= 300 && code < 400:
+		return "Redirect"
+	}
+	return "Unknown"
+}
+
+var errorDetail = map[int]string{
+	400: "Your browser sent an invalid request.",
+	403: "Request forbidden by administrative rules.",
+	408: "Your browser didn't send a complete request in time.",
+	414: "The request line is too long.",
+	431: "The request header fields are too large.",
+	500: "An internal server error occurred.",
+	501: "The request uses a transfer coding this proxy does not implement.",
+	502: "The server returned an invalid or incomplete response.",
+	503: "No server is available to handle this request.",
+	504: "The server didn't respond in time.",
+	505: "The HTTP version is not supported.",
+}
+
+var canned = map[int]*cannedReply{}
+
+func init() {
+	for code := range errorDetail {
+		canned[code] = buildCanned(code)
+	}
+}
+
+// buildCanned builds HAProxy-style error responses: small HTML, no cache,
+// and the connection closed after it.
+func buildCanned(code int) *cannedReply {
+	body := "<html><body><h1>" + strconv.Itoa(code) + " " + StatusText(code) + "</h1>\n" + errorDetail[code] + "\n</body></html>\n"
+	head := "HTTP/1.1 " + strconv.Itoa(code) + " " + StatusText(code) + "\r\n" +
+		"content-length: " + strconv.Itoa(len(body)) + "\r\n" +
+		"cache-control: no-cache\r\n" +
+		"content-type: text/html\r\n" +
+		"connection: close\r\n\r\n"
+	return &cannedReply{status: code, bytes: []byte(head + body)}
+}
+
+// errorReply returns the canned response for code, building one for codes
+// without a prepared page.
+func errorReply(code int) []byte {
+	if c, ok := canned[code]; ok {
+		return c.bytes
+	}
+	return buildCanned(code).bytes
+}
+
+// appendReply builds a complete response with a body into dst.
+func appendReply(dst []byte, code int, contentType, location []byte, body []byte, keepAlive bool) []byte {
+	dst = append(dst, "HTTP/1.1 "...)
+	dst = strconv.AppendInt(dst, int64(code), 10)
+	dst = append(dst, ' ')
+	dst = append(dst, StatusText(code)...)
+	dst = append(dst, "\r\ncontent-length: "...)
+	dst = strconv.AppendInt(dst, int64(len(body)), 10)
+	dst = append(dst, "\r\n"...)
+	if len(contentType) > 0 {
+		dst = append(dst, "content-type: "...)
+		dst = append(dst, contentType...)
+		dst = append(dst, "\r\n"...)
+	}
+	if len(location) > 0 {
+		dst = append(dst, "location: "...)
+		dst = append(dst, location...)
+		dst = append(dst, "\r\n"...)
+	}
+	if code >= 300 {
+		dst = append(dst, "cache-control: no-cache\r\n"...)
+	}
+	if !keepAlive {
+		dst = append(dst, "connection: close\r\n"...)
+	}
+	dst = append(dst, "\r\n"...)
+	return append(dst, body...)
+}

@@ -1,0 +1,71 @@
+// Package stats holds the counters strata keeps per frontend, backend and
+// server, updated with atomic operations by every connection goroutine and
+// read by the runtime API. It knows nothing of the objects that own them.
+package stats
+
+import (
+	"sync/atomic"
+
+	"github.com/strata-proxy/strata/core/session"
+)
+
+// Counters are the traffic counters of one proxy object.
+type Counters struct {
+	Sessions    atomic.Int64                    // sessions (client connections) accepted, or server connections opened
+	CurSessions atomic.Int64                    // sessions or connections open now
+	Streams     atomic.Int64                    // streams (requests or tunnels) started
+	CurStreams  atomic.Int64                    // streams in progress
+	Status      [6]atomic.Int64                 // responses by class: [0] other, [1] 1xx … [5] 5xx
+	BytesIn     atomic.Int64                    // bytes received from clients (request side)
+	BytesOut    atomic.Int64                    // bytes sent to clients (response side)
+	Term        [session.NumCauses]atomic.Int64 // streams ended, by termination cause
+	ConnErrors  atomic.Int64                    // failed connection attempts (servers)
+}
+
+// CountStatus counts one response with status code.
+func (c *Counters) CountStatus(code int) {
+	i := code / 100
+	if i < 1 || i > 5 {
+		i = 0
+	}
+	c.Status[i].Add(1)
+}
+
+// Snapshot is a JSON-friendly copy of Counters.
+type Snapshot struct {
+	Sessions    int64            `json:"sessions"`
+	CurSessions int64            `json:"cur_sessions"`
+	Streams     int64            `json:"streams"`
+	CurStreams  int64            `json:"cur_streams"`
+	Status      map[string]int64 `json:"responses"`
+	BytesIn     int64            `json:"bytes_in"`
+	BytesOut    int64            `json:"bytes_out"`
+	Term        map[string]int64 `json:"terminations"`
+	ConnErrors  int64            `json:"connect_errors,omitempty"`
+}
+
+var classNames = [6]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+// Snapshot reads every counter.
+func (c *Counters) Snapshot() Snapshot {
+	s := Snapshot{
+		Sessions:    c.Sessions.Load(),
+		CurSessions: c.CurSessions.Load(),
+		Streams:     c.Streams.Load(),
+		CurStreams:  c.CurStreams.Load(),
+		Status:      make(map[string]int64, 6),
+		BytesIn:     c.BytesIn.Load(),
+		BytesOut:    c.BytesOut.Load(),
+		Term:        make(map[string]int64),
+		ConnErrors:  c.ConnErrors.Load(),
+	}
+	for i := range c.Status {
+		s.Status[classNames[i]] = c.Status[i].Load()
+	}
+	for i := range c.Term {
+		if v := c.Term[i].Load(); v != 0 {
+			s.Term[session.Cause(i).String()] = v
+		}
+	}
+	return s
+}

@@ -1,0 +1,232 @@
+package transport
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"time"
+)
+
+// Conn is a TCP connection driven through its raw descriptor.
+type Conn struct {
+	TCP *net.TCPConn
+	rc  syscall.RawConn
+
+	// ReadTimeout is the inactivity timeout armed when a read blocks and no
+	// ReadDeadline is set. Zero means wait forever.
+	ReadTimeout time.Duration
+	// ReadDeadline, when not zero, bounds a blocking read absolutely (a
+	// phase deadline such as http_request). It takes precedence.
+	ReadDeadline time.Time
+	// WriteTimeout is the inactivity timeout armed when a write blocks.
+	WriteTimeout time.Duration
+
+	appliedRD, appliedWD time.Time // deadlines currently set on the socket
+
+	// Scratch of the raw I/O callbacks; bound once so that a call allocates
+	// no closure.
+	rbuf   *Buffer
+	wp     []byte
+	n      int
+	err    error
+	readFn func(fd uintptr) bool
+	wrFn   func(fd uintptr) bool
+	waitFn func(fd uintptr) bool
+	waited bool
+}
+
+// ErrClosed is returned for I/O on a closed connection.
+var ErrClosed = net.ErrClosed
+
+// NewConn wraps c.
+func NewConn(c *net.TCPConn) (*Conn, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	cn := &Conn{TCP: c, rc: rc}
+	cn.readFn = cn.doRead
+	cn.wrFn = cn.doWrite
+	cn.waitFn = cn.doWait
+	return cn, nil
+}
+
+// IsTimeout reports whether err is a deadline expiry.
+func IsTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
+
+// prepare clears a stale deadline that expired while the connection was not
+// reading, which would otherwise fail the next operation at once.
+func (c *Conn) prepareRead() {
+	if !c.appliedRD.IsZero() && !c.ReadDeadline.Equal(c.appliedRD) {
+		c.TCP.SetReadDeadline(time.Time{})
+		c.appliedRD = time.Time{}
+	}
+}
+
+// armRead sets the read deadline for a read about to block.
+func (c *Conn) armRead() {
+	d := c.ReadDeadline
+	if d.IsZero() && c.ReadTimeout > 0 {
+		d = time.Now().Add(c.ReadTimeout)
+	}
+	if !d.Equal(c.appliedRD) {
+		c.TCP.SetReadDeadline(d)
+		c.appliedRD = d
+	}
+}
+
+func (c *Conn) doRead(fd uintptr) bool {
+	b := c.rbuf
+	b.acquire()
+	if b.W == len(b.B) {
+		b.Compact()
+	}
+	for {
+		n, err := syscall.Read(int(fd), b.B[b.W:])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err == syscall.EAGAIN {
+			b.Release()
+			c.armRead()
+			return false
+		}
+		if err != nil {
+			c.n, c.err = 0, err
+			return true
+		}
+		if n == 0 {
+			c.n, c.err = 0, io.EOF
+			return true
+		}
+		b.W += n
+		c.n, c.err = n, nil
+		return true
+	}
+}
+
+// Fill reads at least one byte into b, blocking (under the read timeout or
+// deadline) when nothing is available. b holds pool storage only while it
+// has unread bytes or a read has just returned some. A full buffer is
+// compacted first; when b has no room even then, Fill returns an error.
+func (c *Conn) Fill(b *Buffer) (int, error) {
+	if b.B != nil && b.R == 0 && b.W == len(b.B) {
+		return 0, errBufferFull
+	}
+	c.prepareRead()
+	c.rbuf = b
+	err := c.rc.Read(c.readFn)
+	c.rbuf = nil
+	if err != nil {
+		b.Release()
+		return 0, err
+	}
+	if c.err != nil {
+		b.Release()
+		return 0, c.err
+	}
+	return c.n, nil
+}
+
+var errBufferFull = errors.New("transport: buffer full")
+
+func (c *Conn) doWait(fd uintptr) bool {
+	if !c.waited {
+		c.waited = true
+		c.armRead()
+		return false
+	}
+	return true
+}
+
+// WaitReadable blocks until the connection is readable (or closed), under
+// the read timeout or deadline, holding no buffer. Only use it when the
+// previous read returned EAGAIN (Fill does so), or readiness may be missed.
+func (c *Conn) WaitReadable() error {
+	c.prepareRead()
+	c.waited = false
+	return c.rc.Read(c.waitFn)
+}
+
+func (c *Conn) doWrite(fd uintptr) bool {
+	for len(c.wp) > 0 {
+		n, err := syscall.Write(int(fd), c.wp)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err == syscall.EAGAIN {
+			if c.WriteTimeout > 0 {
+				d := time.Now().Add(c.WriteTimeout)
+				c.TCP.SetWriteDeadline(d)
+				c.appliedWD = d
+			}
+			return false
+		}
+		if err != nil {
+			c.err = err
+			return true
+		}
+		c.n += n
+		c.wp = c.wp[n:]
+	}
+	return true
+}
+
+// Write writes all of p, arming the write timeout only if the kernel's
+// buffer is full.
+func (c *Conn) Write(p []byte) (int, error) {
+	if !c.appliedWD.IsZero() {
+		c.TCP.SetWriteDeadline(time.Time{})
+		c.appliedWD = time.Time{}
+	}
+	c.wp, c.n, c.err = p, 0, nil
+	err := c.rc.Write(c.wrFn)
+	n := c.n
+	c.wp = nil
+	if err == nil {
+		err = c.err
+	}
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	return n, err
+}
+
+// Read implements io.Reader for code that does not need pooled buffers
+// (tunnels fall back to it); it reads straight into p.
+func (c *Conn) Read(p []byte) (int, error) {
+	c.prepareRead()
+	if c.ReadDeadline.IsZero() && c.ReadTimeout > 0 {
+		d := time.Now().Add(c.ReadTimeout)
+		c.TCP.SetReadDeadline(d)
+		c.appliedRD = d
+	}
+	return c.TCP.Read(p)
+}
+
+// CloseWrite shuts down the writing side (half-close).
+func (c *Conn) CloseWrite() error { return c.TCP.CloseWrite() }
+
+// Close closes the connection.
+func (c *Conn) Close() error { return c.TCP.Close() }
+
+// SpliceTo moves up to max bytes from c to dst through the kernel's splice
+// path (net.TCPConn.ReadFrom), for bulk transfers in tunnels. The pipe it
+// uses is taken from Go's pool for the duration of the call only, so an idle
+// tunnel holds none. The read deadline covers the whole call; a timeout
+// after some bytes moved is reported with n > 0 and is not an inactivity.
+func (c *Conn) SpliceTo(dst *Conn, max int64) (int64, error) {
+	if c.ReadTimeout > 0 {
+		d := time.Now().Add(c.ReadTimeout)
+		c.TCP.SetReadDeadline(d)
+		c.appliedRD = d
+	}
+	if dst.WriteTimeout > 0 {
+		d := time.Now().Add(dst.WriteTimeout)
+		dst.TCP.SetWriteDeadline(d)
+		dst.appliedWD = d
+	}
+	return dst.TCP.ReadFrom(&io.LimitedReader{R: c.TCP, N: max})
+}
