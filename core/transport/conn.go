@@ -25,12 +25,15 @@ type Conn struct {
 
 	appliedRD, appliedWD time.Time // deadlines currently set on the socket
 
-	// Scratch of the raw I/O callbacks; bound once so that a call allocates
-	// no closure.
+	// Scratch of the raw I/O callbacks, bound once so that a call allocates
+	// no closure. The read side and the write side have their own: a tunnel
+	// reads a connection in one goroutine while another writes to it.
 	rbuf   *Buffer
+	rn     int
+	rerr   error
 	wp     []byte
-	n      int
-	err    error
+	wn     int
+	werr   error
 	readFn func(fd uintptr) bool
 	wrFn   func(fd uintptr) bool
 	waitFn func(fd uintptr) bool
@@ -94,15 +97,15 @@ func (c *Conn) doRead(fd uintptr) bool {
 			return false
 		}
 		if err != nil {
-			c.n, c.err = 0, err
+			c.rn, c.rerr = 0, err
 			return true
 		}
 		if n == 0 {
-			c.n, c.err = 0, io.EOF
+			c.rn, c.rerr = 0, io.EOF
 			return true
 		}
 		b.W += n
-		c.n, c.err = n, nil
+		c.rn, c.rerr = n, nil
 		return true
 	}
 }
@@ -123,11 +126,11 @@ func (c *Conn) Fill(b *Buffer) (int, error) {
 		b.Release()
 		return 0, err
 	}
-	if c.err != nil {
+	if c.rerr != nil {
 		b.Release()
-		return 0, c.err
+		return 0, c.rerr
 	}
-	return c.n, nil
+	return c.rn, nil
 }
 
 var errBufferFull = errors.New("transport: buffer full")
@@ -165,10 +168,10 @@ func (c *Conn) doWrite(fd uintptr) bool {
 			return false
 		}
 		if err != nil {
-			c.err = err
+			c.werr = err
 			return true
 		}
-		c.n += n
+		c.wn += n
 		c.wp = c.wp[n:]
 	}
 	return true
@@ -181,12 +184,12 @@ func (c *Conn) Write(p []byte) (int, error) {
 		c.TCP.SetWriteDeadline(time.Time{})
 		c.appliedWD = time.Time{}
 	}
-	c.wp, c.n, c.err = p, 0, nil
+	c.wp, c.wn, c.werr = p, 0, nil
 	err := c.rc.Write(c.wrFn)
-	n := c.n
+	n := c.wn
 	c.wp = nil
 	if err == nil {
-		err = c.err
+		err = c.werr
 	}
 	if err == nil && n < len(p) {
 		err = io.ErrShortWrite
