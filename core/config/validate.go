@@ -130,8 +130,9 @@ type bound struct {
 	text string
 }
 
-// checkAddresses refuses two listeners on one address: the same address twice, or a
-// wildcard and any address on one port (the second listen would fail).
+// checkAddresses refuses two listeners on one address: the same address
+// twice, or a wildcard and any address on one port (the second listen
+// would fail). Port 0 never conflicts: each listener gets its own port.
 func (d *decoder) checkAddresses(c *Config) {
 	var all []bound
 	if l := c.Global.Admin.Listen; l != "" && c.Global.Admin.Unix() == "" {

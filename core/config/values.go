@@ -131,9 +131,9 @@ func (a hostPort) key() string {
 }
 
 // parseHostPort checks s as host:port with a port from 1 to 65535. The
-// host may be an IP literal (IPv6 in brackets) or a DNS name; it may be
-// empty only when emptyHost is set (listen on every address). On failure it
-// returns a message and a fix.
+// host may be an IP literal (IPv6 in brackets) or a DNS name. emptyHost
+// marks a listening address: its host may be empty (every address) and its
+// port 0 (any free port). On failure it returns a message and a fix.
 func parseHostPort(s string, emptyHost bool) (a hostPort, msg, fix string) {
 	example := "write host:port, e.g. 127.0.0.1:8080"
 	if emptyHost {
@@ -162,7 +162,11 @@ func parseHostPort(s string, emptyHost bool) (a hostPort, msg, fix string) {
 	// Port 0 on a listening address asks the kernel for a free port (tests,
 	// and tools that read the bound address back); a server needs a real one.
 	if p < 0 || p > 65535 || (p == 0 && !emptyHost) {
-		return a, "port " + port + " is out of range in " + quote(s), "write the port as a number from 1 to 65535"
+		fix := "write the port as a number from 1 to 65535"
+		if emptyHost {
+			fix = "write the port as a number from 1 to 65535, or 0 for any free port"
+		}
+		return a, "port " + port + " is out of range in " + quote(s), fix
 	}
 	if host == "" && !emptyHost {
 		return a, "missing host in " + quote(s), example

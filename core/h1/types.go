@@ -41,7 +41,7 @@ const (
 type Request struct {
 	Method []byte
 	URI    []byte // request-target exactly as received
-	Path   []byte // path part of URI (origin-form: up to '?'; absolute-form: after the authority, "/" if empty)
+	Path   []byte // path part of URI (origin-form: up to '?'; absolute-form: after the authority, "/" if empty; asterisk-form: "*"; authority-form: nil)
 	Query  []byte // after the first '?', without it; nil when URI has no '?'
 	Minor  int    // HTTP/1.Minor, 0 or 1
 
@@ -73,8 +73,9 @@ type Response struct {
 }
 
 // Error is a rejected message: Status is what the proxy answers (400, 414,
-// 431, 501 for a request; 502 is used by callers for a bad response) and
-// Reason says which rule was broken.
+// 431, 505 for a request; 502 for a bad response) and Reason says which rule
+// was broken. The parsers return shared *Error values: compare or wrap them,
+// never modify them.
 type Error struct {
 	Status int
 	Reason string

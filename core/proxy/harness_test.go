@@ -150,7 +150,11 @@ func startProxy(t testing.TB, yaml string, vars map[string]string) *testProxy {
 		t.Fatalf("build: %v", err)
 	}
 	alog := &syncBuffer{}
-	p, err := New(g, Options{AccessLog: alog})
+	opt := Options{AccessLog: alog}
+	if cfg.Global.AccessLog.Output == "none" {
+		opt.AccessLog = nil
+	}
+	p, err := New(g, opt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"errors"
 	"io"
 	"strconv"
 	"time"
@@ -178,8 +177,7 @@ func (cc *clientConn) handle(x *exchange) stepResult {
 		if err == nil {
 			break
 		}
-		var he *h1.Error
-		if errors.As(err, &he) {
+		if he, ok := err.(*h1.Error); ok {
 			strm.Term.Set(session.CauseBadRequest, session.PhaseRequest)
 			return cc.replyError(x, he.Status)
 		}
@@ -540,8 +538,7 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 			if err == nil {
 				break
 			}
-			var he *h1.Error
-			if errors.As(err, &he) {
+			if _, ok := err.(*h1.Error); ok {
 				sc.Close()
 				strm.Term.Set(session.CauseBadResponse, session.PhaseHeaders)
 				srv.Stats.Term[session.CauseBadResponse].Add(1)

@@ -1,0 +1,344 @@
+package config
+
+import (
+	"math"
+	"strings"
+	"time"
+)
+
+// Backend is one entry of `backends`: a set of servers and how to use
+// them.
+type Backend struct {
+	Name string
+	Path string // "backends.NAME"
+	Mode Mode   // `mode`: http (default) or tcp; must match the frontends using it
+	// Balance is the load-balancing algorithm, in lower case: roundrobin
+	// (default), static-rr, leastconn, first, source, random, random(N)
+	// (N from 1 to 100: power of N choices), uri or hdr(NAME).
+	Balance string
+	// HashType is how hash-based algorithms (source, uri, hdr) map a hash
+	// to a server: "map-based" (default) or "consistent".
+	HashType string
+	Timeouts BackendTimeouts
+	// Retries is how many times a failed connection to a server is retried;
+	// default 3.
+	Retries int
+	// Redispatch lets the last retry go to another server; default false.
+	Redispatch bool
+	// MaxConn bounds the concurrent streams of the backend; default 0, no
+	// limit beyond the servers' own.
+	MaxConn int
+	// HealthCheck is `health_check`; nil (the default) means no active
+	// checks: every server is taken as up.
+	HealthCheck *HealthCheck
+	// Observe enables passive checks: "" (default, off), "layer4"
+	// (connection errors) or "layer7" (also 5xx responses; http mode
+	// only). ErrorLimit consecutive errors mark a server down; default 10.
+	Observe    string
+	ErrorLimit int
+
+	ACLs     map[string][]string // as Frontend.ACLs
+	ACLOrder []string
+	ACLPath  string
+
+	HTTPRequest       Rules // `http_request` (http mode only)
+	HTTPResponse      Rules // `http_response` (http mode only)
+	HTTPAfterResponse Rules // `http_after_response` (http mode only)
+	UseService        Rules // `use_service`, evaluated before the server choice
+
+	ForwardFor *ForwardFor // as Frontend.ForwardFor
+	Forwarded  bool        // as Frontend.Forwarded
+	// Stick is `stick: { on: EXPR, table: NAME }`: stickiness on a sample
+	// expression through a stick table; nil when off.
+	Stick *Stick
+	// Servers are in the order written; a backend may have none (its
+	// streams then fail with 503, unless a use_service rule answers them).
+	Servers []*Server
+}
+
+// BackendTimeouts is `backends.NAME.timeouts`.
+type BackendTimeouts struct {
+	Connect time.Duration // connection to a server; default 5s
+	Server  time.Duration // server inactivity; default 30s
+	Tunnel  time.Duration // inactivity of a tunnel (WebSocket, CONNECT, TCP mode); default 1h
+	Queue   time.Duration // wait for a free server slot; default = connect
+	// HTTPKeepAlive is how long an idle server connection stays in the
+	// pool; default 4s, below the 5s idle timeout of Apache httpd and
+	// Node.js so that strata, not the server, closes idle connections.
+	HTTPKeepAlive time.Duration
+}
+
+// HealthCheck is `backends.NAME.health_check`. The timing defaults are
+// HAProxy's.
+type HealthCheck struct {
+	Type     string        // "tcp" (default: a connection) or "http"
+	Path     string        // http: request path; default "/"
+	Method   string        // http: request method; default GET
+	Host     string        // http: Host header; default the server address
+	Expect   Expect        // http: what a healthy answer is
+	Interval time.Duration // between checks; default 2s
+	Timeout  time.Duration // of one check; default = interval
+	Rise     int           // consecutive successes to mark a server up; default 2
+	Fall     int           // consecutive failures to mark it down; default 3
+}
+
+// Expect is `health_check.expect`.
+type Expect struct {
+	// Status holds the healthy status codes: `status: "200-399"` (the
+	// default), "200", or a comma-separated list of both forms.
+	Status []StatusRange
+}
+
+// Match reports whether status is healthy.
+func (e Expect) Match(status int) bool {
+	for _, r := range e.Status {
+		if status >= r.Lo && status <= r.Hi {
+			return true
+		}
+	}
+	return false
+}
+
+// Stick is `backends.NAME.stick`.
+type Stick struct {
+	On    string // sample expression, e.g. src
+	Table string // name of a stick table
+}
+
+// Server is one entry of `backends.NAME.servers`.
+type Server struct {
+	Name string
+	Path string // "backends.B.servers.NAME"
+	// Address is host:port; the host is an IP literal or a DNS name,
+	// resolved when the configuration is applied.
+	Address string
+	// Weight is the share of the server, 0 to 256 (0 takes no new streams
+	// from the balancer); default 1.
+	Weight   int
+	MaxConn  int  // concurrent streams; default 0, no limit
+	Backup   bool // used only when no other server is up; default false
+	Resolve  bool // re-resolve the DNS name at run time; default false (resolved once)
+	Disabled bool // starts in maintenance; default false
+	// SendProxy sends a PROXY protocol header: "" (default, none), "v1" or
+	// "v2".
+	SendProxy string
+	// TLS is `tls: true` or `tls: { verify, ca, sni, cert, key }`; nil
+	// (the default) means plain TCP.
+	TLS *ServerTLS
+	H2  bool // speak HTTP/2 to the server (http mode); default false
+}
+
+// ServerTLS is the TLS setting of a server.
+type ServerTLS struct {
+	Verify string // "required" (default) or "none"
+	CA     string // CA bundle file; default the system roots
+	SNI    string // server name sent; default the address host when it is a name
+	Cert   string // client certificate file (with Key)
+	Key    string // client key file (with Cert)
+}
+
+var balanceFix = "use one of: " + strings.Join(balanceAlgorithms, ", ")
+
+// frontendOnly are backend mistakes worth a precise fix.
+var frontendOnly = map[string]string{
+	"bind":            "bind belongs in a frontend: move it under frontends.NAME",
+	"default_backend": "default_backend belongs in a frontend: move it under frontends.NAME",
+	"use_backend":     "use_backend belongs in a frontend: move it under frontends.NAME",
+}
+
+func (d *decoder) backend(name, path string, v any) *Backend {
+	o := d.entity(path, v)
+	o.elsewhere = frontendOnly
+	b := &Backend{Name: name, Path: path}
+	b.Mode = o.mode("mode")
+
+	b.Balance = DefaultBalance
+	if s, p, ok := o.scalar("balance"); ok {
+		if n, ok := checkBalance(s); ok {
+			b.Balance = n
+		} else {
+			fix := balanceFix
+			if sg := suggest(n, balanceAlgorithms); sg != "" && !strings.Contains(sg, "(") {
+				fix = "did you mean " + quote(sg) + "?"
+			}
+			d.errorf(p, fix, "invalid balance %s", quote(s))
+		}
+	}
+	b.HashType = o.oneOf("hash_type", DefaultHashType, "map-based", "consistent")
+
+	t := o.sub("timeouts")
+	b.Timeouts.Connect, _ = t.duration("connect", DefaultConnectTimeout, 1)
+	b.Timeouts.Server, _ = t.duration("server", DefaultServerTimeout, 1)
+	b.Timeouts.Tunnel, _ = t.duration("tunnel", DefaultTunnelTimeout, 1)
+	b.Timeouts.Queue, _ = t.duration("queue", b.Timeouts.Connect, 1)
+	b.Timeouts.HTTPKeepAlive, _ = t.duration("http_keep_alive", DefaultServerKeepAlive, 1)
+	t.done()
+
+	b.Retries = o.integer("retries", DefaultRetries, 0, 100)
+	b.Redispatch = o.boolean("redispatch", false)
+	b.MaxConn = o.integer("maxconn", 0, 0, math.MaxInt32)
+	b.HealthCheck = d.healthCheck(o)
+	b.Observe = o.oneOf("observe", "", "layer4", "layer7")
+	b.ErrorLimit = o.integer("error_limit", DefaultErrorLimit, 1, 1000000)
+	b.ACLs, b.ACLOrder, b.ACLPath = o.acls("acls")
+	b.HTTPRequest = o.rules("http_request")
+	b.HTTPResponse = o.rules("http_response")
+	b.HTTPAfterResponse = o.rules("http_after_response")
+	b.UseService = o.rules("use_service")
+	b.ForwardFor = o.forwardFor("forward_for")
+	b.Forwarded = o.boolean("forwarded", false)
+
+	if o.has("stick") {
+		s := o.sub("stick")
+		b.Stick = &Stick{On: s.str("on", ""), Table: s.str("table", "")}
+		if b.Stick.On == "" && !s.bad {
+			d.errorf(joinPath(s.path, "on"), "write the sample to stick on, e.g. on: src", "required")
+		}
+		if b.Stick.Table == "" && !s.bad {
+			d.errorf(joinPath(s.path, "table"), "name a table of stick_tables", "required")
+		}
+		s.done()
+	} else {
+		o.get("stick")
+	}
+
+	names, values, sp := o.named("servers")
+	for _, n := range names {
+		b.Servers = append(b.Servers, d.server(n, joinPath(sp, n), values[n]))
+	}
+	o.done()
+
+	if b.Mode == ModeTCP {
+		d.httpOnly(b.Path, "backend", b.HTTPRequest, b.HTTPResponse, b.HTTPAfterResponse, b.ForwardFor, b.Forwarded)
+		if b.Observe == "layer7" {
+			d.errorf(joinPath(path, "observe"), "use layer4, or set mode: http", "layer7 needs mode http")
+		}
+	}
+	return b
+}
+
+func (d *decoder) healthCheck(o *object) *HealthCheck {
+	if !o.has("health_check") {
+		o.get("health_check")
+		return nil
+	}
+	v, p := o.get("health_check")
+	// `health_check: true` is a TCP check with the defaults.
+	if s, ok := v.(string); ok {
+		on, ok := parseBool(s)
+		if !ok {
+			d.errorf(p, "write true, or { type: tcp|http, … }", "invalid value %s", quote(s))
+			return nil
+		}
+		if !on {
+			return nil
+		}
+		v = nil
+	}
+	c := d.object(p, v)
+	h := &HealthCheck{}
+	h.Type = c.oneOf("type", DefaultCheckType, "tcp", "http")
+	h.Path = c.str("path", DefaultCheckPath)
+	h.Method = c.str("method", DefaultCheckMethod)
+	h.Host = c.str("host", "")
+	ex := c.sub("expect")
+	status := ex.str("status", DefaultCheckExpect)
+	ex.done()
+	h.Interval, _ = c.duration("interval", DefaultCheckInterval, time.Millisecond)
+	h.Timeout, _ = c.duration("timeout", h.Interval, time.Millisecond)
+	h.Rise = c.integer("rise", DefaultCheckRise, 1, 1000)
+	h.Fall = c.integer("fall", DefaultCheckFall, 1, 1000)
+	c.done()
+
+	if h.Type == "tcp" {
+		for _, k := range []string{"path", "method", "host", "expect"} {
+			if c.has(k) {
+				d.errorf(joinPath(p, k), "set type: http, or remove it", "only for type http")
+			}
+		}
+		h.Path, h.Method, h.Host = "", "", ""
+		return h
+	}
+	if !strings.HasPrefix(h.Path, "/") || strings.ContainsAny(h.Path, " \t\r\n") {
+		d.errorf(joinPath(p, "path"), "write an absolute path without spaces, e.g. /healthz", "invalid path %s", quote(h.Path))
+	}
+	if !isToken(h.Method) {
+		d.errorf(joinPath(p, "method"), "write a method such as GET or HEAD", "invalid method %s", quote(h.Method))
+	}
+	if strings.ContainsAny(h.Host, " \t\r\n") {
+		d.errorf(joinPath(p, "host"), "write a host name, e.g. app.example.com", "invalid host %s", quote(h.Host))
+	}
+	if rs, ok := parseStatusRanges(status); ok {
+		h.Expect.Status = rs
+	} else {
+		d.errorf(joinPath(p, "expect.status"), `write a code, a range or a list, e.g. "200-399" or "200,204"`, "invalid status %s", quote(status))
+	}
+	return h
+}
+
+func (d *decoder) server(name, path string, v any) *Server {
+	o := d.entity(path, v)
+	s := &Server{Name: name, Path: path}
+	av, ap := o.get("address")
+	if av == nil {
+		if !o.bad {
+			d.errorf(ap, "write host:port, e.g. address: 10.0.0.1:8080", "required")
+		}
+	} else if a, ok := d.scalar(ap, av); ok {
+		s.Address = strings.TrimSpace(a)
+		if _, msg, fix := parseHostPort(s.Address, false); msg != "" {
+			d.errorf(ap, fix, "%s", msg)
+		}
+	}
+	s.Weight = o.integer("weight", DefaultWeight, 0, 256)
+	s.MaxConn = o.integer("maxconn", 0, 0, math.MaxInt32)
+	s.Backup = o.boolean("backup", false)
+	s.Resolve = o.boolean("resolve", false)
+	s.Disabled = o.boolean("disabled", false)
+	s.SendProxy = o.oneOf("send_proxy", "", "v1", "v2")
+	s.TLS = d.serverTLS(o)
+	s.H2 = o.boolean("h2", false)
+	o.done()
+	return s
+}
+
+func (d *decoder) serverTLS(o *object) *ServerTLS {
+	v, p := o.get("tls")
+	var m any
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case map[string]any:
+		m = x
+	default:
+		s, ok := d.scalar(p, v)
+		if !ok {
+			return nil
+		}
+		on, ok := parseBool(s)
+		if !ok {
+			d.errorf(p, "write true, or { verify, ca, sni, cert, key }", "invalid value %s", quote(s))
+			return nil
+		}
+		if !on {
+			return nil
+		}
+	}
+	c := d.object(p, m)
+	t := &ServerTLS{
+		Verify: c.oneOf("verify", DefaultTLSVerify, "required", "none"),
+		CA:     c.str("ca", ""),
+		SNI:    c.str("sni", ""),
+		Cert:   c.str("cert", ""),
+		Key:    c.str("key", ""),
+	}
+	c.done()
+	if (t.Cert == "") != (t.Key == "") {
+		missing := "key"
+		if t.Cert == "" {
+			missing = "cert"
+		}
+		d.errorf(joinPath(p, missing), "give both cert and key, or neither", "required with %s", map[string]string{"key": "cert", "cert": "key"}[missing])
+	}
+	return t
+}

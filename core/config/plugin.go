@@ -1,0 +1,82 @@
+package config
+
+import "time"
+
+// Plugin is one entry of `plugins`: a WebAssembly module and its limits.
+// Load checks the values here; the plugin host checks the module.
+type Plugin struct {
+	Name string
+	Path string // "plugins.NAME"
+	// File is the module (.wasm), relative to Config.Dir; required.
+	File string
+	// Config is handed to the plugin as is: the one place where YAML
+	// types are kept (a value set by STRATA_… or --set is a string).
+	Config map[string]any
+	// InstancesMin and InstancesMax bound the instance pool
+	// (`instances: { min, max }`); defaults 1 and 16.
+	InstancesMin, InstancesMax int
+	// MemoryLimit caps the memory of one instance, in bytes, from 64KiB
+	// to 4GiB (sizes: "32MiB", "512k"); default 32MiB.
+	MemoryLimit int64
+	// CallTimeout bounds one call into the plugin; default 100ms.
+	CallTimeout time.Duration
+	// OnError is what happens when a call into the plugin traps or times
+	// out: "fail_closed" (default: the stream is refused) or "fail_open"
+	// (the stream goes on as if the rule had not been there).
+	OnError string
+	// Grants lists the capabilities the plugin is given beyond the ABI,
+	// as written; default none.
+	Grants []string
+	// Watch reloads the plugin when File changes; default false.
+	Watch bool
+	// Env is the environment the plugin sees when it is granted one.
+	Env map[string]string
+}
+
+func (d *decoder) plugin(name, path string, v any) *Plugin {
+	o := d.entity(path, v)
+	p := &Plugin{Name: name, Path: path}
+	p.File = o.str("file", "")
+	if p.File == "" && !o.bad {
+		d.errorf(joinPath(path, "file"), "give the path of the .wasm module, e.g. file: plugins/auth.wasm", "required")
+	}
+	cv, cp := o.get("config")
+	switch m := cv.(type) {
+	case nil:
+	case map[string]any:
+		p.Config = m
+	default:
+		d.errorf(cp, "write key: value pairs for the plugin", "expected a mapping, got %s", describe(cv))
+	}
+	in := o.sub("instances")
+	p.InstancesMin = in.integer("min", DefaultPluginInstancesMin, 0, 4096)
+	p.InstancesMax = in.integer("max", max(DefaultPluginInstancesMax, p.InstancesMin), 1, 4096)
+	in.done()
+	if p.InstancesMax < p.InstancesMin {
+		d.errorf(joinPath(in.path, "max"), "raise max or lower min", "smaller than min (%d)", p.InstancesMin)
+	}
+	p.MemoryLimit = o.size("memory_limit", DefaultPluginMemoryLimit, 64<<10, 4<<30)
+	p.CallTimeout, _ = o.duration("call_timeout", DefaultPluginCallTimeout, 1)
+	p.OnError = o.oneOf("on_error", DefaultPluginOnError, "fail_open", "fail_closed")
+	p.Grants = o.list("grants")
+	p.Watch = o.boolean("watch", false)
+	ev, ep := o.get("env")
+	switch m := ev.(type) {
+	case nil:
+	case map[string]any:
+		p.Env = make(map[string]string, len(m))
+		for _, k := range d.st.keys(ep, m) {
+			if m[k] == nil {
+				p.Env[k] = ""
+				continue
+			}
+			if s, ok := d.scalar(joinPath(ep, k), m[k]); ok {
+				p.Env[k] = s
+			}
+		}
+	default:
+		d.errorf(ep, "write NAME: value pairs", "expected a mapping, got %s", describe(ev))
+	}
+	o.done()
+	return p
+}
