@@ -17,6 +17,13 @@ type Txn struct {
 	// Status is the status sent to the client (0 until a response starts).
 	Status int
 
+	// RewriteFailed is set when a rule tried to write a field name, value,
+	// path or query that would be invalid on the wire (CR, LF, NUL, other
+	// controls): the edit is not applied and, as with HAProxy's strict
+	// rewrite mode, the engine answers 500 rather than forward a head that
+	// differs from what the rules asked for.
+	RewriteFailed bool
+
 	// arena stores bytes written by edits. It is replaced, never grown in
 	// place, so slices handed out earlier stay valid until Reset.
 	arena []byte
@@ -52,6 +59,9 @@ func (t *Txn) KeepString(s string) []byte {
 
 // SetReqHeader replaces every request field called name by one with value.
 func (t *Txn) SetReqHeader(name, value []byte) {
+	if !t.validField(name, value) {
+		return
+	}
 	t.Req.Fields = delFields(t.Req.Fields, name)
 	t.Req.Fields = append(t.Req.Fields, h1.Field{Name: t.Keep(name), Value: t.Keep(value)})
 	t.ReqEdited = true
@@ -59,6 +69,9 @@ func (t *Txn) SetReqHeader(name, value []byte) {
 
 // AddReqHeader appends a request field.
 func (t *Txn) AddReqHeader(name, value []byte) {
+	if !t.validField(name, value) {
+		return
+	}
 	t.Req.Fields = append(t.Req.Fields, h1.Field{Name: t.Keep(name), Value: t.Keep(value)})
 	t.ReqEdited = true
 }
@@ -76,6 +89,9 @@ func (t *Txn) DelReqHeader(name []byte) int {
 
 // SetRespHeader replaces every response field called name by one with value.
 func (t *Txn) SetRespHeader(name, value []byte) {
+	if !t.validField(name, value) {
+		return
+	}
 	t.Resp.Fields = delFields(t.Resp.Fields, name)
 	t.Resp.Fields = append(t.Resp.Fields, h1.Field{Name: t.Keep(name), Value: t.Keep(value)})
 	t.RespEdited = true
@@ -83,6 +99,9 @@ func (t *Txn) SetRespHeader(name, value []byte) {
 
 // AddRespHeader appends a response field.
 func (t *Txn) AddRespHeader(name, value []byte) {
+	if !t.validField(name, value) {
+		return
+	}
 	t.Resp.Fields = append(t.Resp.Fields, h1.Field{Name: t.Keep(name), Value: t.Keep(value)})
 	t.RespEdited = true
 }
@@ -123,6 +142,10 @@ func (t *Txn) SetQuery(query []byte) {
 
 // setURI installs uri (origin-form) whose path is its first pathLen bytes.
 func (t *Txn) setURI(uri []byte, pathLen int) {
+	if len(uri) == 0 || uri[0] != '/' && uri[0] != '*' || !validTarget(uri) {
+		t.RewriteFailed = true
+		return
+	}
 	kept := t.Keep(uri)
 	t.Req.URI = kept
 	t.Req.Path = kept[:pathLen:pathLen]
@@ -136,6 +159,10 @@ func (t *Txn) setURI(uri []byte, pathLen int) {
 
 // SetMethod replaces the request method.
 func (t *Txn) SetMethod(m []byte) {
+	if !h1.ValidFieldName(m) {
+		t.RewriteFailed = true
+		return
+	}
 	t.Req.Method = t.Keep(m)
 	t.ReqEdited = true
 }
@@ -208,4 +235,24 @@ func (t *Txn) ForgetResponse() {
 	clear(r.Fields)
 	r.Fields = r.Fields[:0]
 	r.HeadLen = 0
+}
+
+// validField checks an edited field before it is stored.
+func (t *Txn) validField(name, value []byte) bool {
+	if h1.ValidFieldName(name) && h1.ValidFieldValue(value) {
+		return true
+	}
+	t.RewriteFailed = true
+	return false
+}
+
+// validTarget reports whether a request-target has no byte that would
+// break the request line (controls, space, DEL, non-ASCII).
+func validTarget(b []byte) bool {
+	for _, c := range b {
+		if c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
