@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"strconv"
 	"sync/atomic"
@@ -66,6 +67,36 @@ type Backend struct {
 	Forwarded                            bool
 }
 
+// backendSpec translates a configured backend for the backend package.
+func backendSpec(bc *config.Backend, http bool, log *slog.Logger) backend.Spec {
+	spec := backend.Spec{
+		Name: bc.Name, HTTP: http,
+		Timeouts: backend.Timeouts{
+			Connect: bc.Timeouts.Connect, Server: bc.Timeouts.Server, Tunnel: bc.Timeouts.Tunnel,
+			Queue: bc.Timeouts.Queue, HTTPKeepAlive: bc.Timeouts.HTTPKeepAlive,
+		},
+		Balance: bc.Balance, HashType: bc.HashType, MaxConn: bc.MaxConn,
+		Retries: bc.Retries, Redispatch: bc.Redispatch, ErrorLimit: bc.ErrorLimit, Log: log,
+	}
+	spec.Observe, _ = backend.ParseObserve(bc.Observe)
+	if hc := bc.HealthCheck; hc != nil {
+		spec.Check = &backend.CheckSpec{
+			Type: hc.Type, Method: hc.Method, Path: hc.Path, Host: hc.Host,
+			Interval: hc.Interval, Timeout: hc.Timeout, Rise: hc.Rise, Fall: hc.Fall,
+		}
+		for _, r := range hc.Expect.Status {
+			spec.Check.Expect = append(spec.Check.Expect, backend.StatusRange{Lo: r.Lo, Hi: r.Hi})
+		}
+	}
+	for _, s := range bc.Servers {
+		spec.Servers = append(spec.Servers, backend.ServerSpec{
+			Name: s.Name, Addr: s.Address, Weight: s.Weight, MaxConn: s.MaxConn,
+			Backup: s.Backup, Disabled: s.Disabled,
+		})
+	}
+	return spec
+}
+
 // Backend returns the backend called name, or nil.
 func (g *Generation) Backend(name string) *Backend { return g.backends[name] }
 
@@ -78,6 +109,7 @@ type BuildOptions struct {
 	Fetches  *fetch.Registry    // nil: the built-ins
 	Actions  *rules.Actions     // nil: the built-ins
 	Services map[string]Service // services beyond the built-ins (plugins)
+	Logger   *slog.Logger       // health transitions; nil: discard
 }
 
 // Build compiles cfg into a Generation. It reports every error it finds,
@@ -116,23 +148,12 @@ func Build(cfg *config.Config, opt BuildOptions) (*Generation, error) {
 
 	for _, bc := range cfg.Backends {
 		http := bc.Mode == config.ModeHTTP
-		specs := make([]backend.ServerSpec, 0, len(bc.Servers))
-		for _, s := range bc.Servers {
-			specs = append(specs, backend.ServerSpec{Name: s.Name, Addr: s.Address, Weight: s.Weight, MaxConn: s.MaxConn, Backup: s.Backup})
+		core, err := backend.New(backendSpec(bc, http, opt.Logger))
+		if err != nil {
+			fail(bc.Path, err)
+			continue
 		}
-		be := &Backend{
-			Backend: backend.New(bc.Name, http, backend.Timeouts{
-				Connect: bc.Timeouts.Connect, Server: bc.Timeouts.Server, Tunnel: bc.Timeouts.Tunnel,
-				Queue: bc.Timeouts.Queue, HTTPKeepAlive: bc.Timeouts.HTTPKeepAlive,
-			}, specs),
-			ForwardFor: bc.ForwardFor,
-			Forwarded:  bc.Forwarded,
-		}
-		for i, s := range bc.Servers {
-			if s.Disabled {
-				be.Servers[i].SetState(backend.StateMaint)
-			}
-		}
+		be := &Backend{Backend: core, ForwardFor: bc.ForwardFor, Forwarded: bc.Forwarded}
 		env := g.newEnv(cfg, http, bc.ACLs, bc.ACLPath, fail)
 		be.HTTPRequest = g.compileSet(rules.HTTPRequest, bc.HTTPRequest, env, fail)
 		be.HTTPResponse = g.compileSet(rules.HTTPResponse, bc.HTTPResponse, env, fail)
@@ -271,7 +292,16 @@ func knownNames[V any](m map[string]V) string {
 	return s
 }
 
-// Close releases what the generation holds (pooled server connections).
+// start starts what runs in the background while the generation serves:
+// health checks.
+func (g *Generation) start() {
+	for _, b := range g.Backends {
+		b.Start()
+	}
+}
+
+// Close releases what the generation holds: health checks and pooled
+// server connections. It may be called more than once.
 func (g *Generation) Close() {
 	for _, b := range g.Backends {
 		b.Close()
@@ -292,7 +322,6 @@ func forwardForApplies(ff *config.ForwardFor, src netip.Addr) bool {
 	return true
 }
 
-var errNoBackend = errors.New("no backend")
 
 // layersHTTP is the layer set of every HTTP evaluation point.
 const layersHTTP = abi.LayerConn | abi.LayerSess | abi.LayerStrm | abi.LayerTxn
