@@ -1,0 +1,79 @@
+// Command misbehave is a test-only strata plugin whose fetches fail in every
+// way a plugin can: a trap, an infinite loop, unbounded memory growth, a
+// host call that needs a layer the call lacks. Its "ok" fetch and the bench
+// fetches show that the host keeps serving meanwhile.
+package main
+
+import (
+	"errors"
+
+	"github.com/strata-proxy/strata/abi"
+	"github.com/strata-proxy/strata/sdk"
+)
+
+var hoard [][]byte
+
+func init() {
+	sdk.RegisterFetch(sdk.Fetch{Name: "ok", Out: abi.TypeInt, Fn: func(c *sdk.Ctx) (sdk.Value, error) {
+		return sdk.Int(42), nil
+	}})
+	sdk.RegisterFetch(sdk.Fetch{Name: "trap", Out: abi.TypeInt, Fn: func(c *sdk.Ctx) (sdk.Value, error) {
+		panic("misbehave: deliberate trap") // the Go runtime exits: the instance dies
+	}})
+	sdk.RegisterFetch(sdk.Fetch{Name: "spin", Out: abi.TypeInt, Fn: func(c *sdk.Ctx) (sdk.Value, error) {
+		n := int64(0)
+		for {
+			n++
+		}
+	}})
+	sdk.RegisterFetch(sdk.Fetch{Name: "grow", Out: abi.TypeInt, Fn: func(c *sdk.Ctx) (sdk.Value, error) {
+		for {
+			b := make([]byte, 1<<20)
+			b[0] = 1
+			hoard = append(hoard, b)
+		}
+	}})
+	sdk.RegisterFetch(sdk.Fetch{Name: "fail", Out: abi.TypeInt, Fn: func(c *sdk.Ctx) (sdk.Value, error) {
+		return sdk.None, errors.New("refused")
+	}})
+	// peek reads a request header whatever the point: from a tcp-request
+	// rule it gets the layer error, which it reports in proc.peek_status.
+	sdk.RegisterAction(sdk.Action{Name: "peek", Points: abi.PointTCPConnection | abi.PointTCPContent | abi.PointHTTPRequest, Fn: func(c *sdk.Ctx) (abi.Verdict, error) {
+		_, err := c.ReqHeader("host")
+		st := int64(0)
+		var e *sdk.Error
+		if errors.As(err, &e) {
+			st = int64(e.Status)
+		}
+		if err := c.SetVar(abi.ScopeProc, "peek_status", sdk.Int(st)); err != nil {
+			return abi.VerdictContinue, err
+		}
+		return abi.VerdictContinue, nil
+	}})
+	// A stale handle: saved during one call, used in the next.
+	sdk.RegisterFetch(sdk.Fetch{Name: "stale", Out: abi.TypeInt, Fn: func(c *sdk.Ctx) (sdk.Value, error) {
+		if saved == nil {
+			cp := *c
+			saved = &cp
+			return sdk.Int(0), nil
+		}
+		_, err := saved.Sample("src")
+		var e *sdk.Error
+		if errors.As(err, &e) {
+			return sdk.Int(int64(e.Status)), nil
+		}
+		return sdk.Int(1), nil
+	}})
+	// Bench fetches: one host call each besides the result.
+	sdk.RegisterFetch(sdk.Fetch{Name: "bench_const", Out: abi.TypeInt, Fn: func(c *sdk.Ctx) (sdk.Value, error) {
+		return sdk.Int(1), nil
+	}})
+	sdk.RegisterFetch(sdk.Fetch{Name: "bench_hdr", Needs: abi.LayerTxn, Out: abi.TypeBool, Fn: func(c *sdk.Ctx) (sdk.Value, error) {
+		_, err := c.ReqHeader("host")
+		return sdk.Bool(err == nil), nil
+	}})
+}
+
+var saved *sdk.Ctx
+
+func main() {}

@@ -1,0 +1,68 @@
+package plugins
+
+import (
+	"testing"
+	"time"
+
+	"github.com/strata-proxy/strata/core/fetch"
+)
+
+// BenchmarkFetch measures one guest fetch call through the core registry
+// (Expr.Eval → host → guest → host → back). bench_hdr makes one host call
+// (req_header_get) besides setting its result; bench_const makes only the
+// result call. "deadline" runs with call_timeout (the default), "nodeadline"
+// with call_timeout off, to show what wazero's per-call termination watcher
+// costs.
+func BenchmarkFetch(b *testing.B) {
+	for _, bc := range []struct {
+		name    string
+		timeout time.Duration
+	}{{"deadline", 5 * time.Second}, {"nodeadline", -1}} {
+		e := newEnv(b)
+		e.load(b, Config{Name: "misbehave", File: wasmFile(b, "misbehave"), InstancesMax: 1, CallTimeout: bc.timeout, Grants: []string{"headers", "vars"}})
+		for _, fn := range []string{"bench_hdr", "bench_const"} {
+			b.Run(bc.name+"/"+fn, func(b *testing.B) {
+				x, err := e.reg.ParseExpr(fn, fetch.ParseOptions{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				ctx := httpCtx("host", "example.com")
+				if _, ok := x.Eval(ctx); !ok {
+					b.Fatal("no sample")
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					ctx.ResetScratch()
+					if _, ok := x.Eval(ctx); !ok {
+						b.Fatalf("no sample: %+v\n%s", e.host.Plugins()[0].Stats(), e.logs.String())
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestFetch_HostSideAllocations holds the host side allocation-free: with
+// call_timeout off (so wazero's own per-call watcher is out of the
+// picture), a guest fetch call that makes a host call allocates nothing.
+func TestFetch_HostSideAllocations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads a Go plugin")
+	}
+	e := newEnv(t)
+	e.load(t, Config{Name: "misbehave", File: wasmFile(t, "misbehave"), InstancesMax: 1, CallTimeout: -1})
+	x, err := e.reg.ParseExpr("bench_hdr", fetch.ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := httpCtx("host", "example.com")
+	x.Eval(ctx)
+	allocs := testing.AllocsPerRun(200, func() {
+		ctx.ResetScratch()
+		x.Eval(ctx)
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per call", allocs)
+	}
+}
