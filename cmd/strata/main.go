@@ -1,6 +1,11 @@
 // Command strata is the strata reverse proxy: `strata run` serves a
-// configuration, `strata check` validates one, `strata version` prints the
-// build.
+// configuration, `strata check` validates one, `strata ctl` talks to a
+// running proxy through its runtime API, `strata version` prints the build.
+//
+// Stopping: SIGTERM or SIGINT stops accepting, closes idle keep-alive
+// connections and lets streams in flight finish for up to global.grace
+// (default 10s); then the rest are closed and strata exits 0. A second
+// signal exits at once, with status 1.
 package main
 
 import (
@@ -31,6 +36,7 @@ const usage = `strata — a reverse proxy with a native core and WebAssembly plu
 Usage:
   strata run     [-c FILE]... [--set key.path=value]...   serve (no -c: the built-in welcome configuration)
   strata check    -c FILE...  [--set key.path=value]...   validate the configuration and exit
+  strata ctl     COMMAND ...                              talk to a running strata (strata ctl help)
   strata version                                          print the version
 
 Environment: STRATA_<PATH> overrides a key, with "__" between path elements
@@ -57,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "strata", versionString())
 		return 0
 	case "run", "check":
+	case "ctl":
+		return runCtl(args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -87,7 +95,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	gen, err := proxy.Build(cfg, proxy.BuildOptions{})
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintln(stderr, "strata: -log-level:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	gen, err := proxy.Build(cfg, proxy.BuildOptions{Logger: log})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -96,12 +110,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "configuration is valid: %d frontend(s), %d backend(s)\n", len(gen.Frontends), len(gen.Backends))
 		return 0
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintln(stderr, "strata: -log-level:", err)
-		return 2
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -116,6 +124,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func serve(cfg *config.Config, gen *proxy.Generation, log *slog.Logger) int {
+	// Signals are caught from the start: a SIGTERM during start-up is a
+	// graceful stop too.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
 	p, err := proxy.New(gen, proxy.Options{Logger: log})
 	if err != nil {
 		log.Error("cannot start", "error", err)
@@ -138,24 +152,33 @@ func serve(cfg *config.Config, gen *proxy.Generation, log *slog.Logger) int {
 	}
 	log.Info("strata started", "version", versionString(), "pid", os.Getpid())
 
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	sig := <-sigs
 	grace := cfg.Global.Grace
 	log.Info("stopping: draining in-flight streams", "signal", sig.String(), "grace", grace)
-	ctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
+	stopped := make(chan struct{})
+	defer close(stopped)
 	go func() {
 		// A second signal stops at once.
-		<-sigs
-		log.Warn("second signal: exiting now")
-		os.Exit(1)
+		select {
+		case s := <-sigs:
+			log.Warn("second signal: exiting now", "signal", s.String())
+			os.Exit(1)
+		case <-stopped:
+		}
 	}()
-	if api != nil {
-		api.Shutdown(ctx)
-	}
-	if err := p.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	// The admin API stays up while streams drain, so that operators can
+	// watch them; it stops last.
+	if err := p.Shutdown(ctx); errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("grace period over: remaining streams closed", "grace", grace)
+	} else if err != nil {
 		log.Error("shutdown", "error", err)
+	}
+	if api != nil {
+		actx, acancel := context.WithTimeout(context.Background(), time.Second)
+		api.Shutdown(actx)
+		acancel()
 	}
 	log.Info("stopped")
 	return 0
@@ -173,5 +196,3 @@ func versionString() string {
 	}
 	return v
 }
-
-var _ = time.Second

@@ -144,6 +144,7 @@ var frontendOnly = map[string]string{
 	"bind":            "bind belongs in a frontend: move it under frontends.NAME",
 	"default_backend": "default_backend belongs in a frontend: move it under frontends.NAME",
 	"use_backend":     "use_backend belongs in a frontend: move it under frontends.NAME",
+	"accept_proxy":    "accept_proxy belongs in a frontend: move it under frontends.NAME (servers send with send_proxy)",
 }
 
 func (d *decoder) backend(name, path string, v any) *Backend {
@@ -340,5 +341,6 @@ func (d *decoder) serverTLS(o *object) *ServerTLS {
 		}
 		d.errorf(joinPath(p, missing), "give both cert and key, or neither", "required with %s", map[string]string{"key": "cert", "cert": "key"}[missing])
 	}
+	d.checkServerTLSFiles(p, t)
 	return t
 }

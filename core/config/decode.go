@@ -20,6 +20,9 @@ type decoder struct {
 	broken map[string]bool
 	// binds are the valid bind addresses, with their paths, in file order.
 	binds []bound
+	// dir is the directory relative file names are resolved against
+	// (Config.Dir), for the files read while decoding (TLS).
+	dir string
 }
 
 func (d *decoder) errorf(path, fix, format string, args ...any) {

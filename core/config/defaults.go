@@ -24,6 +24,11 @@ const (
 	DefaultHTTPKeepAliveTimeout = 15 * time.Second
 	DefaultForwardForHeader     = "x-forwarded-for"
 
+	// frontends.NAME.tls
+	DefaultTLSMinVersion  = "1.2"
+	DefaultTLSALPN        = "http/1.1" // in http mode; none in tcp mode
+	DefaultClientAuthMode = "none"
+
 	// backends
 	DefaultBalance        = "roundrobin"
 	DefaultHashType       = "map-based"

@@ -83,7 +83,10 @@
 // forwarded in tcp mode; two listeners on one address (including a
 // wildcard and a specific address on the same port, and the admin
 // address). use_backend and use_service targets are checked by the rule
-// compiler, which parses the rules.
+// compiler, which parses the rules. TLS certificate, key and CA files
+// (frontends.NAME.tls, servers' tls) are read and parsed: a missing file, a
+// key that does not match its certificate or a CA file without certificates
+// is reported at the path that names it.
 //
 // # Defaults
 //
@@ -108,6 +111,15 @@
 // duplicate keys be refused. koanf still does the layering: files through
 // its file and rawbytes providers (with strata's YAML parser), the
 // environment through its env provider, --set through confmap.
+//
+// # Why does Load read TLS files when it reads no other file?
+//
+// A certificate that is missing, does not match its key or is not PEM is the
+// most common reason a TLS listener fails to start, and `strata check`
+// should say so before a deployment does. The files are small and read
+// again by the engine when it starts; map files and plugin modules are
+// left to the rule compiler and the plugin host, which read them anyway.
+// Only regular files of at most 1 MiB are read.
 //
 // # Why a 4s default for idle server connections?
 //

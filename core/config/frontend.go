@@ -50,6 +50,17 @@ type Frontend struct {
 	// Forwarded adds an RFC 7239 Forwarded field (http mode only);
 	// default false.
 	Forwarded bool
+	// AcceptProxy requires a PROXY protocol header (version 1 or 2) at
+	// the start of every connection on the frontend's binds
+	// (`accept_proxy`); the addresses it gives become the connection's
+	// (src, dst, the access log), except for tcp_request_connection
+	// rules, which see the real ones. Default false. Only enable it
+	// behind proxies you trust: a client could otherwise claim any
+	// address.
+	AcceptProxy bool
+	// TLS terminates TLS on the frontend's binds (`tls`); nil (the
+	// default) serves plain TCP.
+	TLS *FrontendTLS
 }
 
 // FrontendTimeouts is `frontends.NAME.timeouts`.
@@ -75,6 +86,7 @@ var backendOnly = map[string]string{
 	"servers":      "servers belong in a backend: move them under backends.NAME.servers",
 	"balance":      "balance belongs in a backend: move it under backends.NAME",
 	"health_check": "health_check belongs in a backend: move it under backends.NAME",
+	"send_proxy":   "send_proxy belongs to a server: set it under backends.NAME.servers.NAME (accept_proxy receives the header)",
 }
 
 func (d *decoder) frontend(name, path string, v any) *Frontend {
@@ -121,6 +133,8 @@ func (d *decoder) frontend(name, path string, v any) *Frontend {
 	f.DefaultBackend = o.str("default_backend", "")
 	f.ForwardFor = o.forwardFor("forward_for")
 	f.Forwarded = o.boolean("forwarded", false)
+	f.AcceptProxy = o.boolean("accept_proxy", false)
+	f.TLS = d.frontendTLS(o, f.Mode)
 	o.done()
 
 	if len(f.Bind) == 0 && !o.bad && isEmpty(bv) {

@@ -81,7 +81,7 @@ func Load(src Sources) (*Config, error) {
 		return nil, &Errors{List: st.errs}
 	}
 
-	d := &decoder{st: st, broken: map[string]bool{}}
+	d := &decoder{st: st, broken: map[string]bool{}, dir: dir}
 	cfg := d.config(k.Raw())
 	if len(st.errs) > 0 {
 		return nil, &Errors{List: st.errs}

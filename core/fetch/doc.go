@@ -40,7 +40,10 @@
 //
 // # Built-in fetches
 //
-//	CONN  src, dst (ip), src_port, dst_port (int)
+//	CONN  src, dst (ip), src_port, dst_port (int); the TLS fetches
+//	      ssl_fc, ssl_fc_sni, ssl_fc_protocol, ssl_fc_alpn,
+//	      ssl_fc_is_resumed, ssl_c_used, ssl_c_s_dn, ssl_c_verify
+//	      (see ssl.go: no sample before the handshake)
 //	SESS  fe_name
 //	STRM  be_name, srv_name, req.len (alias req_len), req.payload(off,len)
 //	TXN   method, path, url, query, base, req.ver, res.ver, status,

@@ -115,6 +115,7 @@ func builtinFetches() []Fetch {
 		cookCnt("req.cook_cnt"), cookCnt("cook_cnt"),
 		urlParam("url_param"), urlParam("urlp"),
 	)
+	fs = append(fs, sslFetches()...)
 	return fs
 }
 

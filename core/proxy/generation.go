@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -16,6 +15,7 @@ import (
 	"github.com/strata-proxy/strata/core/rules"
 	"github.com/strata-proxy/strata/core/sample"
 	"github.com/strata-proxy/strata/core/stats"
+	"github.com/strata-proxy/strata/core/stick"
 )
 
 // Generation is one compiled configuration: frontends, backends, rules and
@@ -33,6 +33,7 @@ type Generation struct {
 
 	backends map[string]*Backend
 	proc     *sample.SharedVars
+	stick    *stickState // stick tables and tracking (stick.go); nil without tables
 }
 
 // Frontend is the run-time form of a configured frontend.
@@ -110,6 +111,9 @@ type BuildOptions struct {
 	Actions  *rules.Actions     // nil: the built-ins
 	Services map[string]Service // services beyond the built-ins (plugins)
 	Logger   *slog.Logger       // health transitions; nil: discard
+	// Stick holds the stick tables across generations: a table whose
+	// definition is unchanged keeps its entries (stick.go). nil: new tables.
+	Stick *stick.Store
 }
 
 // Build compiles cfg into a Generation. It reports every error it finds,
@@ -144,6 +148,9 @@ func Build(cfg *config.Config, opt BuildOptions) (*Generation, error) {
 		MaxRequestLine: cfg.Global.Tune.MaxRequestLine,
 		MaxHeadBytes:   cfg.Global.Tune.MaxHeadBytes,
 		MaxHeaders:     cfg.Global.Tune.MaxHeaders,
+	}
+	if len(cfg.StickTables) > 0 {
+		errs = append(errs, g.buildStick(cfg, opt)...) // before any rule uses a tracking fetch or action
 	}
 
 	for _, bc := range cfg.Backends {
@@ -191,6 +198,7 @@ func Build(cfg *config.Config, opt BuildOptions) (*Generation, error) {
 		}
 		g.Frontends = append(g.Frontends, fe)
 	}
+	errs = append(errs, g.buildStickOn(cfg)...)
 	if len(errs) > 0 {
 		return nil, &config.Errors{List: errs}
 	}
@@ -298,6 +306,7 @@ func (g *Generation) start() {
 	for _, b := range g.Backends {
 		b.Start()
 	}
+	g.startStick()
 }
 
 // Close releases what the generation holds: health checks and pooled
@@ -306,6 +315,7 @@ func (g *Generation) Close() {
 	for _, b := range g.Backends {
 		b.Close()
 	}
+	g.closeStick()
 }
 
 // forwardForApplies reports whether an X-Forwarded-For field should be
@@ -321,7 +331,6 @@ func forwardForApplies(ff *config.ForwardFor, src netip.Addr) bool {
 	}
 	return true
 }
-
 
 // layersHTTP is the layer set of every HTTP evaluation point.
 const layersHTTP = abi.LayerConn | abi.LayerSess | abi.LayerStrm | abi.LayerTxn

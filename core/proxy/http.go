@@ -30,6 +30,12 @@ type exchange struct {
 	method, uri []byte // copies kept for the log after the request head is gone
 	ttfb        time.Duration
 	consumed    bool // the request has been removed from the client buffer
+
+	// The server choice: what the balancer reads, the stream's place in a
+	// queue, and the server whose slot the stream holds (nil when none).
+	key  backend.Key
+	wait backend.Waiter
+	srv  *backend.Server
 }
 
 // stepResult says what the connection does after a stream.
@@ -62,6 +68,9 @@ func (cc *clientConn) serveHTTP() {
 			if err != nil {
 				// The client closed or went quiet between requests: no
 				// stream was born, nothing to log (HAProxy's dontlognull).
+				if first {
+					cc.trackNoRequest(err) // HAProxy's stick counters see a request anyway
+				}
 				return
 			}
 		}
@@ -88,6 +97,8 @@ func (x *exchange) reset() {
 	x.fctx = fetch.Ctx{}
 	x.ttfb = -1
 	x.consumed = false
+	x.key = backend.Key{}
+	x.srv = nil
 	if cap(x.out) > 64<<10 {
 		x.out = nil
 	}
@@ -125,7 +136,11 @@ func (cc *clientConn) finishStream(x *exchange, start time.Time) {
 	fe, strm, txn := cc.fe, &x.strm, &x.txn
 	if strm.Term.Cause == session.CauseNone {
 		strm.Term.Phase = session.PhaseDone
+	} else if cc.p.killed() {
+		// Whatever broke the stream, the end of the grace period did it.
+		strm.Term.Cause = session.CauseKilled
 	}
+	cc.trackStreamEnd(x)
 	fe.Stats.CurStreams.Add(-1)
 	fe.Stats.Term[strm.Term.Cause].Add(1)
 	fe.Stats.BytesIn.Add(strm.BytesIn)
@@ -212,6 +227,7 @@ func (cc *clientConn) handle(x *exchange) stepResult {
 			return closeConn
 		}
 	}
+	cc.trackRequest(x) // the request counts from here on, denied or not (stick.go)
 	ctx.Layers = layersHTTP
 	ctx.Txn = txn
 
@@ -235,7 +251,9 @@ func (cc *clientConn) handle(x *exchange) stepResult {
 		return res
 	}
 	cc.addForwardingFields(x, be)
-	return cc.forward(x, be)
+	res := cc.forward(x, be)
+	cc.releaseServer(x, be)
+	return res
 }
 
 // selectBackend applies use_backend, then default_backend. A dynamic name
@@ -262,8 +280,15 @@ func (cc *clientConn) applyRequestRules(x *exchange, set *rules.Set) (stepResult
 		return keepOpen, false
 	}
 	v := set.Eval(&x.fctx)
+	if x.txn.RewriteFailed {
+		x.strm.Term.Set(session.CauseInternal, session.PhaseRequest)
+		return cc.replyError(x, 500), true
+	}
 	switch v.Kind {
 	case rules.Deny, rules.Reject:
+		if v.Kind == rules.Deny {
+			cc.trackDenied(x)
+		}
 		x.strm.Term.Set(session.CauseDenied, session.PhaseRequest)
 		status := v.Status
 		if status == 0 {
@@ -399,20 +424,29 @@ func (cc *clientConn) forward(x *exchange, be *Backend) stepResult {
 		out = cc.buf.Data()[:req.HeadLen+len(body)]
 	}
 
-	// Only a request whose body was read whole before sending may be sent
-	// again on a fresh connection.
+	// A pooled connection may have been closed by the server while it sat
+	// idle; the request then goes again, to the same server, on a fresh
+	// connection, if it is all still here (its body read whole before
+	// sending) and either nothing of it was written or it is idempotent. A
+	// request whose body had to be streamed from the client is never sent
+	// twice.
 	replayable := bodyComplete
-	var sc *backend.ServerConn
-	for attempt := 0; ; attempt++ {
-		sc, err = cc.connect(x, be, attempt > 0)
+	idempotent := isIdempotent(req.Method)
+	cc.fillKey(x, be)
+	fresh := false
+	for {
+		sc, err := cc.connect(x, be, fresh)
 		if err != nil {
 			return cc.replyError(x, 503)
 		}
-		if _, err = sc.Write(out); err != nil {
+		if n, err := sc.Write(out); err != nil {
 			sc.Close()
-			if sc.Reused && attempt == 0 {
-				continue // a pooled connection the server had closed
+			if sc.Reused && !fresh && replayable && (n == 0 || idempotent) {
+				fresh = true
+				strm.Retries++
+				continue
 			}
+			be.ObserveResponseError(sc.Srv)
 			strm.Term.Set(session.CauseServerAbort, session.PhaseConnect)
 			return cc.replyError(x, 502)
 		}
@@ -425,8 +459,9 @@ func (cc *clientConn) forward(x *exchange, be *Backend) stepResult {
 			}
 			bodyComplete = true
 		}
-		res, retry := cc.relayResponse(x, be, sc, attempt == 0 && replayable, bodyComplete, len(body), remaining)
+		res, retry := cc.relayResponse(x, be, sc, !fresh && replayable && idempotent, bodyComplete, len(body), remaining)
 		if retry {
+			fresh = true
 			strm.Retries++
 			continue
 		}
@@ -438,27 +473,32 @@ func (cc *clientConn) forward(x *exchange, be *Backend) stepResult {
 	}
 }
 
-// connect picks a server and returns a pooled or new connection to it.
-func (cc *clientConn) connect(x *exchange, be *Backend, fresh bool) (*backend.ServerConn, error) {
-	strm := &x.strm
-	srv, err := be.Pick(0)
-	if err != nil {
-		strm.Term.Set(session.CauseNoServer, session.PhaseConnect)
-		return nil, err
+// isIdempotent reports whether a request with this method may be sent
+// again after a failure (RFC 9110, 9.2.2).
+func isIdempotent(m []byte) bool {
+	switch string(m) {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
 	}
-	strm.Server = srv.Name
-	if !fresh {
-		if sc := srv.Get(time.Now()); sc != nil {
-			return sc, nil
-		}
+	return false
+}
+
+// fillKey tells the balancer what it needs of an HTTP stream.
+func (cc *clientConn) fillKey(x *exchange, be *Backend) {
+	k := &x.key
+	need := be.Needs()
+	if need == 0 {
+		return
 	}
-	sc, err := srv.Dial()
-	if err != nil {
-		be.Stats.ConnErrors.Add(1)
-		strm.Term.Set(session.CauseConnectFailed, session.PhaseConnect)
-		return nil, err
+	if need&backend.NeedSrc != 0 {
+		k.Src = cc.conn.Src.Addr()
 	}
-	return sc, nil
+	if need&backend.NeedPath != 0 {
+		k.Path = x.txn.Req.Path
+	}
+	if need&backend.NeedHeader != 0 {
+		k.Hdr, k.HasHdr = h1.Lookup(x.txn.Req.Fields, be.HashHeader, 1)
+	}
 }
 
 // streamRequestBody copies the rest of the request body from the client to
@@ -527,8 +567,6 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 	req, resp := &txn.Req, &txn.Resp
 	sent0 := time.Now()
 	srv := sc.Srv
-	srv.Cur.Add(1)
-	defer srv.Cur.Add(-1)
 	srv.Stats.Streams.Add(1)
 
 	for {
@@ -540,18 +578,21 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 			}
 			if _, ok := err.(*h1.Error); ok {
 				sc.Close()
+				be.ObserveResponseError(srv)
 				strm.Term.Set(session.CauseBadResponse, session.PhaseHeaders)
 				srv.Stats.Term[session.CauseBadResponse].Add(1)
 				return cc.replyError(x, 502), false
 			}
 			if sc.Buf.Full() {
 				sc.Close()
+				be.ObserveResponseError(srv)
 				strm.Term.Set(session.CauseBadResponse, session.PhaseHeaders)
 				return cc.replyError(x, 502), false
 			}
 			if _, err := sc.Fill(&sc.Buf); err != nil {
 				sc.Close()
 				if transport.IsTimeout(err) {
+					be.ObserveResponseError(srv)
 					strm.Term.Set(session.CauseServerTimeout, session.PhaseHeaders)
 					srv.Stats.Term[session.CauseServerTimeout].Add(1)
 					return cc.replyError(x, 504), false
@@ -559,6 +600,7 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 				if canRetry && sc.Reused && sc.Buf.Len() == 0 {
 					return keepOpen, true
 				}
+				be.ObserveResponseError(srv)
 				strm.Term.Set(session.CauseServerAbort, session.PhaseHeaders)
 				srv.Stats.Term[session.CauseServerAbort].Add(1)
 				return cc.replyError(x, 502), false
@@ -590,6 +632,8 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 		}
 		break
 	}
+	be.ObserveResponse(srv, resp.Status)
+	cc.trackResponse(x, resp.Status)
 	if !bodyComplete {
 		// The server answered without waiting for the body it was promised
 		// (Expect: 100-continue): the client connection cannot be reused
@@ -605,6 +649,11 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 			continue
 		}
 		v := set.Eval(ctx)
+		if txn.RewriteFailed {
+			sc.Close()
+			strm.Term.Set(session.CauseInternal, session.PhaseHeaders)
+			return cc.replyError(x, 500), false
+		}
 		if v.Kind == rules.Deny || v.Kind == rules.Reject {
 			sc.Close()
 			strm.Term.Set(session.CauseDenied, session.PhaseHeaders)

@@ -14,6 +14,13 @@
 // States of a client connection: accepted → (tcp-request connection rules)
 // → session → idle ⇄ busy (one stream at a time) → closed. Graceful stop
 // closes idle connections at once and lets busy ones finish their stream.
+//
+// A stream on its way to a server: backend chosen → server chosen and a
+// slot of it taken (possibly after waiting in a queue: core/backend) →
+// connection (pooled or new, retried and redispatched as in HAProxy: see
+// connect.go) → request → response → slot given back. The stream's
+// goroutine owns the slot; the graceful stop may close the stream's server
+// connection when the grace period ends.
 package proxy
 
 import (
@@ -30,6 +37,7 @@ import (
 	"time"
 
 	"github.com/strata-proxy/strata/abi"
+	"github.com/strata-proxy/strata/core/backend"
 	"github.com/strata-proxy/strata/core/config"
 	"github.com/strata-proxy/strata/core/fetch"
 	"github.com/strata-proxy/strata/core/rules"
@@ -53,12 +61,18 @@ type Proxy struct {
 
 	draining atomic.Bool
 	closed   chan struct{}
+	// kill is closed when the grace period ends: streams still waiting
+	// (queue, retry delay) give up and every connection is closed.
+	kill     chan struct{}
+	killOnce sync.Once
+	finished sync.Once
 }
 
 type listener struct {
 	addr string
 	fe   *Frontend
 	ln   *net.TCPListener
+	l4   *l4Frontend // TLS and PROXY protocol of the frontend; nil when none
 }
 
 // Options configure a Proxy.
@@ -69,7 +83,7 @@ type Options struct {
 
 // New builds a proxy serving g. Nothing listens until Start.
 func New(g *Generation, opt Options) (*Proxy, error) {
-	p := &Proxy{log: opt.Logger, conns: map[*clientConn]struct{}{}, closed: make(chan struct{})}
+	p := &Proxy{log: opt.Logger, conns: map[*clientConn]struct{}{}, closed: make(chan struct{}), kill: make(chan struct{})}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -104,6 +118,10 @@ func (p *Proxy) Generation() *Generation { return p.gen.Load() }
 // without listening at all when one address cannot be bound.
 func (p *Proxy) Start() error {
 	g := p.gen.Load()
+	l4, err := buildL4(g, p.log)
+	if err != nil {
+		return err
+	}
 	var lns []*listener
 	for _, fe := range g.Frontends {
 		for _, addr := range fe.Binds {
@@ -114,12 +132,13 @@ func (p *Proxy) Start() error {
 				}
 				return fmt.Errorf("frontend %s: bind %s: %w", fe.Name, addr, err)
 			}
-			lns = append(lns, &listener{addr: addr, fe: fe, ln: ln.(*net.TCPListener)})
+			lns = append(lns, &listener{addr: addr, fe: fe, ln: ln.(*net.TCPListener), l4: l4.frontend(fe)})
 		}
 	}
 	p.mu.Lock()
 	p.listeners = lns
 	p.mu.Unlock()
+	g.start()
 	for _, l := range lns {
 		p.log.Info("listening", "frontend", l.fe.Name, "address", l.ln.Addr().String())
 		p.wg.Add(1)
@@ -168,6 +187,7 @@ func (p *Proxy) acceptLoop(l *listener) {
 		if cc == nil {
 			continue
 		}
+		cc.attachL4(l.l4)
 		p.wg.Add(1)
 		go cc.serve()
 	}
@@ -175,12 +195,14 @@ func (p *Proxy) acceptLoop(l *listener) {
 
 // clientConn is one client connection and its session.
 type clientConn struct {
-	// Immutable after newClientConn:
+	// Immutable after newClientConn (l4: after attachL4; clientAddr:
+	// after the PROXY protocol header):
 	p          *Proxy
 	gen        *Generation
 	fe         *Frontend
 	c          *transport.Conn
 	clientAddr string
+	l4         *l4Frontend // TLS, PROXY protocol; nil when the frontend and its servers need none
 
 	// Owned by the connection goroutine:
 	buf  transport.Buffer
@@ -190,6 +212,9 @@ type clientConn struct {
 	// idle is true while the connection waits for a request; read by
 	// graceful stop.
 	idle atomic.Bool
+	// sconn is the server connection of the stream in progress, closed by
+	// the end of the grace period.
+	sconn atomic.Pointer[backend.ServerConn]
 }
 
 func (p *Proxy) newClientConn(g *Generation, fe *Frontend, nc *net.TCPConn) *clientConn {
@@ -235,10 +260,16 @@ func (cc *clientConn) serve() {
 		}
 	}()
 
+	cc.trackSessionStart() // tracker slots, for track-sc in the rules below
+	defer cc.trackSessionEnd()
+
 	// tcp-request connection and session rules: the session exists, no
-	// stream yet.
+	// stream yet. The PROXY protocol and TLS handshakes come between them.
 	ctx := fetch.Ctx{Layers: abi.LayerConn | abi.LayerSess, Conn: &cc.conn, Sess: &cc.sess, Proc: cc.gen.proc}
-	for _, set := range [...]*rules.Set{fe.TCPConnection, fe.TCPSession} {
+	for i, set := range [...]*rules.Set{fe.TCPConnection, fe.TCPSession} {
+		if i == 1 && cc.l4 != nil && !cc.handshake() {
+			return
+		}
 		if set == nil {
 			continue
 		}
@@ -248,6 +279,7 @@ func (cc *clientConn) serve() {
 		}
 	}
 	fe.Stats.Sessions.Add(1)
+	cc.trackSessionAccepted()
 	if fe.HTTP {
 		cc.serveHTTP()
 	} else {
@@ -263,8 +295,12 @@ func (cc *clientConn) close() {
 	cc.p.mu.Unlock()
 }
 
-// Shutdown stops accepting, closes idle connections, lets busy streams
-// finish until ctx ends, then closes what is left.
+// Shutdown stops accepting, closes idle keep-alive connections, lets busy
+// streams finish until ctx ends (each response then carries "Connection:
+// close"), then ends what is left — queued streams, retries in their
+// turn-around delay, streams waiting for a server — with termination cause
+// "killed", and closes every connection. It returns ctx.Err() when it had
+// to end streams, nil when they all finished.
 func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.draining.Store(true)
 	p.mu.Lock()
@@ -289,9 +325,13 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 			p.finish()
 			return nil
 		case <-ctx.Done():
+			p.killOnce.Do(func() { close(p.kill) })
 			p.mu.Lock()
 			for cc := range p.conns {
 				cc.c.Close()
+				if sc := cc.sconn.Load(); sc != nil {
+					sc.Close()
+				}
 			}
 			p.mu.Unlock()
 			<-done
@@ -302,11 +342,23 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	}
 }
 
-func (p *Proxy) finish() {
-	p.gen.Load().Close()
-	if p.alog != nil {
-		p.alog.Close()
+// killed reports whether the grace period is over.
+func (p *Proxy) killed() bool {
+	select {
+	case <-p.kill:
+		return true
+	default:
+		return false
 	}
+}
+
+func (p *Proxy) finish() {
+	p.finished.Do(func() {
+		p.gen.Load().Close()
+		if p.alog != nil {
+			p.alog.Close()
+		}
+	})
 }
 
 // Close stops at once.

@@ -57,14 +57,15 @@ func (cc *clientConn) serveTCP() {
 		return
 	}
 	strm.Backend = be.Name
+	if be.Needs()&backend.NeedSrc != 0 {
+		x.key.Src = cc.conn.Src.Addr()
+	}
+	defer cc.releaseServer(x, be)
 	sc, err := cc.connect(x, be, true)
 	if err != nil {
 		return
 	}
-	srv := sc.Srv
-	srv.Cur.Add(1)
-	srv.Stats.Streams.Add(1)
-	defer srv.Cur.Add(-1)
+	sc.Srv.Stats.Streams.Add(1)
 	idle := be.Timeouts.Tunnel
 	if idle == 0 {
 		idle = max(fe.Timeouts.Client, be.Timeouts.Server)
@@ -81,7 +82,11 @@ func (cc *clientConn) finishTCP(x *exchange, start time.Time) {
 	fe, strm := cc.fe, &x.strm
 	if strm.Term.Cause == session.CauseNone {
 		strm.Term.Phase = session.PhaseDone
+	} else if cc.p.killed() {
+		// Whatever broke the stream, the end of the grace period did it.
+		strm.Term.Cause = session.CauseKilled
 	}
+	cc.trackStreamEnd(x)
 	fe.Stats.CurStreams.Add(-1)
 	fe.Stats.Term[strm.Term.Cause].Add(1)
 	fe.Stats.BytesIn.Add(strm.BytesIn)

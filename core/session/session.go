@@ -19,6 +19,9 @@ type Conn struct {
 	ID  uint64
 	Src netip.AddrPort // client address (after PROXY protocol, when used)
 	Dst netip.AddrPort // address the client connected to
+	// TLS is what the TLS handshake established; nil on a plain
+	// connection and until the handshake is done.
+	TLS *TLS
 }
 
 // Session is the L5 object: what lives before and between streams.

@@ -20,6 +20,13 @@ type Counters struct {
 	BytesOut    atomic.Int64                    // bytes sent to clients (response side)
 	Term        [session.NumCauses]atomic.Int64 // streams ended, by termination cause
 	ConnErrors  atomic.Int64                    // failed connection attempts (servers)
+	// HandshakeErrors counts TLS handshakes that failed or timed out:
+	// with clients (frontends) or with servers (servers; such a failure is
+	// also a ConnErrors).
+	HandshakeErrors atomic.Int64
+	// ProxyErrors counts client connections closed because their PROXY
+	// protocol header was missing, malformed or late (frontends).
+	ProxyErrors atomic.Int64
 }
 
 // CountStatus counts one response with status code.
@@ -42,6 +49,9 @@ type Snapshot struct {
 	BytesOut    int64            `json:"bytes_out"`
 	Term        map[string]int64 `json:"terminations"`
 	ConnErrors  int64            `json:"connect_errors,omitempty"`
+
+	HandshakeErrors int64 `json:"tls_handshake_errors,omitempty"`
+	ProxyErrors     int64 `json:"proxy_protocol_errors,omitempty"`
 }
 
 var classNames = [6]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
@@ -58,6 +68,9 @@ func (c *Counters) Snapshot() Snapshot {
 		BytesOut:    c.BytesOut.Load(),
 		Term:        make(map[string]int64),
 		ConnErrors:  c.ConnErrors.Load(),
+
+		HandshakeErrors: c.HandshakeErrors.Load(),
+		ProxyErrors:     c.ProxyErrors.Load(),
 	}
 	for i := range c.Status {
 		s.Status[classNames[i]] = c.Status[i].Load()

@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// Conn is a TCP connection driven through its raw descriptor.
+// Conn is a TCP connection driven through its raw descriptor, in plain mode
+// or, after StartTLS, in TLS mode (see tls.go): the same methods serve both.
 type Conn struct {
 	TCP *net.TCPConn
 	rc  syscall.RawConn
@@ -38,6 +39,10 @@ type Conn struct {
 	wrFn   func(fd uintptr) bool
 	waitFn func(fd uintptr) bool
 	waited bool
+
+	// tls is the TLS layer, nil in plain mode. Set by StartTLS before
+	// the connection is shared, then immutable.
+	tls *tlsLayer
 }
 
 // ErrClosed is returned for I/O on a closed connection.
@@ -114,7 +119,16 @@ func (c *Conn) doRead(fd uintptr) bool {
 // deadline) when nothing is available. b holds pool storage only while it
 // has unread bytes or a read has just returned some. A full buffer is
 // compacted first; when b has no room even then, Fill returns an error.
+// In TLS mode the bytes are the decrypted stream.
 func (c *Conn) Fill(b *Buffer) (int, error) {
+	if c.tls != nil {
+		return c.fillTLS(b)
+	}
+	return c.fillRaw(b)
+}
+
+// fillRaw is Fill on the socket's bytes.
+func (c *Conn) fillRaw(b *Buffer) (int, error) {
 	if b.B != nil && b.R == 0 && b.W == len(b.B) {
 		return 0, errBufferFull
 	}
@@ -147,7 +161,13 @@ func (c *Conn) doWait(fd uintptr) bool {
 // WaitReadable blocks until the connection is readable (or closed), under
 // the read timeout or deadline, holding no buffer. Only use it when the
 // previous read returned EAGAIN (Fill does so), or readiness may be missed.
+// In TLS mode it returns at once when decrypted or undecrypted bytes are
+// already buffered; otherwise the bytes that arrive are kept for the next
+// Fill.
 func (c *Conn) WaitReadable() error {
+	if c.tls != nil {
+		return c.waitTLS()
+	}
 	c.prepareRead()
 	c.waited = false
 	return c.rc.Read(c.waitFn)
@@ -160,6 +180,11 @@ func (c *Conn) doWrite(fd uintptr) bool {
 			continue
 		}
 		if err == syscall.EAGAIN {
+			if c.tls != nil && c.tls.closing.Load() {
+				// A close_notify sent by Close never waits.
+				c.werr = err
+				return true
+			}
 			if c.WriteTimeout > 0 {
 				d := time.Now().Add(c.WriteTimeout)
 				c.TCP.SetWriteDeadline(d)
@@ -178,8 +203,16 @@ func (c *Conn) doWrite(fd uintptr) bool {
 }
 
 // Write writes all of p, arming the write timeout only if the kernel's
-// buffer is full.
+// buffer is full. In TLS mode p is encrypted first.
 func (c *Conn) Write(p []byte) (int, error) {
+	if c.tls != nil {
+		return c.tls.conn.Write(p)
+	}
+	return c.writeRaw(p)
+}
+
+// writeRaw is Write on the socket.
+func (c *Conn) writeRaw(p []byte) (int, error) {
 	if !c.appliedWD.IsZero() {
 		c.TCP.SetWriteDeadline(time.Time{})
 		c.appliedWD = time.Time{}
@@ -200,6 +233,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 // Read implements io.Reader for code that does not need pooled buffers
 // (tunnels fall back to it); it reads straight into p.
 func (c *Conn) Read(p []byte) (int, error) {
+	if c.tls != nil {
+		return c.readTLS(p)
+	}
 	c.prepareRead()
 	if c.ReadDeadline.IsZero() && c.ReadTimeout > 0 {
 		d := time.Now().Add(c.ReadTimeout)
@@ -209,18 +245,38 @@ func (c *Conn) Read(p []byte) (int, error) {
 	return c.TCP.Read(p)
 }
 
-// CloseWrite shuts down the writing side (half-close).
-func (c *Conn) CloseWrite() error { return c.TCP.CloseWrite() }
+// CloseWrite shuts down the writing side (half-close). In TLS mode a
+// close_notify alert goes first.
+func (c *Conn) CloseWrite() error {
+	if c.tls != nil {
+		return c.closeWriteTLS()
+	}
+	return c.TCP.CloseWrite()
+}
 
-// Close closes the connection.
-func (c *Conn) Close() error { return c.TCP.Close() }
+// Close closes the connection. It may be called from any goroutine, also
+// while another one reads or writes. In TLS mode it sends a close_notify
+// alert when the handshake is done and the socket takes it at once; it
+// never waits for the peer.
+func (c *Conn) Close() error {
+	if c.tls != nil {
+		return c.closeTLS()
+	}
+	return c.TCP.Close()
+}
 
 // SpliceTo moves up to max bytes from c to dst through the kernel's splice
 // path (net.TCPConn.ReadFrom), for bulk transfers in tunnels. The pipe it
 // uses is taken from Go's pool for the duration of the call only, so an idle
 // tunnel holds none. The read deadline covers the whole call; a timeout
 // after some bytes moved is reported with n > 0 and is not an inactivity.
+// When either side is in TLS mode the kernel cannot move the bytes: one
+// buffered read and write move what is available (0 bytes and no error
+// mean the end of the stream, as for splice).
 func (c *Conn) SpliceTo(dst *Conn, max int64) (int64, error) {
+	if c.tls != nil || dst.tls != nil {
+		return c.copyTo(dst)
+	}
 	if c.ReadTimeout > 0 {
 		d := time.Now().Add(c.ReadTimeout)
 		c.TCP.SetReadDeadline(d)

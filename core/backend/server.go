@@ -1,0 +1,248 @@
+package backend
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/strata-proxy/strata/core/stats"
+	"github.com/strata-proxy/strata/core/transport"
+)
+
+// State is a server's operator state, set by the configuration
+// (`disabled: true` starts in maint) and by the runtime API. Health checks
+// never change it: an operator's choice stays until the operator changes it.
+type State int32
+
+const (
+	StateReady State = iota // takes new streams
+	StateDrain              // takes no new streams from the balancer, keeps persistent ones
+	StateMaint              // takes nothing
+)
+
+func (s State) String() string {
+	switch s {
+	case StateReady:
+		return "ready"
+	case StateDrain:
+		return "drain"
+	case StateMaint:
+		return "maint"
+	}
+	return "unknown"
+}
+
+// ParseState parses "ready", "drain" or "maint".
+func ParseState(s string) (State, bool) {
+	switch s {
+	case "ready":
+		return StateReady, true
+	case "drain":
+		return StateDrain, true
+	case "maint":
+		return StateMaint, true
+	}
+	return 0, false
+}
+
+// Health is what checks (active or passive) say of a server. A server
+// starts up, as in HAProxy: it takes `fall` failed checks to go down.
+type Health int32
+
+const (
+	HealthUp Health = iota
+	HealthDown
+)
+
+func (h Health) String() string {
+	if h == HealthDown {
+		return "down"
+	}
+	return "up"
+}
+
+// Server is one server of a backend.
+type Server struct {
+	// Immutable after New:
+	Name          string
+	Addr          string
+	InitialWeight int // weight from the configuration
+	MaxConn       int // concurrent streams; 0: no limit
+	Backup        bool
+	Index         int // position in the backend, from 0
+	be            *Backend
+	nameHash      uint64
+	timeouts      *Timeouts
+
+	// Written under be.mu, read anywhere:
+	state  atomic.Int32 // State
+	health atomic.Int32 // Health
+	weight atomic.Int32 // current weight, 0 to 256
+
+	// Cur counts the streams holding a slot of the server: from the moment
+	// the server is chosen until the stream is done with it (a response
+	// relayed, a tunnel closed). maxconn bounds it.
+	Cur atomic.Int64
+	// MaxCur is the highest Cur seen.
+	MaxCur atomic.Int64
+	// QueueMax is the highest length of the server's queue.
+	QueueMax atomic.Int64
+	// Retries counts connection attempts to the server that were retried;
+	// Redispatches the streams that left it for another server after one.
+	Retries, Redispatches atomic.Int64
+
+	Stats stats.Counters
+
+	// Guarded by be.mu:
+	queue waitQueue
+	inLB  bool // the balancer may choose it now
+
+	check    checkState
+	obsFails atomic.Int32 // consecutive errors seen by passive checks
+
+	mu   sync.Mutex
+	idle []*ServerConn // LIFO: the most recently used connection is reused first
+}
+
+// State returns the server's operator state.
+func (s *Server) State() State { return State(s.state.Load()) }
+
+// Health returns what checks say of the server.
+func (s *Server) Health() Health { return Health(s.health.Load()) }
+
+// Weight returns the server's current weight.
+func (s *Server) Weight() int { return int(s.weight.Load()) }
+
+// QueueLen returns the number of streams waiting in the server's queue.
+func (s *Server) QueueLen() int64 { return s.queue.n.Load() }
+
+// Backend returns the backend the server belongs to.
+func (s *Server) Backend() *Backend { return s.be }
+
+// full reports whether every slot of the server is taken.
+func (s *Server) full() bool { return s.MaxConn > 0 && s.Cur.Load() >= int64(s.MaxConn) }
+
+// lbUsable reports whether the balancer may choose the server: ready, up
+// and with a weight.
+func (s *Server) lbUsable() bool {
+	return s.State() == StateReady && s.Health() == HealthUp && s.weight.Load() > 0
+}
+
+// persistUsable reports whether a stream already bound to the server (a
+// persistent one, or one hashed to it and waiting in its queue) may still
+// use it: drain keeps those, maint and down do not.
+func (s *Server) persistUsable() bool {
+	return s.State() != StateMaint && s.Health() == HealthUp
+}
+
+// Running reports whether s is neither in maint nor down.
+func (s *Server) Running() bool { return s.persistUsable() }
+
+// SetState changes the operator state of s. The next stream sees it.
+func (s *Server) SetState(st State) { s.be.SetState(s, st) }
+
+// ServerConn is a connection to a server. Its read buffer is pooled like a
+// client connection's.
+type ServerConn struct {
+	*transport.Conn
+	Srv    *Server
+	Buf    transport.Buffer
+	Reused bool      // taken from the idle pool
+	idleAt time.Time // when it was put back
+}
+
+// MaxIdlePerServer bounds the idle pool of one server.
+const MaxIdlePerServer = 1024
+
+// Get returns an idle pooled connection to s, or nil. Connections idle for
+// longer than the keep-alive timeout are closed on the way.
+func (s *Server) Get(now time.Time) *ServerConn {
+	s.mu.Lock()
+	for n := len(s.idle); n > 0; n = len(s.idle) {
+		c := s.idle[n-1]
+		s.idle[n-1] = nil
+		s.idle = s.idle[:n-1]
+		if ka := s.timeouts.HTTPKeepAlive; ka > 0 && now.Sub(c.idleAt) > ka {
+			s.mu.Unlock()
+			c.Close()
+			s.mu.Lock()
+			continue
+		}
+		s.mu.Unlock()
+		c.Reused = true
+		return c
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// Put returns c to the idle pool for reuse, or closes it when the pool is
+// full or the server no longer takes streams.
+func (s *Server) Put(c *ServerConn, now time.Time) {
+	c.Buf.Release()
+	if c.Buf.Held() || s.State() == StateMaint || s.Health() == HealthDown {
+		c.Close()
+		return
+	}
+	c.idleAt = now
+	s.mu.Lock()
+	if len(s.idle) >= MaxIdlePerServer {
+		s.mu.Unlock()
+		c.Close()
+		return
+	}
+	s.idle = append(s.idle, c)
+	s.mu.Unlock()
+}
+
+// CloseIdle closes every pooled connection (shutdown, reload, server down).
+func (s *Server) CloseIdle() {
+	s.mu.Lock()
+	idle := s.idle
+	s.idle = nil
+	s.mu.Unlock()
+	for _, c := range idle {
+		c.Close()
+	}
+}
+
+// IdleCount returns the number of pooled connections.
+func (s *Server) IdleCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.idle)
+}
+
+// Dial opens a new connection to s within the connect timeout.
+func (s *Server) Dial() (*ServerConn, error) {
+	d := net.Dialer{Timeout: s.timeouts.Connect}
+	nc, err := d.Dial("tcp", s.Addr)
+	if err != nil {
+		s.Stats.ConnErrors.Add(1)
+		return nil, err
+	}
+	tc := nc.(*net.TCPConn)
+	tc.SetNoDelay(true)
+	c, err := transport.NewConn(tc)
+	if err != nil {
+		tc.Close()
+		return nil, err
+	}
+	c.ReadTimeout = s.timeouts.Server
+	c.WriteTimeout = s.timeouts.Server
+	s.Stats.Sessions.Add(1)
+	return &ServerConn{Conn: c, Srv: s}, nil
+}
+
+// take counts a stream that got a slot of s. Called with be.mu held, or
+// on the lock-free path of a server without maxconn.
+func (s *Server) take() {
+	n := s.Cur.Add(1)
+	for {
+		m := s.MaxCur.Load()
+		if n <= m || s.MaxCur.CompareAndSwap(m, n) {
+			return
+		}
+	}
+}

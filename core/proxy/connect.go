@@ -1,0 +1,156 @@
+package proxy
+
+import (
+	"errors"
+	"net"
+	"time"
+
+	"github.com/strata-proxy/strata/core/backend"
+	"github.com/strata-proxy/strata/core/session"
+)
+
+// The connect path: choose a server (possibly waiting in a queue for one of
+// its slots), get a connection to it, retry failed connections.
+//
+// Retries follow HAProxy. A failed connection is retried up to `retries`
+// times. Without `redispatch` every retry goes to the same server, after a
+// turn-around delay of min(timeouts.connect, 1s) (none after a connect
+// timeout, which has waited already). With `redispatch`, the retry goes to
+// another server at once when the server is no longer running, when it is
+// the last retry, or when the stream is not bound to its server (no
+// persistence, not a hash algorithm) and more than one server is a
+// candidate; otherwise it stays on the same server as above. A stream that
+// moves gives its slot back and takes one on the new server, avoiding the
+// server that failed when another one can take it.
+
+// acquire chooses a server for the stream and takes one of its slots. On
+// failure it sets the stream's termination.
+func (cc *clientConn) acquire(x *exchange, be *Backend, avoid *backend.Server) error {
+	x.wait.Cancel = cc.p.kill
+	srv, err := be.Acquire(&x.key, &x.wait, avoid)
+	if err != nil {
+		strm := &x.strm
+		switch {
+		case errors.Is(err, backend.ErrQueueTimeout):
+			strm.Term.Set(session.CauseServerTimeout, session.PhaseQueue)
+		case errors.Is(err, backend.ErrBackendFull):
+			strm.Term.Set(session.CauseNoServer, session.PhaseQueue)
+		case errors.Is(err, backend.ErrCanceled):
+			strm.Term.Set(session.CauseKilled, session.PhaseQueue)
+		default:
+			strm.Term.Set(session.CauseNoServer, session.PhaseConnect)
+		}
+		return err
+	}
+	x.srv = srv
+	x.strm.Server = srv.Name
+	return nil
+}
+
+// releaseServer gives back the stream's slot, if it holds one.
+func (cc *clientConn) releaseServer(x *exchange, be *Backend) {
+	cc.sconn.Store(nil)
+	if x.srv != nil {
+		cc.dropPrivate(x.srv)
+		be.Release(x.srv)
+		x.srv = nil
+	}
+}
+
+// connect returns a connection to the stream's server, choosing the server
+// first when the stream has none: a pooled connection unless fresh, else a
+// new one, retrying failed connections (see above). On failure it sets the
+// stream's termination.
+func (cc *clientConn) connect(x *exchange, be *Backend, fresh bool) (*backend.ServerConn, error) {
+	strm := &x.strm
+	if x.srv == nil {
+		cc.stickMatch(x, be) // stick on: the server stored for the key, if any (stick.go)
+		if err := cc.acquire(x, be, nil); err != nil {
+			return nil, err
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		srv := x.srv
+		if !fresh {
+			if sc := cc.pooled(srv); sc != nil {
+				if err := cc.track(x, sc); err != nil {
+					return nil, err
+				}
+				cc.stickStore(x, be)
+				return sc, nil
+			}
+		}
+		sc, err := cc.dial(be, srv) // TCP, then PROXY header and TLS when configured
+		if err == nil {
+			be.ObserveConnect(srv, true)
+			if err := cc.track(x, sc); err != nil {
+				return nil, err
+			}
+			cc.stickStore(x, be)
+			return sc, nil
+		}
+		be.Stats.ConnErrors.Add(1)
+		be.ObserveConnect(srv, false)
+		if attempt >= be.Retries || cc.p.killed() {
+			strm.Term.Set(session.CauseConnectFailed, session.PhaseConnect)
+			return nil, err
+		}
+		strm.Retries++
+		srv.Retries.Add(1)
+		if cc.redispatchNow(x, be, srv, attempt+1 == be.Retries) {
+			be.Release(srv)
+			x.srv = nil
+			if err := cc.acquire(x, be, srv); err != nil {
+				return nil, err
+			}
+			if x.srv != srv {
+				srv.Redispatches.Add(1)
+				be.Redispatches.Add(1)
+			}
+			continue
+		}
+		if !isTimeout(err) {
+			// Turn-around: give a restarting server a moment.
+			t := time.NewTimer(min(be.Timeouts.Connect, time.Second))
+			select {
+			case <-t.C:
+			case <-cc.p.kill:
+			}
+			t.Stop()
+		}
+	}
+}
+
+// track makes sc the stream's server connection, which the end of the
+// grace period closes. A connection made after that moment (the stream got
+// a slot as others were being closed) is closed here instead: either this
+// check or the closing loop sees the other.
+func (cc *clientConn) track(x *exchange, sc *backend.ServerConn) error {
+	cc.sconn.Store(sc)
+	if cc.p.killed() {
+		sc.Close()
+		x.strm.Term.Set(session.CauseKilled, session.PhaseConnect)
+		return errKilled
+	}
+	return nil
+}
+
+var errKilled = errors.New("the grace period is over")
+
+// redispatchNow decides whether a retry after a failed connection to srv
+// goes to another server (HAProxy's rule, with redispatch on the last
+// retry).
+func (cc *clientConn) redispatchNow(x *exchange, be *Backend, srv *backend.Server, last bool) bool {
+	if !be.Redispatch {
+		return false
+	}
+	if !srv.Running() || last {
+		return true
+	}
+	return x.key.Server == nil && !be.Deterministic() && be.Candidates() > 1
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

@@ -1,0 +1,448 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/strata-proxy/strata/core/backend"
+	"github.com/strata-proxy/strata/core/config"
+	"github.com/strata-proxy/strata/core/session"
+	"github.com/strata-proxy/strata/core/transport"
+)
+
+// L4 handshakes: TLS and the PROXY protocol.
+//
+// A client connection of a frontend with accept_proxy or tls goes through
+// its handshakes between the tcp-request connection rules and the
+// tcp-request session rules: first the PROXY protocol header, then the TLS
+// handshake, together bounded by the frontend's client timeout. The
+// connection rules therefore see the real addresses and no TLS (ssl_*
+// fetches give no sample there); the session rules and everything after
+// see the addresses of the PROXY header and the TLS state. A failure
+// closes the connection before any stream exists, nothing is logged in the
+// access log (no stream was born), and it is counted in the frontend's
+// stats: proxy_protocol_errors, tls_handshake_errors.
+//
+// A new connection to a server with send_proxy gets a PROXY header
+// describing the client (after its own PROXY header, if any), then, with
+// tls, a TLS handshake bounded by the backend's connect timeout. A failure
+// is a failed connection attempt, retried as any other. Connections to a
+// send_proxy server are private to the client they describe: they are
+// never taken from the idle pool, and those a stream returns to it are
+// closed when the stream releases the server (HAProxy does not share them
+// across clients either). Pooling of TLS connections is unchanged.
+//
+// The L4 state of a generation (l4Gen) is built when the generation starts
+// serving (Proxy.Start): certificates are loaded then. A plain
+// configuration has none, and the request path then checks one nil
+// pointer. The ALPN protocol negotiated with a client is recorded on the
+// connection (session.TLS.ALPN) for the HTTP layer to choose its codec;
+// for now only http/1.1 is served and advertised in http mode.
+
+// l4Gen is the L4 state of one generation. Immutable once built.
+type l4Gen struct {
+	frontends map[*Frontend]*l4Frontend
+	servers   map[*backend.Server]*l4Server
+}
+
+// l4Frontend is what the binds of one frontend need below the session.
+// Immutable once built; shared by every connection of the frontend.
+type l4Frontend struct {
+	tls         *tls.Config // nil: plain TCP
+	acceptProxy bool
+	// servers holds every server of the generation with send_proxy or
+	// tls; nil when there is none.
+	servers map[*backend.Server]*l4Server
+}
+
+// l4Server is what new connections to one server need.
+type l4Server struct {
+	tls       *tls.Config // nil: plain TCP
+	sendProxy int         // PROXY protocol version sent, 0 for none
+}
+
+// buildL4 prepares the TLS configurations and PROXY protocol settings of
+// g. It returns nil when g needs none, so that plain configurations pay
+// nothing.
+func buildL4(g *Generation, log *slog.Logger) (*l4Gen, error) {
+	cfg := g.Config
+	l := &l4Gen{frontends: map[*Frontend]*l4Frontend{}, servers: map[*backend.Server]*l4Server{}}
+	for _, be := range g.Backends {
+		bc := cfg.Backend(be.Name)
+		if bc == nil {
+			continue
+		}
+		for _, srv := range be.Servers {
+			if srv.Index >= len(bc.Servers) || bc.Servers[srv.Index].Name != srv.Name {
+				continue
+			}
+			sc := bc.Servers[srv.Index]
+			ls := &l4Server{}
+			switch sc.SendProxy {
+			case "v1":
+				ls.sendProxy = 1
+			case "v2":
+				ls.sendProxy = 2
+			}
+			if sc.TLS != nil {
+				c, err := serverTLSConfig(cfg, sc)
+				if err != nil {
+					return nil, fmt.Errorf("%s.tls: %w", sc.Path, err)
+				}
+				ls.tls = c
+			}
+			if ls.tls != nil || ls.sendProxy != 0 {
+				l.servers[srv] = ls
+			}
+		}
+	}
+	if len(l.servers) == 0 {
+		l.servers = nil
+	}
+	for _, fe := range g.Frontends {
+		fc := cfg.Frontend(fe.Name)
+		if fc == nil {
+			continue
+		}
+		lf := &l4Frontend{acceptProxy: fc.AcceptProxy, servers: l.servers}
+		if fc.TLS != nil {
+			c, err := frontendTLSConfig(cfg, fc, log)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", fc.TLS.Path, err)
+			}
+			lf.tls = c
+		}
+		if lf.tls != nil || lf.acceptProxy || lf.servers != nil {
+			l.frontends[fe] = lf
+		}
+	}
+	if len(l.frontends) == 0 && l.servers == nil {
+		return nil, nil
+	}
+	return l, nil
+}
+
+// frontend returns the L4 state of fe's connections, nil when they need
+// none.
+func (l *l4Gen) frontend(fe *Frontend) *l4Frontend {
+	if l == nil {
+		return nil
+	}
+	return l.frontends[fe]
+}
+
+// servedALPN are the protocols an http-mode frontend serves now. h2 joins
+// when HTTP/2 does.
+var servedALPN = []string{"http/1.1"}
+
+// frontendTLSConfig builds the server-side TLS configuration of a frontend.
+// Session tickets are on, with keys that crypto/tls rotates (a new one
+// every day, each accepted for a week).
+func frontendTLSConfig(cfg *config.Config, fc *config.Frontend, log *slog.Logger) (*tls.Config, error) {
+	t := fc.TLS
+	certs, err := loadCertSet(cfg, t.Certificates)
+	if err != nil {
+		return nil, err
+	}
+	c := &tls.Config{
+		MinVersion:                  t.MinVersion,
+		GetCertificate:              certs.get,
+		DynamicRecordSizingDisabled: true,
+	}
+	if fc.Mode == config.ModeHTTP {
+		for _, p := range t.ALPN {
+			if slices.Contains(servedALPN, p) {
+				c.NextProtos = append(c.NextProtos, p)
+			} else {
+				log.Info("ALPN protocol not served yet; not advertised", "frontend", fc.Name, "protocol", p)
+			}
+		}
+	} else {
+		c.NextProtos = slices.Clone(t.ALPN)
+	}
+	switch t.ClientAuth.Mode {
+	case "optional":
+		c.ClientAuth = tls.VerifyClientCertIfGiven
+	case "required":
+		c.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	if c.ClientAuth != tls.NoClientCert {
+		pool, err := transport.LoadCertPool(cfg.Resolve(t.ClientAuth.CA))
+		if err != nil {
+			return nil, fmt.Errorf("client_auth.ca: %w", err)
+		}
+		c.ClientCAs = pool
+	}
+	return c, nil
+}
+
+// certSet chooses a frontend's certificate by the client's server name:
+// an exact name first, then a wildcard one, then the first certificate.
+type certSet struct {
+	exact map[string]*tls.Certificate
+	wild  map[string]*tls.Certificate // "example.com" for *.example.com
+	first *tls.Certificate
+}
+
+func loadCertSet(cfg *config.Config, list []config.CertKey) (*certSet, error) {
+	s := &certSet{exact: map[string]*tls.Certificate{}, wild: map[string]*tls.Certificate{}}
+	for i, ck := range list {
+		c, err := transport.LoadCertificate(cfg.Resolve(ck.Cert), cfg.Resolve(ck.Key))
+		if err != nil {
+			return nil, fmt.Errorf("certificates[%d]: %w", i, err)
+		}
+		cert := &c
+		if s.first == nil {
+			s.first = cert
+		}
+		names := c.Leaf.DNSNames
+		if len(names) == 0 && c.Leaf.Subject.CommonName != "" {
+			names = []string{c.Leaf.Subject.CommonName}
+		}
+		for _, n := range names {
+			n = strings.ToLower(strings.TrimSuffix(n, "."))
+			m, key := s.exact, n
+			if rest, ok := strings.CutPrefix(n, "*."); ok {
+				m, key = s.wild, rest
+			}
+			if _, dup := m[key]; !dup { // the first certificate listed wins
+				m[key] = cert
+			}
+		}
+	}
+	return s, nil
+}
+
+// get is tls.Config.GetCertificate.
+func (s *certSet) get(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
+	if name != "" {
+		if c := s.exact[name]; c != nil {
+			return c, nil
+		}
+		if i := strings.IndexByte(name, '.'); i > 0 {
+			if c := s.wild[name[i+1:]]; c != nil {
+				return c, nil
+			}
+		}
+	}
+	return s.first, nil
+}
+
+// serverTLSConfig builds the client-side TLS configuration of connections
+// to a server. Sessions are resumed from a per-server cache.
+func serverTLSConfig(cfg *config.Config, sc *config.Server) (*tls.Config, error) {
+	t := sc.TLS
+	c := &tls.Config{
+		ServerName:                  t.SNI,
+		InsecureSkipVerify:          t.Verify == "none",
+		ClientSessionCache:          tls.NewLRUClientSessionCache(64),
+		DynamicRecordSizingDisabled: true,
+		MinVersion:                  tls.VersionTLS12,
+	}
+	if c.ServerName == "" {
+		// The address host: a name is sent as SNI and verified; an IP
+		// address is verified against the certificate's IP addresses.
+		if host, _, err := net.SplitHostPort(sc.Address); err == nil {
+			c.ServerName = host
+		}
+	}
+	if t.CA != "" {
+		pool, err := transport.LoadCertPool(cfg.Resolve(t.CA))
+		if err != nil {
+			return nil, fmt.Errorf("ca: %w", err)
+		}
+		c.RootCAs = pool
+	}
+	if t.Cert != "" {
+		cert, err := transport.LoadCertificate(cfg.Resolve(t.Cert), cfg.Resolve(t.Key))
+		if err != nil {
+			return nil, fmt.Errorf("cert: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}
+
+// attachL4 gives a new client connection the L4 state of its frontend.
+// Called by the accept loop before the connection's goroutine starts.
+func (cc *clientConn) attachL4(l *l4Frontend) {
+	cc.l4 = l
+	if l != nil && l.tls != nil {
+		// A TLS state with Version 0: the handshake has not happened, so
+		// ssl_* fetches give no sample in tcp-request connection rules.
+		cc.conn.TLS = new(session.TLS)
+	}
+}
+
+// handshake runs the PROXY protocol and TLS handshakes of a client
+// connection, bounded together by the client timeout. It reports false
+// when the connection must close (the failure is counted).
+func (cc *clientConn) handshake() bool {
+	l, fe, c := cc.l4, cc.fe, cc.c
+	if l.tls == nil && !l.acceptProxy {
+		return true
+	}
+	c.ReadDeadline = time.Now().Add(fe.Timeouts.Client)
+	c.WriteTimeout = fe.Timeouts.Client
+	defer func() { c.ReadDeadline = time.Time{} }()
+	if l.acceptProxy {
+		if err := cc.readProxyHeader(); err != nil {
+			fe.Stats.ProxyErrors.Add(1)
+			cc.debugL4("PROXY protocol header refused", err)
+			return false
+		}
+	}
+	if l.tls != nil {
+		c.StartTLS(l.tls, true, &cc.buf)
+		if err := c.Handshake(); err != nil {
+			fe.Stats.HandshakeErrors.Add(1)
+			cc.debugL4("TLS handshake failed", err)
+			return false
+		}
+		recordTLS(cc.conn.TLS, c.TLS())
+	}
+	return true
+}
+
+// debugL4 logs a failed handshake at debug level.
+func (cc *clientConn) debugL4(msg string, err error) {
+	if log := cc.p.log; log.Enabled(context.Background(), slog.LevelDebug) {
+		log.Debug(msg, "frontend", cc.fe.Name, "client", cc.conn.Src.String(), "error", err)
+	}
+}
+
+// recordTLS fills t from a completed handshake.
+func recordTLS(t *session.TLS, c *tls.Conn) {
+	cs := c.ConnectionState()
+	t.Version = cs.Version
+	t.CipherSuite = cs.CipherSuite
+	t.SNI = cs.ServerName
+	t.ALPN = cs.NegotiatedProtocol
+	t.Resumed = cs.DidResume
+	if len(cs.PeerCertificates) > 0 {
+		t.ClientCert = true
+		t.ClientDN = onelineDN(cs.PeerCertificates[0].Subject)
+	}
+}
+
+// dnShortNames are OpenSSL's short names of distinguished name attributes.
+var dnShortNames = map[string]string{
+	"2.5.4.3":                    "CN",
+	"2.5.4.4":                    "SN",
+	"2.5.4.5":                    "serialNumber",
+	"2.5.4.6":                    "C",
+	"2.5.4.7":                    "L",
+	"2.5.4.8":                    "ST",
+	"2.5.4.9":                    "street",
+	"2.5.4.10":                   "O",
+	"2.5.4.11":                   "OU",
+	"2.5.4.12":                   "title",
+	"2.5.4.17":                   "postalCode",
+	"2.5.4.42":                   "GN",
+	"1.2.840.113549.1.9.1":       "emailAddress",
+	"0.9.2342.19200300.100.1.1":  "UID",
+	"0.9.2342.19200300.100.1.25": "DC",
+}
+
+// onelineDN writes a name in OpenSSL's one-line form, attributes in the
+// certificate's order: "/C=FR/O=Example/CN=client" (HAProxy's ssl_c_s_dn).
+func onelineDN(n pkix.Name) string {
+	var b strings.Builder
+	for _, atv := range n.Names {
+		b.WriteByte('/')
+		b.WriteString(oidName(atv.Type))
+		b.WriteByte('=')
+		fmt.Fprint(&b, atv.Value)
+	}
+	return b.String()
+}
+
+func oidName(oid asn1.ObjectIdentifier) string {
+	s := oid.String()
+	if n, ok := dnShortNames[s]; ok {
+		return n
+	}
+	return s
+}
+
+// pooled returns an idle connection to srv from its pool, or nil. The
+// connections of a send_proxy server are private to their client and
+// never taken from the pool.
+func (cc *clientConn) pooled(srv *backend.Server) *backend.ServerConn {
+	if cc.l4 != nil && cc.l4.servers != nil {
+		if ls := cc.l4.servers[srv]; ls != nil && ls.sendProxy != 0 {
+			return nil
+		}
+	}
+	return srv.Get(time.Now())
+}
+
+// dial opens a new connection to srv, then sends the PROXY header and runs
+// the TLS handshake its configuration asks for, within the backend's
+// connect timeout. A failure closes the connection and counts as a failed
+// connection attempt of srv.
+func (cc *clientConn) dial(be *Backend, srv *backend.Server) (*backend.ServerConn, error) {
+	sc, err := srv.Dial()
+	if err != nil || cc.l4 == nil || cc.l4.servers == nil {
+		return sc, err
+	}
+	ls := cc.l4.servers[srv]
+	if ls == nil {
+		return sc, nil
+	}
+	if err := cc.startServerL4(sc, ls, be.Timeouts.Connect); err != nil {
+		sc.Close()
+		srv.Stats.ConnErrors.Add(1)
+		return nil, err
+	}
+	return sc, nil
+}
+
+// startServerL4 writes the PROXY header and runs the TLS handshake of a new
+// server connection.
+func (cc *clientConn) startServerL4(sc *backend.ServerConn, ls *l4Server, timeout time.Duration) error {
+	if ls.sendProxy != 0 {
+		if err := cc.sendProxyHeader(sc, ls.sendProxy); err != nil {
+			return err
+		}
+	}
+	if ls.tls == nil {
+		return nil
+	}
+	c := sc.Conn
+	c.ReadDeadline = time.Now().Add(timeout)
+	c.StartTLS(ls.tls, false, nil)
+	err := c.Handshake()
+	c.ReadDeadline = time.Time{}
+	if err != nil {
+		sc.Srv.Stats.HandshakeErrors.Add(1)
+		return &tlsServerError{err}
+	}
+	return nil
+}
+
+// tlsServerError is a failed TLS handshake with a server.
+type tlsServerError struct{ err error }
+
+func (e *tlsServerError) Error() string { return "tls handshake with server: " + e.err.Error() }
+func (e *tlsServerError) Unwrap() error { return e.err }
+
+// dropPrivate closes the idle connections of a send_proxy server when a
+// stream releases it: they describe one client and are never reused.
+func (cc *clientConn) dropPrivate(srv *backend.Server) {
+	if srv == nil || cc.l4 == nil || cc.l4.servers == nil {
+		return
+	}
+	if ls := cc.l4.servers[srv]; ls != nil && ls.sendProxy != 0 {
+		srv.CloseIdle()
+	}
+}

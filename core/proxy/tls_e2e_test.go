@@ -1,0 +1,807 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Certificates for the TLS tests are made here, ECDSA P-256, into the
+// test's temporary directory.
+
+// tlsTestCA is a certificate authority made for one test.
+type tlsTestCA struct {
+	dir  string
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	File string // its certificate, PEM
+	Pool *x509.CertPool
+}
+
+var tlsSerial atomic.Int64
+
+func newTLSTestCA(t testing.TB, dir, name string) *tlsTestCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(tlsSerial.Add(1)),
+		Subject:      pkix.Name{CommonName: name, Organization: []string{"strata tests"}},
+		NotBefore:    time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	ca := &tlsTestCA{dir: dir, cert: cert, key: key, File: filepath.Join(dir, name+".pem"), Pool: x509.NewCertPool()}
+	ca.Pool.AddCert(cert)
+	writePEM(t, ca.File, "CERTIFICATE", der)
+	return ca
+}
+
+// tlsLeaf is an issued certificate: its files and its crypto/tls form.
+type tlsLeaf struct {
+	Cert, Key string
+	TLS       tls.Certificate
+}
+
+// issue makes a certificate for subject: a server certificate for names
+// (DNS names or IP addresses), or a client certificate when client is set.
+func (ca *tlsTestCA) issue(t testing.TB, file string, subject pkix.Name, client bool, names ...string) tlsLeaf {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(tlsSerial.Add(1)),
+		Subject:      subject,
+		NotBefore:    time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	if client {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	}
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	l := tlsLeaf{Cert: filepath.Join(ca.dir, file+".pem"), Key: filepath.Join(ca.dir, file+".key")}
+	writePEM(t, l.Cert, "CERTIFICATE", der)
+	writePEM(t, l.Key, "EC PRIVATE KEY", kb)
+	l.TLS, err = tls.LoadX509KeyPair(l.Cert, l.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func writePEM(t testing.TB, file, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func cn(name string) pkix.Name { return pkix.Name{CommonName: name} }
+
+// tlsHTTPClient is an HTTP client that connects to addr whatever the URL
+// says, so that URLs can carry the server name (SNI) to test. It offers h2
+// and http/1.1 by ALPN, as browsers do.
+func tlsHTTPClient(addr string, cfg *tls.Config) *http.Client {
+	tr := &http.Transport{
+		TLSClientConfig:    cfg,
+		ForceAttemptHTTP2:  true,
+		DisableCompression: true,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", addr)
+		},
+	}
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+// tlsGet requests url and returns the response and its body.
+func tlsGet(t testing.TB, c *http.Client, url string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: body: %v", url, err)
+	}
+	return resp, b
+}
+
+// frontendStats returns the counters of frontend name.
+func frontendStats(p *testProxy, name string) FrontendStats {
+	for _, f := range p.Stats().Frontends {
+		if f.Name == name {
+			return f
+		}
+	}
+	return FrontendStats{}
+}
+
+// sslHeaders are http_request rules that copy every ssl_* fetch into a
+// request header, for the echo upstream to show.
+const sslHeaders = `
+    http_request:
+      - "set-header x-ssl %[ssl_fc]"
+      - "set-header x-sni %[ssl_fc_sni]"
+      - "set-header x-proto %[ssl_fc_protocol]"
+      - "set-header x-alpn %[ssl_fc_alpn]"
+      - "set-header x-resumed %[ssl_fc_is_resumed]"
+      - "set-header x-cused %[ssl_c_used]"
+      - "set-header x-cdn %[ssl_c_s_dn]"
+      - "set-header x-verify %[ssl_c_verify]"
+      - "set-header x-src %[src]"`
+
+func echoHeader(t testing.TB, body []byte, name string) string {
+	t.Helper()
+	h := decodeEcho(t, body).header(name)
+	if len(h) != 1 {
+		return ""
+	}
+	return h[0]
+}
+
+// TestTLS_KeepAlive: HTTP/1.1 over TLS with keep-alive: several requests,
+// big bodies both ways, on one TLS connection; ALPN settles on http/1.1
+// although the client offers h2; the ssl_* fetches see the handshake.
+func TestTLS_KeepAlive(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTLSTestCA(t, dir, "ca")
+	site := ca.issue(t, "site", cn("a.test"), false, "a.test")
+	up := startUpstream(t, "-mode", "echo")
+	p := startProxy(t, `
+global:
+  access_log: { output: none }
+frontends:
+  web:
+    bind: ["127.0.0.1:0"]
+    timeouts: { client: 5s }
+    tls:
+      certificates: [{ cert: "{{cert}}", key: "{{key}}" }]
+      alpn: [h2, http/1.1]
+`+sslHeaders+`
+    default_backend: app
+backends:
+  app:
+    servers:
+      s1: { address: "{{up}}" }
+`, map[string]string{"cert": site.Cert, "key": site.Key, "up": up.Addr})
+	c := tlsHTTPClient(p.addr("web"), &tls.Config{RootCAs: ca.Pool})
+	for i := range 5 {
+		resp, body := tlsGet(t, c, "https://a.test/ka/"+fmt.Sprint(i))
+		if resp.StatusCode != 200 || resp.Proto != "HTTP/1.1" {
+			t.Fatalf("request %d: %s %s", i, resp.Status, resp.Proto)
+		}
+		if resp.TLS.NegotiatedProtocol != "http/1.1" {
+			t.Errorf("ALPN %q, want http/1.1 (h2 is not served yet)", resp.TLS.NegotiatedProtocol)
+		}
+		want := map[string]string{"x-ssl": "1", "x-sni": "a.test", "x-proto": "TLSv1.3", "x-alpn": "http/1.1",
+			"x-resumed": "0", "x-cused": "0", "x-verify": "0", "x-src": "127.0.0.1"}
+		for h, v := range want {
+			if got := echoHeader(t, body, h); got != v {
+				t.Errorf("request %d: %s = %q, want %q", i, h, got, v)
+			}
+		}
+	}
+	// A body of 3 MiB and a bit up, and as much down.
+	big := make([]byte, 3<<20+17)
+	rand.Read(big)
+	resp, err := c.Post("https://a.test/upload", "application/octet-stream", bytes.NewReader(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	sum := sha256.Sum256(big)
+	if e := decodeEcho(t, body); e.BodyLength != int64(len(big)) || e.BodySHA256 != hex.EncodeToString(sum[:]) {
+		t.Fatalf("upload: %d bytes, sha %s", e.BodyLength, e.BodySHA256)
+	}
+	resp, body = tlsGet(t, c, "https://a.test/big/3145745")
+	if resp.StatusCode != 200 || len(body) != 3145745 {
+		t.Fatalf("download: %s, %d bytes", resp.Status, len(body))
+	}
+	st := frontendStats(p, "web")
+	if st.Sessions != 1 || st.Streams != 7 {
+		t.Errorf("sessions %d streams %d, want 7 streams on 1 session", st.Sessions, st.Streams)
+	}
+	if st.HandshakeErrors != 0 {
+		t.Errorf("handshake errors %d", st.HandshakeErrors)
+	}
+}
+
+// TestTLS_SNI: the client's server name chooses the certificate: an exact
+// name, then a wildcard, then the first certificate.
+func TestTLS_SNI(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTLSTestCA(t, dir, "ca")
+	a := ca.issue(t, "a", cn("a.test"), false, "a.test", "127.0.0.1")
+	wild := ca.issue(t, "wild", cn("*.b.test"), false, "*.b.test")
+	exact := ca.issue(t, "exact", cn("c.b.test"), false, "c.b.test")
+	up := startUpstream(t)
+	p := startProxy(t, `
+global:
+  access_log: { output: none }
+frontends:
+  web:
+    bind: ["127.0.0.1:0"]
+    tls:
+      certificates:
+        - { cert: "{{a}}", key: "{{ak}}" }
+        - { cert: "{{w}}", key: "{{wk}}" }
+        - { cert: "{{e}}", key: "{{ek}}" }
+    default_backend: app
+backends:
+  app:
+    servers:
+      s1: { address: "{{up}}" }
+`, map[string]string{"a": a.Cert, "ak": a.Key, "w": wild.Cert, "wk": wild.Key, "e": exact.Cert, "ek": exact.Key, "up": up.Addr})
+	tests := []struct {
+		name, sni, want string
+	}{
+		{name: "exact", sni: "a.test", want: "a.test"},
+		{name: "exact in upper case", sni: "A.TEST", want: "a.test"},
+		{name: "wildcard", sni: "x.b.test", want: "*.b.test"},
+		{name: "exact beats wildcard", sni: "c.b.test", want: "c.b.test"},
+		{name: "wildcard covers one label", sni: "deep.x.b.test", want: "a.test"},
+		{name: "unknown name gets the first", sni: "other.test", want: "a.test"},
+		{name: "no SNI gets the first", sni: "", want: "a.test"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got string
+			cfg := &tls.Config{
+				ServerName: tt.sni, InsecureSkipVerify: true,
+				VerifyConnection: func(cs tls.ConnectionState) error {
+					got = cs.PeerCertificates[0].Subject.CommonName
+					return nil
+				},
+			}
+			c, err := tls.Dial("tcp", p.addr("web"), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Close()
+			if got != tt.want {
+				t.Errorf("certificate %q, want %q", got, tt.want)
+			}
+		})
+	}
+	// And with verification, as a browser would.
+	c := tlsHTTPClient(p.addr("web"), &tls.Config{RootCAs: ca.Pool})
+	for _, host := range []string{"a.test", "x.b.test", "c.b.test"} {
+		if resp, _ := tlsGet(t, c, "https://"+host+"/"); resp.StatusCode != 200 {
+			t.Errorf("%s: %s", host, resp.Status)
+		}
+	}
+}
+
+// TestTLS_ClientAuth: client certificates in modes none, optional and
+// required, with no certificate, a valid one and one from another CA.
+func TestTLS_ClientAuth(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTLSTestCA(t, dir, "ca")
+	clients := newTLSTestCA(t, dir, "clients")
+	rogue := newTLSTestCA(t, dir, "rogue")
+	site := ca.issue(t, "site", cn("a.test"), false, "a.test")
+	good := clients.issue(t, "good", pkix.Name{Country: []string{"FR"}, Organization: []string{"Example"}, CommonName: "alice"}, true)
+	bad := rogue.issue(t, "bad", cn("mallory"), true)
+	up := startUpstream(t, "-mode", "echo")
+	cfg := `
+global:
+  access_log: { output: none }
+frontends:
+  none:
+    bind: ["127.0.0.1:0"]
+    tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }] }
+` + sslHeaders + `
+    default_backend: app
+  optional:
+    bind: ["127.0.0.1:0"]
+    tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }], client_auth: { mode: optional, ca: "{{ca}}" } }
+` + sslHeaders + `
+    default_backend: app
+  required:
+    bind: ["127.0.0.1:0"]
+    tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }], client_auth: { mode: required, ca: "{{ca}}" } }
+` + sslHeaders + `
+    default_backend: app
+backends:
+  app:
+    servers:
+      s1: { address: "{{up}}" }
+`
+	p := startProxy(t, cfg, map[string]string{"cert": site.Cert, "key": site.Key, "ca": clients.File, "up": up.Addr})
+	const dn = "/C=FR/O=Example/CN=alice"
+	tests := []struct {
+		mode   string
+		cert   *tlsLeaf
+		ok     bool
+		used   string
+		wantDN string
+	}{
+		{mode: "none", ok: true, used: "0"},
+		{mode: "none", cert: &good, ok: true, used: "0"}, // not asked for: not sent
+		{mode: "none", cert: &bad, ok: true, used: "0"},
+		{mode: "optional", ok: true, used: "0"},
+		{mode: "optional", cert: &good, ok: true, used: "1", wantDN: dn},
+		{mode: "optional", cert: &bad},
+		{mode: "required"},
+		{mode: "required", cert: &good, ok: true, used: "1", wantDN: dn},
+		{mode: "required", cert: &bad},
+	}
+	for _, tt := range tests {
+		name := tt.mode + "/no cert"
+		if tt.cert == &good {
+			name = tt.mode + "/valid cert"
+		} else if tt.cert == &bad {
+			name = tt.mode + "/cert of another CA"
+		}
+		t.Run(name, func(t *testing.T) {
+			before := frontendStats(p, tt.mode).HandshakeErrors
+			tc := &tls.Config{RootCAs: ca.Pool}
+			if tt.cert != nil {
+				// Sent whenever asked for: Go's client would otherwise
+				// keep a certificate of an authority the server does not
+				// list to itself.
+				cert := tt.cert.TLS
+				tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
+			}
+			c := tlsHTTPClient(p.addr(tt.mode), tc)
+			resp, err := c.Get("https://a.test/")
+			if !tt.ok {
+				if err == nil {
+					resp.Body.Close()
+					t.Fatalf("request succeeded: %s", resp.Status)
+				}
+				eventuallyTrue(t, "the failure counted", func() bool { return frontendStats(p, tt.mode).HandshakeErrors == before+1 })
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if got := echoHeader(t, body, "x-cused"); got != tt.used {
+				t.Errorf("ssl_c_used = %q, want %q", got, tt.used)
+			}
+			if got := echoHeader(t, body, "x-cdn"); tt.wantDN != "" && got != tt.wantDN {
+				t.Errorf("ssl_c_s_dn = %q, want %q", got, tt.wantDN)
+			} else if tt.wantDN == "" && strings.Contains(got, "CN=") {
+				t.Errorf("ssl_c_s_dn = %q without a certificate", got)
+			}
+			if got := echoHeader(t, body, "x-verify"); got != "0" {
+				t.Errorf("ssl_c_verify = %q", got)
+			}
+			if n := frontendStats(p, tt.mode).HandshakeErrors; n != before {
+				t.Errorf("handshake errors went from %d to %d", before, n)
+			}
+		})
+	}
+}
+
+// eventuallyTrue waits (boundedly) for cond.
+func eventuallyTrue(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for range 500 {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// TestTLS_SessionRules: tcp_request_session rules run after the handshake
+// and see ssl_fc_sni; tcp_request_connection rules run before it, where
+// ssl_* fetches give no sample.
+func TestTLS_SessionRules(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTLSTestCA(t, dir, "ca")
+	site := ca.issue(t, "site", cn("*.test"), false, "ok.test", "*.blocked.test")
+	up := startUpstream(t)
+	p := startProxy(t, `
+global:
+  access_log: { output: none }
+frontends:
+  web:
+    bind: ["127.0.0.1:0"]
+    tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }] }
+    # No sample before the handshake: these never match.
+    tcp_request_connection: ["reject if { ssl_fc }", "reject if { ssl_fc_sni -m found }"]
+    tcp_request_session: ["reject if { ssl_fc_sni -m end .blocked.test }"]
+    default_backend: app
+backends:
+  app:
+    servers:
+      s1: { address: "{{up}}" }
+`, map[string]string{"cert": site.Cert, "key": site.Key, "up": up.Addr})
+	c := tlsHTTPClient(p.addr("web"), &tls.Config{RootCAs: ca.Pool})
+	if resp, _ := tlsGet(t, c, "https://ok.test/"); resp.StatusCode != 200 {
+		t.Fatalf("ok.test: %s", resp.Status)
+	}
+	before := up.requests(t)
+	denied := frontendStats(p, "web").Term["denied"]
+	_, err := c.Get("https://x.blocked.test/")
+	if err == nil {
+		t.Fatal("a blocked name was served")
+	}
+	if n := up.requests(t); n != before {
+		t.Errorf("the upstream saw %d more requests", n-before)
+	}
+	if n := frontendStats(p, "web").Term["denied"]; n != denied+1 {
+		t.Errorf("denied %d, want %d", n, denied+1)
+	}
+}
+
+// TestTLS_Resumption: a second connection resumes the TLS session from a
+// ticket, and ssl_fc_is_resumed says so.
+func TestTLS_Resumption(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTLSTestCA(t, dir, "ca")
+	site := ca.issue(t, "site", cn("a.test"), false, "a.test")
+	up := startUpstream(t, "-mode", "echo")
+	p := startProxy(t, `
+global:
+  access_log: { output: none }
+frontends:
+  web:
+    bind: ["127.0.0.1:0"]
+    tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }] }
+`+sslHeaders+`
+    default_backend: app
+backends:
+  app:
+    servers:
+      s1: { address: "{{up}}" }
+`, map[string]string{"cert": site.Cert, "key": site.Key, "up": up.Addr})
+	cache := tls.NewLRUClientSessionCache(4)
+	for i, want := range []string{"0", "1"} {
+		c := tlsHTTPClient(p.addr("web"), &tls.Config{RootCAs: ca.Pool, ClientSessionCache: cache})
+		resp, body := tlsGet(t, c, "https://a.test/")
+		c.CloseIdleConnections()
+		if resp.TLS.DidResume != (want == "1") {
+			t.Errorf("connection %d: resumed %v", i, resp.TLS.DidResume)
+		}
+		if got := echoHeader(t, body, "x-resumed"); got != want {
+			t.Errorf("connection %d: ssl_fc_is_resumed = %q, want %q", i, got, want)
+		}
+	}
+}
+
+// TestTLS_HandshakeTimeout: a client that connects and says nothing is
+// closed after the client timeout and counted.
+func TestTLS_HandshakeTimeout(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTLSTestCA(t, dir, "ca")
+	site := ca.issue(t, "site", cn("a.test"), false, "a.test")
+	up := startUpstream(t)
+	p := startProxy(t, `
+global:
+  access_log: { output: none }
+frontends:
+  web:
+    bind: ["127.0.0.1:0"]
+    timeouts: { client: 200ms }
+    tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }] }
+    default_backend: app
+backends:
+  app:
+    servers:
+      s1: { address: "{{up}}" }
+`, map[string]string{"cert": site.Cert, "key": site.Key, "up": up.Addr})
+	c, err := net.Dial("tcp", p.addr("web"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("read %d, %v: want the connection closed", n, err)
+	}
+	eventuallyTrue(t, "the failure counted", func() bool { return frontendStats(p, "web").HandshakeErrors == 1 })
+	// Plain HTTP on a TLS port is a failed handshake too.
+	if out := rawExchange(t, p.addr("web"), "GET / HTTP/1.1\r\nHost: a\r\n\r\n"); strings.Contains(out, "HTTP/1.1 200") {
+		t.Fatalf("plain HTTP answered: %q", out)
+	}
+	eventuallyTrue(t, "the failure counted", func() bool { return frontendStats(p, "web").HandshakeErrors == 2 })
+}
+
+// TestTLS_TCPMode: a TCP-mode frontend terminating TLS relays the
+// decrypted stream both ways, with half-close.
+func TestTLS_TCPMode(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTLSTestCA(t, dir, "ca")
+	site := ca.issue(t, "site", cn("a.test"), false, "a.test")
+	up := startUpstream(t, "-mode", "tcp")
+	p := startProxy(t, `
+global:
+  access_log: { output: none }
+frontends:
+  raw:
+    bind: ["127.0.0.1:0"]
+    mode: tcp
+    tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }], alpn: [imap] }
+    default_backend: echo
+backends:
+  echo:
+    mode: tcp
+    servers:
+      s1: { address: "{{up}}" }
+`, map[string]string{"cert": site.Cert, "key": site.Key, "up": up.Addr})
+	c, err := tls.Dial("tcp", p.addr("raw"), &tls.Config{RootCAs: ca.Pool, ServerName: "a.test", NextProtos: []string{"imap"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := c.ConnectionState().NegotiatedProtocol; got != "imap" {
+		t.Errorf("ALPN %q: a tcp frontend advertises its list as written", got)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	msg := make([]byte, 1<<20)
+	rand.Read(msg)
+	go func() {
+		c.Write(msg)
+		c.CloseWrite()
+	}()
+	got, err := io.ReadAll(c)
+	if err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("echo: %d bytes, %v", len(got), err)
+	}
+}
+
+// startTLSOrigin starts a Go HTTPS server (cmd/upstream has no TLS) with
+// cert, asking clients for a certificate from clientCAs when not nil. It
+// answers with the client certificate's CN and counts new connections.
+func startTLSOrigin(t testing.TB, cert tls.Certificate, clientCAs *x509.CertPool) (addr string, conns *atomic.Int64) {
+	t.Helper()
+	conns = new(atomic.Int64)
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		who := "-"
+		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+			who = r.TLS.PeerCertificates[0].Subject.CommonName
+		}
+		fmt.Fprintf(w, "client=%s sni=%s", who, r.TLS.ServerName)
+	}))
+	s.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	if clientCAs != nil {
+		s.TLS.ClientAuth, s.TLS.ClientCAs = tls.RequireAndVerifyClientCert, clientCAs
+	}
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	s.Config.ErrorLog = log.New(io.Discard, "", 0)
+	s.StartTLS()
+	t.Cleanup(s.Close)
+	return s.Listener.Addr().String(), conns
+}
+
+// TestTLS_ServerSide: connections to a TLS server, with verification on
+// and off, SNI, a client certificate, and pooling of TLS connections.
+func TestTLS_ServerSide(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTLSTestCA(t, dir, "ca")
+	other := newTLSTestCA(t, dir, "other")
+	clients := newTLSTestCA(t, dir, "clients")
+	app := ca.issue(t, "app", cn("app.internal"), false, "app.internal")
+	strataClient := clients.issue(t, "strata", cn("strata-proxy"), true)
+	origin, originConns := startTLSOrigin(t, app.TLS, nil)
+	mtlsOrigin, _ := startTLSOrigin(t, app.TLS, clients.Pool)
+	p := startProxy(t, `
+global:
+  access_log: { output: none }
+frontends:
+  web:
+    bind: ["127.0.0.1:0"]
+    use_backend: ["%[req.hdr(x-backend)]"]
+    default_backend: verified
+backends:
+  verified:
+    retries: 0
+    servers: { s1: { address: "{{origin}}", tls: { verify: required, ca: "{{ca}}", sni: app.internal } } }
+  wrong_ca:
+    retries: 0
+    servers: { s1: { address: "{{origin}}", tls: { verify: required, ca: "{{other}}", sni: app.internal } } }
+  wrong_name:
+    retries: 0
+    servers: { s1: { address: "{{origin}}", tls: { verify: required, ca: "{{ca}}", sni: wrong.internal } } }
+  no_sni:
+    retries: 0
+    servers: { s1: { address: "{{origin}}", tls: { verify: required, ca: "{{ca}}" } } }
+  unverified:
+    retries: 0
+    servers: { s1: { address: "{{origin}}", tls: { verify: none } } }
+  plain_to_tls:
+    retries: 0
+    servers: { s1: { address: "{{origin}}" } }
+  mtls:
+    retries: 0
+    servers: { s1: { address: "{{mtls}}", tls: { verify: required, ca: "{{ca}}", sni: app.internal, cert: "{{ccert}}", key: "{{ckey}}" } } }
+  mtls_no_cert:
+    retries: 0
+    servers: { s1: { address: "{{mtls}}", tls: { verify: required, ca: "{{ca}}", sni: app.internal } } }
+`, map[string]string{"origin": origin, "mtls": mtlsOrigin, "ca": ca.File, "other": other.File,
+		"ccert": strataClient.Cert, "ckey": strataClient.Key})
+	tests := []struct {
+		backend string
+		status  int
+		body    string
+		hsErr   bool // a TLS handshake error is counted on the server
+	}{
+		{backend: "verified", status: 200, body: "client=- sni=app.internal"},
+		{backend: "wrong_ca", status: 503, hsErr: true},
+		{backend: "wrong_name", status: 503, hsErr: true},
+		{backend: "no_sni", status: 503, hsErr: true}, // 127.0.0.1 is not in the certificate
+		{backend: "unverified", status: 200, body: "client=- sni="},
+		{backend: "plain_to_tls", body: "Client sent an HTTP request to an HTTPS server.\n"}, // the origin's plain HTTP 400
+		{backend: "mtls", status: 200, body: "client=strata-proxy sni=app.internal"},
+		{backend: "mtls_no_cert", status: 502},
+	}
+	for _, tt := range tests {
+		t.Run(tt.backend, func(t *testing.T) {
+			out := rawExchange(t, p.addr("web"), "GET / HTTP/1.1\r\nHost: a\r\nX-Backend: "+tt.backend+"\r\nConnection: close\r\n\r\n")
+			if got := statusOf(out); tt.status != 0 && got != tt.status {
+				t.Fatalf("status %d, want %d:\n%s", got, tt.status, out)
+			}
+			if tt.body != "" && !strings.HasSuffix(out, tt.body) {
+				t.Errorf("body of %q, want %q", out, tt.body)
+			}
+			var srv ServerStats
+			for _, b := range p.Stats().Backends {
+				if b.Name == tt.backend {
+					srv = b.Servers[0]
+				}
+			}
+			if (srv.HandshakeErrors > 0) != tt.hsErr {
+				t.Errorf("server handshake errors %d", srv.HandshakeErrors)
+			}
+		})
+	}
+	// Keep-alive on both sides: one pooled TLS connection to the origin
+	// serves every request.
+	before := originConns.Load()
+	c, err := net.Dial("tcp", p.addr("web"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	for range 5 {
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+		if resp, body := readHTTP(t, br); resp.StatusCode != 200 || body != "client=- sni=app.internal" {
+			t.Fatalf("%s %q", resp.Status, body)
+		}
+	}
+	if n := originConns.Load() - before; n > 1 {
+		t.Errorf("%d new TLS connections to the origin for 5 requests; pooled connections were not reused", n)
+	}
+}
+
+// TestTLS_Curl: curl (OpenSSL) against the TLS frontend: SNI, keep-alive
+// across two URLs, HTTP/1.1 chosen by ALPN although curl offers h2, and a
+// client certificate.
+func TestTLS_Curl(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl not installed")
+	}
+	dir := t.TempDir()
+	ca := newTLSTestCA(t, dir, "ca")
+	clients := newTLSTestCA(t, dir, "clients")
+	site := ca.issue(t, "site", cn("a.test"), false, "a.test")
+	other := ca.issue(t, "other", cn("b.test"), false, "b.test")
+	user := clients.issue(t, "user", pkix.Name{Organization: []string{"Example"}, CommonName: "curl-user"}, true)
+	up := startUpstream(t, "-mode", "echo")
+	p := startProxy(t, `
+global:
+  access_log: { output: none }
+frontends:
+  web:
+    bind: ["127.0.0.1:0"]
+    tls:
+      certificates: [{ cert: "{{cert}}", key: "{{key}}" }, { cert: "{{ocert}}", key: "{{okey}}" }]
+      alpn: [h2, http/1.1]
+      client_auth: { mode: optional, ca: "{{ca}}" }
+`+sslHeaders+`
+    default_backend: app
+backends:
+  app:
+    servers:
+      s1: { address: "{{up}}" }
+`, map[string]string{"cert": site.Cert, "key": site.Key, "ocert": other.Cert, "okey": other.Key, "ca": clients.File, "up": up.Addr})
+	_, port, _ := net.SplitHostPort(p.addr("web"))
+	run := func(t *testing.T, host string, args ...string) string {
+		t.Helper()
+		base := []string{"-sS", "--max-time", "10", "--cacert", ca.File,
+			"--resolve", host + ":" + port + ":127.0.0.1"}
+		out, err := exec.Command(curl, append(base, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("curl: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	t.Run("keep-alive and ALPN", func(t *testing.T) {
+		url := "https://a.test:" + port
+		out := run(t, "a.test", "-o", "/dev/null", "-o", "/dev/null",
+			"-w", "%{http_code} %{http_version} %{num_connects}\n", url+"/one", url+"/two")
+		if out != "200 1.1 1\n200 1.1 0\n" {
+			t.Fatalf("curl said %q, want two HTTP/1.1 200 on one connection", out)
+		}
+	})
+	t.Run("SNI", func(t *testing.T) {
+		// --cacert verification of b.test proves the b.test certificate
+		// was chosen.
+		body := run(t, "b.test", "https://b.test:"+port+"/")
+		if got := echoHeader(t, []byte(body), "x-sni"); got != "b.test" {
+			t.Fatalf("ssl_fc_sni %q", got)
+		}
+	})
+	t.Run("client certificate", func(t *testing.T) {
+		body := run(t, "a.test", "--cert", user.Cert, "--key", user.Key, "https://a.test:"+port+"/")
+		if got := echoHeader(t, []byte(body), "x-cdn"); got != "/O=Example/CN=curl-user" {
+			t.Fatalf("ssl_c_s_dn %q", got)
+		}
+		if got := echoHeader(t, []byte(body), "x-cused"); got != "1" {
+			t.Fatalf("ssl_c_used %q", got)
+		}
+	})
+}
+
+// readHTTP reads one response from br.
+func readHTTP(t testing.TB, br *bufio.Reader) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("reading a response: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
