@@ -23,7 +23,9 @@ type Backend struct {
 	// Retries is how many times a failed connection to a server is retried;
 	// default 3.
 	Retries int
-	// Redispatch lets the last retry go to another server; default false.
+	// Redispatch lets a retry go to another server (at once when the server
+	// is down, on the last retry, or when nothing pins the stream to it —
+	// HAProxy's rule, see core/backend); default false.
 	Redispatch bool
 	// MaxConn bounds the concurrent streams of the backend; default 0, no
 	// limit beyond the servers' own.
