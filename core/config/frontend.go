@@ -29,6 +29,9 @@ type Frontend struct {
 	ACLPath  string
 
 	// Rule lists, in HAProxy's compact form, as written.
+	// tcp_request_connection runs at accept, before the PROXY protocol
+	// and TLS handshakes: it sees the real addresses, and ssl_* fetches
+	// give no sample there. tcp_request_session runs after them.
 	TCPRequestConnection Rules // `tcp_request_connection`
 	TCPRequestSession    Rules // `tcp_request_session`
 	TCPRequestContent    Rules // `tcp_request_content`

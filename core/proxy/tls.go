@@ -41,7 +41,9 @@ import (
 // across clients either). Pooling of TLS connections is unchanged.
 //
 // The L4 state of a generation (l4Gen) is built when the generation starts
-// serving (Proxy.Start): certificates are loaded then. A plain
+// serving (Proxy.Start): certificates are loaded then; a reload that swaps
+// generations must build the new one's with buildL4 the same way and hand
+// it to the listeners of the new frontends. A plain
 // configuration has none, and the request path then checks one nil
 // pointer. The ALPN protocol negotiated with a client is recorded on the
 // connection (session.TLS.ALPN) for the HTTP layer to choose its codec;

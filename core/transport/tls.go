@@ -121,7 +121,12 @@ func (c *Conn) fillTLS(b *Buffer) (int, error) {
 	}
 	if t.raw.Len() == 0 && !t.more {
 		// Nothing is buffered anywhere: wait for ciphertext without
-		// holding the caller's buffer.
+		// holding the caller's buffer (given back when empty, as a
+		// plain read that would block does).
+		b.Release()
+		if testHookTLSWait != nil {
+			testHookTLSWait(b)
+		}
 		if _, err := c.fillRaw(&t.raw); err != nil {
 			b.Release()
 			return 0, err
@@ -145,6 +150,10 @@ func (c *Conn) fillTLS(b *Buffer) (int, error) {
 	}
 	return 0, err
 }
+
+// testHookTLSWait, when set by a test, is called with the caller's buffer
+// when Fill starts waiting for ciphertext.
+var testHookTLSWait func(b *Buffer)
 
 // readTLS is Read in TLS mode.
 func (c *Conn) readTLS(p []byte) (int, error) {
@@ -202,25 +211,27 @@ func (c *Conn) copyTo(dst *Conn) (int64, error) {
 	return int64(n), err
 }
 
-// frame returns how many of the avail buffered ciphertext bytes may go to
-// crypto/tls in one read of at most max bytes without crossing the end of
-// the current record, and advances the record position past them. data
-// holds the bytes; a record header is remembered as it goes by.
+// frame returns how many bytes of data may go to crypto/tls in one read
+// of at most max bytes without crossing the end of the current record, and
+// advances the record position past them. A record header is remembered as
+// it goes by. Handing a record's header and body over in one read when
+// both are there saves crypto/tls a second read (and an allocation).
 func (t *tlsLayer) frame(data []byte, max int) int {
+	n := 0
 	if t.left == 0 {
 		// At (or inside) a record header.
-		n := min(len(data), max, len(t.hdr)-t.hdrN)
+		n = min(len(data), max, len(t.hdr)-t.hdrN)
 		copy(t.hdr[t.hdrN:], data[:n])
 		t.hdrN += n
-		if t.hdrN == len(t.hdr) {
-			t.hdrN = 0
-			t.left = int(t.hdr[3])<<8 | int(t.hdr[4])
+		if t.hdrN < len(t.hdr) {
+			return n
 		}
-		return n
+		t.hdrN = 0
+		t.left = int(t.hdr[3])<<8 | int(t.hdr[4])
 	}
-	n := min(len(data), max, t.left)
-	t.left -= n
-	return n
+	k := min(len(data)-n, max-n, t.left)
+	t.left -= k
+	return n + k
 }
 
 // tlsUnder is the net.Conn crypto/tls reads and writes: the raw

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -137,9 +138,21 @@ func TestConn_TLSExchange(t *testing.T) {
 // ciphertext buffer, and the connection keeps working afterwards.
 func TestConn_TLSIdleHoldsNoBuffer(t *testing.T) {
 	c, client := tlsPair(t, nil)
-	c.ReadTimeout = 50 * time.Millisecond
 	var b Buffer
-	_, err := c.Fill(&b)
+	client.Write([]byte("first"))
+	n, err := c.Fill(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Consume(n) // emptied but still held, as after a plain read
+	c.ReadTimeout = 50 * time.Millisecond
+	waits, heldWhileWaiting := 0, false
+	testHookTLSWait = func(b *Buffer) { waits++; heldWhileWaiting = heldWhileWaiting || b.Held() }
+	defer func() { testHookTLSWait = nil }()
+	_, err = c.Fill(&b)
+	if waits != 1 || heldWhileWaiting {
+		t.Fatalf("waited %d times, holding the caller's buffer: %v", waits, heldWhileWaiting)
+	}
 	if !IsTimeout(err) {
 		t.Fatalf("Fill on an idle connection: %v, want a timeout", err)
 	}
@@ -148,7 +161,7 @@ func TestConn_TLSIdleHoldsNoBuffer(t *testing.T) {
 	}
 	c.ReadTimeout = 5 * time.Second
 	client.Write([]byte("after the timeout"))
-	n, err := c.Fill(&b)
+	n, err = c.Fill(&b)
 	if err != nil || string(b.Data()[:n]) != "after the timeout" {
 		t.Fatalf("Fill after a timeout: %q %v", b.Data(), err)
 	}
@@ -355,5 +368,56 @@ func TestConn_PlainAllocs(t *testing.T) {
 	})
 	if n != 0 {
 		t.Errorf("plain Fill and Write allocate %v times", n)
+	}
+}
+
+// TestTLSLayer_Frame: ciphertext goes to crypto/tls one record at a time,
+// a record's header and body together when both are there, never past the
+// record's end.
+func TestTLSLayer_Frame(t *testing.T) {
+	rec := func(n int) []byte { return append([]byte{23, 3, 3, byte(n >> 8), byte(n)}, make([]byte, n)...) }
+	stream := append(append(append(rec(10), rec(0)...), rec(300)...), rec(2)...)
+	tests := []struct {
+		name  string
+		chunk int // bytes available per call (what the socket brought)
+		max   int // room crypto/tls offers
+		want  []int
+	}{
+		{name: "whole records", chunk: len(stream), max: 512, want: []int{15, 5, 305, 7}},
+		{name: "small room", chunk: len(stream), max: 100, want: []int{15, 5, 100, 100, 100, 5, 7}},
+		{name: "bytes trickle", chunk: 3, max: 512, want: nil}, // checked by the sum only
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var l tlsLayer
+			var got []int
+			off := 0
+			for off < len(stream) {
+				data := stream[off:min(len(stream), off+tt.chunk)]
+				n := l.frame(data, tt.max)
+				if n <= 0 {
+					t.Fatalf("no progress at %d", off)
+				}
+				got = append(got, n)
+				off += n
+			}
+			if off != len(stream) || l.left != 0 || l.hdrN != 0 {
+				t.Fatalf("ended at %d, left %d, hdrN %d", off, l.left, l.hdrN)
+			}
+			if tt.want != nil && fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("reads %v, want %v", got, tt.want)
+			}
+			// No read crosses a record boundary.
+			bounds := map[int]bool{0: true, 15: true, 20: true, 325: true, 332: true}
+			pos := 0
+			for _, n := range got {
+				for b := range bounds {
+					if b > pos && b < pos+n {
+						t.Fatalf("read %d..%d crosses the record boundary at %d", pos, pos+n, b)
+					}
+				}
+				pos += n
+			}
+		})
 	}
 }
