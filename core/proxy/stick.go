@@ -2,8 +2,10 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/strata-proxy/strata/core/admin"
@@ -49,8 +51,16 @@ type stickState struct {
 	sweep           *track.Sweeper
 }
 
-// stickClock is the clock of every tracking event; tests replace it.
-var stickClock = time.Now
+// stickClock is the clock of every tracking event: time.Now, unless a
+// test sets another.
+var stickClock atomic.Pointer[func() time.Time]
+
+func stickNow() time.Time {
+	if f := stickClock.Load(); f != nil {
+		return (*f)()
+	}
+	return time.Now()
+}
 
 // buildStick builds the generation's tables and tracking and registers the
 // tracking fetches and actions on the generation's own registries. Build
@@ -60,21 +70,35 @@ func (g *Generation) buildStick(cfg *config.Config, opt BuildOptions) []*config.
 	if store == nil {
 		store = stick.NewStore()
 	}
+	// Mistakes are reported, and the rest is built anyway, so that rules
+	// naming a table or a slot get errors of their own rather than
+	// "unknown action track-sc0".
 	defs, errs := track.Defs(cfg)
-	if len(errs) > 0 {
-		return errs
-	}
 	tables, err := store.Build(defs)
 	if err != nil {
-		return []*config.Error{{Path: "stick_tables", Msg: err.Error()}}
+		return append(errs, &config.Error{Path: "stick_tables", Msg: err.Error()})
 	}
 	names := make([]string, len(defs))
 	for i, d := range defs {
 		names[i] = d.Name
 	}
-	eng, err := track.New(tables, names, track.Options{Slots: cfg.Global.Tune.StickCounters, Now: func() time.Time { return stickClock() }})
+	var broken []string
+	for _, ct := range cfg.StickTables {
+		if tables.Get(ct.Name) == nil {
+			broken = append(broken, ct.Name)
+		}
+	}
+	slots := cfg.Global.Tune.StickCounters
+	if slots > stick.MaxSlots {
+		errs = append(errs, &config.Error{
+			Path: "global.tune.stick_counters", Msg: fmt.Sprintf("%d tracker slots, at most %d", slots, stick.MaxSlots),
+			Fix: fmt.Sprintf("use at most %d", stick.MaxSlots),
+		})
+		slots = stick.MaxSlots
+	}
+	eng, err := track.New(tables, names, track.Options{Slots: slots, Broken: broken, Now: stickNow})
 	if err != nil {
-		return []*config.Error{{Path: "global.tune.stick_counters", Msg: err.Error(), Fix: "use at most 16 tracker slots"}}
+		return append(errs, &config.Error{Path: "stick_tables", Msg: err.Error()})
 	}
 	g.Fetches = g.Fetches.Clone()
 	g.Actions = g.Actions.Clone()
@@ -86,7 +110,7 @@ func (g *Generation) buildStick(cfg *config.Config, opt BuildOptions) []*config.
 		log = slog.New(slog.DiscardHandler)
 	}
 	g.stick = &stickState{store: store, tables: tables, eng: eng, on: map[*Backend]*track.StickOn{}, log: log}
-	return nil
+	return errs
 }
 
 // buildStickOn compiles the backends' stick settings, once the backends

@@ -112,7 +112,7 @@ func TestStick_StreamTracking(t *testing.T) {
 			cl := stDial(t, p.addr("web"), "127.0.0.1")
 			for i := range 3 {
 				_, h := cl.get(t, "/x")
-				if got, w := fmt.Sprintf("%s", h.Get("x-sc1")), fmt.Sprintf("1/%d/%d/1/1", i+1, i+1); got != w {
+				if got, w := h.Get("x-sc1"), fmt.Sprintf("1/%d/%d/1/1", i+1, i+1); got != w {
 					t.Fatalf("request %d: x-sc1 %q, want %q", i+1, got, w)
 				}
 			}

@@ -242,9 +242,9 @@ func (c *fakeClock) add(d time.Duration) { c.ms.Add(d.Milliseconds()) }
 // before starting the proxy, so that the proxy stops before the clock is
 // given back.
 func useFakeClock(t testing.TB, c *fakeClock) {
-	prev := stickClock
-	stickClock = c.now
-	t.Cleanup(func() { stickClock = prev })
+	f := c.now
+	stickClock.Store(&f)
+	t.Cleanup(func() { stickClock.Store(nil) })
 }
 
 // errorSink records the error-level messages of a proxy's logger, to tell

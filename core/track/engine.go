@@ -2,6 +2,7 @@ package track
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -19,7 +20,8 @@ type Engine struct {
 	tables *stick.Tables
 	list   []*stick.Table // in configuration order
 	kinds  map[*stick.Table]keyKind
-	slots  int            // tracker slots per session and per stream; 0: no tracking
+	broken map[string]bool // tables defined with mistakes
+	slots  int             // tracker slots per session and per stream; 0: no tracking
 	now    func() time.Time
 
 	sessPool sync.Pool // *stick.Slots with slots slots
@@ -33,6 +35,9 @@ type Options struct {
 	Slots int
 	// Now is the clock of every event; nil: time.Now. Tests step it.
 	Now func() time.Time
+	// Broken names tables that the configuration defines but that could
+	// not be built: rules naming them are told so.
+	Broken []string
 }
 
 // New returns the engine of a generation whose tables are ts, listed in
@@ -41,7 +46,10 @@ func New(ts *stick.Tables, names []string, opt Options) (*Engine, error) {
 	if opt.Slots < 0 || opt.Slots > stick.MaxSlots {
 		return nil, fmt.Errorf("%w: %d tracker slots, at most %d", ErrSlots, opt.Slots, stick.MaxSlots)
 	}
-	e := &Engine{tables: ts, slots: opt.Slots, now: opt.Now, kinds: map[*stick.Table]keyKind{}}
+	e := &Engine{tables: ts, slots: opt.Slots, now: opt.Now, kinds: map[*stick.Table]keyKind{}, broken: map[string]bool{}}
+	for _, n := range opt.Broken {
+		e.broken[n] = true
+	}
 	if e.now == nil {
 		e.now = time.Now
 	}
@@ -97,25 +105,36 @@ func (e *Engine) resolveTable(name, what string) (*stick.Table, error) {
 		if t := e.tables.Get(name); t != nil {
 			return t, nil
 		}
+		if e.broken[name] {
+			return nil, fmt.Errorf("%w: stick table %q is not usable: its definition has errors (stick_tables.%s)", ErrNoTable, name, name)
+		}
 		return nil, fmt.Errorf("%w %q%s", ErrNoTable, name, e.tableList())
 	}
-	switch len(e.list) {
-	case 0:
+	switch {
+	case len(e.list)+len(e.broken) == 0:
 		return nil, fmt.Errorf("%w: %s needs a stick table and none is defined (add one under stick_tables)", ErrNoTable, what)
-	case 1:
+	case len(e.list) == 1 && len(e.broken) == 0:
 		return e.list[0], nil
+	case len(e.list) == 0 && len(e.broken) == 1:
+		for n := range e.broken {
+			return e.resolveTable(n, what)
+		}
 	}
 	return nil, fmt.Errorf("%w: %s must name its table when several are defined%s", ErrNoTable, what, e.tableList())
 }
 
 func (e *Engine) tableList() string {
-	if len(e.list) == 0 {
+	names := make([]string, 0, len(e.list)+len(e.broken))
+	for _, t := range e.list {
+		names = append(names, t.Name())
+	}
+	for n := range e.broken {
+		names = append(names, n+" (invalid)")
+	}
+	if len(names) == 0 {
 		return " (no stick table is defined)"
 	}
-	names := make([]string, len(e.list))
-	for i, t := range e.list {
-		names[i] = t.Name()
-	}
+	slices.Sort(names[len(e.list):])
 	return " (tables: " + strings.Join(names, ", ") + ")"
 }
 
@@ -166,7 +185,9 @@ func (e *Engine) EndSession(s *session.Session) {
 	}
 	s.Ext.Trackers = nil
 	sl.Release(e.now())
-	e.sessPool.Put(sl)
+	if sl.Len() == e.slots { // slots from a generation with another count are left to the GC
+		e.sessPool.Put(sl)
+	}
 }
 
 // streamSlots returns the slots owned by st, attaching them on first use.
@@ -191,7 +212,9 @@ func (e *Engine) releaseStream(st *session.Stream, now time.Time) {
 	}
 	st.Ext.Trackers = nil
 	sl.Release(now)
-	e.strmPool.Put(sl)
+	if sl.Len() == e.slots {
+		e.strmPool.Put(sl)
+	}
 }
 
 // ---- tables from the configuration ----

@@ -77,10 +77,10 @@ func TestEngine_SessionAndStreams(t *testing.T) {
 // ended (HAProxy 2.6's counters on the same events).
 func TestEngine_EndStream(t *testing.T) {
 	for _, tc := range []struct {
-		name          string
-		counted       bool
-		cause         session.Cause
-		phase         session.Phase
+		name           string
+		counted        bool
+		cause          session.Cause
+		phase          session.Phase
 		req, err, fail int64
 	}{
 		{"invalid request", false, session.CauseBadRequest, session.PhaseRequest, 1, 1, 0},

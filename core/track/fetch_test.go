@@ -136,7 +136,7 @@ func TestFetch_Values(t *testing.T) {
 		{expr: "sc1_trackers", want: 1},
 		{expr: "sc2_conn_cur", want: 1}, // the session's per_key entry, keyed by the address
 		{expr: "sc2_http_req_cnt", want: 1},
-		{expr: "sc2_conn_cur(per_ip)", want: 1},     // the key of sc2 looked up in per_ip
+		{expr: "sc2_conn_cur(per_ip)", want: 1},      // the key of sc2 looked up in per_ip
 		{expr: "sc0_http_req_cnt(per_key)", want: 1}, // and the other way round
 		{expr: "sc0_server_id", want: 0},
 		{expr: "sc0_bytes_in_rate", want: -1}, // not stored
