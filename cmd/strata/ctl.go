@@ -29,7 +29,7 @@ Usage:
   strata ctl [flags] servers [BACKEND]                     servers: status, weight, streams, queue, checks
   strata ctl [flags] server show BACKEND/SERVER            one server in detail
   strata ctl [flags] server set BACKEND/SERVER [--state ready|drain|maint] [--weight N]
-
+` + ctlTableUsage + `
 Flags (anywhere on the line):
   --admin ADDR    the admin API: host:port, http://host:port or unix:/path
   --token TOKEN   its bearer token
@@ -43,7 +43,8 @@ environment: STRATA_ADMIN and STRATA_TOKEN.
 States: ready takes new streams; drain takes no new streams but keeps
 persistent ones; maint takes nothing. Health checks go on in every state.
 A change lasts until it is changed again.
-`
+
+` + ctlTableHelp
 
 // runCtl is `strata ctl`.
 func runCtl(args []string, stdout, stderr io.Writer) int {
@@ -109,6 +110,8 @@ func runCtl(args []string, stdout, stderr io.Writer) int {
 			return usageErr("server set needs --state and/or --weight")
 		}
 		err = cl.serverSet(out, words[2], *state, *weight)
+	case words[0] == "table":
+		err = cl.table(out, words[1:]) // ctl_table.go
 	default:
 		return usageErr("unknown command %q", strings.Join(words, " "))
 	}
