@@ -41,9 +41,18 @@ tidy-check:
 	$(GO) mod tidy
 	@if ! git diff --quiet -- go.mod go.sum 2>/dev/null; then echo "go mod tidy changed go.mod/go.sum:"; git diff -- go.mod go.sum; exit 1; fi
 
-# The SDK and the examples must build for the plugin target.
+# The SDK and the examples must build for the plugin target: every main
+# package under examples/plugins as a WASI reactor (-buildmode=c-shared),
+# which takes one main package per build.
 wasm-check:
 	@if [ -d sdk ] && ls sdk/*.go >/dev/null 2>&1; then GOOS=wasip1 GOARCH=wasm $(GO) build ./sdk/...; fi
+	@if [ -d examples/plugins ]; then \
+	  out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT && \
+	  for pkg in $$(GOOS=wasip1 GOARCH=wasm $(GO) list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' ./examples/plugins/...); do \
+	    echo "wasip1 $$pkg"; \
+	    GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o "$$out/plugin.wasm" $$pkg || exit 1; \
+	  done; \
+	fi
 
 unit:
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)

@@ -219,13 +219,16 @@ func (p *Plugin) NewAction(name string, point abi.Point, args ...string) (*Actio
 }
 
 // Do runs the action. A failure follows on_error: fail_open continues,
-// fail_closed answers 500 (reject at tcp-request points).
+// fail_closed answers 500 (reject at tcp-request points) and is reported
+// through HostOptions.OnFailClosed, so that the engine can tell a plugin
+// failure from a rule's refusal.
 func (a *Action) Do(ctx *fetch.Ctx) rules.Verdict {
 	v, err := a.do(ctx)
 	if err != nil {
 		if a.p.cfg.OnError == FailOpen {
 			return rules.Verdict{}
 		}
+		a.p.failClosed(ctx, err)
 		if a.tcp || ctx.Txn == nil {
 			return rules.Verdict{Kind: rules.Reject}
 		}
@@ -319,6 +322,12 @@ type Target struct {
 // Name returns the target's name.
 func (t *Target) Name() string { return t.reg.Name }
 
+// Args returns how many arguments the target takes.
+func (t *Target) Args() (min, max int) { return t.reg.MinArgs, t.reg.MaxArgs }
+
+// Plugin returns the plugin that provides the target.
+func (t *Target) Plugin() *Plugin { return t.p }
+
 // Route asks the plugin for a decision. It returns the stream's *Route
 // (also left in ctx.Strm.Ext.Route) or nil when the plugin chose nothing
 // or failed; a failure under fail_closed is reported through
@@ -331,9 +340,7 @@ func (t *Target) Route(ctx *fetch.Ctx, args []string) (*Route, error) {
 	if len(args) < t.reg.MinArgs || len(args) > t.reg.MaxArgs {
 		return nil, fmt.Errorf("%w: target %s takes %d to %d arguments", ErrRegistration, t.reg.Name, t.reg.MinArgs, t.reg.MaxArgs)
 	}
-	if r, _ := ctx.Strm.Ext.Route.(*Route); r != nil {
-		*r = Route{}
-	}
+	ctx.Strm.Ext.Route = Route{}
 	in, err := p.acquire()
 	if err != nil {
 		p.failClosed(ctx, err)
@@ -375,11 +382,20 @@ func (s *Service) Name() string { return s.reg.Name }
 // Modes returns the modes the service answers.
 func (s *Service) Modes() abi.ServiceMode { return s.reg.Modes }
 
+// Args returns how many arguments the service takes.
+func (s *Service) Args() (min, max int) { return s.reg.MinArgs, s.reg.MaxArgs }
+
+// Plugin returns the plugin that provides the service.
+func (s *Service) Plugin() *Plugin { return s.p }
+
 // Serve sends ev to the service and appends its reply to r (Reset it
 // first for a new response). done reports that the service has finished
-// the stream. On error the stream's instance is gone; the engine answers
-// per on_error (fail_closed: 500 or close; fail_open: 503, since there is
-// nothing to fall through to) and still calls EndStream.
+// the stream. On error the stream's instance is gone; under fail_closed
+// the failure has been reported through HostOptions.OnFailClosed and the
+// engine answers 500 (HTTP) or closes (TCP); under fail_open the engine
+// goes on as if the use-service rule were not there when it has sent
+// nothing yet (the next rule, the backend), and closes otherwise. It
+// still calls EndStream.
 func (s *Service) Serve(ctx *fetch.Ctx, ev abi.ServiceEvent, args []string, r *Reply) (done bool, err error) {
 	p := s.p
 	if ctx.Strm == nil {

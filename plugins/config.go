@@ -84,7 +84,8 @@ type Config struct {
 	Dirs map[string]string
 	// Samples is the registry sample_eval and sc_get use: the one of the
 	// configuration generation the plugin serves (default
-	// HostOptions.Samples).
+	// HostOptions.Samples; Plugin.UseSamples replaces it once the
+	// generation is built).
 	Samples *fetch.Registry
 }
 

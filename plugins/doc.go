@@ -12,7 +12,7 @@
 //	p, err := h.Load(ctx, plugins.Config{Name: "waf", File: "waf.wasm", ...}) // refused modules: err names what is missing
 //	err = plugins.Attach(p, reg, actions)   // fetches, converters, actions join the core registries
 //	t := p.Target("canary")                  // use_backend / use-server entries naming a plugin target
-//	route, err := t.Route(fctx, args)        // decision also left in Stream.Ext.Route as *plugins.Route
+//	route, err := t.Route(fctx, args)        // decision left in Stream.Ext.Route (a session.Route)
 //	s := p.Service("inspect")                // use-service entries naming a plugin service
 //	done, err := s.Serve(fctx, abi.EventRequest, args, &reply) // per event; reply has Status, Header, Body
 //	plugins.EndStream(fctx)                  // once per stream that used a plugin service
@@ -25,19 +25,25 @@
 // Close the old Plugin once its streams have ended. A failed Load leaves the
 // old plugin serving and says why.
 //
-// Routing decisions: a target or action calls route_set; the engine reads
-// plugins.RouteOf(stream) (a *Route with Backend, Server, Service; empty
-// fields were not chosen) when it selects the backend, the server or the
-// service. Services: Serve appends the reply to a *Reply the engine owns and
-// reuses; the stream keeps one instance (in Stream.Ext.Plugin) from its
-// first Serve to EndStream.
+// Routing decisions: a target or action calls route_set, which fills the
+// stream's session.Route (Stream.Ext.Route; plugins.Route is the same
+// type, plugins.RouteOf a convenience): the engine reads it when it
+// selects the backend, the server or the service. Services: Serve appends
+// the reply to a *Reply the engine owns; the stream keeps one instance (in
+// Stream.Ext.Plugin) from its first Serve to EndStream.
+//
+// Package assembly is the engine side: it loads the configuration's
+// plugins and hands them to core/proxy through the small interfaces the
+// core defines (proxy.RouteTarget, proxy.StreamService).
 //
 // on_error: actions apply it themselves (fail_open: Continue; fail_closed:
 // Deny 500 at HTTP points, Reject at TCP points). Fetches, converters and
-// targets return no sample / no route and, under fail_closed, call
-// HostOptions.OnFailClosed so that the engine ends the stream with
-// session.CausePlugin. Service failures are returned to the engine, which
-// answers 500 (or closes) and still calls EndStream.
+// targets return no sample / no route. Under fail_closed every kind also
+// calls HostOptions.OnFailClosed, so that the engine ends the stream with
+// session.CausePlugin (the engine sets fetch.Ctx.Abort there). Service
+// failures are also returned to the engine, which answers 500 (or closes)
+// under fail_closed, falls through to the next rule under fail_open when
+// nothing was sent yet, and still calls EndStream.
 //
 // # States and ownership
 //

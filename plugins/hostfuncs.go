@@ -303,8 +303,14 @@ func hResultBytes(ctx context.Context, _ api.Module, s []uint64) {
 // maxExprCache bounds the per-instance cache of parsed expressions.
 const maxExprCache = 256
 
-// expr returns the parsed form of src, from the instance's cache.
+// expr returns the parsed form of src, from the instance's cache. The
+// cache belongs to one registry: UseSamples empties it.
 func (in *instance) expr(src []byte) (*fetch.Expr, abi.Status) {
+	reg := in.p.samples.Load()
+	if reg != in.exprReg {
+		clear(in.exprs)
+		in.exprReg = reg
+	}
 	if e, ok := in.exprs[unsafeString(src)]; ok {
 		if e == nil {
 			return nil, abi.ErrArg
@@ -312,7 +318,7 @@ func (in *instance) expr(src []byte) (*fetch.Expr, abi.Status) {
 		return e, abi.OK
 	}
 	key := string(src)
-	e, err := in.p.cfg.Samples.ParseExpr(key, fetch.ParseOptions{})
+	e, err := reg.ParseExpr(key, fetch.ParseOptions{})
 	if len(in.exprs) < maxExprCache {
 		in.exprs[key] = e // nil remembers a bad expression
 	}
@@ -915,21 +921,19 @@ func hSCGPTSet(ctx context.Context, _ api.Module, s []uint64) {
 
 // --- routing ---
 
-// Route is a routing decision a plugin made for a stream; the engine finds
-// it in Stream.Ext.Route (as *Route) when it chooses the backend, the
-// server or the service. Empty fields were not chosen. It is reused across
-// the streams of a connection: read it, do not keep it.
-type Route struct {
-	Backend, Server, Service string
-}
+// Route is a routing decision a plugin made for a stream. It is the core's
+// session.Route, kept in Stream.Ext.Route, which the engine reads when it
+// chooses the backend, the server or the service. Empty fields were not
+// chosen.
+type Route = session.Route
 
-// RouteOf returns the plugin routing decision of a stream, or nil.
+// RouteOf returns the plugin routing decision of a stream (a pointer into
+// the stream: read it, do not keep it), or nil when nothing was chosen.
 func RouteOf(strm *session.Stream) *Route {
-	r, _ := strm.Ext.Route.(*Route)
-	if r == nil || (r.Backend == "" && r.Server == "" && r.Service == "") {
+	if strm == nil || strm.Ext.Route.Empty() {
 		return nil
 	}
-	return r
+	return &strm.Ext.Route
 }
 
 // maxInterned bounds the per-instance table of interned names.
@@ -961,11 +965,7 @@ func hRouteSet(ctx context.Context, _ api.Module, s []uint64) {
 		ret(s, abi.ErrArg)
 		return
 	}
-	r, _ := c.Strm.Ext.Route.(*Route)
-	if r == nil {
-		r = &Route{}
-		c.Strm.Ext.Route = r
-	}
+	r := &c.Strm.Ext.Route
 	switch abi.RouteKind(int32(s[1])) {
 	case abi.RouteBackend:
 		r.Backend = in.intern(name)

@@ -56,14 +56,15 @@ type instance struct {
 	call    callState
 	regs    []Registration // made during strata_init
 	regErr  error
-	exprs   map[string]*fetch.Expr // sample_eval cache
-	names   map[string]string      // interned route names
-	scratch []byte                 // encoding values, building sc expressions
-	oom     atomic.Bool            // stderr reported an out-of-memory death
-	calls   uint64                 // calls made on this instance
-	reply   Reply                  // reply storage of action calls
-	kept    bool                   // held by a stream (services)
-	keptID  uint32                 // the service the stream uses
+	exprs   map[string]*fetch.Expr // sample_eval cache, parsed against exprReg
+	exprReg *fetch.Registry
+	names   map[string]string // interned route names
+	scratch []byte            // encoding values, building sc expressions
+	oom     atomic.Bool       // stderr reported an out-of-memory death
+	calls   uint64            // calls made on this instance
+	reply   Reply             // reply storage of action calls
+	kept    bool              // held by a stream (services)
+	keptID  uint32            // the service the stream uses
 }
 
 // callState is what host functions may see during one call.

@@ -16,6 +16,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/strata-proxy/strata/abi"
+	"github.com/strata-proxy/strata/core/fetch"
 )
 
 // Plugin is a loaded module: its runtime, its registrations and its pool of
@@ -39,6 +40,9 @@ type Plugin struct {
 	limiter limiter
 	stats   counters
 	closed  atomic.Bool
+	// samples is the registry sample_eval and sc_get evaluate against
+	// (Config.Samples, then UseSamples).
+	samples atomic.Pointer[fetch.Registry]
 }
 
 type counters struct {
@@ -68,6 +72,7 @@ func (h *Host) Load(ctx context.Context, cfg Config) (*Plugin, error) {
 	if rc.Samples == nil {
 		rc.Samples = h.opts.Samples
 	}
+	p.samples.Store(rc.Samples)
 	if err := p.load(ctx, bin); err != nil {
 		if p.rt != nil {
 			_ = p.rt.Close(ctx)
@@ -319,6 +324,17 @@ func (p *Plugin) index() {
 
 // Name returns the plugin's name.
 func (p *Plugin) Name() string { return p.name }
+
+// UseSamples makes r the registry that sample_eval and sc_get evaluate
+// against. The engine calls it once the generation the plugin serves is
+// built, when building added to the registry the plugin was attached to
+// (stick-table fetches, for instance), and before that generation serves:
+// expressions a guest evaluated earlier are parsed again against r.
+func (p *Plugin) UseSamples(r *fetch.Registry) {
+	if r != nil {
+		p.samples.Store(r)
+	}
+}
 
 // OnError returns the plugin's on_error policy.
 func (p *Plugin) OnError() OnError { return p.cfg.OnError }

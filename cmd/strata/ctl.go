@@ -29,6 +29,8 @@ Usage:
   strata ctl [flags] servers [BACKEND]                     servers: status, weight, streams, queue, checks
   strata ctl [flags] server show BACKEND/SERVER            one server in detail
   strata ctl [flags] server set BACKEND/SERVER [--state ready|drain|maint] [--weight N]
+  strata ctl [flags] reload                                read the configuration files again and swap
+  strata ctl [flags] plugin reload NAME                    load plugin NAME again and swap
 ` + ctlTableUsage + `
 Flags (anywhere on the line):
   --admin ADDR    the admin API: host:port, http://host:port or unix:/path
@@ -110,6 +112,10 @@ func runCtl(args []string, stdout, stderr io.Writer) int {
 			return usageErr("server set needs --state and/or --weight")
 		}
 		err = cl.serverSet(out, words[2], *state, *weight)
+	case words[0] == "reload" && len(words) == 1:
+		err = cl.reload(out, "") // reload.go
+	case words[0] == "plugin" && len(words) == 3 && words[1] == "reload":
+		err = cl.reload(out, words[2])
 	case words[0] == "table":
 		err = cl.table(out, words[1:]) // ctl_table.go
 	default:

@@ -174,7 +174,7 @@ backends:
 		{"not BACKEND/SERVER", append([]string{"server", "show", "s1"}, flags...), 1, "BACKEND/SERVER"},
 		{"set without a change", append([]string{"server", "set", "app/s1"}, flags...), 2, "needs --state"},
 		{"state on another command", append([]string{"servers", "--state", "drain"}, flags...), 2, "go with `server set`"},
-		{"unknown command", append([]string{"reload"}, flags...), 2, "unknown command"},
+		{"unknown command", append([]string{"frobnicate"}, flags...), 2, "unknown command"},
 		{"no address", []string{"stats"}, 2, "no admin address"},
 		{"nothing listens", []string{"--admin", freePort(t), "stats"}, 1, "connect"},
 	}

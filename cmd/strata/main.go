@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/strata-proxy/strata/assembly"
 	"github.com/strata-proxy/strata/core/admin"
 	"github.com/strata-proxy/strata/core/config"
 	"github.com/strata-proxy/strata/core/proxy"
@@ -37,6 +38,7 @@ Usage:
   strata run     [-c FILE]... [--set key.path=value]...   serve (no -c: the built-in welcome configuration)
   strata check    -c FILE...  [--set key.path=value]...   validate the configuration and exit
   strata ctl     COMMAND ...                              talk to a running strata (strata ctl help)
+  strata reload  --pidfile FILE                           make a running strata reload its configuration (SIGHUP)
   strata version                                          print the version
 
 Environment: STRATA_<PATH> overrides a key, with "__" between path elements
@@ -65,6 +67,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "run", "check":
 	case "ctl":
 		return runCtl(args, stdout, stderr)
+	case "reload":
+		return runReload(args, stdout, stderr) // reload.go
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -79,6 +83,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&sets, "set", "override a key: key.path=value (repeatable)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until strata stops")
+	pidfile := fs.String("pidfile", "", "run: write the pid to this file, and accept a binary upgrade on FILE.sock")
+	upgradeFrom := fs.String("upgrade-from", "", "run: take the listening sockets and stick tables over from the strata of this pid file (upgrade.go)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -101,13 +107,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	gen, err := proxy.Build(cfg, proxy.BuildOptions{Logger: log})
+	// Plugins are loaded by check too: a module that is refused (missing
+	// imports, lacking grants) is a configuration error.
+	gen, err := assembly.Build(context.Background(), cfg, assembly.Options{Logger: log})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	if cmd == "check" {
-		fmt.Fprintf(stdout, "configuration is valid: %d frontend(s), %d backend(s)\n", len(gen.Frontends), len(gen.Backends))
+		defer gen.Close(context.Background())
+		fmt.Fprintf(stdout, "configuration is valid: %d frontend(s), %d backend(s)", len(gen.Frontends), len(gen.Backends))
+		if n := len(gen.Plugins()); n > 0 {
+			fmt.Fprintf(stdout, ", %d plugin(s)", n)
+		}
+		fmt.Fprintln(stdout)
 		return 0
 	}
 	if *cpuProfile != "" {
@@ -120,39 +133,85 @@ func run(args []string, stdout, stderr io.Writer) int {
 		defer f.Close()
 		defer pprof.StopCPUProfile()
 	}
-	return serve(cfg, gen, log)
+	return serve(cfg, gen, log, runOptions{src: src, pidfile: *pidfile, upgradeFrom: *upgradeFrom})
 }
 
-func serve(cfg *config.Config, gen *proxy.Generation, log *slog.Logger) int {
+func serve(cfg *config.Config, gen *assembly.Generation, log *slog.Logger, ro runOptions) int {
 	// Signals are caught from the start: a SIGTERM during start-up is a
 	// graceful stop too.
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
+	signal.Ignore(syscall.SIGHUP) // until reloads are served (reload.go)
 
-	p, err := proxy.New(gen, proxy.Options{Logger: log})
+	// The plugins close last, once no stream can call them.
+	var rl *reloader
+	defer func() {
+		if rl != nil {
+			rl.closeCurrent() // and those of older generations closed with them (reload.go)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		gen.Close(ctx)
+		cancel()
+	}()
+	p, err := proxy.New(gen.Generation, proxy.Options{Logger: log})
 	if err != nil {
 		log.Error("cannot start", "error", err)
 		return 1
 	}
+	var tk *takeover // binary upgrade (upgrade.go)
+	if ro.upgradeFrom != "" {
+		if tk, err = takeOver(ro.upgradeFrom); err != nil {
+			log.Error("cannot take over", "error", err)
+			return 1
+		}
+		p.Inherit(tk.listeners)
+		n, err := proxy.RestoreTables(gen.Generation, tk.tables)
+		log.Info("upgrade: sockets and stick tables taken over", "listeners", len(tk.listeners), "entries", n, "skipped", err)
+	}
 	if err := p.Start(); err != nil {
 		log.Error("cannot start", "error", err)
+		if tk != nil {
+			tk.abort(err)
+		}
 		return 1
 	}
+	rl = newReloader(p, cfg, gen, ro, log)
 	var api *admin.Server
 	if a := cfg.Global.Admin; a.Listen != "" {
 		api = admin.New(a.Token, log)
 		p.RegisterAPI(api)
-		if err := api.Listen(a.Listen); err != nil {
+		assembly.RegisterAPI(api, rl.current)
+		rl.registerAPI(api)
+		if tk != nil && tk.admin != nil {
+			api.UseListener(tk.admin)
+		} else if err := api.Listen(a.Listen); err != nil {
 			log.Error("cannot start the admin API", "error", err)
 			p.Close()
 			return 1
 		}
 		go api.Serve()
 	}
+	var up *upgradeServer
+	if tk != nil {
+		if err := tk.finish(); err != nil {
+			log.Warn("upgrade", "error", err)
+		}
+	}
+	if ro.pidfile != "" {
+		if err := writePidfile(ro.pidfile); err != nil {
+			log.Error("pid file", "error", err)
+		}
+		defer removePidfile(ro.pidfile)
+		if up, err = startUpgradeServer(upgradeSocket(ro.pidfile), p, api, log); err != nil {
+			log.Error("binary upgrades are off", "error", err)
+		}
+		defer up.close()
+	}
 	log.Info("strata started", "version", versionString(), "pid", os.Getpid())
 
-	sig := <-sigs
+	sig := rl.wait(sigs, up)
 	grace := cfg.Global.Grace
 	log.Info("stopping: draining in-flight streams", "signal", sig.String(), "grace", grace)
 	stopped := make(chan struct{})

@@ -1,8 +1,14 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"time"
 )
 
 // A scenario is one row pair of the report: the same traffic through strata
@@ -11,7 +17,8 @@ import (
 // To add a row, add an entry to scenarios:
 //   - a plugin action: set setup to build the .wasm module into the
 //     directory it is given, reference it from strataConfig, and give
-//     haproxyConfig the nearest native equivalent (an http-request rule);
+//     haproxyConfig the nearest equivalent (a Lua action, as hdr-plugin
+//     does, or an http-request rule);
 //   - a TLS or HTTP/2 row: set setup to write a certificate and key, bind
 //     with TLS in both configurations, and set load to an h2load loadGen
 //     (see loadGen); scheme becomes "https".
@@ -60,6 +67,42 @@ var scenarios = []scenario{
 		haproxyConfig: haproxyPlain,
 	},
 	{
+		name:    "hdr-rule",
+		about:   "plain, plus a rule copying the path into a request header",
+		servers: 1,
+		path:    "/bench/path",
+		strataConfig: func(p configParams) string {
+			return strataConfigWith(p, extra{frontend: "    http_request: [\"set-header x-path %[path]\"]\n"})
+		},
+		haproxyConfig: func(p configParams) string {
+			return haproxyConfigWith(p, extra{frontend: "    http-request set-header x-path %[path]\n"})
+		},
+	},
+	{
+		// hdr-rule written as a plugin action: a WebAssembly module
+		// for strata (examples/plugins/pathheader, default call_timeout
+		// and instances), a Lua action for HAProxy.
+		name:    "hdr-plugin",
+		about:   "hdr-rule as a plugin: WebAssembly (strata) vs Lua (HAProxy)",
+		servers: 1,
+		needs:   "plugins",
+		path:    "/bench/path",
+		setup:   setupPathHeader,
+		strataConfig: func(p configParams) string {
+			return strataConfigWith(p, extra{
+				global:   fmt.Sprintf("  plugin_cache: %q\n", filepath.Join(p.dir, "cache")),
+				frontend: "    http_request: [\"path_header x-path\"]\n",
+				top:      fmt.Sprintf("plugins:\n  pathheader: { file: %q, grants: [headers] }\n", filepath.Join(p.dir, "pathheader.wasm")),
+			})
+		},
+		haproxyConfig: func(p configParams) string {
+			return haproxyConfigWith(p, extra{
+				global:   fmt.Sprintf("    lua-load %s\n", filepath.Join(p.dir, "pathheader.lua")),
+				frontend: "    http-request lua.path_header\n",
+			})
+		},
+	},
+	{
 		name:    "leastconn2",
 		about:   "one backend, two servers, balance leastconn",
 		servers: 2,
@@ -77,38 +120,55 @@ var scenarios = []scenario{
 func strataPlain(p configParams) string  { return strataConfig(p, "") }
 func haproxyPlain(p configParams) string { return haproxyConfig(p, "") }
 
+// extra is what a row adds to the plain configuration, in each proxy's
+// syntax: lines for the global section, the frontend and the backend
+// (indented as the keys of their section), and whole top-level sections
+// (strata only).
+type extra struct {
+	global, frontend, backend, top string
+}
+
 // strataConfig is the configuration of the plain row, with backendExtra
 // added to the backend.
 func strataConfig(p configParams, backendExtra string) string {
+	return strataConfigWith(p, extra{backend: backendExtra})
+}
+
+func strataConfigWith(p configParams, x extra) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `global:
   access_log: { output: none }
-frontends:
+%sfrontends:
   bench:
     bind: ["%s"]
     mode: http
     timeouts: { client: 30s, http_request: 10s, http_keep_alive: 30s }
-    default_backend: app
+%s    default_backend: app
 backends:
   app:
     mode: http
 %s    timeouts: { connect: 2s, server: 30s }
     servers:
-`, p.listen, backendExtra)
+`, x.global, p.listen, x.frontend, x.backend)
 	for i, s := range p.servers {
 		fmt.Fprintf(&b, "      s%d: { address: %q }\n", i+1, s)
 	}
+	b.WriteString(x.top)
 	return b.String()
 }
 
 // haproxyConfig is HAProxy's equivalent of strataConfig: one thread, HTTP
 // keep-alive on both sides, no logging.
 func haproxyConfig(p configParams, backendExtra string) string {
+	return haproxyConfigWith(p, extra{backend: backendExtra})
+}
+
+func haproxyConfigWith(p configParams, x extra) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `global
     nbthread 1
     maxconn %d
-
+%s
 defaults
     mode http
     option http-keep-alive
@@ -120,12 +180,36 @@ defaults
 
 frontend bench
     bind %s
-    default_backend app
+%s    default_backend app
 
 backend app
-%s`, p.maxconn, p.listen, backendExtra)
+%s`, p.maxconn, x.global, p.listen, x.frontend, x.backend)
 	for i, s := range p.servers {
 		fmt.Fprintf(&b, "    server s%d %s\n", i+1, s)
 	}
 	return b.String()
+}
+
+// pathHeaderLua is the HAProxy side of the hdr-plugin row: the action
+// of examples/plugins/pathheader in Lua.
+const pathHeaderLua = `core.register_action("path_header", { "http-req" }, function(txn)
+    txn.http:req_set_header("x-path", txn.sf:path())
+end)
+`
+
+// setupPathHeader builds the pathheader plugin for strata and writes its
+// Lua equivalent for HAProxy into dir.
+func setupPathHeader(dir string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-buildmode=c-shared", "-o", filepath.Join(dir, "pathheader.wasm"), "./examples/plugins/pathheader")
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		msg := strings.TrimSpace(string(b))
+		if msg == "" {
+			msg = err.Error()
+		}
+		return errors.New("building the pathheader plugin: " + oneLine(msg, 300))
+	}
+	return os.WriteFile(filepath.Join(dir, "pathheader.lua"), []byte(pathHeaderLua), 0o644)
 }

@@ -13,6 +13,11 @@ type Global struct {
 	Grace     time.Duration // `grace`: how long a stopping or reloaded proxy lets streams finish; default 10s
 	MaxConn   int           // `maxconn`: client connections for the whole process; default 100000
 	Tune      Tune          // `tune`
+	// PluginCache is `plugin_cache`: the directory where compiled plugin
+	// modules are kept across restarts (relative to Config.Dir). Default
+	// "": strata/plugins under the user's cache directory ($XDG_CACHE_HOME
+	// or ~/.cache); "none" keeps them in memory only.
+	PluginCache string
 }
 
 // Admin is `global.admin`: the admin API (runtime API and metrics).
@@ -84,6 +89,7 @@ func (d *decoder) global(v any) Global {
 
 	g.Grace, _ = o.duration("grace", DefaultGrace, 0)
 	g.MaxConn = o.integer("maxconn", DefaultMaxConn, 1, math.MaxInt32)
+	g.PluginCache = o.str("plugin_cache", "")
 
 	t := o.sub("tune")
 	g.Tune.MaxRequestLine = int(t.size("max_request_line", DefaultMaxRequestLine, 64, 1<<20))

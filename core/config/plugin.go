@@ -24,8 +24,10 @@ type Plugin struct {
 	// out: "fail_closed" (default: the stream is refused) or "fail_open"
 	// (the stream goes on as if the rule had not been there).
 	OnError string
-	// Grants lists the capabilities the plugin is given beyond the ABI,
-	// as written; default none.
+	// Grants lists the capabilities the plugin is given beyond the ABI's
+	// core functions, as written. Absent, the plugin gets the ABI's
+	// default grants (headers, vars, log, trace, clock, random); an empty
+	// list gives none.
 	Grants []string
 	// Watch reloads the plugin when File changes; default false.
 	Watch bool

@@ -18,6 +18,14 @@ type Ctx struct {
 	Txn    *session.Txn
 	Proc   *sample.SharedVars // "proc" variable scope, may be nil
 
+	// Abort is set by an extension whose call failed and must end the
+	// stream (a plugin under on_error fail_closed): a rule set stops at
+	// the rule during which it was set, and the engine, which checks it
+	// after every rule set, target and service, ends the stream with
+	// termination cause "plugin" (HTTP 500, TCP close). Only the
+	// goroutine that owns the Ctx sets or clears it.
+	Abort bool
+
 	// scratch holds converter and cast outputs. It is replaced, never grown
 	// in place, so bytes handed out stay valid until ResetScratch.
 	scratch []byte

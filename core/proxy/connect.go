@@ -64,7 +64,8 @@ func (cc *clientConn) releaseServer(x *exchange, be *Backend) {
 func (cc *clientConn) connect(x *exchange, be *Backend, fresh bool) (*backend.ServerConn, error) {
 	strm := &x.strm
 	if x.srv == nil {
-		cc.stickMatch(x, be) // stick on: the server stored for the key, if any (stick.go)
+		cc.routeServer(x, be) // a server a plugin chose (plugin_route.go)
+		cc.stickMatch(x, be)  // stick on: the server stored for the key, if any (stick.go)
 		if err := cc.acquire(x, be, nil); err != nil {
 			return nil, err
 		}

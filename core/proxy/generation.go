@@ -32,8 +32,10 @@ type Generation struct {
 	Services  map[string]Service
 
 	backends map[string]*Backend
+	targets  map[string]RouteTarget // BuildOptions.Targets (plugin_route.go)
 	proc     *sample.SharedVars
 	stick    *stickState // stick tables and tracking (stick.go); nil without tables
+	life     genLife     // serving, replaced, closed (reload.go)
 }
 
 // Frontend is the run-time form of a configured frontend.
@@ -53,6 +55,11 @@ type Frontend struct {
 	ForwardFor                            *config.ForwardFor
 	Forwarded                             bool
 
+	// backendEntries and serviceEntries resolve the static entries of
+	// UseBackend and UseService that name a routing target or a service
+	// (plugin_route.go); nil when none does.
+	backendEntries, serviceEntries []*routeEntry
+
 	Stats stats.Counters
 	cur   atomic.Int64
 }
@@ -64,6 +71,7 @@ type Backend struct {
 
 	HTTPRequest, HTTPResponse, HTTPAfter *rules.Set
 	UseService                           []*rules.Target
+	serviceEntries                       []*routeEntry // as Frontend's
 	ForwardFor                           *config.ForwardFor
 	Forwarded                            bool
 }
@@ -109,11 +117,14 @@ func (g *Generation) backendBytes(name []byte) *Backend { return g.backends[stri
 type BuildOptions struct {
 	Fetches  *fetch.Registry    // nil: the built-ins
 	Actions  *rules.Actions     // nil: the built-ins
-	Services map[string]Service // services beyond the built-ins (plugins)
+	Services map[string]Service // services beyond the built-ins (plugins); a StreamService also answers TCP
 	Logger   *slog.Logger       // health transitions; nil: discard
 	// Stick holds the stick tables across generations: a table whose
 	// definition is unchanged keeps its entries (stick.go). nil: new tables.
 	Stick *stick.Store
+	// Targets are routing targets (plugins) that use_backend and
+	// use_service entries may name (plugin_route.go).
+	Targets map[string]RouteTarget
 }
 
 // Build compiles cfg into a Generation. It reports every error it finds,
@@ -125,6 +136,7 @@ func Build(cfg *config.Config, opt BuildOptions) (*Generation, error) {
 		Actions:  opt.Actions,
 		Services: map[string]Service{},
 		backends: map[string]*Backend{},
+		targets:  opt.Targets,
 		proc:     &sample.SharedVars{},
 	}
 	if g.Fetches == nil {
@@ -165,7 +177,7 @@ func Build(cfg *config.Config, opt BuildOptions) (*Generation, error) {
 		be.HTTPRequest = g.compileSet(rules.HTTPRequest, bc.HTTPRequest, env, fail)
 		be.HTTPResponse = g.compileSet(rules.HTTPResponse, bc.HTTPResponse, env, fail)
 		be.HTTPAfter = g.compileSet(rules.HTTPAfterResponse, bc.HTTPAfterResponse, env, fail)
-		be.UseService = g.compileTargets(rules.UseService, bc.UseService, env, fail, g.checkService)
+		be.UseService, be.serviceEntries = g.compileRouted(rules.UseService, bc.UseService, env, http, fail, g.checkService)
 		g.Backends = append(g.Backends, be)
 		g.backends[bc.Name] = be
 	}
@@ -191,8 +203,8 @@ func Build(cfg *config.Config, opt BuildOptions) (*Generation, error) {
 				}
 			}
 		}
-		fe.UseBackend = g.compileTargets(rules.UseBackend, fc.UseBackend, env, fail, g.checkBackend(fe))
-		fe.UseService = g.compileTargets(rules.UseService, fc.UseService, env, fail, g.checkService)
+		fe.UseBackend, fe.backendEntries = g.compileRouted(rules.UseBackend, fc.UseBackend, env, http, fail, g.checkBackend(fe))
+		fe.UseService, fe.serviceEntries = g.compileRouted(rules.UseService, fc.UseService, env, http, fail, g.checkService)
 		if fc.DefaultBackend != "" {
 			fe.Default = g.backends[fc.DefaultBackend]
 		}
@@ -238,22 +250,6 @@ func (g *Generation) compileSet(p rules.Point, rs config.Rules, env *rules.Env, 
 		set.Rules = append(set.Rules, r)
 	}
 	return set
-}
-
-func (g *Generation) compileTargets(p rules.Point, rs config.Rules, env *rules.Env, fail func(string, error), check func(*rules.Target) error) []*rules.Target {
-	var ts []*rules.Target
-	for i, src := range rs.List {
-		t, err := rules.CompileTarget(p, src, env)
-		if err == nil && check != nil {
-			err = check(t)
-		}
-		if err != nil {
-			fail(rs.Path+"["+strconv.Itoa(i)+"]", err)
-			continue
-		}
-		ts = append(ts, t)
-	}
-	return ts
 }
 
 func (g *Generation) checkService(t *rules.Target) error {

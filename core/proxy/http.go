@@ -36,6 +36,10 @@ type exchange struct {
 	key  backend.Key
 	wait backend.Waiter
 	srv  *backend.Server
+
+	// svc is the StreamService the stream used, ended with the stream
+	// (plugin_service.go).
+	svc StreamService
 }
 
 // stepResult says what the connection does after a stream.
@@ -74,6 +78,10 @@ func (cc *clientConn) serveHTTP() {
 				return
 			}
 		}
+		if g := cc.p.gen.Load(); g != cc.gen {
+			cc.moveTo(g) // a reload happened: the next stream runs on the new configuration (reload.go)
+			fe = cc.fe
+		}
 		first = false
 		x := exchangePool.Get().(*exchange)
 		res := cc.serveStream(x)
@@ -99,6 +107,7 @@ func (x *exchange) reset() {
 	x.consumed = false
 	x.key = backend.Key{}
 	x.srv = nil
+	x.svc = nil
 	if cap(x.out) > 64<<10 {
 		x.out = nil
 	}
@@ -134,6 +143,7 @@ func (cc *clientConn) serveStream(x *exchange) stepResult {
 // finishStream counts and logs a stream that has ended.
 func (cc *clientConn) finishStream(x *exchange, start time.Time) {
 	fe, strm, txn := cc.fe, &x.strm, &x.txn
+	cc.endService(x)
 	if strm.Term.Cause == session.CauseNone {
 		strm.Term.Phase = session.PhaseDone
 	} else if cc.p.killed() {
@@ -222,6 +232,10 @@ func (cc *clientConn) handle(x *exchange) stepResult {
 		strm.Content = cc.buf.Data()
 		v := fe.TCPContent.Eval(ctx)
 		strm.Content = nil
+		if ctx.Abort {
+			strm.Term.Set(session.CausePlugin, session.PhaseRequest)
+			return closeConn
+		}
 		if v.Kind == rules.Reject {
 			strm.Term.Set(session.CauseDenied, session.PhaseRequest)
 			return closeConn
@@ -235,10 +249,19 @@ func (cc *clientConn) handle(x *exchange) stepResult {
 	if res, done := cc.applyRequestRules(x, fe.HTTPRequest); done {
 		return res
 	}
-	if res, done := cc.useService(x, fe.UseService); done {
+	if res, done := cc.useService(x, fe.UseService, fe.serviceEntries); done {
 		return res
 	}
-	be := cc.gen.selectBackend(fe, ctx, x)
+	be, svc := cc.selectBackend(x)
+	if ctx.Abort {
+		return cc.pluginAbortHTTP(x, session.PhaseRequest)
+	}
+	if svc { // a routing target chose a service
+		if res, done := cc.useService(x, nil, nil); done {
+			return res
+		}
+		be = fe.Default
+	}
 	if be == nil {
 		strm.Term.Set(session.CauseNoServer, session.PhaseRequest)
 		return cc.replyError(x, 503)
@@ -247,30 +270,13 @@ func (cc *clientConn) handle(x *exchange) stepResult {
 	if res, done := cc.applyRequestRules(x, be.HTTPRequest); done {
 		return res
 	}
-	if res, done := cc.useService(x, be.UseService); done {
+	if res, done := cc.useService(x, be.UseService, be.serviceEntries); done {
 		return res
 	}
 	cc.addForwardingFields(x, be)
 	res := cc.forward(x, be)
 	cc.releaseServer(x, be)
 	return res
-}
-
-// selectBackend applies use_backend, then default_backend. A dynamic name
-// that names no backend falls through to the default, as in HAProxy.
-func (g *Generation) selectBackend(fe *Frontend, ctx *fetch.Ctx, x *exchange) *Backend {
-	for _, t := range fe.UseBackend {
-		name, ok := t.Eval(ctx, x.name[:0])
-		if !ok {
-			continue
-		}
-		x.name = name
-		if be := g.backendBytes(name); be != nil && be.HTTP == fe.HTTP {
-			return be
-		}
-		break
-	}
-	return fe.Default
 }
 
 // applyRequestRules runs an http-request rule set and answers the request
@@ -280,6 +286,9 @@ func (cc *clientConn) applyRequestRules(x *exchange, set *rules.Set) (stepResult
 		return keepOpen, false
 	}
 	v := set.Eval(&x.fctx)
+	if x.fctx.Abort {
+		return cc.pluginAbortHTTP(x, session.PhaseRequest), true
+	}
 	if x.txn.RewriteFailed {
 		x.strm.Term.Set(session.CauseInternal, session.PhaseRequest)
 		return cc.replyError(x, 500), true
@@ -314,34 +323,6 @@ func (cc *clientConn) applyRequestRules(x *exchange, set *rules.Set) (stepResult
 		return cc.replyLocal(x, status, nil, v.Location, nil), true
 	}
 	return keepOpen, false
-}
-
-// useService hands the stream to an internal service when a use_service
-// rule matches.
-func (cc *clientConn) useService(x *exchange, ts []*rules.Target) (stepResult, bool) {
-	if len(ts) == 0 {
-		return keepOpen, false
-	}
-	name, ok := rules.SelectTarget(ts, &x.fctx, x.name[:0])
-	if !ok {
-		return keepOpen, false
-	}
-	x.name = name
-	svc, ok := cc.gen.Services[string(name)]
-	if !ok {
-		x.strm.Term.Set(session.CauseInternal, session.PhaseRequest)
-		return cc.replyError(x, 503), true
-	}
-	x.strm.Service = string(name)
-	var r Reply
-	svc.ServeHTTP(&x.fctx, &r)
-	if r.Status == 0 {
-		r.Status = 200
-	}
-	if len(r.Headers) > 0 {
-		return cc.replyHeaders(x, &r), true
-	}
-	return cc.replyLocal(x, r.Status, r.ContentType, nil, r.Body), true
 }
 
 // addForwardingFields adds X-Forwarded-For and Forwarded when configured.
@@ -649,6 +630,10 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 			continue
 		}
 		v := set.Eval(ctx)
+		if ctx.Abort {
+			sc.Close()
+			return cc.pluginAbortHTTP(x, session.PhaseHeaders), false
+		}
 		if txn.RewriteFailed {
 			sc.Close()
 			strm.Term.Set(session.CauseInternal, session.PhaseHeaders)
@@ -712,13 +697,15 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 	} else {
 		out = data[:resp.HeadLen+len(body)]
 	}
+	// Counted before the client can see the response, so that a client
+	// reading the stats after its response finds it counted.
+	srv.Stats.CountStatus(resp.Status)
 	if _, err := cc.c.Write(out); err != nil {
 		sc.Close()
 		strm.Term.Set(session.CauseClientAbort, session.PhaseData)
 		return closeConn, false
 	}
 	strm.BytesOut += int64(len(out))
-	srv.Stats.CountStatus(resp.Status)
 	sc.Buf.Consume(resp.HeadLen + len(body))
 	bodyKind := resp.Body
 	serverKeep := resp.KeepAlive

@@ -53,6 +53,7 @@ type Proxy struct {
 	alog *accessLog
 
 	gen atomic.Pointer[Generation]
+	rl  reloadState // configuration reloads and upgrades (reload.go)
 
 	mu        sync.Mutex
 	listeners []*listener
@@ -69,10 +70,12 @@ type Proxy struct {
 }
 
 type listener struct {
-	addr string
-	fe   *Frontend
+	addr string // as configured
 	ln   *net.TCPListener
-	l4   *l4Frontend // TLS and PROXY protocol of the frontend; nil when none
+	// bind is what a connection accepted now gets: the generation, the
+	// frontend and its L4 state. A reload that keeps the address replaces
+	// it (reload.go).
+	bind atomic.Pointer[binding]
 }
 
 // Options configure a Proxy.
@@ -107,7 +110,7 @@ func New(g *Generation, opt Options) (*Proxy, error) {
 	if w != nil {
 		p.alog = newAccessLog(w, al.Format != "text")
 	}
-	p.gen.Store(g)
+	p.adopt(g)
 	return p, nil
 }
 
@@ -122,25 +125,29 @@ func (p *Proxy) Start() error {
 	if err != nil {
 		return err
 	}
+	g.life.l4 = l4
 	var lns []*listener
 	for _, fe := range g.Frontends {
 		for _, addr := range fe.Binds {
-			ln, err := net.Listen("tcp", addr)
+			ln, err := p.listen(addr) // a socket handed over by an upgrade, or a new one (upgrade.go)
 			if err != nil {
 				for _, l := range lns {
 					l.ln.Close()
 				}
 				return fmt.Errorf("frontend %s: bind %s: %w", fe.Name, addr, err)
 			}
-			lns = append(lns, &listener{addr: addr, fe: fe, ln: ln.(*net.TCPListener), l4: l4.frontend(fe)})
+			l := &listener{addr: addr, ln: ln}
+			l.bind.Store(&binding{g: g, fe: fe, l4: l4.frontend(fe)})
+			lns = append(lns, l)
 		}
 	}
+	p.closeUnusedInherited() // sockets handed over that the configuration no longer binds (upgrade.go)
 	p.mu.Lock()
 	p.listeners = lns
 	p.mu.Unlock()
 	g.start()
 	for _, l := range lns {
-		p.log.Info("listening", "frontend", l.fe.Name, "address", l.ln.Addr().String())
+		p.log.Info("listening", "frontend", l.bind.Load().fe.Name, "address", l.ln.Addr().String())
 		p.wg.Add(1)
 		go p.acceptLoop(l)
 	}
@@ -154,7 +161,7 @@ func (p *Proxy) Addrs(fe string) []string {
 	defer p.mu.Unlock()
 	var out []string
 	for _, l := range p.listeners {
-		if l.fe.Name == fe {
+		if l.bind.Load().fe.Name == fe {
 			out = append(out, l.ln.Addr().String())
 		}
 	}
@@ -172,22 +179,24 @@ func (p *Proxy) acceptLoop(l *listener) {
 			}
 			// Out of descriptors or similar: wait a little, like net/http.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			p.log.Warn("accept failed", "frontend", l.fe.Name, "error", err, "retry_in", backoff)
+			p.log.Warn("accept failed", "address", l.addr, "error", err, "retry_in", backoff)
 			time.Sleep(backoff)
 			continue
 		}
 		backoff = 0
-		g := p.gen.Load()
-		fe := l.fe
+		b := l.acquire() // the binding, with a reference on its generation
+		fe := b.fe
 		if fe.MaxConn > 0 && fe.cur.Load() >= int64(fe.MaxConn) {
 			nc.Close()
+			b.g.release()
 			continue
 		}
-		cc := p.newClientConn(g, fe, nc)
+		cc := p.newClientConn(b.g, fe, nc)
 		if cc == nil {
+			b.g.release()
 			continue
 		}
-		cc.attachL4(l.l4)
+		cc.attachL4(b.l4)
 		p.wg.Add(1)
 		go cc.serve()
 	}
@@ -196,9 +205,11 @@ func (p *Proxy) acceptLoop(l *listener) {
 // clientConn is one client connection and its session.
 type clientConn struct {
 	// Immutable after newClientConn (l4: after attachL4; clientAddr:
-	// after the PROXY protocol header):
+	// after the PROXY protocol header), except gen, fe and l4, which the
+	// connection goroutine changes between two streams when it moves to
+	// a newer generation (reload.go); only that goroutine reads them.
 	p          *Proxy
-	gen        *Generation
+	gen        *Generation // holds a reference on it (reload.go)
 	fe         *Frontend
 	c          *transport.Conn
 	clientAddr string
@@ -251,8 +262,11 @@ func (cc *clientConn) serve() {
 	defer cc.close()
 	fe.cur.Add(1)
 	fe.Stats.CurSessions.Add(1)
-	defer fe.cur.Add(-1)
-	defer fe.Stats.CurSessions.Add(-1)
+	defer func() {
+		// cc.fe: the connection may have moved to a newer generation.
+		cc.fe.cur.Add(-1)
+		cc.fe.Stats.CurSessions.Add(-1)
+	}()
 	defer func() {
 		if r := recover(); r != nil {
 			// A bug must cost one connection, never the process.
@@ -273,7 +287,10 @@ func (cc *clientConn) serve() {
 		if set == nil {
 			continue
 		}
-		if v := set.Eval(&ctx); v.Kind == rules.Reject {
+		if v := set.Eval(&ctx); ctx.Abort {
+			fe.Stats.Term[session.CausePlugin].Add(1) // a plugin call failed closed
+			return
+		} else if v.Kind == rules.Reject {
 			fe.Stats.Term[session.CauseDenied].Add(1)
 			return
 		}
@@ -293,6 +310,7 @@ func (cc *clientConn) close() {
 	cc.p.mu.Lock()
 	delete(cc.p.conns, cc)
 	cc.p.mu.Unlock()
+	cc.gen.release() // the last connection of a replaced generation closes it
 }
 
 // Shutdown stops accepting, closes idle keep-alive connections, lets busy
@@ -312,10 +330,11 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	defer tick.Stop()
 	done := make(chan struct{})
 	go func() { p.wg.Wait(); close(done) }()
+	lingerUntil := time.Now().Add(p.idleLinger()) // SetIdleLinger (upgrade.go)
 	for {
 		p.mu.Lock()
 		for cc := range p.conns {
-			if cc.idle.Load() {
+			if cc.idle.Load() && !time.Now().Before(lingerUntil) {
 				cc.c.Close()
 			}
 		}
@@ -354,7 +373,10 @@ func (p *Proxy) killed() bool {
 
 func (p *Proxy) finish() {
 	p.finished.Do(func() {
-		p.gen.Load().Close()
+		g := p.gen.Load()
+		g.life.current.Store(false)
+		g.release() // the current generation's own reference: it closes now
+
 		if p.alog != nil {
 			p.alog.Close()
 		}

@@ -20,10 +20,12 @@ import (
 // server timeouts and a server that dies, against tracking at every level
 // (tcp-request connection, tcp-request content, http-request, stick on,
 // a TCP frontend), while a poller reads every entry through the runtime
-// API. At every observation conn_cur is at least 0 and at most the
-// entry's reference count (only trackers raise conn_cur, and each holds a
-// reference); once the traffic stops every conn_cur and every reference
-// count is exactly 0, and no connection handler failed.
+// API. At every observation conn_cur and the reference count are at least
+// 0; once the traffic stops every conn_cur and every reference count is
+// exactly 0, and no connection handler failed. (conn_cur <= use holds at
+// every instant, but a dump reads the two counters at different instants
+// while trackers come and go, so it is checked only at rest, where both
+// must be 0.)
 func TestStick_Hammer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("hammer test: skipped in -short mode")
@@ -108,7 +110,7 @@ backends:
 				}
 				for _, e := range d.Entries {
 					observations.Add(1)
-					if cur := e.Data["conn_cur"]; cur < 0 || cur > int64(e.Use) || e.Use < 0 {
+					if cur := e.Data["conn_cur"]; cur < 0 || e.Use < 0 {
 						pollErr.CompareAndSwap(nil, fmt.Sprintf("%s[%s] during traffic: %s", table, e.Key, e.Show))
 					}
 				}

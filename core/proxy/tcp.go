@@ -46,17 +46,39 @@ func (cc *clientConn) serveTCP() {
 		strm.Content = cc.buf.Data()
 		v := fe.TCPContent.Eval(ctx)
 		strm.Content = nil
+		if ctx.Abort {
+			strm.Term.Set(session.CausePlugin, session.PhaseRequest)
+			return
+		}
 		if v.Kind == rules.Reject {
 			strm.Term.Set(session.CauseDenied, session.PhaseRequest)
 			return
 		}
 	}
-	be := cc.gen.selectBackend(fe, ctx, x)
+	// use_service before the backend choice, then after it, as in HTTP
+	// mode (plugin_service.go): a TCP service answers the stream itself.
+	if cc.useServiceTCP(x, fe.UseService, fe.serviceEntries) {
+		return
+	}
+	be, svc := cc.selectBackend(x)
+	if ctx.Abort {
+		strm.Term.Set(session.CausePlugin, session.PhaseRequest)
+		return
+	}
+	if svc { // a routing target chose a service
+		if cc.useServiceTCP(x, nil, nil) {
+			return
+		}
+		be = fe.Default
+	}
 	if be == nil {
 		strm.Term.Set(session.CauseNoServer, session.PhaseRequest)
 		return
 	}
 	strm.Backend = be.Name
+	if cc.useServiceTCP(x, be.UseService, be.serviceEntries) {
+		return
+	}
 	if be.Needs()&backend.NeedSrc != 0 {
 		x.key.Src = cc.conn.Src.Addr()
 	}
@@ -80,6 +102,7 @@ func (cc *clientConn) serveTCP() {
 
 func (cc *clientConn) finishTCP(x *exchange, start time.Time) {
 	fe, strm := cc.fe, &x.strm
+	cc.endService(x)
 	if strm.Term.Cause == session.CauseNone {
 		strm.Term.Phase = session.PhaseDone
 	} else if cc.p.killed() {
@@ -103,7 +126,7 @@ func (cc *clientConn) finishTCP(x *exchange, start time.Time) {
 	r := &x.rec
 	*r = logRecord{
 		Time: start, Session: cc.sess.ID, Stream: strm.ID, Client: cc.clientAddr,
-		Frontend: fe.Name, Backend: strm.Backend, Server: strm.Server,
+		Frontend: fe.Name, Backend: strm.Backend, Server: strm.Server, Service: strm.Service,
 		BytesIn: strm.BytesIn, BytesOut: strm.BytesOut, Duration: time.Since(start),
 		TTFB: -1, Term: strm.Term, TCP: true,
 	}

@@ -69,7 +69,8 @@ type Set struct {
 }
 
 // Eval runs the rules in order and stops at the first final verdict, which
-// it returns with Rule set. A nil or empty Set returns Continue. The scratch
+// it returns with Rule set, or at the first rule that sets ctx.Abort. A nil
+// or empty Set returns Continue. The scratch
 // arena of ctx is reset before each rule, so sample values obtained from
 // ctx before the call are no longer valid after it.
 func (s *Set) Eval(ctx *fetch.Ctx) Verdict {
@@ -78,7 +79,9 @@ func (s *Set) Eval(ctx *fetch.Ctx) Verdict {
 	}
 	for _, r := range s.Rules {
 		ctx.ResetScratch()
-		if v := r.Eval(ctx); v.Kind != Continue {
+		if v := r.Eval(ctx); v.Kind != Continue || ctx.Abort {
+			// An aborting call (ctx.Abort) stops the set too: the engine
+			// ends the stream, whatever the verdict.
 			v.Rule = r
 			return v
 		}

@@ -77,9 +77,9 @@ type Stream struct {
 
 // StreamExt is filled by subsystems above this package.
 type StreamExt struct {
-	Trackers any // stick-counter slots owned by the stream (core/stick)
-	Plugin   any // a stateful plugin instance kept for the stream's life
-	Route    any // a routing decision made by a plugin (backend/server/service)
+	Trackers any   // stick-counter slots owned by the stream (core/stick)
+	Plugin   any   // a stateful plugin instance kept for the stream's life
+	Route    Route // a routing decision made by a plugin (backend/server/service)
 }
 
 // Layers returns the layers that exist for a stream: always CONN|SESS|STRM,

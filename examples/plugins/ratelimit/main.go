@@ -1,7 +1,9 @@
 // Command ratelimit is a strata plugin that provides the action
 // rate_limit(limit[, slot]): when the HTTP request rate of the entry tracked
 // by stick counter slot (default 0) exceeds limit, it counts the refusal in
-// gpc0 and answers 429 with a JSON body and a retry-after header.
+// gpc0 and answers 429 with a JSON body. (It also puts a retry-after header
+// in its reply; ABI v1 uses only the status, content-type and body of an
+// action's reply, so the proxy does not send it yet.)
 //
 //	plugins:
 //	  ratelimit:

@@ -47,6 +47,20 @@ func init() {
 		}
 		return true, c.UseBackend(b)
 	}})
+	// kpick(kind, name) chooses a backend, a server or a service.
+	sdk.RegisterTarget(sdk.Target{Name: "kpick", MinArgs: 2, MaxArgs: 2, Fn: func(c *sdk.Ctx) (bool, error) {
+		kind, _ := c.ArgStr(0)
+		name, _ := c.ArgStr(1)
+		switch kind {
+		case "backend":
+			return true, c.UseBackend(name)
+		case "server":
+			return true, c.UseServer(name)
+		case "service":
+			return true, c.UseService(name)
+		}
+		return false, nil
+	}})
 	sdk.RegisterService(sdk.Service{Name: "kecho", Modes: abi.ServiceHTTP | abi.ServiceTCP, Fn: func(c *sdk.Ctx, ev abi.ServiceEvent) (bool, error) {
 		switch ev {
 		case abi.EventRequest:

@@ -1,7 +1,9 @@
 // Command misbehave is a test-only strata plugin whose fetches fail in every
 // way a plugin can: a trap, an infinite loop, unbounded memory growth, a
 // host call that needs a layer the call lacks. Its "ok" fetch and the bench
-// fetches show that the host keeps serving meanwhile.
+// fetches show that the host keeps serving meanwhile. A converter, an
+// action, a routing target and a service that trap show the same for every
+// other kind.
 package main
 
 import (
@@ -64,6 +66,28 @@ func init() {
 		}
 		return sdk.Int(1), nil
 	}})
+	// One of every other kind, each trapping when its first argument (or
+	// the input, for the converter) says "trap".
+	sdk.RegisterConverter(sdk.Converter{Name: "trap_conv", In: abi.TypeStr, Out: abi.TypeStr, Fn: func(c *sdk.Ctx, in sdk.Value) (sdk.Value, error) {
+		if string(in.Bytes) == "trap" {
+			panic("misbehave: deliberate trap")
+		}
+		return in, nil
+	}})
+	sdk.RegisterAction(sdk.Action{Name: "trap_action", Points: abi.PointHTTPRequest | abi.PointTCPContent, MaxArgs: 1, Fn: func(c *sdk.Ctx) (abi.Verdict, error) {
+		trapIf(c)
+		return abi.VerdictContinue, nil
+	}})
+	sdk.RegisterTarget(sdk.Target{Name: "trap_target", MaxArgs: 1, Fn: func(c *sdk.Ctx) (bool, error) {
+		trapIf(c)
+		return false, nil
+	}})
+	sdk.RegisterService(sdk.Service{Name: "trap_service", Modes: abi.ServiceHTTP | abi.ServiceTCP, MaxArgs: 1, Fn: func(c *sdk.Ctx, ev abi.ServiceEvent) (bool, error) {
+		if ev != abi.EventEnd {
+			trapIf(c)
+		}
+		return true, nil
+	}})
 	// Bench fetches: one host call each besides the result.
 	sdk.RegisterFetch(sdk.Fetch{Name: "bench_const", Out: abi.TypeInt, Fn: func(c *sdk.Ctx) (sdk.Value, error) {
 		return sdk.Int(1), nil
@@ -75,5 +99,13 @@ func init() {
 }
 
 var saved *sdk.Ctx
+
+// trapIf traps unless the first argument is "ok".
+func trapIf(c *sdk.Ctx) {
+	if a, err := c.ArgStr(0); err == nil && a == "ok" {
+		return
+	}
+	panic("misbehave: deliberate trap")
+}
 
 func main() {}

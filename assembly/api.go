@@ -1,0 +1,36 @@
+package assembly
+
+import (
+	"net/http"
+
+	"github.com/strata-proxy/strata/core/admin"
+	"github.com/strata-proxy/strata/plugins"
+)
+
+// RegisterAPI adds the plugin routes to the runtime API. cur returns the
+// generation serving new connections.
+//
+//	GET /v1/plugins         every plugin: file, ABI version, registrations,
+//	                        grants, on_error, instances, calls, errors,
+//	                        traps, timeouts, memory faults, quarantine
+//	GET /v1/plugins/{name}  one plugin
+func RegisterAPI(a *admin.Server, cur func() *Generation) {
+	a.HandleFunc("GET /v1/plugins", func(w http.ResponseWriter, r *http.Request) {
+		out := []plugins.Stats{}
+		if g := cur(); g != nil {
+			out = append(out, g.Stats()...)
+		}
+		admin.WriteJSON(w, http.StatusOK, out)
+	})
+	a.HandleFunc("GET /v1/plugins/{name}", func(w http.ResponseWriter, r *http.Request) {
+		var p *plugins.Plugin
+		if g := cur(); g != nil {
+			p = g.Plugin(r.PathValue("name"))
+		}
+		if p == nil {
+			admin.WriteError(w, http.StatusNotFound, "no plugin named "+r.PathValue("name"))
+			return
+		}
+		admin.WriteJSON(w, http.StatusOK, p.Stats())
+	})
+}

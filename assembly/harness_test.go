@@ -1,0 +1,474 @@
+package assembly
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/strata-proxy/strata/abi"
+	"github.com/strata-proxy/strata/core/admin"
+	"github.com/strata-proxy/strata/core/config"
+	"github.com/strata-proxy/strata/core/fetch"
+	"github.com/strata-proxy/strata/core/proxy"
+	"github.com/strata-proxy/strata/plugins"
+)
+
+// The end-to-end harness: the real upstream server (cmd/upstream) and the
+// example plugins, built once by TestMain with the real toolchain, behind
+// a proxy built by Build from YAML and listening on 127.0.0.1.
+
+var (
+	workDir     string
+	upstreamBin string
+	testCache   string // compiled plugin modules, shared by the tests
+	buildErr    error
+)
+
+// examples are the plugins the tests load, by directory under
+// examples/plugins.
+var examples = []string{
+	"uaclass", "bucket", "rewrite", "canary", "inspect", "ratelimit", "pathheader",
+	"testonly/misbehave", "testonly/kitchen",
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "strata-assembly-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	workDir, testCache = dir, filepath.Join(dir, "cache")
+	upstreamBin = filepath.Join(dir, "upstream")
+	buildErr = buildAll(dir)
+	if buildErr == nil {
+		warmCache()
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func buildAll(dir string) error {
+	type job struct {
+		out, pkg string
+		wasm     bool
+	}
+	jobs := []job{{upstreamBin, "./cmd/upstream", false}}
+	for _, ex := range examples {
+		jobs = append(jobs, job{filepath.Join(dir, filepath.Base(ex)+".wasm"), "./examples/plugins/" + ex, true})
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(jobs))
+	sem := make(chan struct{}, max(2, runtime.NumCPU()))
+	for i, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			args := []string{"build", "-o", j.out}
+			env := os.Environ()
+			if j.wasm {
+				args = append(args, "-buildmode=c-shared")
+				env = append(env, "GOOS=wasip1", "GOARCH=wasm")
+			}
+			cmd := exec.Command("go", append(args, j.pkg)...)
+			cmd.Dir = ".."
+			cmd.Env = env
+			if b, err := cmd.CombinedOutput(); err != nil {
+				errs[i] = fmt.Errorf("build %s: %v\n%s", j.pkg, err, b)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// warmCache compiles every example into the shared compilation cache, in
+// parallel, so that the tests (under -race, compiling is slow) find them
+// compiled. Failures are left for the tests to report.
+func warmCache() {
+	h, err := plugins.NewHost(plugins.HostOptions{CacheDir: testCache, Samples: fetch.NewRegistry()})
+	if err != nil {
+		return
+	}
+	defer h.Close(context.Background())
+	var grants []string
+	for _, g := range abi.AllGrants {
+		grants = append(grants, string(g))
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, max(2, runtime.NumCPU()))
+	for _, ex := range examples {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			name := filepath.Base(ex)
+			p, err := h.Load(context.Background(), plugins.Config{Name: name, File: filepath.Join(workDir, name+".wasm"), Grants: grants, InitTimeout: time.Minute})
+			if err == nil {
+				p.Close(context.Background())
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// wasm returns the path of a built example plugin.
+func wasm(t testing.TB, name string) string {
+	t.Helper()
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(workDir, name+".wasm")
+}
+
+// upstream is a running upstream process.
+type upstream struct {
+	Addr string
+	log  string
+}
+
+// startUpstream starts the upstream binary with args and waits until it
+// listens. It is stopped when the test ends.
+func startUpstream(t testing.TB, args ...string) *upstream {
+	t.Helper()
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	logPath := filepath.Join(t.TempDir(), "upstream.log")
+	args = append([]string{"-listen", "127.0.0.1:0", "-log", logPath, "-max-lifetime", "10m"}, args...)
+	cmd := exec.Command(upstreamBin, args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("upstream did not start: %v", err)
+	}
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
+	if !ok {
+		t.Fatalf("upstream said %q", line)
+	}
+	go io.Copy(io.Discard, out)
+	return &upstream{Addr: addr, log: logPath}
+}
+
+// requests returns how many requests reached the upstream.
+func (u *upstream) requests(t testing.TB) int {
+	t.Helper()
+	b, err := os.ReadFile(u.log)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return bytes.Count(b, []byte(`"event":"request"`))
+}
+
+// syncBuffer is a sink tests read while the proxy writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// testProxy is a proxy with plugins, started from YAML for one test.
+type testProxy struct {
+	*proxy.Proxy
+	gen    *Generation
+	alog   *syncBuffer
+	logs   *syncBuffer // the proxy's and the plugins' own log
+	api    string      // admin API address
+	client *http.Client
+}
+
+const apiToken = "test-token"
+
+// patient gives every plugin of a test generous limits, unless the test
+// is about them: test machines are shared and -race is slow, so a
+// scheduling stall must not pass for a loop or a busy pool.
+func patient(hc *plugins.Config) {
+	if hc.InitTimeout == 0 {
+		hc.InitTimeout = time.Minute
+	}
+	if hc.InstanceWait == 0 {
+		hc.InstanceWait = 30 * time.Second
+	}
+	if hc.Quarantine.Failures == 0 {
+		hc.Quarantine.Failures = 1000 // quarantine has its own test
+	}
+}
+
+// loadConfig loads yaml with "{{name}}" placeholders replaced from vars;
+// "{{wasm:NAME}}" names a built example plugin.
+func loadConfig(t testing.TB, yaml string, vars map[string]string) *config.Config {
+	t.Helper()
+	for k, v := range vars {
+		yaml = strings.ReplaceAll(yaml, "{{"+k+"}}", v)
+	}
+	for _, ex := range examples {
+		name := filepath.Base(ex)
+		yaml = strings.ReplaceAll(yaml, "{{wasm:"+name+"}}", wasm(t, name))
+	}
+	cfg, err := config.Load(config.Sources{YAML: []byte(yaml)})
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	return cfg
+}
+
+// startProxy builds and starts a proxy from yaml, with the runtime API on
+// 127.0.0.1, and stops it when the test ends. tune adjusts each plugin's
+// host configuration (nil: patient).
+func startProxy(t testing.TB, yaml string, vars map[string]string, tune func(*plugins.Config)) *testProxy {
+	t.Helper()
+	cfg := loadConfig(t, yaml, vars)
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if tune == nil {
+		tune = patient
+	}
+	gen, err := Build(context.Background(), cfg, Options{Logger: log, CacheDir: testCache, PluginConfig: tune})
+	if err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	alog := &syncBuffer{}
+	p, err := proxy.New(gen.Generation, proxy.Options{Logger: log, AccessLog: alog})
+	if err != nil {
+		gen.Close(context.Background())
+		t.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		gen.Close(context.Background())
+		t.Fatal(err)
+	}
+	a := admin.New(apiToken, log)
+	p.RegisterAPI(a)
+	RegisterAPI(a, func() *Generation { return gen })
+	if err := a.Listen("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	go a.Serve()
+	tp := &testProxy{Proxy: p, gen: gen, alog: alog, logs: logs, api: a.Addr().String(),
+		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		a.Shutdown(ctx)
+		p.Close()
+		gen.Close(ctx)
+		tp.client.CloseIdleConnections()
+	})
+	return tp
+}
+
+// addr returns the first bound address of frontend fe.
+func (p *testProxy) addr(fe string) string { return p.Addrs(fe)[0] }
+
+// response is what a request got.
+type response struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// get sends GET path to frontend fe with headers (name, value pairs).
+func (p *testProxy) get(t testing.TB, fe, path string, headers ...string) response {
+	t.Helper()
+	r, err := p.try(fe, path, headers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (p *testProxy) try(fe, path string, headers ...string) (response, error) {
+	req, err := http.NewRequest("GET", "http://"+p.addr(fe)+path, nil)
+	if err != nil {
+		return response{}, err
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		if strings.EqualFold(headers[i], "host") {
+			req.Host = headers[i+1]
+			continue
+		}
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return response{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return response{}, err
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}, nil
+}
+
+// echoed is the upstream's echo-mode description of a request.
+type echoed struct {
+	Method  string      `json:"method"`
+	URI     string      `json:"uri"`
+	Headers [][2]string `json:"headers"`
+}
+
+func (e echoed) header(name string) (string, bool) {
+	for _, h := range e.Headers {
+		if strings.EqualFold(h[0], name) {
+			return h[1], true
+		}
+	}
+	return "", false
+}
+
+func decodeEcho(t testing.TB, r response) echoed {
+	t.Helper()
+	var e echoed
+	if err := json.Unmarshal([]byte(r.body), &e); err != nil {
+		t.Fatalf("echo body %q (status %d): %v", r.body, r.status, err)
+	}
+	return e
+}
+
+// stats reads GET /v1/plugins/{name} through the runtime API.
+func (p *testProxy) stats(t testing.TB, name string) plugins.Stats {
+	t.Helper()
+	var s plugins.Stats
+	p.apiGet(t, "/v1/plugins/"+name, &s)
+	return s
+}
+
+func (p *testProxy) apiGet(t testing.TB, path string, v any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+p.api+path, nil)
+	req.Header.Set("Authorization", "Bearer "+apiToken)
+	resp, err := p.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("GET %s: %v: %s", path, err, b)
+	}
+}
+
+// logFor waits for an access-log line whose key has value and returns
+// the last one.
+func (p *testProxy) logFor(t testing.TB, key string, value any) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var found map[string]any
+		for _, l := range strings.Split(strings.TrimSpace(p.alog.String()), "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(l), &m) == nil && m[key] == value {
+				found = m
+			}
+		}
+		if found != nil {
+			return found
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no access log line with %s=%q:\n%s", key, value, p.alog.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// rawExchange sends raw bytes on a new connection and returns everything
+// the proxy answers until it closes (or 10 s pass).
+func rawExchange(t testing.TB, addr, raw string, closeWrite bool) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	if closeWrite {
+		c.(*net.TCPConn).CloseWrite()
+	}
+	b, _ := io.ReadAll(c)
+	return string(b)
+}
+
+// hammer runs GET path in a loop on its own connection until stop is
+// closed and reports every answer that is not a 200, at most 10 000
+// requests.
+func (p *testProxy) hammer(t testing.TB, fe, path string, stop <-chan struct{}) (done <-chan []string, count func() int) {
+	out := make(chan []string, 1)
+	var mu sync.Mutex
+	n := 0
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	go func() {
+		defer client.CloseIdleConnections()
+		var bad []string
+		for i := 0; i < 10000; i++ {
+			select {
+			case <-stop:
+				out <- bad
+				return
+			default:
+			}
+			resp, err := client.Get("http://" + p.addr(fe) + path)
+			if err != nil {
+				bad = append(bad, err.Error())
+				continue
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				bad = append(bad, resp.Status)
+			}
+			mu.Lock()
+			n++
+			mu.Unlock()
+		}
+		out <- bad
+	}()
+	return out, func() int { mu.Lock(); defer mu.Unlock(); return n }
+}

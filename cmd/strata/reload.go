@@ -1,0 +1,330 @@
+package main
+
+// Reloads of a running strata.
+//
+// Configuration: SIGHUP, POST /v1/reload, `strata ctl reload` or `strata
+// reload --pidfile F` (which sends SIGHUP) read the configuration files
+// again (with the environment and --set overrides strata started with),
+// load the plugins they name, validate everything, then swap the new
+// generation in (proxy.Proxy.Reload describes what carries over). A
+// configuration with errors changes nothing; every error is reported, in
+// the log and in the API's answer (HTTP 422 with the list).
+//
+// Plugins: POST /v1/plugins/{name}/reload or `strata ctl plugin reload
+// NAME` load the plugins again from their files with the running
+// configuration (not re-read), which compiles the changed module through
+// the cache, instantiates it, runs its registration and checks the rules
+// against it by building a whole new generation; then the generation is
+// swapped in like a configuration reload. A module that does not load,
+// traps in its initialisation or no longer provides what rules use leaves
+// the previous generation serving; the answer says why. Streams that
+// started on the old plugin finish on it: its generation, and with it the
+// plugin, is closed when its last stream has ended. SIGHUP reloads plugins
+// too, since it rebuilds everything.
+//
+// Settings read once at start are not changed by a reload:
+// global.admin.*, global.access_log and the process's flags; a reload that
+// changes them says so in the log.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/strata-proxy/strata/assembly"
+	"github.com/strata-proxy/strata/core/admin"
+	"github.com/strata-proxy/strata/core/config"
+	"github.com/strata-proxy/strata/core/proxy"
+	"github.com/strata-proxy/strata/core/stick"
+)
+
+// runOptions are the flags of strata run that outlive start-up.
+type runOptions struct {
+	src         config.Sources
+	pidfile     string // written at start, removed at exit
+	upgradeFrom string // the pid file of the strata this one replaces
+}
+
+// servedGen is a generation serving in this process, with its plugins.
+type servedGen struct {
+	*assembly.Generation
+	close func() // closes the plugins, once
+}
+
+// reloader swaps generations in a running proxy. Its methods may be called
+// from any goroutine; reloads are serialised by the proxy.
+type reloader struct {
+	p   *proxy.Proxy
+	log *slog.Logger
+	ro  runOptions
+	cfg atomic.Pointer[config.Config] // the running configuration
+	cur atomic.Pointer[servedGen]     // the generation serving new connections
+}
+
+func newReloader(p *proxy.Proxy, cfg *config.Config, gen *assembly.Generation, ro runOptions, log *slog.Logger) *reloader {
+	r := &reloader{p: p, log: log, ro: ro}
+	r.cfg.Store(cfg)
+	r.cur.Store(r.serve(gen))
+	return r
+}
+
+// serve arranges for gen's plugins to close with its core generation: once
+// it has been replaced and its last stream has ended, or at stop.
+func (r *reloader) serve(gen *assembly.Generation) *servedGen {
+	sg := &servedGen{Generation: gen}
+	sg.close = sync.OnceFunc(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		gen.Close(ctx)
+	})
+	gen.Generation.OnClose(sg.close)
+	return sg
+}
+
+// wait serves SIGHUP (a configuration reload) until stop delivers a
+// signal, which it returns.
+// When up is not nil, a successor taking over also ends the wait: the
+// admin API stops at once, so that the successor answers it.
+func (r *reloader) wait(stop <-chan os.Signal, up *upgradeServer) os.Signal {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var upgraded chan struct{}
+	if up != nil {
+		upgraded = up.done
+	}
+	for {
+		select {
+		case s := <-stop:
+			return s
+		case <-upgraded:
+			// Busy keep-alive clients get one more answer, with
+			// "Connection: close", rather than a close under their feet.
+			r.p.SetIdleLinger(r.cfg.Load().Global.Grace / 2)
+			if up.api != nil {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				up.api.Shutdown(ctx)
+				cancel()
+			}
+			return upgradeSignal{}
+		case <-hup:
+			r.log.Info("SIGHUP: reloading the configuration")
+			r.reloadConfig()
+		}
+	}
+}
+
+// current returns the generation serving new connections.
+func (r *reloader) current() *assembly.Generation { return r.cur.Load().Generation }
+
+// closeCurrent closes the current generation's plugins (at exit).
+func (r *reloader) closeCurrent() { r.cur.Load().close() }
+
+// reloadConfig reads the configuration files again and swaps in what they
+// say.
+func (r *reloader) reloadConfig() (*proxy.Generation, error) {
+	cfg, err := config.Load(r.ro.src)
+	if err != nil {
+		r.p.ReloadWith(func(*stick.Store) (*proxy.Generation, error) { return nil, err }) // counted and logged
+		return nil, err
+	}
+	return r.swap(cfg, "configuration")
+}
+
+// reloadPlugin loads the plugin called name (and the others, unchanged
+// ones through the compilation cache) again with the running
+// configuration.
+func (r *reloader) reloadPlugin(name string) (*proxy.Generation, error) {
+	cfg := r.cfg.Load()
+	found := false
+	for _, pc := range cfg.Plugins {
+		found = found || pc.Name == name
+	}
+	if !found {
+		return nil, fmt.Errorf("%w %q", errNoPlugin, name)
+	}
+	return r.swap(cfg, "plugin "+name)
+}
+
+var errNoPlugin = errors.New("no plugin named")
+
+func (r *reloader) swap(cfg *config.Config, what string) (*proxy.Generation, error) {
+	var next *servedGen
+	g, err := r.p.ReloadWith(func(store *stick.Store) (*proxy.Generation, error) {
+		ag, err := assembly.Build(context.Background(), cfg, assembly.Options{Logger: r.log, Stick: store})
+		if err != nil {
+			return nil, err
+		}
+		next = r.serve(ag)
+		return ag.Generation, nil
+	})
+	if err != nil {
+		if next != nil {
+			next.close() // built, then refused (a bind failed, say)
+		}
+		r.log.Error("reload failed", "what", what, "error", err)
+		return nil, err
+	}
+	old := r.cfg.Swap(cfg)
+	r.cur.Store(next)
+	if old.Global.Admin != cfg.Global.Admin || old.Global.AccessLog != cfg.Global.AccessLog {
+		r.log.Warn("global.admin and global.access_log take effect at the next start, not at a reload")
+	}
+	r.log.Info("reload done", "what", what, "generation", g.Number())
+	return g, nil
+}
+
+// reloadResult is the body of a successful reload.
+type reloadResult struct {
+	Generation uint64    `json:"generation"`
+	LoadedAt   time.Time `json:"loaded_at"`
+}
+
+// reloadFailure is the body of a failed reload.
+type reloadFailure struct {
+	Error  string          `json:"error"`
+	Errors []*config.Error `json:"errors,omitempty"`
+}
+
+// registerAPI adds the reload routes:
+//
+//	POST /v1/reload                  read the configuration files again and swap
+//	GET  /v1/reload                  generation, reload and failure counts, last error
+//	POST /v1/plugins/{name}/reload   load a plugin again and swap
+func (r *reloader) registerAPI(a *admin.Server) {
+	answer := func(w http.ResponseWriter, g *proxy.Generation, err error) {
+		if err != nil {
+			body := reloadFailure{Error: err.Error()}
+			var ce *config.Errors
+			if errors.As(err, &ce) {
+				body.Errors = ce.List
+			}
+			status := http.StatusUnprocessableEntity
+			switch {
+			case errors.Is(err, errNoPlugin):
+				status = http.StatusNotFound
+			case errors.Is(err, proxy.ErrStopping):
+				status = http.StatusServiceUnavailable
+			}
+			admin.WriteJSON(w, status, body)
+			return
+		}
+		admin.WriteJSON(w, http.StatusOK, reloadResult{Generation: g.Number(), LoadedAt: g.Loaded()})
+	}
+	a.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, req *http.Request) {
+		g, err := r.reloadConfig()
+		answer(w, g, err)
+	})
+	a.HandleFunc("GET /v1/reload", func(w http.ResponseWriter, req *http.Request) {
+		admin.WriteJSON(w, http.StatusOK, r.p.ReloadStatus())
+	})
+	a.HandleFunc("POST /v1/plugins/{name}/reload", func(w http.ResponseWriter, req *http.Request) {
+		g, err := r.reloadPlugin(req.PathValue("name"))
+		answer(w, g, err)
+	})
+}
+
+// writePidfile writes this process's pid to path.
+func writePidfile(path string) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// removePidfile removes path if it still names this process (a strata
+// that took over has written its own).
+func removePidfile(path string) {
+	if pid, err := readPidfile(path); err == nil && pid == os.Getpid() {
+		os.Remove(path)
+	}
+}
+
+func readPidfile(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("%s: not a pid file", path)
+	}
+	return pid, nil
+}
+
+const reloadUsage = `Usage: strata reload --pidfile FILE
+
+Sends SIGHUP to the strata whose pid FILE holds (strata run --pidfile
+FILE): it reads its configuration files again and swaps the new
+configuration in without refusing a connection. The outcome is in its log
+and in GET /v1/reload; strata ctl reload waits for it and prints it.
+`
+
+// runReload is `strata reload`.
+func runReload(args []string, stdout, stderr io.Writer) int {
+	pidfile := ""
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case (a == "--pidfile" || a == "-pidfile") && i+1 < len(args):
+			i++
+			pidfile = args[i]
+		case strings.HasPrefix(a, "--pidfile="):
+			pidfile = strings.TrimPrefix(a, "--pidfile=")
+		case a == "-h" || a == "--help":
+			fmt.Fprint(stdout, reloadUsage)
+			return 0
+		default:
+			fmt.Fprintf(stderr, "strata reload: unexpected %q\n\n%s", a, reloadUsage)
+			return 2
+		}
+	}
+	if pidfile == "" {
+		fmt.Fprint(stderr, "strata reload: --pidfile is required\n\n"+reloadUsage)
+		return 2
+	}
+	pid, err := readPidfile(pidfile)
+	if err != nil {
+		fmt.Fprintln(stderr, "strata reload:", err)
+		return 1
+	}
+	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+		fmt.Fprintf(stderr, "strata reload: pid %d: %v\n", pid, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "reload requested from pid %d\n", pid)
+	return 0
+}
+
+// ctlReload is `strata ctl reload` and `strata ctl plugin reload NAME`.
+func (c *ctlClient) reload(o *ctlOutput, plugin string) error {
+	path := "/v1/reload"
+	if plugin != "" {
+		path = "/v1/plugins/" + plugin + "/reload"
+	}
+	b, err := c.call("POST", path, nil)
+	if err != nil {
+		return err
+	}
+	if o.json {
+		return o.raw(b)
+	}
+	var res reloadResult
+	if err := json.Unmarshal(b, &res); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.w, "reloaded: generation %d\n", res.Generation)
+	return nil
+}
