@@ -293,13 +293,36 @@ func (d *decoder) list(path string, v any) []string {
 			return nil
 		}
 		var out []string
-		for _, part := range strings.Split(s, ",") {
+		for _, part := range splitTopLevel(s) {
 			if part = strings.TrimSpace(part); part != "" {
 				out = append(out, part)
 			}
 		}
 		return out
 	}
+}
+
+// splitTopLevel splits a comma-separated list at the commas that are not
+// inside parentheses, so that "conn_cur, gpc_rate(2,10s)" is two items.
+func splitTopLevel(s string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '(':
+			depth++
+		case ')':
+			if depth > 0 {
+				depth--
+			}
+		case ',':
+			if depth == 0 {
+				out = append(out, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(out, s[start:])
 }
 
 // rules returns the rule list at key. A single string is one rule (rules

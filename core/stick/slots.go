@@ -192,7 +192,8 @@ func (v View) count(cnt, rate DataType, n uint64, now time.Time) {
 func (v View) CountHTTPReq(now time.Time) { v.count(DataHTTPReqCnt, DataHTTPReqRate, 1, now) }
 
 // CountHTTPErr counts one HTTP error (http_err_cnt, http_err_rate): a 4xx
-// other than 401/407 caused by the client, or an invalid request.
+// from a server (401 and 407 included, as in HAProxy 2.6), an http-request
+// deny, or an invalid request.
 func (v View) CountHTTPErr(now time.Time) { v.count(DataHTTPErrCnt, DataHTTPErrRate, 1, now) }
 
 // CountHTTPFail counts one server failure (http_fail_cnt, http_fail_rate):
