@@ -12,25 +12,31 @@ import (
 //
 //	GET /v1/plugins         every plugin: file, ABI version, registrations,
 //	                        grants, on_error, instances, calls, errors,
-//	                        traps, timeouts, memory faults, quarantine
+//	                        traps, timeouts, memory faults, quarantine,
+//	                        module SHA-256; with Versions (versions.go):
+//	                        generation, loaded_at, reload_failures,
+//	                        last_error
 //	GET /v1/plugins/{name}  one plugin
 func RegisterAPI(a *admin.Server, cur func() *Generation) {
 	a.HandleFunc("GET /v1/plugins", func(w http.ResponseWriter, r *http.Request) {
-		out := []plugins.Stats{}
+		out := []PluginStats{}
 		if g := cur(); g != nil {
-			out = append(out, g.Stats()...)
+			for _, p := range g.plugins {
+				out = append(out, g.pluginStats(p))
+			}
 		}
 		admin.WriteJSON(w, http.StatusOK, out)
 	})
 	a.HandleFunc("GET /v1/plugins/{name}", func(w http.ResponseWriter, r *http.Request) {
 		var p *plugins.Plugin
-		if g := cur(); g != nil {
+		g := cur()
+		if g != nil {
 			p = g.Plugin(r.PathValue("name"))
 		}
 		if p == nil {
 			admin.WriteError(w, http.StatusNotFound, "no plugin named "+r.PathValue("name"))
 			return
 		}
-		admin.WriteJSON(w, http.StatusOK, p.Stats())
+		admin.WriteJSON(w, http.StatusOK, g.pluginStats(p))
 	})
 }

@@ -34,6 +34,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/strata-proxy/strata/abi"
 	"github.com/strata-proxy/strata/core/config"
@@ -70,6 +71,10 @@ type Generation struct {
 	plugins  []*plugins.Plugin
 	counters *counters
 	log      *slog.Logger
+
+	// versions is set by Versions.Serving when the generation starts
+	// serving; read by the runtime API.
+	versions atomic.Pointer[Versions]
 }
 
 // Plugins returns the generation's plugins in configuration order.
@@ -162,9 +167,6 @@ func (g *Generation) loadPlugins(ctx context.Context, cfg *config.Config, opt Op
 	owner := map[string]string{} // target or service name → plugin
 	var errs []*config.Error
 	for _, pc := range cfg.Plugins {
-		if pc.Watch {
-			g.log.Warn("plugin file watching is not available yet; the plugin loads once", "plugin", pc.Name, "path", pc.Path+".watch")
-		}
 		hc, err := pluginConfig(cfg, pc, fetches)
 		if err != nil {
 			errs = append(errs, &config.Error{Path: pc.Path + ".on_error", Msg: err.Error(), Fix: "write fail_open or fail_closed"})

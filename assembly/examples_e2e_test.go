@@ -294,6 +294,9 @@ plugins:
 backends:
   app:
     mode: http
+    use_service:
+      - "kpick(server,s2) if { path_beg /bs2 }"
+      - "kecho if { path_beg /becho }"
     servers:
       s1: { address: "{{s1}}" }
       s2: { address: "{{s2}}" }
@@ -328,6 +331,20 @@ func TestKitchen_EveryKindThroughTheProxy(t *testing.T) {
 		}
 		if got := p.logFor(t, "uri", "/s2"); got["server"] != "s2" {
 			t.Errorf("access log %v", got)
+		}
+	})
+	t.Run("backend use_service: a target chooses the server, a service answers", func(t *testing.T) {
+		for i := range 4 {
+			if r := p.get(t, "web", "/bs2"); r.header.Get("x-server") != "s2" {
+				t.Fatalf("request %d went to %q, want s2 every time", i, r.header.Get("x-server"))
+			}
+		}
+		r := p.get(t, "web", "/becho")
+		if r.status != 200 || r.body != "echo /becho" {
+			t.Errorf("%d %q", r.status, r.body)
+		}
+		if l := p.logFor(t, "uri", "/becho"); l["backend"] != "app" || l["service"] != "kecho" {
+			t.Errorf("access log %v", l)
 		}
 	})
 	t.Run("target chooses a service", func(t *testing.T) {

@@ -42,7 +42,7 @@ plugins:
   mb:
     file: "{{wasm:misbehave}}"
     on_error: {{on_error}}
-    call_timeout: 1s
+    call_timeout: 2s
     memory_limit: 48MiB
     instances: { min: 1, max: 4 }
 backends:` + appBackend + `

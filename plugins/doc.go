@@ -11,7 +11,7 @@
 //		Counters: stickCounters, OnFailClosed: endStreamWith500})
 //	p, err := h.Load(ctx, plugins.Config{Name: "waf", File: "waf.wasm", ...}) // refused modules: err names what is missing
 //	err = plugins.Attach(p, reg, actions)   // fetches, converters, actions join the core registries
-//	t := p.Target("canary")                  // use_backend / use-server entries naming a plugin target
+//	t := p.Target("canary")                  // use_backend / use_service entries naming a plugin target
 //	route, err := t.Route(fctx, args)        // decision left in Stream.Ext.Route (a session.Route)
 //	s := p.Service("inspect")                // use-service entries naming a plugin service
 //	done, err := s.Serve(fctx, abi.EventRequest, args, &reply) // per event; reply has Status, Header, Body

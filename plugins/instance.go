@@ -133,16 +133,18 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	}
 	if f := mod.ExportedFunction(abi.ExportInitialize); f != nil {
 		if err := in.invoke(f, p.cfg.InitTimeout); err != nil {
+			err = in.classify(err) // before close, which cancels in.ctx
 			in.close()
-			return nil, fmt.Errorf("%s: %w", abi.ExportInitialize, in.classify(err))
+			return nil, fmt.Errorf("%s: %w", abi.ExportInitialize, err)
 		}
 	}
 	in.initing = true
 	err = in.invoke(mod.ExportedFunction(abi.ExportInit), p.cfg.InitTimeout)
 	in.initing = false
 	if err != nil {
+		err = in.classify(err) // before close, which cancels in.ctx
 		in.close()
-		return nil, fmt.Errorf("%s: %w", abi.ExportInit, in.classify(err))
+		return nil, fmt.Errorf("%s: %w", abi.ExportInit, err)
 	}
 	if st := abi.Status(int32(in.stack[0])); st < 0 {
 		in.close()

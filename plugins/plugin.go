@@ -2,6 +2,8 @@ package plugins
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os"
@@ -40,6 +42,7 @@ type Plugin struct {
 	limiter limiter
 	stats   counters
 	closed  atomic.Bool
+	sum     [sha256.Size]byte // of the module's bytes; immutable after Load
 	// samples is the registry sample_eval and sc_get evaluate against
 	// (Config.Samples, then UseSamples).
 	samples atomic.Pointer[fetch.Registry]
@@ -66,7 +69,7 @@ func (h *Host) Load(ctx context.Context, cfg Config) (*Plugin, error) {
 			return nil, fmt.Errorf("plugins: load %s: %w", cfg.Name, err)
 		}
 	}
-	p := &Plugin{host: h, cfg: rc, name: cfg.Name, log: h.log.With("plugin", cfg.Name)}
+	p := &Plugin{host: h, cfg: rc, name: cfg.Name, log: h.log.With("plugin", cfg.Name), sum: sha256.Sum256(bin)}
 	p.limiter = limiter{rate: h.opts.LogRate, burst: float64(h.opts.LogBurst), log: p.log}
 	p.quar.cfg = rc.Quarantine
 	if rc.Samples == nil {
@@ -393,6 +396,7 @@ type Stats struct {
 	Busy          uint64          `json:"busy"`          // calls refused because every instance stayed busy
 	Skipped       uint64          `json:"skipped"`       // calls not made because of the quarantine
 	Quarantine    QuarantineState `json:"quarantine"`
+	SHA256        string          `json:"sha256"` // of the module file as loaded
 }
 
 // Stats returns a snapshot of the counters.
@@ -401,7 +405,8 @@ func (p *Plugin) Stats() Stats {
 		Instances: int(p.pool.live.Load()), Idle: len(p.pool.idle),
 		Created: p.stats.created.Load(), Calls: p.stats.calls.Load(), Errors: p.stats.errors.Load(),
 		Traps: p.stats.traps.Load(), Timeouts: p.stats.timeouts.Load(), MemoryFaults: p.stats.memory.Load(),
-		Busy: p.stats.busy.Load(), Skipped: p.stats.skipped.Load(), Quarantine: p.quar.state(time.Now())}
+		Busy: p.stats.busy.Load(), Skipped: p.stats.skipped.Load(), Quarantine: p.quar.state(time.Now()),
+		SHA256: hex.EncodeToString(p.sum[:])}
 	for i := range p.regs {
 		s.Registrations = append(s.Registrations, p.regs[i].String())
 	}
@@ -413,3 +418,7 @@ func (p *Plugin) Stats() Stats {
 	sort.Strings(s.Grants)
 	return s
 }
+
+// ModuleSum returns the SHA-256 of the module's bytes as loaded: two
+// plugins with the same sum run the same code.
+func (p *Plugin) ModuleSum() [sha256.Size]byte { return p.sum }

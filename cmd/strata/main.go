@@ -178,6 +178,9 @@ func serve(cfg *config.Config, gen *assembly.Generation, log *slog.Logger, ro ru
 		return 1
 	}
 	rl = newReloader(p, cfg, gen, ro, log)
+	stopWatch := make(chan struct{}) // plugins.*.watch (watch.go)
+	defer close(stopWatch)
+	go rl.watchPlugins(stopWatch, watchInterval)
 	var api *admin.Server
 	if a := cfg.Global.Admin; a.Listen != "" {
 		api = admin.New(a.Token, log)

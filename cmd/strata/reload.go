@@ -71,11 +71,14 @@ type reloader struct {
 	ro  runOptions
 	cfg atomic.Pointer[config.Config] // the running configuration
 	cur atomic.Pointer[servedGen]     // the generation serving new connections
+	// versions follows each plugin across generations (GET /v1/plugins).
+	versions *assembly.Versions
 }
 
 func newReloader(p *proxy.Proxy, cfg *config.Config, gen *assembly.Generation, ro runOptions, log *slog.Logger) *reloader {
-	r := &reloader{p: p, log: log, ro: ro}
+	r := &reloader{p: p, log: log, ro: ro, versions: assembly.NewVersions()}
 	r.cfg.Store(cfg)
+	r.versions.Serving(gen)
 	r.cur.Store(r.serve(gen))
 	return r
 }
@@ -155,7 +158,11 @@ func (r *reloader) reloadPlugin(name string) (*proxy.Generation, error) {
 	if !found {
 		return nil, fmt.Errorf("%w %q", errNoPlugin, name)
 	}
-	return r.swap(cfg, "plugin "+name)
+	g, err := r.swap(cfg, "plugin "+name)
+	if err != nil {
+		r.versions.Failed(name, err)
+	}
+	return g, err
 }
 
 var errNoPlugin = errors.New("no plugin named")
@@ -178,6 +185,7 @@ func (r *reloader) swap(cfg *config.Config, what string) (*proxy.Generation, err
 		return nil, err
 	}
 	old := r.cfg.Swap(cfg)
+	r.versions.Serving(next.Generation)
 	r.cur.Store(next)
 	if old.Global.Admin != cfg.Global.Admin || old.Global.AccessLog != cfg.Global.AccessLog {
 		r.log.Warn("global.admin and global.access_log take effect at the next start, not at a reload")

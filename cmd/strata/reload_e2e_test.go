@@ -75,8 +75,9 @@ func strataRun(t *testing.T, args ...string) *strataProc {
 
 // loadResult is one request of the load.
 type loadResult struct {
-	start time.Time
-	gen   int
+	start  time.Time
+	gen    int
+	plugin string // x-plugin: the version of the plugin that answered
 }
 
 // loadGen sends requests continuously: keep-alive clients and clients
@@ -138,7 +139,7 @@ func (l *loadGen) one(cl *http.Client) {
 		return
 	}
 	l.ok.Add(1)
-	l.results = append(l.results, loadResult{start: start, gen: gen})
+	l.results = append(l.results, loadResult{start: start, gen: gen, plugin: resp.Header.Get("x-plugin")})
 }
 
 func (l *loadGen) end() {
@@ -160,6 +161,27 @@ func (l *loadGen) checkSwitch(t *testing.T, at time.Time, gen int, slack time.Du
 			return
 		}
 	}
+}
+
+// checkPlugin fails when a request started after at+slack was answered by
+// a plugin version other than want.
+func (l *loadGen) checkPlugin(t *testing.T, at time.Time, want string, slack time.Duration) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range l.results {
+		if r.start.After(at.Add(slack)) && r.plugin != want {
+			t.Errorf("a request sent %v after a plugin reload completed got x-plugin %q, want %q", r.start.Sub(at), r.plugin, want)
+			return
+		}
+	}
+}
+
+// withPlugin adds the reloadable plugin to a reloadYAML configuration:
+// responses also carry x-plugin, the version of the loaded module.
+func withPlugin(yaml, wasm, cache string) string {
+	yaml = strings.Replace(yaml, "stick_tables:", fmt.Sprintf("  plugin_cache: %q\nplugins:\n  reloadable: { file: %q }\nstick_tables:", cache, wasm), 1)
+	return strings.Replace(yaml, `http_response: ["set-header x-gen`, `http_response: ["set-header x-plugin %[plugin_version]", "set-header x-gen`, 1)
 }
 
 // apiCall calls the admin API.
@@ -203,10 +225,11 @@ func reqCnt(t *testing.T, admin string) int64 {
 
 // TestReload_UnderLoad: continuous keep-alive and new-connection load
 // while strata reloads its configuration 20 times (API, SIGHUP through
-// `strata reload`) and is replaced by a new process once: no request
-// fails, no connection is refused, responses follow each new
-// configuration within 100 ms of its reload, and the stick table's
-// counters carry on, through reloads and the upgrade.
+// `strata reload`), reloads a plugin 20 times (alternating two module
+// versions) and is replaced by a new process once: no request fails, no
+// connection is refused, responses follow each new configuration and each
+// new module within 100 ms of its reload, and the stick table's counters
+// carry on, through reloads and the upgrade.
 func TestReload_UnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("load test")
@@ -215,8 +238,13 @@ func TestReload_UnderLoad(t *testing.T) {
 	web, admin := freePort(t), freePort(t)
 	dir := t.TempDir()
 	cfgPath, pidfile := filepath.Join(dir, "strata.yaml"), filepath.Join(dir, "strata.pid")
+	// The plugin: two versions, swapped in turn by plugin reloads between
+	// the configuration reloads.
+	variants := buildReloadable(t, dir, "v1", "v2")
+	wasm, cache := filepath.Join(dir, "reloadable.wasm"), filepath.Join(dir, "cache")
+	installPlugin(t, wasm, readFile(t, variants["v1"]))
 	write := func(gen int) {
-		if err := os.WriteFile(cfgPath, []byte(reloadYAML(web, admin, up.addr, gen)), 0o600); err != nil {
+		if err := os.WriteFile(cfgPath, []byte(withPlugin(reloadYAML(web, admin, up.addr, gen), wasm, cache)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -229,6 +257,9 @@ func TestReload_UnderLoad(t *testing.T) {
 
 	var last int64
 	const slack = 100 * time.Millisecond
+	// expect is the proxy's generation number after the next reload: every
+	// reload, of the configuration or of a plugin, makes a generation.
+	expect := 2
 	for gen := 2; gen <= 21; gen++ {
 		write(gen)
 		before := reqCnt(t, admin)
@@ -246,16 +277,17 @@ func TestReload_UnderLoad(t *testing.T) {
 			}
 			waitFor(t, 10*time.Second, "the SIGHUP reload", func() bool {
 				apiCall(t, admin, "GET", "/v1/reload", &st)
-				return st.Generation == gen
+				return st.Generation == expect
 			})
 		} else {
 			var res struct {
 				Generation int `json:"generation"`
 			}
-			if code := apiCall(t, admin, "POST", "/v1/reload", &res); code != 200 || res.Generation != gen {
-				t.Fatalf("reload %d: HTTP %d, generation %d", gen, code, res.Generation)
+			if code := apiCall(t, admin, "POST", "/v1/reload", &res); code != 200 || res.Generation != expect {
+				t.Fatalf("reload %d: HTTP %d, generation %d, want %d", gen, code, res.Generation, expect)
 			}
 		}
+		expect++
 		done := time.Now()
 		time.Sleep(250 * time.Millisecond)
 		load.checkSwitch(t, done, gen, slack)
@@ -264,6 +296,23 @@ func TestReload_UnderLoad(t *testing.T) {
 			t.Fatalf("reload %d: http_req_cnt went from %d to %d: the table was reset", gen, before, after)
 		}
 		last = after
+
+		// A plugin reload: the other version of the module.
+		want := "v2"
+		if gen%2 == 1 {
+			want = "v1"
+		}
+		installPlugin(t, wasm, readFile(t, variants[want]))
+		if code := apiCall(t, admin, "POST", "/v1/plugins/reloadable/reload", nil); code != 200 {
+			t.Fatalf("plugin reload after generation %d: HTTP %d", gen, code)
+		}
+		expect++
+		pluginDone := time.Now()
+		time.Sleep(250 * time.Millisecond)
+		load.checkPlugin(t, pluginDone, want, slack)
+		if n := reqCnt(t, admin); n < after {
+			t.Fatalf("plugin reload: http_req_cnt went from %d to %d", after, n)
+		}
 	}
 	if last < 100 {
 		t.Fatalf("only %d requests counted", last)

@@ -103,6 +103,30 @@ var scenarios = []scenario{
 		},
 	},
 	{
+		// hdr-plugin with call_timeout: none, which spares the plugin
+		// call wazero's per-call deadline watcher (plugins/RATIONALE.md):
+		// what the deadline costs.
+		name:    "hdr-nodl",
+		about:   "hdr-plugin without the plugin's call deadline",
+		servers: 1,
+		needs:   "plugins (call_timeout: none)",
+		path:    "/bench/path",
+		setup:   setupPathHeader,
+		strataConfig: func(p configParams) string {
+			return strataConfigWith(p, extra{
+				global:   fmt.Sprintf("  plugin_cache: %q\n", filepath.Join(p.dir, "cache")),
+				frontend: "    http_request: [\"path_header x-path\"]\n",
+				top:      fmt.Sprintf("plugins:\n  pathheader: { file: %q, grants: [headers], call_timeout: none }\n", filepath.Join(p.dir, "pathheader.wasm")),
+			})
+		},
+		haproxyConfig: func(p configParams) string {
+			return haproxyConfigWith(p, extra{
+				global:   fmt.Sprintf("    lua-load %s\n", filepath.Join(p.dir, "pathheader.lua")),
+				frontend: "    http-request lua.path_header\n",
+			})
+		},
+	},
+	{
 		name:    "leastconn2",
 		about:   "one backend, two servers, balance leastconn",
 		servers: 2,

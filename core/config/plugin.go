@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"fmt"
+	"strings"
+	"time"
+)
 
 // Plugin is one entry of `plugins`: a WebAssembly module and its limits.
 // Load checks the values here; the plugin host checks the module.
@@ -18,7 +22,10 @@ type Plugin struct {
 	// MemoryLimit caps the memory of one instance, in bytes, from 64KiB
 	// to 4GiB (sizes: "32MiB", "512k"); default 32MiB.
 	MemoryLimit int64
-	// CallTimeout bounds one call into the plugin; default 100ms.
+	// CallTimeout bounds one call into the plugin; default 100ms. "none"
+	// (-1 here) turns the deadline off, which saves its cost per call
+	// (plugins/RATIONALE.md) but lets a looping plugin hold its stream
+	// forever: for trusted plugins only.
 	CallTimeout time.Duration
 	// OnError is what happens when a call into the plugin traps or times
 	// out: "fail_closed" (default: the stream is refused) or "fail_open"
@@ -29,7 +36,8 @@ type Plugin struct {
 	// default grants (headers, vars, log, trace, clock, random); an empty
 	// list gives none.
 	Grants []string
-	// Watch reloads the plugin when File changes; default false.
+	// Watch reloads the plugin when the content of File changes (strata
+	// run polls it every 500ms); default false.
 	Watch bool
 	// Env is the environment the plugin sees when it is granted one.
 	Env map[string]string
@@ -58,7 +66,11 @@ func (d *decoder) plugin(name, path string, v any) *Plugin {
 		d.errorf(joinPath(in.path, "max"), "raise max or lower min", "smaller than min (%d)", p.InstancesMin)
 	}
 	p.MemoryLimit = o.size("memory_limit", DefaultPluginMemoryLimit, 64<<10, 4<<30)
-	p.CallTimeout, _ = o.duration("call_timeout", DefaultPluginCallTimeout, 1)
+	if v, _ := o.get("call_timeout"); v != nil && strings.EqualFold(strings.TrimSpace(fmt.Sprint(v)), "none") {
+		p.CallTimeout = -1
+	} else {
+		p.CallTimeout, _ = o.duration("call_timeout", DefaultPluginCallTimeout, 1)
+	}
 	p.OnError = o.oneOf("on_error", DefaultPluginOnError, "fail_open", "fail_closed")
 	p.Grants = o.list("grants")
 	p.Watch = o.boolean("watch", false)

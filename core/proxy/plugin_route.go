@@ -220,7 +220,9 @@ func (cc *clientConn) selectBackend(x *exchange) (be *Backend, service bool) {
 	for i, t := range fe.UseBackend {
 		if e := entryAt(fe.backendEntries, i); e != nil {
 			ctx.ResetScratch()
-			if _, ok := t.Eval(ctx, x.name[:0]); !ok {
+			name, ok := t.Eval(ctx, x.name[:0])
+			x.name = name[:0] // keep the storage
+			if !ok {
 				if ctx.Abort {
 					return nil, false
 				}

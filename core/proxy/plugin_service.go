@@ -111,6 +111,7 @@ func (cc *clientConn) routeService(x *exchange, ts []*rules.Target, es []*routeE
 	for i, t := range ts {
 		ctx.ResetScratch()
 		name, ok := t.Eval(ctx, x.name[:0])
+		x.name = name // keep the storage
 		if ctx.Abort {
 			return cc.abort(x, tcp), true
 		}
@@ -136,7 +137,6 @@ func (cc *clientConn) routeService(x *exchange, ts []*rules.Target, es []*routeE
 		if e != nil {
 			svc, args, sname = e.svc, e.args, e.name
 		} else {
-			x.name = name
 			if svc, ok = cc.gen.Services[string(name)]; !ok {
 				x.strm.Term.Set(session.CauseInternal, session.PhaseRequest)
 				if tcp {
@@ -205,6 +205,7 @@ func (cc *clientConn) serveWith(x *exchange, name string, svc Service, args []st
 		if cc.serveTCPService(x, ss, args) {
 			return closeConn, true
 		}
+		cc.endService(x) // failed open: as above
 		x.strm.Service = ""
 		return keepOpen, false
 	}
@@ -223,6 +224,9 @@ func (cc *clientConn) serveWith(x *exchange, name string, svc Service, args []st
 			return cc.pluginAbortHTTP(x, session.PhaseRequest), true
 		}
 		if err != nil {
+			// fail_open: the service is done with the stream, which goes
+			// on as if it had not been chosen.
+			cc.endService(x)
 			strm.Service = ""
 			return keepOpen, false
 		}

@@ -1,0 +1,117 @@
+package assembly
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/strata-proxy/strata/plugins"
+)
+
+// rawUpstream is an in-process keep-alive server that answers every request
+// with a fixed 12-byte body, allocating nothing per request, so that the
+// benchmark's figures are the proxy's.
+func rawUpstream(tb testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello world!")
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 16384)
+				n := 0
+				for {
+					m, err := c.Read(buf[n:])
+					if err != nil {
+						return
+					}
+					n += m
+					for {
+						i := bytes.Index(buf[:n], []byte("\r\n\r\n"))
+						if i < 0 {
+							break
+						}
+						if _, err := c.Write(resp); err != nil {
+							return
+						}
+						n = copy(buf, buf[i+4:n])
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// BenchmarkProxy_PluginAction measures one proxied keep-alive request whose
+// path is copied into a request header: by a native rule, by the
+// pathheader plugin action with its call deadline (the default), and by the
+// same action with the deadline off (call_timeout < 0, which the
+// configuration does not offer: it shows what wazero's per-call deadline
+// watcher costs).
+func BenchmarkProxy_PluginAction(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		rules string
+		tune  func(*plugins.Config)
+	}{
+		{name: "rule", rules: `    http_request: ["set-header x-path %[path]"]`},
+		{name: "plugin", rules: `    http_request: ["path_header x-path"]`},
+		{name: "plugin-nodeadline", rules: `    http_request: ["path_header x-path"]`, tune: func(hc *plugins.Config) { patient(hc); hc.CallTimeout = -1 }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			up := rawUpstream(b)
+			cfg := strings.Replace(`
+global:
+  access_log: { output: none }
+plugins:
+  pathheader: { file: "{{wasm:pathheader}}", grants: [headers] }
+frontends:
+  web:
+    bind: ["127.0.0.1:0"]
+RULES
+    default_backend: app
+backends:
+  app:
+    servers:
+      s1: { address: "{{up}}" }
+`, "RULES", tc.rules, 1)
+			p := startProxy(b, cfg, map[string]string{"up": up}, tc.tune)
+			c, err := net.Dial("tcp", p.addr("web"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			req := []byte("GET /bench/path HTTP/1.1\r\nHost: bench.test\r\nUser-Agent: strata-bench\r\nAccept: */*\r\n\r\n")
+			br := bufio.NewReaderSize(c, 4096)
+			resp := make([]byte, len("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello world!"))
+			roundTrip := func() {
+				if _, err := c.Write(req); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(br, resp); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for range 100 {
+				roundTrip()
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				roundTrip()
+			}
+		})
+	}
+}
