@@ -23,7 +23,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/strata-proxy/strata/assembly"
+	"github.com/strata-proxy/strata/plugins/assembly"
 	"github.com/strata-proxy/strata/core/admin"
 	"github.com/strata-proxy/strata/core/config"
 	"github.com/strata-proxy/strata/core/proxy"

@@ -32,7 +32,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/strata-proxy/strata/core/admin"
@@ -244,6 +243,3 @@ func (t *takeover) finish() error {
 	}
 	return nil
 }
-
-// pidAlive reports whether a process pid exists.
-func pidAlive(pid int) bool { return syscall.Kill(pid, 0) == nil }

@@ -87,7 +87,7 @@ func buildAll(dir string) error {
 				env = append(env, "GOOS=wasip1", "GOARCH=wasm")
 			}
 			cmd := exec.Command("go", append(args, j.pkg)...)
-			cmd.Dir = ".."
+			cmd.Dir = "../.."
 			cmd.Env = env
 			if b, err := cmd.CombinedOutput(); err != nil {
 				errs[i] = fmt.Errorf("build %s: %v\n%s", j.pkg, err, b)
