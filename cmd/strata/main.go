@@ -23,10 +23,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/strata-proxy/strata/plugins/assembly"
 	"github.com/strata-proxy/strata/core/admin"
 	"github.com/strata-proxy/strata/core/config"
 	"github.com/strata-proxy/strata/core/proxy"
+	"github.com/strata-proxy/strata/plugins/assembly"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".

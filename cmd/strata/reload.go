@@ -43,11 +43,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/strata-proxy/strata/plugins/assembly"
 	"github.com/strata-proxy/strata/core/admin"
 	"github.com/strata-proxy/strata/core/config"
 	"github.com/strata-proxy/strata/core/proxy"
 	"github.com/strata-proxy/strata/core/stick"
+	"github.com/strata-proxy/strata/plugins/assembly"
 )
 
 // runOptions are the flags of strata run that outlive start-up.
