@@ -57,9 +57,13 @@ func (cc *clientConn) serveHTTP() {
 	first := true
 	for {
 		if cc.buf.Len() == 0 {
-			cc.idle.Store(true)
-			if cc.p.draining.Load() {
-				return
+			// Only a connection between requests is idle: graceful stop
+			// closes those (after the upgrade linger), while a connection
+			// that has not sent its first request yet gets it served, with
+			// "Connection: close" when the proxy is draining. Closing it
+			// unread would fail a request the client has already sent.
+			if !first {
+				cc.idle.Store(true)
 			}
 			if first {
 				cc.c.ReadDeadline = cc.sess.Start.Add(fe.Timeouts.HTTPRequest)
