@@ -76,6 +76,14 @@ func (c *Ctx) Scratch(n int) []byte {
 // by Scratch (and every sample value built from one) is invalid afterwards.
 func (c *Ctx) ResetScratch() { c.scratch = c.scratch[:0] }
 
+// Reset clears c for the next stream, keeping the storage of its scratch
+// and work buffers, so that an engine reusing one Ctx per connection or per
+// pooled stream does not allocate them again on every request.
+func (c *Ctx) Reset() {
+	scratch, buf := c.scratch[:0], c.buf[:0]
+	*c = Ctx{scratch: scratch, buf: buf}
+}
+
 // Buf returns an empty slice whose storage is reused across evaluations, to
 // build a value (a header, a redirect location) before handing it to a
 // method that copies it. Give the grown slice back with PutBuf. Only one Buf

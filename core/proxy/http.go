@@ -106,7 +106,7 @@ func (x *exchange) reset() {
 	x.method = x.method[:0]
 	x.uri = x.uri[:0]
 	x.rec = logRecord{}
-	x.fctx = fetch.Ctx{}
+	x.fctx.Reset()
 	x.ttfb = -1
 	x.consumed = false
 	x.key = backend.Key{}
@@ -228,7 +228,8 @@ func (cc *clientConn) handle(x *exchange) stepResult {
 	strm.BytesIn += int64(req.HeadLen)
 
 	ctx := &x.fctx
-	*ctx = fetch.Ctx{Conn: &cc.conn, Sess: &cc.sess, Strm: strm, Proc: cc.gen.proc}
+	ctx.Reset()
+	ctx.Conn, ctx.Sess, ctx.Strm, ctx.Proc = &cc.conn, &cc.sess, strm, cc.gen.proc
 
 	// tcp-request content sees the stream without its transaction.
 	if fe.TCPContent != nil {
@@ -625,7 +626,6 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 		// since the body is unread.
 		req.KeepAlive = false
 	}
-	txn.Status = resp.Status
 
 	// Response rules: the backend's first, then the frontend's (HAProxy).
 	ctx := &x.fctx
@@ -647,9 +647,6 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 			sc.Close()
 			strm.Term.Set(session.CauseDenied, session.PhaseHeaders)
 			return cc.replyError(x, 502), false
-		}
-		if v.Kind == rules.Allow {
-			continue
 		}
 	}
 	txn.Status = resp.Status

@@ -38,7 +38,6 @@ import (
 
 	"github.com/strata-proxy/strata/abi"
 	"github.com/strata-proxy/strata/core/backend"
-	"github.com/strata-proxy/strata/core/config"
 	"github.com/strata-proxy/strata/core/fetch"
 	"github.com/strata-proxy/strata/core/rules"
 	"github.com/strata-proxy/strata/core/session"
@@ -390,8 +389,3 @@ func (p *Proxy) Close() error {
 	p.Shutdown(ctx)
 	return nil
 }
-
-// ErrNoConfig is returned when a proxy is built without a configuration.
-var ErrNoConfig = errors.New("proxy: no configuration")
-
-var _ = config.ModeHTTP

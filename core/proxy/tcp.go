@@ -9,7 +9,6 @@ import (
 
 	"github.com/strata-proxy/strata/abi"
 	"github.com/strata-proxy/strata/core/backend"
-	"github.com/strata-proxy/strata/core/fetch"
 	"github.com/strata-proxy/strata/core/rules"
 	"github.com/strata-proxy/strata/core/session"
 	"github.com/strata-proxy/strata/core/transport"
@@ -34,7 +33,9 @@ func (cc *clientConn) serveTCP() {
 	cc.c.ReadTimeout = fe.Timeouts.Client
 	cc.c.WriteTimeout = fe.Timeouts.Client
 	ctx := &x.fctx
-	*ctx = fetch.Ctx{Layers: abi.LayerConn | abi.LayerSess | abi.LayerStrm, Conn: &cc.conn, Sess: &cc.sess, Strm: strm, Proc: cc.gen.proc}
+	ctx.Reset()
+	ctx.Layers = abi.LayerConn | abi.LayerSess | abi.LayerStrm
+	ctx.Conn, ctx.Sess, ctx.Strm, ctx.Proc = &cc.conn, &cc.sess, strm, cc.gen.proc
 
 	if fe.TCPContent != nil {
 		// Content rules look at the first data the client sends; a client
