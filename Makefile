@@ -9,6 +9,8 @@ PKGS     := ./...
 FUZZTIME ?= 20000x
 LONGFUZZ ?= 5m
 FUZZMIN  ?= 500x
+# Flags of cmd/stratabench for `make bench` (go run ./cmd/stratabench -h).
+BENCHFLAGS ?=
 
 .PHONY: all build run test check vet fmt tidy-check wasm-check unit fuzz-short fuzz bench clean
 
@@ -74,9 +76,10 @@ fuzz-short:
 fuzz:
 	$(MAKE) fuzz-short FUZZTIME=$(LONGFUZZ) FUZZMIN=60s
 
-## bench: strata against HAProxy, side by side, with wrk
+## bench: strata against HAProxy, side by side, with wrk (and h2load for
+## HTTP/2); e.g. make bench BENCHFLAGS='-scenarios tls-h1,tls-h2 -runs 5'
 bench:
-	$(GO) run ./cmd/stratabench
+	$(GO) run ./cmd/stratabench $(BENCHFLAGS)
 
 clean:
 	rm -rf bin

@@ -21,6 +21,8 @@ type bench struct {
 	upstreamBin string
 	dir         string // scratch directory: configurations, logs
 	logf        func(format string, a ...any)
+	// missing maps a scenario tool that is not installed to what to say.
+	missing map[string]string
 }
 
 // Status of a proxy's row.
@@ -32,8 +34,10 @@ const (
 
 // scenarioResult is one scenario's rows.
 type scenarioResult struct {
-	Name    string         `json:"name"`
-	About   string         `json:"about"`
+	Name  string `json:"name"`
+	About string `json:"about"`
+	// Load says how the load generator was run.
+	Load    string         `json:"load"`
 	Proxies []*proxyResult `json:"proxies"`
 	// Ratio is strata's median figures over HAProxy's, when both ran.
 	Ratio *figures `json:"ratio_strata_over_haproxy,omitempty"`
@@ -101,7 +105,7 @@ func (b *bench) gen(sc *scenario) loadGen {
 
 // scenario measures every proxy on sc.
 func (b *bench) scenario(ctx context.Context, sc *scenario, proxies []*proxyKind) *scenarioResult {
-	res := &scenarioResult{Name: sc.name, About: sc.about}
+	res := &scenarioResult{Name: sc.name, About: sc.about, Load: b.gen(sc).describe()}
 	rows := make(map[string]*proxyResult)
 	for _, p := range proxies {
 		pr := &proxyResult{Proxy: p.name}
@@ -121,6 +125,15 @@ func (b *bench) scenario(ctx context.Context, sc *scenario, proxies []*proxyKind
 			}
 		}
 		b.logf("%s: %s", sc.name, why)
+		return res
+	}
+	if why := b.missing[sc.tool]; sc.tool != "" && why != "" {
+		for _, pr := range res.Proxies {
+			if pr.Status == "" {
+				pr.Status, pr.Reason = statusSkipped, why
+			}
+		}
+		b.logf("%s: skipped: %s", sc.name, why)
 		return res
 	}
 
@@ -196,8 +209,8 @@ func (b *bench) scenario(ctx context.Context, sc *scenario, proxies []*proxyKind
 	for _, p := range active {
 		c, err := b.startProxy(ctx, sc, p, cfgs[p.name], listens[p.name])
 		if err != nil {
-			rows[p.name].Status, rows[p.name].Reason = statusFailed, err.Error()
-			b.logf("%s %s: failed: %v", sc.name, p.name, err)
+			b.fail(sc, p, rows[p.name], err)
+			b.logf("%s %s: %s: %s", sc.name, p.name, rows[p.name].Status, rows[p.name].Reason)
 			continue
 		}
 		running[p.name] = c
@@ -214,8 +227,8 @@ func (b *bench) scenario(ctx context.Context, sc *scenario, proxies []*proxyKind
 			}
 			rr, err := b.measure(ctx, sc, p, running[p.name], listens[p.name], upstreams)
 			if err != nil {
-				pr.Status, pr.Reason = statusFailed, err.Error()
-				b.logf("%s %s run %d/%d: failed: %v", sc.name, p.name, r, b.o.runs, err)
+				b.fail(sc, p, pr, err)
+				b.logf("%s %s run %d/%d: %s: %s", sc.name, p.name, r, b.o.runs, pr.Status, pr.Reason)
 				continue
 			}
 			rr.Run = r
@@ -264,6 +277,16 @@ func (b *bench) scenario(ctx context.Context, sc *scenario, proxies []*proxyKind
 		}
 	}
 	return res
+}
+
+// fail ends a proxy's row on err: skipped when strata did not negotiate the
+// protocol of a row that needs a strata feature, failed otherwise.
+func (b *bench) fail(sc *scenario, p *proxyKind, pr *proxyResult, err error) {
+	if errors.Is(err, errProtocol) && sc.needs != "" && p.name == "strata" {
+		pr.Status, pr.Reason = statusSkipped, "needs "+sc.needs+"; "+err.Error()
+		return
+	}
+	pr.Status, pr.Reason = statusFailed, err.Error()
 }
 
 // startProxy starts a proxy on cfg, waits until it serves through to the

@@ -9,7 +9,9 @@
 //
 //	CPU µs/request = proxy utime+stime over the measured run / requests
 //
-// taken from /proc/PID/stat. It also reports wrk's requests/s and p50/p99
+// taken from /proc/PID/stat. The TLS rows serve one self-signed
+// certificate from both proxies; tls-h2 drives HTTP/2 with h2load instead
+// of wrk, and its rows are skipped when h2load is not installed. It also reports wrk's requests/s and p50/p99
 // latency, the share of a CPU the proxy used, and how busy the machine was
 // with anything else (other processes make the figures noisy). Each figure
 // is the median of the runs.
@@ -159,6 +161,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "stratabench: wrk is not installed; install it with `apt-get install -y wrk` (as root) and run again. Skipped.")
 		return nil
 	}
+	var todo []*scenario
+	for i := range scenarios {
+		if len(o.only) == 0 || slices.Contains(o.only, scenarios[i].name) {
+			todo = append(todo, &scenarios[i])
+		}
+	}
+	missing := make(map[string]string)
+	for _, sc := range todo {
+		if _, seen := missing[sc.tool]; sc.tool == "" || seen {
+			continue
+		}
+		missing[sc.tool] = ""
+		if !ensureTool(ctx, sc.tool, sc.toolPkg, logf) {
+			missing[sc.tool] = fmt.Sprintf("%s is not installed (apt-get install -y %s)", sc.tool, sc.toolPkg)
+		}
+	}
 	env := describeEnv(ctx)
 	if o.proxyCPU != "" && o.loadCPU != "" {
 		if _, err := lookPath("taskset"); err != nil {
@@ -211,13 +229,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("building the upstream: %v", err)
 	}
 
-	var todo []*scenario
-	for i := range scenarios {
-		if len(o.only) == 0 || slices.Contains(o.only, scenarios[i].name) {
-			todo = append(todo, &scenarios[i])
-		}
-	}
-
 	dir, err := os.MkdirTemp("", "stratabench-")
 	if err != nil {
 		return err
@@ -235,7 +246,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprint(stdout, rep.header())
 	logf("about %s", estimate(o, todo, proxies).Round(time.Second))
-	b := &bench{o: o, upstreamBin: upstreamBin, dir: dir, logf: logf}
+	b := &bench{o: o, upstreamBin: upstreamBin, dir: dir, logf: logf, missing: missing}
 	for _, sc := range todo {
 		res := b.scenario(ctx, sc, proxies)
 		rep.Scenarios = append(rep.Scenarios, res)

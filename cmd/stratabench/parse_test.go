@@ -247,6 +247,16 @@ func TestConfigs(t *testing.T) {
 			if strings.Contains(h, "\n    log ") {
 				t.Error("HAProxy configuration logs")
 			}
+			if sc.scheme == "https" {
+				for _, want := range []string{"    tls:\n      certificates: [{ cert: ", certFile + `", key: `, keyFile + `" }]`, "      alpn: ["} {
+					if !strings.Contains(s, want) {
+						t.Errorf("strata configuration lacks %q:\n%s", want, s)
+					}
+				}
+				if want := "bind 127.0.0.1:8080 ssl crt " + combinedFile + " alpn "; !strings.Contains(h, want) || !strings.Contains(h, "ssl-default-bind-ciphersuites ") {
+					t.Errorf("HAProxy configuration lacks %q:\n%s", want, h)
+				}
+			}
 		})
 	}
 }

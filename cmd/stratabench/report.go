@@ -56,6 +56,9 @@ func (r *report) header() string {
 		fmt.Fprintf(&b, "  %s\n", e.HAProxy)
 	}
 	fmt.Fprintf(&b, "  %s\n", e.WRK)
+	if e.H2Load != "" {
+		fmt.Fprintf(&b, "  %s\n", e.H2Load)
+	}
 	if s.ProxyCPU != "" {
 		fmt.Fprintf(&b, "  proxy on CPU %s (strata GOMAXPROCS=1, HAProxy nbthread 1); upstreams and wrk on CPU %s\n", s.ProxyCPU, s.LoadCPU)
 	} else {
@@ -67,6 +70,7 @@ func (r *report) header() string {
 	}
 	fmt.Fprintf(&b, "  wrk -t%d -c%d -d%s --latency, HTTP/1.1 keep-alive on both sides, %s; median of %d runs\n",
 		s.Threads, s.Conns, s.Duration, warm, s.Runs)
+	b.WriteString("  tls-*: TLS on the client side only (one self-signed ECDSA P-256 certificate for both), HTTP/1.1 to the upstream\n")
 	b.WriteString("  CPU µs/req = proxy utime+stime (/proc/PID/stat) over the measured run / requests completed\n\n")
 	return b.String()
 }
@@ -90,6 +94,9 @@ func (r *report) table() string {
 			if m.OtherCPU > 0.15 {
 				notes = strings.TrimSpace(notes + " (busy machine: noisy)")
 			}
+			if len(pr.Runs) > 0 && pr.Runs[0].Load.TLS != "" {
+				notes = strings.TrimSpace(notes + " " + pr.Runs[0].Load.Protocol + " " + pr.Runs[0].Load.TLS)
+			}
 			fmt.Fprintf(&b, rowFmt, sc.Name, pr.Proxy, thousands(m.RPS), fmt.Sprintf("%.2f", m.CPUPerReq),
 				fmtMicros(m.P50), fmtMicros(m.P99), percent(m.ProxyCPU), percent(m.LoadCPU), percent(m.OtherCPU), notes)
 		}
@@ -98,8 +105,14 @@ func (r *report) table() string {
 				fmt.Sprintf("%.2f", q.P50), fmt.Sprintf("%.2f", q.P99), fmt.Sprintf("%.2f", q.ProxyCPU), "", "", "")
 		}
 	}
-	b.WriteString("  proxy CPU: the proxy's CPU time over the run; load CPU: the upstreams' and wrk's (near 100%, they\n" +
+	b.WriteString("  proxy CPU: the proxy's CPU time over the run; load CPU: the upstreams' and the load generator's (near 100%: they\n" +
 		"  limit req/s); other: CPU used by unrelated processes (noise). All in % of one CPU.\n")
+	for _, sc := range r.Scenarios {
+		// Rows driven by another generator than wrk say how.
+		if sc.Load != "" && !strings.HasPrefix(sc.Load, "wrk ") {
+			fmt.Fprintf(&b, "  %s: %s\n", sc.Name, sc.Load)
+		}
+	}
 
 	var idle []string
 	for _, sc := range r.Scenarios {

@@ -19,9 +19,10 @@ import (
 //     directory it is given, reference it from strataConfig, and give
 //     haproxyConfig the nearest equivalent (a Lua action, as hdr-plugin
 //     does, or an http-request rule);
-//   - a TLS or HTTP/2 row: set setup to write a certificate and key, bind
-//     with TLS in both configurations, and set load to an h2load loadGen
-//     (see loadGen); scheme becomes "https".
+//   - a TLS or HTTP/2 row: set setup to writeCertificate, bind with TLS in
+//     both configurations (strataTLS, haproxyTLS), set scheme to "https"
+//     and, for HTTP/2, load to an h2loadGen with tool "h2load", as tls-h2
+//     does.
 type scenario struct {
 	name  string
 	about string
@@ -43,6 +44,9 @@ type scenario struct {
 	setup func(dir string) error
 	// load overrides the default load generator (wrk with the -c/-t flags).
 	load func(o *options) loadGen
+	// tool is a command the row needs besides wrk, and toolPkg the Debian
+	// package that has it. When it is missing, both rows are skipped.
+	tool, toolPkg string
 
 	strataConfig  func(p configParams) string
 	haproxyConfig func(p configParams) string
@@ -139,6 +143,55 @@ var scenarios = []scenario{
 			return haproxyConfig(p, "    balance leastconn\n")
 		},
 	},
+	{
+		name:          "tls-h1",
+		about:         "plain over TLS (self-signed ECDSA P-256, ALPN http/1.1): wrk over https, keep-alive",
+		servers:       1,
+		path:          "/",
+		scheme:        "https",
+		setup:         writeCertificate,
+		strataConfig:  func(p configParams) string { return strataConfigWith(p, strataTLS(p, "http/1.1")) },
+		haproxyConfig: func(p configParams) string { return haproxyConfigWith(p, haproxyTLS(p, "http/1.1")) },
+	},
+	{
+		// The binds offer h2 then http/1.1, as a site would; h2load
+		// asks for h2 only, so a proxy without HTTP/2 is skipped (strata)
+		// or failed rather than measured over HTTP/1.1.
+		name:    "tls-h2",
+		about:   "plain over TLS and HTTP/2: h2load, 10 connections × 10 streams",
+		servers: 1,
+		needs:   "HTTP/2 (ALPN h2 on a TLS frontend)",
+		path:    "/",
+		scheme:  "https",
+		setup:   writeCertificate,
+		tool:    "h2load",
+		toolPkg: "nghttp2-client",
+		load: func(o *options) loadGen {
+			return h2loadGen{clients: 10, streams: 10, proto: "h2", cpu: o.loadCPU}
+		},
+		strataConfig:  func(p configParams) string { return strataConfigWith(p, strataTLS(p, "h2", "http/1.1")) },
+		haproxyConfig: func(p configParams) string { return haproxyConfigWith(p, haproxyTLS(p, "h2", "http/1.1")) },
+	},
+}
+
+// strataTLS is TLS on strata's frontend: the certificate writeCertificate
+// wrote into p.dir, and the ALPN protocols offered, by preference.
+func strataTLS(p configParams, alpn ...string) extra {
+	return extra{frontend: fmt.Sprintf("    tls:\n      certificates: [{ cert: %q, key: %q }]\n      alpn: [%s]\n",
+		filepath.Join(p.dir, certFile), filepath.Join(p.dir, keyFile), strings.Join(alpn, ", "))}
+}
+
+// haproxyTLS is HAProxy's equivalent of strataTLS.
+//
+// The TLS 1.3 cipher suites are listed AES-128-GCM first: HAProxy picks by
+// its own order, and crypto/tls, on a CPU with AES instructions, picks
+// AES-128-GCM too, so that both proxies encrypt with the same cipher (the
+// tls-h2 row records the one h2load saw, in the JSON and the notes).
+func haproxyTLS(p configParams, alpn ...string) extra {
+	return extra{
+		global: "    ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256\n",
+		bind:   fmt.Sprintf(" ssl crt %s alpn %s", filepath.Join(p.dir, combinedFile), strings.Join(alpn, ",")),
+	}
 }
 
 func strataPlain(p configParams) string  { return strataConfig(p, "") }
@@ -146,10 +199,10 @@ func haproxyPlain(p configParams) string { return haproxyConfig(p, "") }
 
 // extra is what a row adds to the plain configuration, in each proxy's
 // syntax: lines for the global section, the frontend and the backend
-// (indented as the keys of their section), and whole top-level sections
-// (strata only).
+// (indented as the keys of their section), whole top-level sections
+// (strata only), and options appended to the bind line (HAProxy only).
 type extra struct {
-	global, frontend, backend, top string
+	global, frontend, backend, top, bind string
 }
 
 // strataConfig is the configuration of the plain row, with backendExtra
@@ -203,11 +256,11 @@ defaults
     timeout http-keep-alive 30s
 
 frontend bench
-    bind %s
+    bind %s%s
 %s    default_backend app
 
 backend app
-%s`, p.maxconn, x.global, p.listen, x.frontend, x.backend)
+%s`, p.maxconn, x.global, p.listen, x.bind, x.frontend, x.backend)
 	for i, s := range p.servers {
 		fmt.Fprintf(&b, "    server s%d %s\n", i+1, s)
 	}

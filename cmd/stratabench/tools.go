@@ -76,6 +76,7 @@ type env struct {
 	Go      string `json:"go"`
 	HAProxy string `json:"haproxy,omitempty"`
 	WRK     string `json:"wrk"`
+	H2Load  string `json:"h2load,omitempty"`
 }
 
 func describeEnv(ctx context.Context) env {
@@ -97,6 +98,9 @@ func describeEnv(ctx context.Context) env {
 	e.WRK = firstLine(string(out))
 	if out, err := exec.CommandContext(ctx, "haproxy", "-v").Output(); err == nil {
 		e.HAProxy = firstLine(string(out))
+	}
+	if out, err := exec.CommandContext(ctx, "h2load", "--version").Output(); err == nil {
+		e.H2Load = firstLine(string(out))
 	}
 	return e
 }

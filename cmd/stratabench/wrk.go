@@ -24,6 +24,10 @@ type loadResult struct {
 	SocketErrors int64         `json:"socket_errors"` // connect + read + write + timeout
 	// CPU is the generator's own CPU time (user + system).
 	CPU time.Duration `json:"cpu_ns"`
+	// Protocol is the ALPN protocol negotiated and TLS the TLS version
+	// and cipher, when the generator says (h2load does, wrk does not).
+	Protocol string `json:"alpn,omitempty"`
+	TLS      string `json:"tls,omitempty"`
 }
 
 // errorSummary says what went wrong in a run, or "" when nothing did.
@@ -41,12 +45,14 @@ func (r loadResult) errorSummary() string {
 	return strings.Join(s, ", ")
 }
 
-// loadGen drives traffic at a URL for a duration. wrk (HTTP/1.1 keep-alive
-// over cleartext) is the one in use; TLS and HTTP/2 rows will add an h2load
-// one: it must fill the same loadResult, with p50/p99 taken from its
-// per-request log (h2load --log-file) since it prints no percentiles.
+// loadGen drives traffic at a URL for a duration: wrk (HTTP/1.1 keep-alive,
+// cleartext or TLS) or h2load (HTTP/2 over TLS, see h2loadGen). run returns
+// an error wrapping errProtocol when the proxy did not negotiate the
+// protocol the generator measures.
 type loadGen interface {
 	name() string
+	// describe says how the generator is run, for the report.
+	describe() string
 	run(ctx context.Context, url string, d time.Duration) (loadResult, error)
 }
 
@@ -57,6 +63,10 @@ type wrkGen struct {
 }
 
 func (w wrkGen) name() string { return "wrk" }
+
+func (w wrkGen) describe() string {
+	return fmt.Sprintf("wrk -t%d -c%d --latency", w.threads, w.conns)
+}
 
 func (w wrkGen) run(ctx context.Context, url string, d time.Duration) (loadResult, error) {
 	secs := int((d + time.Second - 1) / time.Second)
