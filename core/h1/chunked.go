@@ -277,3 +277,29 @@ func unhex(b byte) byte {
 	}
 	return b - 'A' + 10
 }
+
+// ScanData is Scan for a reader that wants the body's content rather than
+// its framing (an HTTP/2 client of an HTTP/1.1 server): it also appends the
+// chunk data found in p[:n] to dst and returns the extended slice. Chunk
+// lines and trailers are validated as Scan does and dropped.
+func (c *ChunkedScanner) ScanData(p, dst []byte) (n int, done bool, out []byte, err error) {
+	for n < len(p) && c.err == nil && c.state != csDone {
+		k := 1 // framing goes through Scan a byte at a time: lines are short
+		if c.state == csData && c.size > 0 {
+			k = len(p) - n
+			if uint64(k) > c.size {
+				k = int(c.size)
+			}
+			dst = append(dst, p[n:n+k]...)
+		}
+		m, d, e := c.Scan(p[n : n+k])
+		n += m
+		if e != nil || d {
+			return n, d, dst, e
+		}
+	}
+	if c.err != nil {
+		return n, false, dst, c.err
+	}
+	return n, c.state == csDone, dst, nil
+}

@@ -442,3 +442,30 @@ func FuzzChunkedScanner(f *testing.F) {
 		}
 	})
 }
+
+// TestChunkedScanner_ScanData checks that the decoded content and the
+// outcome do not depend on how the body is split, and that framing,
+// extensions and trailers never reach the content.
+func TestChunkedScanner_ScanData(t *testing.T) {
+	body := "5;ext=1\r\nhello\r\n1\r\n \r\n6\r\nworld!\r\n0\r\nTrailer: x\r\n\r\nNEXT"
+	for step := 1; step <= len(body); step++ {
+		var c ChunkedScanner
+		var got []byte
+		consumed, finished := 0, false
+		for i := 0; i < len(body) && !finished; i += step {
+			end := min(i+step, len(body))
+			n, done, out, err := c.ScanData([]byte(body[i:end]), got)
+			if err != nil {
+				t.Fatalf("step %d: %v", step, err)
+			}
+			got, consumed, finished = out, consumed+n, done
+		}
+		if !finished || string(got) != "hello world!" || body[consumed:] != "NEXT" {
+			t.Fatalf("step %d: content %q, done %v, rest %q", step, got, finished, body[consumed:])
+		}
+	}
+	var c ChunkedScanner
+	if _, _, out, err := c.ScanData([]byte("3\r\nabcX"), nil); err == nil || string(out) != "abc" {
+		t.Fatalf("bad CRLF after data: out %q, err %v", out, err)
+	}
+}
