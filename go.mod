@@ -1,6 +1,6 @@
 module github.com/strata-proxy/strata
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/knadh/koanf/providers/confmap v1.0.1
@@ -10,6 +10,7 @@ require (
 	github.com/knadh/koanf/v2 v2.4.1
 	github.com/tetratelabs/wazero v1.12.0
 	go.yaml.in/yaml/v3 v3.0.3
+	golang.org/x/net v0.62.0
 )
 
 require (
@@ -18,5 +19,6 @@ require (
 	github.com/knadh/koanf/maps v0.1.2 // indirect
 	github.com/mitchellh/copystructure v1.2.0 // indirect
 	github.com/mitchellh/reflectwalk v1.0.2 // indirect
-	golang.org/x/sys v0.44.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
 )

@@ -691,7 +691,7 @@ func vars(c *fetch.Ctx, scope abi.Scope) (*sample.Vars, *sample.SharedVars, abi.
 		if !l.Has(abi.LayerSess) {
 			return nil, nil, abi.ErrLayer
 		}
-		return &c.Sess.Vars, nil, abi.OK
+		return nil, &c.Sess.Vars, abi.OK
 	case abi.ScopeTxn:
 		if !l.Has(abi.LayerStrm) {
 			return nil, nil, abi.ErrLayer

@@ -64,6 +64,9 @@ type Frontend struct {
 	// TLS terminates TLS on the frontend's binds (`tls`); nil (the
 	// default) serves plain TCP.
 	TLS *FrontendTLS
+	// H2 tunes HTTP/2 and enables cleartext h2c (`h2`); nil keeps the
+	// defaults: HTTP/2 over TLS when tls.alpn offers h2, no h2c.
+	H2 *FrontendH2
 }
 
 // FrontendTimeouts is `frontends.NAME.timeouts`.
@@ -138,6 +141,7 @@ func (d *decoder) frontend(name, path string, v any) *Frontend {
 	f.Forwarded = o.boolean("forwarded", false)
 	f.AcceptProxy = o.boolean("accept_proxy", false)
 	f.TLS = d.frontendTLS(o, f.Mode)
+	f.H2 = d.frontendH2(o, f.Mode)
 	o.done()
 
 	if len(f.Bind) == 0 && !o.bad && isEmpty(bv) {

@@ -20,8 +20,8 @@ type FrontendTLS struct {
 	Certificates []CertKey
 	// ALPN lists the application protocols offered by ALPN, by preference
 	// (`alpn`); default http/1.1 in http mode, none in tcp mode. In http
-	// mode only h2 and http/1.1 are accepted, and only the protocols strata
-	// serves are advertised: h2 waits for HTTP/2 support. In tcp mode the
+	// mode only h2 and http/1.1 are accepted; a client that chooses h2
+	// speaks HTTP/2 (tuned by the frontend's h2 settings). In tcp mode the
 	// list is advertised as written, for the servers behind.
 	ALPN []string
 	// MinVersion is the lowest protocol version accepted, as a crypto/tls

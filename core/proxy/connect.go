@@ -49,7 +49,11 @@ func (cc *clientConn) acquire(x *exchange, be *Backend, avoid *backend.Server) e
 
 // releaseServer gives back the stream's slot, if it holds one.
 func (cc *clientConn) releaseServer(x *exchange, be *Backend) {
-	cc.sconn.Store(nil)
+	if x.h2 != nil {
+		x.sconn.Store(nil)
+	} else {
+		cc.sconn.Store(nil)
+	}
 	if x.srv != nil {
 		cc.dropPrivate(x.srv)
 		be.Release(x.srv)
@@ -127,7 +131,14 @@ func (cc *clientConn) connect(x *exchange, be *Backend, fresh bool) (*backend.Se
 // a slot as others were being closed) is closed here instead: either this
 // check or the closing loop sees the other.
 func (cc *clientConn) track(x *exchange, sc *backend.ServerConn) error {
-	cc.sconn.Store(sc)
+	if x.h2 != nil {
+		x.sconn.Store(sc)
+		if x.h2.Err() != nil { // reset before watchH2 could see the connection
+			sc.Close()
+		}
+	} else {
+		cc.sconn.Store(sc)
+	}
 	if cc.p.killed() {
 		sc.Close()
 		x.strm.Term.Set(session.CauseKilled, session.PhaseConnect)

@@ -60,6 +60,8 @@ type Frontend struct {
 	// (plugin_route.go); nil when none does.
 	backendEntries, serviceEntries []*routeEntry
 
+	h2 h2Frontend // HTTP/2 settings (h2.go)
+
 	Stats stats.Counters
 	cur   atomic.Int64
 }
@@ -188,6 +190,7 @@ func Build(cfg *config.Config, opt BuildOptions) (*Generation, error) {
 			Name: fc.Name, HTTP: http, Binds: fc.Bind, Timeouts: fc.Timeouts, Limits: limits,
 			MaxConn: fc.MaxConn, ForwardFor: fc.ForwardFor, Forwarded: fc.Forwarded,
 		}
+		fe.h2 = newH2Frontend(fc, fe, opt.Logger)
 		env := g.newEnv(cfg, http, fc.ACLs, fc.ACLPath, fail)
 		fe.TCPConnection = g.compileSet(rules.TCPConnection, fc.TCPRequestConnection, env, fail)
 		fe.TCPSession = g.compileSet(rules.TCPSession, fc.TCPRequestSession, env, fail)

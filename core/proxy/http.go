@@ -3,12 +3,16 @@ package proxy
 import (
 	"io"
 	"strconv"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/strata-proxy/strata/abi"
 	"github.com/strata-proxy/strata/core/backend"
 	"github.com/strata-proxy/strata/core/fetch"
 	"github.com/strata-proxy/strata/core/h1"
+	"github.com/strata-proxy/strata/core/h2"
 	"github.com/strata-proxy/strata/core/rules"
 	"github.com/strata-proxy/strata/core/session"
 	"github.com/strata-proxy/strata/core/transport"
@@ -40,6 +44,16 @@ type exchange struct {
 	// svc is the StreamService the stream used, ended with the stream
 	// (plugin_service.go).
 	svc StreamService
+
+	// HTTP/2 (h2.go): the client's stream, nil on HTTP/1.1; whether the
+	// response ended well; the stream's server connection, which watchH2
+	// closes when the client resets the stream; scratch.
+	h2       *h2.Stream
+	h2ended  bool
+	sconn    atomic.Pointer[backend.ServerConn]
+	h2buf    []byte
+	h2fields []hpack.HeaderField
+	dechunk  []byte
 }
 
 // stepResult says what the connection does after a stream.
@@ -55,6 +69,10 @@ const (
 func (cc *clientConn) serveHTTP() {
 	fe := cc.fe
 	first := true
+	if cc.conn.TLS != nil && cc.conn.TLS.ALPN == "h2" {
+		cc.serveH2()
+		return
+	}
 	for {
 		if cc.buf.Len() == 0 {
 			// Only a connection between requests is idle: graceful stop
@@ -79,6 +97,17 @@ func (cc *clientConn) serveHTTP() {
 				if first {
 					cc.trackNoRequest(err) // HAProxy's stick counters see a request anyway
 				}
+				return
+			}
+		}
+		if first && fe.h2.cleartext {
+			isH2, ok := cc.wantsH2()
+			if !ok {
+				cc.trackNoRequest(io.EOF)
+				return
+			}
+			if isH2 {
+				cc.serveH2()
 				return
 			}
 		}
@@ -112,25 +141,21 @@ func (x *exchange) reset() {
 	x.key = backend.Key{}
 	x.srv = nil
 	x.svc = nil
+	x.h2 = nil
+	x.h2ended = false
+	x.sconn.Store(nil)
 	if cap(x.out) > 64<<10 {
 		x.out = nil
+	}
+	if cap(x.dechunk) > 64<<10 {
+		x.dechunk = nil
 	}
 }
 
 // serveStream runs one stream: parse, rules, backend, forward, log.
 func (cc *clientConn) serveStream(x *exchange) stepResult {
-	fe := cc.fe
-	start := time.Now()
-	strm, txn := &x.strm, &x.txn
-	strm.ID = session.NextID()
-	strm.Sess = &cc.sess
-	strm.Start = start
-	strm.Txn = txn
-	x.ttfb = -1
-	cc.sess.Streams++
-	fe.Stats.Streams.Add(1)
-	fe.Stats.CurStreams.Add(1)
-
+	fe, txn := cc.fe, &x.txn
+	start := cc.beginStream(x)
 	cc.c.ReadDeadline = start.Add(fe.Timeouts.HTTPRequest)
 	cc.c.ReadTimeout = fe.Timeouts.Client
 	cc.c.WriteTimeout = fe.Timeouts.Client
@@ -142,6 +167,23 @@ func (cc *clientConn) serveStream(x *exchange) stepResult {
 	}
 	cc.finishStream(x, start)
 	return res
+}
+
+// beginStream starts an HTTP stream on the session and returns its start
+// time.
+func (cc *clientConn) beginStream(x *exchange) time.Time {
+	fe := cc.fe
+	start := time.Now()
+	strm := &x.strm
+	strm.ID = session.NextID()
+	strm.Sess = &cc.sess
+	strm.Start = start
+	strm.Txn = &x.txn
+	x.ttfb = -1
+	cc.sess.Streams.Add(1)
+	fe.Stats.Streams.Add(1)
+	fe.Stats.CurStreams.Add(1)
+	return start
 }
 
 // finishStream counts and logs a stream that has ended.
@@ -226,7 +268,14 @@ func (cc *clientConn) handle(x *exchange) stepResult {
 	x.method = append(x.method[:0], req.Method...)
 	x.uri = append(x.uri[:0], req.URI...)
 	strm.BytesIn += int64(req.HeadLen)
+	return cc.route(x)
+}
 
+// route runs a parsed request through the rules and hands it to whoever
+// answers it: a service, a server of the chosen backend, or the proxy
+// itself. HTTP/1.1 and HTTP/2 streams share it from here on.
+func (cc *clientConn) route(x *exchange) stepResult {
+	fe, strm, txn := cc.fe, &x.strm, &x.txn
 	ctx := &x.fctx
 	ctx.Reset()
 	ctx.Conn, ctx.Sess, ctx.Strm, ctx.Proc = &cc.conn, &cc.sess, strm, cc.gen.proc
@@ -234,7 +283,9 @@ func (cc *clientConn) handle(x *exchange) stepResult {
 	// tcp-request content sees the stream without its transaction.
 	if fe.TCPContent != nil {
 		ctx.Layers = abi.LayerConn | abi.LayerSess | abi.LayerStrm
-		strm.Content = cc.buf.Data()
+		if x.h2 == nil {
+			strm.Content = cc.buf.Data()
+		}
 		v := fe.TCPContent.Eval(ctx)
 		strm.Content = nil
 		if ctx.Abort {
@@ -389,6 +440,9 @@ func (cc *clientConn) requestBodyInBuffer(x *exchange) (body []byte, complete bo
 
 // forward sends the request to a server of be and relays the response.
 func (cc *clientConn) forward(x *exchange, be *Backend) stepResult {
+	if x.h2 != nil {
+		return cc.forwardH2(x, be)
+	}
 	strm, txn := &x.strm, &x.txn
 	req := &txn.Req
 
@@ -597,11 +651,25 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 		}
 
 		if resp.Status >= 100 && resp.Status < 200 {
-			if resp.Status == 101 {
+			if resp.Status == 101 && x.h2 == nil {
 				return cc.tunnelUpgrade(x, be, sc), false
 			}
+			if resp.Status == 101 {
+				// An HTTP/2 request asked for no upgrade (core/h2
+				// refuses the fields that would).
+				sc.Close()
+				be.ObserveResponseError(srv)
+				strm.Term.Set(session.CauseBadResponse, session.PhaseHeaders)
+				return cc.replyError(x, 502), false
+			}
 			// Interim responses go to the client as they are.
-			if _, err := cc.c.Write(sc.Buf.Data()[:resp.HeadLen]); err != nil {
+			var err error
+			if x.h2 != nil {
+				err = x.writeH2Head(resp, false)
+			} else {
+				_, err = cc.c.Write(sc.Buf.Data()[:resp.HeadLen])
+			}
+			if err != nil {
 				sc.Close()
 				strm.Term.Set(session.CauseClientAbort, session.PhaseHeaders)
 				return closeConn, false
@@ -652,11 +720,13 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 	txn.Status = resp.Status
 
 	keep := req.KeepAlive && resp.KeepAlive && resp.Body != h1.BodyUntilClose
-	if keep && cc.p.draining.Load() {
+	if x.h2 != nil {
+		keep = true // connection management is HTTP/2's own
+	} else if keep && cc.p.draining.Load() {
 		txn.SetRespHeader([]byte("connection"), []byte("close"))
 		keep = false
 	}
-	if !req.KeepAlive && resp.KeepAlive && req.Minor == 1 {
+	if x.h2 == nil && !req.KeepAlive && resp.KeepAlive && req.Minor == 1 {
 		// The client asked to close; say so, as the server may not have.
 		if h1.Count(resp.Fields, "connection") == 0 {
 			txn.SetRespHeader([]byte("connection"), []byte("close"))
@@ -666,7 +736,8 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 	// The response head, then its body.
 	data := sc.Buf.Data()
 	rest := data[resp.HeadLen:]
-	var body []byte
+	var body []byte    // the bytes of the body in the buffer
+	var content []byte // what the client gets of them (scanChunked)
 	var done bool
 	var left int64
 	switch resp.Body {
@@ -678,35 +749,48 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 			n = resp.ContentLength
 		}
 		body, left, done = rest[:n], resp.ContentLength-n, n == resp.ContentLength
+		content = body
 	case h1.BodyChunked:
 		x.chunk.Reset()
-		n, d, err := x.chunk.Scan(rest)
+		n, d, c, err := x.scanChunked(rest)
 		if err != nil {
 			sc.Close()
 			strm.Term.Set(session.CauseBadResponse, session.PhaseHeaders)
 			return cc.replyError(x, 502), false
 		}
-		body, done = rest[:n], d
+		body, content, done = rest[:n], c, d
 	case h1.BodyUntilClose:
-		body = rest
-	}
-	var out []byte
-	if txn.RespEdited {
-		x.out = h1.AppendResponseHead(x.out[:0], resp)
-		x.out = append(x.out, body...)
-		out = x.out
-	} else {
-		out = data[:resp.HeadLen+len(body)]
+		body, content = rest, rest
 	}
 	// Counted before the client can see the response, so that a client
 	// reading the stats after its response finds it counted.
 	srv.Stats.CountStatus(resp.Status)
-	if _, err := cc.c.Write(out); err != nil {
-		sc.Close()
-		strm.Term.Set(session.CauseClientAbort, session.PhaseData)
-		return closeConn, false
+	if x.h2 != nil {
+		err := x.writeH2Head(resp, done && len(content) == 0)
+		if err == nil && !x.h2ended {
+			err = x.writeH2Body(content, done)
+		}
+		if err != nil {
+			sc.Close()
+			strm.Term.Set(session.CauseClientAbort, session.PhaseData)
+			return closeConn, false
+		}
+	} else {
+		var out []byte
+		if txn.RespEdited {
+			x.out = h1.AppendResponseHead(x.out[:0], resp)
+			x.out = append(x.out, body...)
+			out = x.out
+		} else {
+			out = data[:resp.HeadLen+len(body)]
+		}
+		if _, err := cc.c.Write(out); err != nil {
+			sc.Close()
+			strm.Term.Set(session.CauseClientAbort, session.PhaseData)
+			return closeConn, false
+		}
+		strm.BytesOut += int64(len(out))
 	}
-	strm.BytesOut += int64(len(out))
 	sc.Buf.Consume(resp.HeadLen + len(body))
 	bodyKind := resp.Body
 	serverKeep := resp.KeepAlive
@@ -740,6 +824,10 @@ func (cc *clientConn) streamResponseBody(x *exchange, sc *backend.ServerConn, ki
 	for {
 		if _, err := sc.Fill(&sc.Buf); err != nil {
 			if kind == h1.BodyUntilClose && err == io.EOF {
+				if x.h2 != nil && x.writeH2Body(nil, true) != nil {
+					strm.Term.Set(session.CauseClientAbort, session.PhaseData)
+					return false
+				}
 				return true
 			}
 			sc.Close()
@@ -752,6 +840,7 @@ func (cc *clientConn) streamResponseBody(x *exchange, sc *backend.ServerConn, ki
 		}
 		data := sc.Buf.Data()
 		n := len(data)
+		content := data
 		done := false
 		switch kind {
 		case h1.BodyLength:
@@ -759,21 +848,27 @@ func (cc *clientConn) streamResponseBody(x *exchange, sc *backend.ServerConn, ki
 				n, done = int(left), true
 			}
 			left -= int64(n)
+			content = data[:n]
 		case h1.BodyChunked:
 			var err error
-			n, done, err = x.chunk.Scan(data)
+			n, done, content, err = x.scanChunked(data)
 			if err != nil {
 				sc.Close()
 				strm.Term.Set(session.CauseBadResponse, session.PhaseData)
 				return false
 			}
 		}
-		if _, err := cc.c.Write(data[:n]); err != nil {
+		var err error
+		if x.h2 != nil {
+			err = x.writeH2Body(content, done)
+		} else if _, err = cc.c.Write(data[:n]); err == nil {
+			strm.BytesOut += int64(n)
+		}
+		if err != nil {
 			sc.Close()
 			strm.Term.Set(session.CauseClientAbort, session.PhaseData)
 			return false
 		}
-		strm.BytesOut += int64(n)
 		sc.Buf.Consume(n)
 		if done {
 			return true
@@ -785,6 +880,9 @@ func (cc *clientConn) streamResponseBody(x *exchange, sc *backend.ServerConn, ki
 func (cc *clientConn) replyError(x *exchange, status int) stepResult {
 	x.txn.Status = status
 	b := errorReply(status)
+	if x.h2 != nil {
+		return cc.replyH2(x, b)
+	}
 	if _, err := cc.c.Write(b); err == nil {
 		x.strm.BytesOut += int64(len(b))
 	}
@@ -798,6 +896,9 @@ func (cc *clientConn) replyLocal(x *exchange, status int, ctype, location, body 
 	keep := cc.skipRequestBody(x) && !cc.p.draining.Load()
 	x.txn.Status = status
 	x.out = appendReply(x.out[:0], status, ctype, location, body, keep)
+	if x.h2 != nil {
+		return cc.replyH2(x, x.out)
+	}
 	if _, err := cc.c.Write(x.out); err != nil {
 		x.strm.Term.Set(session.CauseClientAbort, session.PhaseLast)
 		return closeConn
@@ -826,6 +927,9 @@ func (cc *clientConn) replyHeaders(x *exchange, r *Reply) stepResult {
 	x.out = h1.AppendResponseHead(x.out[:0], resp)
 	x.out = append(x.out, r.Body...)
 	resp.Fields = resp.Fields[:0]
+	if x.h2 != nil {
+		return cc.replyH2(x, x.out)
+	}
 	if _, err := cc.c.Write(x.out); err != nil {
 		x.strm.Term.Set(session.CauseClientAbort, session.PhaseLast)
 		return closeConn
@@ -841,6 +945,9 @@ func (cc *clientConn) replyHeaders(x *exchange, r *Reply) stepResult {
 // body is all there, and reports whether the connection can serve another
 // request.
 func (cc *clientConn) skipRequestBody(x *exchange) bool {
+	if x.h2 != nil {
+		return true // the stream ends with the reply; HTTP/2 needs nothing skipped
+	}
 	req := &x.txn.Req
 	if req.HeadLen == 0 {
 		return false // the head was never parsed or is already gone

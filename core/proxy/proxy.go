@@ -39,6 +39,7 @@ import (
 	"github.com/strata-proxy/strata/abi"
 	"github.com/strata-proxy/strata/core/backend"
 	"github.com/strata-proxy/strata/core/fetch"
+	"github.com/strata-proxy/strata/core/h2"
 	"github.com/strata-proxy/strata/core/rules"
 	"github.com/strata-proxy/strata/core/session"
 	"github.com/strata-proxy/strata/core/transport"
@@ -225,6 +226,9 @@ type clientConn struct {
 	// sconn is the server connection of the stream in progress, closed by
 	// the end of the grace period.
 	sconn atomic.Pointer[backend.ServerConn]
+	// h2 is the HTTP/2 connection once the client speaks HTTP/2 (h2.go):
+	// graceful stop sends it GOAWAY.
+	h2 atomic.Pointer[h2.Conn]
 }
 
 func (p *Proxy) newClientConn(g *Generation, fe *Frontend, nc *net.TCPConn) *clientConn {
@@ -335,6 +339,9 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		for cc := range p.conns {
 			if cc.idle.Load() && !time.Now().Before(lingerUntil) {
 				cc.c.Close()
+			}
+			if h := cc.h2.Load(); h != nil {
+				h.Shutdown() // GOAWAY: open streams finish, no new one starts
 			}
 		}
 		p.mu.Unlock()

@@ -347,6 +347,15 @@ func (p *Proxy) reloadLocked(build func(*stick.Store) (*Generation, error)) (*Ge
 		}
 	}
 	p.listeners = lns
+	// An HTTP/2 connection stays on its generation for its whole life
+	// (its streams run at once; none is "between requests"): GOAWAY asks
+	// its client to open the next streams on a new connection, which the
+	// new generation serves, and lets the open ones finish.
+	for cc := range p.conns {
+		if h := cc.h2.Load(); h != nil {
+			h.Shutdown()
+		}
+	}
 	// Add before Shutdown can Wait: Shutdown sets draining, then takes
 	// p.mu, so it cannot be waiting now.
 	p.wg.Add(len(opened))

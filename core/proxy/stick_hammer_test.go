@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -12,11 +13,15 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
 	"github.com/strata-proxy/strata/core/track"
 )
 
 // TestStick_Hammer runs thousands of connections with random keep-alive
-// lengths, client aborts, invalid requests, server errors, server aborts,
+// lengths, HTTP/2 connections of concurrent streams with random
+// RST_STREAM and connection drops, client aborts, invalid requests, server errors, server aborts,
 // server timeouts and a server that dies, against tracking at every level
 // (tcp-request connection, tcp-request content, http-request, stick on,
 // a TCP frontend), while a poller reads every entry through the runtime
@@ -60,6 +65,18 @@ frontends:
       - "sc-inc-gpc(0,0)"
       - "deny status 429 if { req.hdr(x-deny) -m found }"
     default_backend: app
+  mux:
+    bind: ["127.0.0.1:0"]
+    mode: http
+    h2: { h2c: true }
+    timeouts: { client: 2s, http_request: 1s, http_keep_alive: 1s }
+    tcp_request_connection: ["track-sc0 src table per_ip"]
+    tcp_request_content: ["track-sc1 src table per_key"]
+    http_request:
+      - "track-sc2 req.hdr(x-api-key) table per_key"
+      - "sc-inc-gpc(0,0)"
+      - "deny status 429 if { req.hdr(x-deny) -m found }"
+    default_backend: app
   raw:
     bind: ["127.0.0.1:0"]
     mode: tcp
@@ -83,7 +100,7 @@ backends:
       e1: { address: "{{echo}}" }
 `, map[string]string{"good": good.Addr, "dying": dying.Addr, "echo": echo.Addr})
 	api := startStickAPI(t, p)
-	web, raw := p.Addrs("web")[0], p.Addrs("raw")[0]
+	web, raw, mux := p.Addrs("web")[0], p.Addrs("raw")[0], p.Addrs("mux")[0]
 
 	const (
 		conns   = 2000
@@ -132,9 +149,12 @@ backends:
 				}
 				started.Add(1)
 				src := fmt.Sprintf("127.0.0.%d", 1+r.IntN(20))
-				if r.IntN(8) == 0 {
+				switch r.IntN(8) {
+				case 0:
 					hammerTCP(r, raw, src)
-				} else {
+				case 1, 2:
+					hammerH2(r, mux, src)
+				default:
 					hammerHTTP(r, web, src)
 				}
 			}
@@ -308,4 +328,78 @@ func hammerTCP(r *rand.Rand, addr, src string) {
 	io.ReadFull(c, make([]byte, len(msg)))
 	c.(*net.TCPConn).CloseWrite()
 	io.Copy(io.Discard, c)
+}
+
+// hammerH2 runs one HTTP/2 connection (h2c) of 1 to 8 concurrent streams
+// of the same kinds as hammerHTTP's requests, resetting some streams and
+// sometimes dropping the connection with streams in flight.
+func hammerH2(r *rand.Rand, addr, src string) {
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
+		return
+	}
+	fr := http2.NewFramer(c, c)
+	if fr.WriteSettings() != nil {
+		return
+	}
+	var block bytes.Buffer
+	enc := hpack.NewEncoder(&block)
+	open := map[uint32]bool{}
+	for i := range 1 + r.IntN(8) {
+		id := uint32(2*i + 1)
+		block.Reset()
+		path := [...]string{"/", "/", "/", "/status/404", "/status/503", "/delay/1s", "/close", "/delay/200ms"}[r.IntN(8)]
+		for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "x"}, {":path", path}} {
+			enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		if r.IntN(2) == 0 {
+			enc.WriteField(hpack.HeaderField{Name: "x-api-key", Value: fmt.Sprintf("k%d", r.IntN(10))})
+		}
+		if r.IntN(12) == 0 {
+			enc.WriteField(hpack.HeaderField{Name: "x-deny", Value: "1"})
+		}
+		if fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block.Bytes(), EndStream: true, EndHeaders: true}) != nil {
+			return
+		}
+		open[id] = true
+		if r.IntN(5) == 0 {
+			time.Sleep(time.Duration(r.IntN(3)) * time.Millisecond)
+			fr.WriteRSTStream(id, http2.ErrCodeCancel)
+			delete(open, id)
+		}
+	}
+	if r.IntN(6) == 0 {
+		time.Sleep(time.Duration(r.IntN(50)) * time.Millisecond)
+		return // the connection drops with streams in flight
+	}
+	for len(open) > 0 {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return
+		}
+		switch f := f.(type) {
+		case *http2.HeadersFrame:
+			if f.StreamEnded() {
+				delete(open, f.StreamID)
+			}
+		case *http2.DataFrame:
+			if f.StreamEnded() {
+				delete(open, f.StreamID)
+			}
+		case *http2.RSTStreamFrame:
+			delete(open, f.StreamID)
+		case *http2.GoAwayFrame:
+			return
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				fr.WriteSettingsAck()
+			}
+		}
+	}
 }

@@ -25,7 +25,7 @@ func (cc *clientConn) serveTCP() {
 	strm.ID = session.NextID()
 	strm.Sess = &cc.sess
 	strm.Start = start
-	cc.sess.Streams++
+	cc.sess.Streams.Add(1)
 	fe.Stats.Streams.Add(1)
 	fe.Stats.CurStreams.Add(1)
 	defer cc.finishTCP(x, start)

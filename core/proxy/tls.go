@@ -141,10 +141,6 @@ func (l *l4Gen) frontend(fe *Frontend) *l4Frontend {
 	return l.frontends[fe]
 }
 
-// servedALPN are the protocols an http-mode frontend serves now. h2 joins
-// when HTTP/2 does.
-var servedALPN = []string{"http/1.1"}
-
 // frontendTLSConfig builds the server-side TLS configuration of a frontend.
 // Session tickets are on, with keys that crypto/tls rotates (a new one
 // every day, each accepted for a week).
@@ -159,17 +155,7 @@ func frontendTLSConfig(cfg *config.Config, fc *config.Frontend, log *slog.Logger
 		GetCertificate:              certs.get,
 		DynamicRecordSizingDisabled: true,
 	}
-	if fc.Mode == config.ModeHTTP {
-		for _, p := range t.ALPN {
-			if slices.Contains(servedALPN, p) {
-				c.NextProtos = append(c.NextProtos, p)
-			} else {
-				log.Info("ALPN protocol not served yet; not advertised", "frontend", fc.Name, "protocol", p)
-			}
-		}
-	} else {
-		c.NextProtos = slices.Clone(t.ALPN)
-	}
+	c.NextProtos = slices.Clone(t.ALPN) // in http mode, config allows only h2 and http/1.1
 	switch t.ClientAuth.Mode {
 	case "optional":
 		c.ClientAuth = tls.VerifyClientCertIfGiven

@@ -187,8 +187,8 @@ func echoHeader(t testing.TB, body []byte, name string) string {
 }
 
 // TestTLS_KeepAlive: HTTP/1.1 over TLS with keep-alive: several requests,
-// big bodies both ways, on one TLS connection; ALPN settles on http/1.1
-// although the client offers h2; the ssl_* fetches see the handshake.
+// big bodies both ways, on one TLS connection; ALPN settles on http/1.1,
+// the frontend's only protocol, although the client offers h2; the ssl_* fetches see the handshake.
 func TestTLS_KeepAlive(t *testing.T) {
 	dir := t.TempDir()
 	ca := newTLSTestCA(t, dir, "ca")
@@ -203,7 +203,7 @@ frontends:
     timeouts: { client: 5s }
     tls:
       certificates: [{ cert: "{{cert}}", key: "{{key}}" }]
-      alpn: [h2, http/1.1]
+      alpn: [http/1.1]
 `+sslHeaders+`
     default_backend: app
 backends:
@@ -218,7 +218,7 @@ backends:
 			t.Fatalf("request %d: %s %s", i, resp.Status, resp.Proto)
 		}
 		if resp.TLS.NegotiatedProtocol != "http/1.1" {
-			t.Errorf("ALPN %q, want http/1.1 (h2 is not served yet)", resp.TLS.NegotiatedProtocol)
+			t.Errorf("ALPN %q, want http/1.1 (the only protocol the frontend offers)", resp.TLS.NegotiatedProtocol)
 		}
 		want := map[string]string{"x-ssl": "1", "x-sni": "a.test", "x-proto": "TLSv1.3", "x-alpn": "http/1.1",
 			"x-resumed": "0", "x-cused": "0", "x-verify": "0", "x-src": "127.0.0.1"}
@@ -771,8 +771,13 @@ backends:
 		url := "https://a.test:" + port
 		out := run(t, "a.test", "-o", "/dev/null", "-o", "/dev/null",
 			"-w", "%{http_code} %{http_version} %{num_connects}\n", url+"/one", url+"/two")
+		if out != "200 2 1\n200 2 0\n" {
+			t.Fatalf("curl said %q, want two HTTP/2 200 on one connection", out)
+		}
+		out = run(t, "a.test", "--http1.1", "-o", "/dev/null", "-o", "/dev/null",
+			"-w", "%{http_code} %{http_version} %{num_connects}\n", url+"/one", url+"/two")
 		if out != "200 1.1 1\n200 1.1 0\n" {
-			t.Fatalf("curl said %q, want two HTTP/1.1 200 on one connection", out)
+			t.Fatalf("curl --http1.1 said %q, want two HTTP/1.1 200 on one connection", out)
 		}
 	})
 	t.Run("SNI", func(t *testing.T) {

@@ -31,11 +31,12 @@ type Session struct {
 	Frontend string
 	Start    time.Time
 
-	// Vars is the "sess" variable scope.
-	Vars sample.Vars
+	// Vars is the "sess" variable scope. It is shared by the session's
+	// streams, which run concurrently under HTTP/2, so reads return copies.
+	Vars sample.SharedVars
 
 	// Streams counts the streams born on this session so far.
-	Streams int
+	Streams atomic.Int64
 
 	// Ext holds state that later subsystems attach to a session (stick
 	// counters, TLS details) without this package knowing their types.

@@ -27,6 +27,10 @@ type Counters struct {
 	// ProxyErrors counts client connections closed because their PROXY
 	// protocol header was missing, malformed or late (frontends).
 	ProxyErrors atomic.Int64
+	// H2Errors counts HTTP/2 stream and connection errors caused by
+	// clients (frontends): malformed requests, protocol violations, and
+	// the limits against floods and rapid resets.
+	H2Errors atomic.Int64
 }
 
 // CountStatus counts one response with status code.
@@ -52,6 +56,7 @@ type Snapshot struct {
 
 	HandshakeErrors int64 `json:"tls_handshake_errors,omitempty"`
 	ProxyErrors     int64 `json:"proxy_protocol_errors,omitempty"`
+	H2Errors        int64 `json:"h2_errors,omitempty"`
 }
 
 var classNames = [6]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
@@ -71,6 +76,7 @@ func (c *Counters) Snapshot() Snapshot {
 
 		HandshakeErrors: c.HandshakeErrors.Load(),
 		ProxyErrors:     c.ProxyErrors.Load(),
+		H2Errors:        c.H2Errors.Load(),
 	}
 	for i := range c.Status {
 		s.Status[classNames[i]] = c.Status[i].Load()

@@ -1,0 +1,49 @@
+// Package h2 is the server side of HTTP/2 (RFC 9113) for the proxy's client
+// connections. It frames, validates and flow-controls; the proxy engine
+// drives each stream itself through a Handler, so there is no
+// http.Handler, no ResponseWriter and no request object beyond Request.
+//
+// # Connection states
+//
+// preface → serving → closing → dead.
+//   - preface: Serve sends SETTINGS (and the connection WINDOW_UPDATE), then
+//     reads the client preface; the first frame must be SETTINGS.
+//   - serving: frames are read and acted on; each valid request starts a
+//     handler goroutine.
+//   - closing: a GOAWAY was sent (connection error, graceful end once
+//     Shutdown or the client's GOAWAY left no live stream, idle timeout,
+//     zero window) or Close was called. New streams are refused; after the
+//     last GOAWAY the transport is half-closed and input drained until the
+//     client closes or a linger timeout.
+//   - dead: Serve's loop ended; every stream's Done is closed, t is closed,
+//     and Serve returns once every handler has.
+//
+// Stream states are described on Stream. A stream is "live" while it is
+// open or its handler runs; the live count bounds handler goroutines.
+//
+// # Goroutines and ownership
+//
+//   - The serve loop (the goroutine in Serve) reads every frame, owns the
+//     HPACK decoder, the header block being received and the rate counters.
+//     It never holds a lock while it blocks in Read.
+//   - One goroutine per stream runs the Handler; it reads the body and
+//     writes the response through the Stream.
+//   - Conn.mu guards the stream table, windows and stream state; Conn.wmu
+//     serialises frame writes (one Framer over a pooled buffered writer,
+//     flushed at the end of each logical write) and the HPACK encoder. wmu
+//     is taken before mu, and mu is never held while writing to t.
+//
+// # Limits
+//
+// Every Config field bounds one attack; see Config for each default:
+// concurrent streams and handler goroutines (plus a small constant slack
+// for streams whose handler has not returned yet: rapid reset), resets per
+// window (CVE-2023-44487), control frames per window (PING, SETTINGS,
+// PRIORITY, empty DATA floods), header block size compressed and decoded
+// (HPACK bomb, CONTINUATION flood), receive windows (memory), zero send
+// window time (a client that never reads).
+//
+// What is not here: server push, h2c upgrade from HTTP/1.1 (only prior
+// knowledge and ALPN), extended CONNECT (RFC 8441), priorities (accepted
+// and ignored, as RFC 9113 allows).
+package h2

@@ -1,0 +1,420 @@
+package proxy
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/strata-proxy/strata/core/backend"
+	"github.com/strata-proxy/strata/core/config"
+	"github.com/strata-proxy/strata/core/h1"
+	"github.com/strata-proxy/strata/core/h2"
+	"github.com/strata-proxy/strata/core/session"
+	"github.com/strata-proxy/strata/core/transport"
+)
+
+// HTTP/2 client connections. core/h2 runs the protocol: frames, HPACK,
+// flow control and the limits against floods. This file makes each HTTP/2
+// stream a strata stream with its own transaction, which goes through
+// route() exactly as an HTTP/1.1 request does — the same rules, fetches,
+// plugins, backend choice, stick accounting and log line — and translates
+// it to HTTP/1.1 for the server and the response back (RFC 9113 §8.3.1).
+//
+// The session (the client connection, its TLS state, its session-level
+// trackers and variables) exists once and is shared by the streams, which
+// run concurrently, each on its own goroutine. They read the session and
+// never change it, except its variables, which are locked.
+
+// h2Frontend is what a frontend needs to serve HTTP/2.
+type h2Frontend struct {
+	cfg       h2.Config
+	cleartext bool // h2c with prior knowledge on plain binds
+}
+
+// newH2Frontend translates a frontend's h2 settings; errors are counted on
+// the frontend's H2Errors.
+func newH2Frontend(fc *config.Frontend, fe *Frontend, log *slog.Logger) h2Frontend {
+	var h h2Frontend
+	c := &h.cfg
+	if o := fc.H2; o != nil {
+		h.cleartext = o.Cleartext
+		c.MaxConcurrentStreams = uint32(o.MaxConcurrentStreams)
+		c.InitialWindowSize = uint32(o.InitialWindowSize)
+		c.ConnWindowSize = uint32(o.ConnWindowSize)
+		c.MaxHeaderListSize = uint32(o.MaxHeaderListSize)
+		c.MaxResets = o.MaxResets
+		c.MaxControlFrames = o.MaxControlFrames
+		c.ZeroWindowTimeout = o.ZeroWindowTimeout
+	}
+	c.IdleTimeout = fc.Timeouts.HTTPKeepAlive
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c.OnProtocolError = func(err error) {
+		fe.Stats.H2Errors.Add(1)
+		log.Debug("http/2 client error", "frontend", fe.Name, "error", err)
+	}
+	return h
+}
+
+// wantsH2 reports whether the connection speaks HTTP/2: ALPN chose h2, or
+// the frontend serves h2c and the client opened with the preface. ok is
+// false when the client went away before saying.
+func (cc *clientConn) wantsH2() (isH2, ok bool) {
+	if t := cc.conn.TLS; t != nil {
+		return t.ALPN == "h2", true
+	}
+	if !cc.fe.h2.cleartext {
+		return false, true
+	}
+	for {
+		d := cc.buf.Data()
+		n := min(len(d), len(h2.Preface))
+		if string(d[:n]) != h2.Preface[:n] {
+			return false, true
+		}
+		if n == len(h2.Preface) {
+			return true, true
+		}
+		if _, err := cc.c.Fill(&cc.buf); err != nil {
+			return false, false
+		}
+	}
+}
+
+// serveH2 drives an HTTP/2 client connection until it ends.
+func (cc *clientConn) serveH2() {
+	fe := cc.fe
+	// core/h2 bounds idleness and stalls itself; the socket's read waits
+	// for frames with no deadline, while writes keep the client timeout.
+	cc.c.ReadDeadline = time.Time{}
+	cc.c.ReadTimeout = 0
+	cc.c.WriteTimeout = fe.Timeouts.Client
+	pre := bytes.Clone(cc.buf.Data())
+	cc.buf.Consume(len(pre))
+	cc.buf.Release()
+	conn := h2.NewConn(cc.c, pre, fe.h2.cfg, cc.serveH2Stream)
+	cc.h2.Store(conn)
+	if cc.p.draining.Load() {
+		conn.Shutdown()
+	}
+	conn.Serve()
+}
+
+// serveH2Stream runs one HTTP/2 stream, on its own goroutine.
+func (cc *clientConn) serveH2Stream(s *h2.Stream) {
+	x := exchangePool.Get().(*exchange)
+	x.h2 = s
+	stop, watched := make(chan struct{}), make(chan struct{})
+	go x.watchH2(s, stop, watched)
+	start := cc.beginStream(x)
+	cc.handleH2(x)
+	close(stop)
+	<-watched // x goes back to the pool: the watcher must be done with it
+	if !x.h2ended {
+		// The response did not end well: the client must not take
+		// what it got for a complete response.
+		s.Reset(http2.ErrCodeInternal)
+	}
+	cc.finishStream(x, start)
+	x.reset()
+	exchangePool.Put(x)
+}
+
+// watchH2 closes the stream's server connection when the client resets
+// the stream or the connection dies, so that a reset stream frees its
+// server at once rather than at the server's timeout.
+func (x *exchange) watchH2(s *h2.Stream, stop <-chan struct{}, watched chan<- struct{}) {
+	defer close(watched)
+	select {
+	case <-s.Done():
+		if sc := x.sconn.Load(); sc != nil {
+			sc.Close()
+		}
+	case <-stop:
+	}
+}
+
+// handleH2 makes the stream's request an HTTP/1.1 transaction and routes
+// it.
+func (cc *clientConn) handleH2(x *exchange) {
+	strm := &x.strm
+	r := x.h2.Request()
+	if r.Method == "CONNECT" {
+		// Extended CONNECT and tunnels over HTTP/2 are not served.
+		strm.Term.Set(session.CauseBadRequest, session.PhaseRequest)
+		cc.replyError(x, 501)
+		return
+	}
+	if status := x.h2Request(r); status != 0 {
+		strm.Term.Set(session.CauseBadRequest, session.PhaseRequest)
+		cc.replyError(x, status)
+		return
+	}
+	req := &x.txn.Req
+	x.method = append(x.method[:0], req.Method...)
+	x.uri = append(x.uri[:0], req.URI...)
+	cc.route(x)
+}
+
+// h2Request fills the transaction's request from an HTTP/2 request, in
+// one slab of storage owned by the exchange. It returns the status of the
+// error reply when the request cannot be carried over HTTP/1.1.
+func (x *exchange) h2Request(r *h2.Request) int {
+	if r.Path == "" || r.Path[0] != '/' && r.Path != "*" || !validTargetBytes(r.Path) {
+		return 400
+	}
+	// Size the slab first: slices into it must not move.
+	size := len(r.Method) + len(r.Path) + len("host") + len(r.Authority) + len("transfer-encoding") + len("chunked")
+	for _, f := range r.Fields {
+		size += len(f.Name) + len(f.Value)
+	}
+	if cap(x.h2buf) < size {
+		x.h2buf = make([]byte, 0, size)
+	}
+	b := x.h2buf[:0]
+	add := func(s string) []byte {
+		i := len(b)
+		b = append(b, s...)
+		return b[i:len(b):len(b)]
+	}
+	req := &x.txn.Req
+	req.Reset()
+	req.Minor = 1
+	req.KeepAlive = true
+	req.Method = add(r.Method)
+	req.URI = add(r.Path)
+	req.Path = req.URI
+	if i := bytes.IndexByte(req.URI, '?'); i >= 0 {
+		req.Path, req.Query = req.URI[:i], req.URI[i+1:]
+	}
+	if r.Authority != "" {
+		// An HTTP/1.1 server needs Host; core/h2 made sure a Host field,
+		// if any, says the same.
+		req.Host = add(r.Authority)
+		req.Fields = append(req.Fields, h1.Field{Name: add("host"), Value: req.Host})
+	}
+	continued := false
+	for _, f := range r.Fields {
+		switch f.Name {
+		case "host":
+			continue // carried by :authority
+		case "expect":
+			// The proxy reads the body from the client itself; it says
+			// 100 Continue below rather than make the client wait.
+			continued = continued || f.Value == "100-continue"
+			continue
+		}
+		if !h1.ValidFieldName([]byte(f.Name)) || !h1.ValidFieldValue([]byte(f.Value)) {
+			return 400
+		}
+		req.Fields = append(req.Fields, h1.Field{Name: add(f.Name), Value: add(f.Value)})
+	}
+	switch {
+	case r.EndStream:
+		req.Body = h1.BodyNone
+	case r.ContentLength >= 0:
+		req.Body, req.ContentLength = h1.BodyLength, r.ContentLength
+	default:
+		// A body of unknown length goes to the server chunked.
+		req.Body = h1.BodyChunked
+		req.Fields = append(req.Fields, h1.Field{Name: add("transfer-encoding"), Value: add("chunked")})
+	}
+	x.h2buf = b
+	x.strm.BytesIn += int64(len(b))
+	if continued && req.Body != h1.BodyNone {
+		x.h2.WriteHeaders(100, nil, false)
+	}
+	return 0
+}
+
+// validTargetBytes reports whether a request target has no byte that
+// would break an HTTP/1.1 request line.
+func validTargetBytes(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// forwardH2 sends an HTTP/2 stream's request to a server of be over
+// HTTP/1.1 and relays the response.
+func (cc *clientConn) forwardH2(x *exchange, be *Backend) stepResult {
+	strm, req := &x.strm, &x.txn.Req
+	x.out = h1.AppendRequestHead(x.out[:0], req)
+	// Only a request without a body is still all here to be sent again.
+	replayable := req.Body == h1.BodyNone
+	cc.fillKey(x, be)
+	fresh := false
+	for {
+		sc, err := cc.connect(x, be, fresh)
+		if err != nil {
+			return cc.replyError(x, 503)
+		}
+		if _, err := sc.Write(x.out); err != nil {
+			sc.Close()
+			// Nothing of the body has been read from the client yet, and
+			// a server cannot act on a partial head: a pooled connection
+			// the server closed is replaced, whatever the request.
+			if sc.Reused && !fresh {
+				fresh = true
+				strm.Retries++
+				continue
+			}
+			be.ObserveResponseError(sc.Srv)
+			strm.Term.Set(session.CauseServerAbort, session.PhaseConnect)
+			return cc.replyError(x, 502)
+		}
+		if req.Body != h1.BodyNone {
+			if res, ok := cc.sendH2Body(x, sc); !ok {
+				return res
+			}
+		}
+		res, retry := cc.relayResponse(x, be, sc, !fresh && replayable && isIdempotent(req.Method), true, 0, 0)
+		if retry {
+			fresh = true
+			strm.Retries++
+			continue
+		}
+		return res
+	}
+}
+
+// sendH2Body copies the request body from the client's stream to the
+// server, chunked when its length is unknown.
+func (cc *clientConn) sendH2Body(x *exchange, sc *backend.ServerConn) (stepResult, bool) {
+	strm, req := &x.strm, &x.txn.Req
+	bp := transport.GetBuf()
+	defer transport.PutBuf(bp)
+	buf := *bp
+	const room = 18 // a chunk's size line and CRLF
+	for {
+		n, err := x.h2.Read(buf[room : len(buf)-2])
+		if n > 0 {
+			out := buf[room : room+n]
+			if req.Body == h1.BodyChunked {
+				line := strconv.AppendInt(buf[:0:room], int64(n), 16)
+				line = append(line, '\r', '\n')
+				start := room - len(line)
+				copy(buf[start:], line)
+				out = append(buf[start:room+n], '\r', '\n')
+			}
+			if _, werr := sc.Write(out); werr != nil {
+				sc.Close()
+				strm.Term.Set(session.CauseServerAbort, session.PhaseData)
+				return cc.replyError(x, 502), false
+			}
+			strm.BytesIn += int64(n)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			sc.Close()
+			strm.Term.Set(session.CauseClientAbort, session.PhaseData)
+			return closeConn, false
+		}
+	}
+	if req.Body == h1.BodyChunked {
+		if _, err := sc.Write([]byte("0\r\n\r\n")); err != nil {
+			sc.Close()
+			strm.Term.Set(session.CauseServerAbort, session.PhaseData)
+			return cc.replyError(x, 502), false
+		}
+	}
+	return keepOpen, true
+}
+
+// writeH2Head sends a response head on the stream.
+func (x *exchange) writeH2Head(resp *h1.Response, endStream bool) error {
+	fs := x.h2fields[:0]
+	for _, f := range resp.Fields {
+		if connectionNamed(resp.Fields, f.Name) {
+			continue // hop-by-hop, named by Connection (core/h2 drops the standard ones)
+		}
+		fs = append(fs, hpack.HeaderField{Name: string(bytes.ToLower(f.Name)), Value: string(f.Value)})
+		x.strm.BytesOut += int64(len(f.Name) + len(f.Value) + 4)
+	}
+	x.h2fields = fs[:0]
+	err := x.h2.WriteHeaders(resp.Status, fs, endStream)
+	clear(fs)
+	if err == nil && endStream {
+		x.h2ended = true
+	}
+	return err
+}
+
+// connectionNamed reports whether a Connection field lists name.
+func connectionNamed(fields []h1.Field, name []byte) bool {
+	for _, f := range fields {
+		if !session.EqualFold(f.Name, []byte("connection")) {
+			continue
+		}
+		for tok := range bytes.SplitSeq(f.Value, []byte(",")) {
+			if session.EqualFold(bytes.TrimSpace(tok), name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// writeH2Body sends response content on the stream, and ends the stream
+// when done.
+func (x *exchange) writeH2Body(p []byte, done bool) error {
+	if len(p) > 0 {
+		if _, err := x.h2.Write(p); err != nil {
+			return err
+		}
+		x.strm.BytesOut += int64(len(p))
+	}
+	if done {
+		if err := x.h2.Close(); err != nil {
+			return err
+		}
+		x.h2ended = true
+	}
+	return nil
+}
+
+// replyH2 sends a reply the proxy built as HTTP/1.1 bytes (error pages,
+// deny, return, redirect, services) as an HTTP/2 response.
+func (cc *clientConn) replyH2(x *exchange, raw []byte) stepResult {
+	resp := &x.txn.Resp
+	if err := h1.ParseResponse(resp, raw, &replyLimits, x.txn.Req.Method); err != nil {
+		x.strm.Term.Set(session.CauseInternal, session.PhaseLast)
+		return closeConn
+	}
+	var body []byte
+	if resp.Body == h1.BodyLength {
+		body = raw[resp.HeadLen:]
+	}
+	if x.writeH2Head(resp, len(body) == 0) != nil || x.writeH2Body(body, true) != nil {
+		x.strm.Term.Set(session.CauseClientAbort, session.PhaseLast)
+	}
+	resp.Reset()
+	return closeConn
+}
+
+// replyLimits bound nothing the proxy builds itself.
+var replyLimits = h1.Limits{MaxRequestLine: 8192, MaxHeadBytes: 1 << 20, MaxHeaders: 10000}
+
+// scanChunked delimits a piece of a chunked response body: n bytes of p
+// belong to it, and content is what the client gets — p[:n] itself for an
+// HTTP/1.1 client, which gets the chunks as they are, the chunk data for
+// an HTTP/2 one.
+func (x *exchange) scanChunked(p []byte) (n int, done bool, content []byte, err error) {
+	if x.h2 == nil {
+		n, done, err = x.chunk.Scan(p)
+		return n, done, p[:n], err
+	}
+	n, done, x.dechunk, err = x.chunk.ScanData(p, x.dechunk[:0])
+	return n, done, x.dechunk, err
+}
