@@ -43,6 +43,7 @@ frontends:
     http_response: ["set-header x-path %[path]"]
     use_backend: &routes ["b if { path_beg /b/ }", "down if { path_beg /down }"]
     default_backend: a
+    forwarded: true
   clear:
     bind: ["127.0.0.1:0"]
     h2: { h2c: true, max_concurrent_streams: 100 }
@@ -50,6 +51,7 @@ frontends:
     http_response: ["set-header x-path %[path]"]
     use_backend: *routes
     default_backend: a
+    forwarded: true
 backends:
   a:
     servers: { s1: { address: "{{a}}" } }
@@ -227,6 +229,9 @@ func h2Check(c *http.Client, scheme string, i int, big []byte) error {
 	}
 	if xp, host := e.header("x-path"), e.header("host"); len(xp) != 1 || xp[0] != path || len(host) != 1 || host[0] != "a.test" {
 		return fmt.Errorf("%s: server got x-path %q, host %q", path, xp, host)
+	}
+	if fwd := e.header("forwarded"); len(fwd) != 1 || fwd[0] != "for=127.0.0.1;proto="+scheme {
+		return fmt.Errorf("%s: server got forwarded %q, want proto=%s", path, fwd, scheme)
 	}
 	return nil
 }

@@ -407,7 +407,11 @@ func (cc *clientConn) addForwardingFields(x *exchange, be *Backend) {
 		} else {
 			v = a.AppendTo(v)
 		}
-		v = append(v, ";proto=http"...)
+		if cc.conn.TLS != nil {
+			v = append(v, ";proto=https"...)
+		} else {
+			v = append(v, ";proto=http"...)
+		}
 		x.txn.AddReqHeader([]byte("forwarded"), v)
 		x.name = v[:0]
 	}
