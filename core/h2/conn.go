@@ -116,14 +116,13 @@ type closedRec struct {
 
 // headerBlock is the header block being received. Owned by the serve loop.
 type headerBlock struct {
-	streamID   uint32
-	endStream  bool
-	selfDep    bool // HEADERS priority names the stream itself
-	wire       int  // frame bytes so far, headers included
-	size       int  // decoded size per RFC 9113 §6.5.2
-	tooLarge   bool
-	fields     []hpack.HeaderField
-	maxListLen int
+	streamID  uint32
+	endStream bool
+	selfDep   bool // HEADERS priority names the stream itself
+	wire      int  // frame bytes so far, headers included
+	size      int  // decoded size per RFC 9113 §6.5.2
+	tooLarge  bool
+	fields    []hpack.HeaderField
 }
 
 // prereadReader serves bytes read before NewConn, then the transport.

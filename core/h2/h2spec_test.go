@@ -19,11 +19,17 @@ type junitSuites struct {
 	Suites []struct {
 		Name  string `xml:"name,attr"`
 		Cases []struct {
-			ClassName string    `xml:"classname,attr"`
-			Package   string    `xml:"package,attr"`
-			Failure   *struct{ Content string `xml:",innerxml"` } `xml:"failure"`
-			Error     *struct{ Content string `xml:",innerxml"` } `xml:"error"`
-			Skipped   *struct{ Content string `xml:",innerxml"` } `xml:"skipped"`
+			ClassName string `xml:"classname,attr"`
+			Package   string `xml:"package,attr"`
+			Failure   *struct {
+				Content string `xml:",innerxml"`
+			} `xml:"failure"`
+			Error *struct {
+				Content string `xml:",innerxml"`
+			} `xml:"error"`
+			Skipped *struct {
+				Content string `xml:",innerxml"`
+			} `xml:"skipped"`
 		} `xml:"testcase"`
 	} `xml:"testsuite"`
 }

@@ -108,6 +108,14 @@ func (cc *clientConn) serveH2() {
 
 // serveH2Stream runs one HTTP/2 stream, on its own goroutine.
 func (cc *clientConn) serveH2Stream(s *h2.Stream) {
+	defer func() {
+		if r := recover(); r != nil {
+			// A bug must cost one stream, never the process (the
+			// exchange is dropped rather than pooled in an unknown state).
+			cc.p.log.Error("stream handler panicked", "frontend", cc.fe.Name, "stream", s.ID(), "panic", r)
+			s.Reset(http2.ErrCodeInternal)
+		}
+	}()
 	x := exchangePool.Get().(*exchange)
 	x.h2 = s
 	stop, watched := make(chan struct{}), make(chan struct{})
