@@ -16,8 +16,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"golang.org/x/net/http2"
 )
 
 // End-to-end tests of HTTP/2 clients: real TLS and cleartext sockets, Go's
@@ -86,23 +84,21 @@ func h2Setup(t *testing.T) (p *testProxy, roots *x509.CertPool) {
 // over TLS (roots set) or cleartext with prior knowledge; dials counts
 // its connections.
 func h2Client(addr string, roots *x509.CertPool, dials *atomic.Int64) *http.Client {
-	tr := &http2.Transport{
+	protos := new(http.Protocols)
+	tr := &http.Transport{
 		DisableCompression: true,
-		AllowHTTP:          roots == nil,
-		DialTLSContext: func(ctx context.Context, _, _ string, cfg *tls.Config) (net.Conn, error) {
+		Protocols:          protos,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			dials.Add(1)
 			var d net.Dialer
-			c, err := d.DialContext(ctx, "tcp", addr)
-			if err != nil || roots == nil {
-				return c, err
-			}
-			tc := tls.Client(c, &tls.Config{RootCAs: roots, ServerName: "a.test", NextProtos: []string{"h2"}})
-			if err := tc.HandshakeContext(ctx); err != nil {
-				c.Close()
-				return nil, err
-			}
-			return tc, nil
+			return d.DialContext(ctx, "tcp", addr)
 		},
+	}
+	if roots == nil {
+		protos.SetUnencryptedHTTP2(true)
+	} else {
+		protos.SetHTTP2(true)
+		tr.TLSClientConfig = &tls.Config{RootCAs: roots, ServerName: "a.test"}
 	}
 	return &http.Client{Transport: tr, Timeout: 20 * time.Second}
 }
@@ -124,6 +120,10 @@ func TestH2_ConcurrentStreams(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var dials atomic.Int64
 			c := h2Client(p.addr(tc.fe), tc.roots, &dials)
+			// One request first: concurrent first requests may each dial.
+			if err := h2Check(c, tc.scheme, 0, nil); err != nil {
+				t.Fatal(err)
+			}
 			big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB, above every window
 			var wg sync.WaitGroup
 			errs := make(chan error, 200)

@@ -2,15 +2,12 @@ package proxy
 
 import (
 	"context"
-	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/net/http2"
 )
 
 // TestStick_H2Multiplexed: with HTTP/2, one connection carries many
@@ -45,9 +42,11 @@ backends:
 	addr := p.Addrs("clear")[0]
 
 	var conn net.Conn
-	tr := &http2.Transport{
-		AllowHTTP: true,
-		DialTLSContext: func(ctx context.Context, _, _ string, _ *tls.Config) (net.Conn, error) {
+	protos := new(http.Protocols)
+	protos.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{
+		Protocols: protos,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.7")}}
 			c, err := d.DialContext(ctx, "tcp", addr)
 			conn = c
