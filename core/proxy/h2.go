@@ -141,11 +141,21 @@ func (x *exchange) watchH2(s *h2.Stream, stop <-chan struct{}, watched chan<- st
 	defer close(watched)
 	select {
 	case <-s.Done():
-		if sc := x.sconn.Load(); sc != nil {
-			sc.Close()
+		// Done also closes when the stream ends well; only a reset or a
+		// dead connection abandons the server's answer.
+		if s.Err() != nil {
+			if sc := x.sconn.Swap(nil); sc != nil {
+				sc.Close()
+			}
 		}
 	case <-stop:
 	}
+}
+
+// ownsServerConn reports whether the stream may still pool its server
+// connection: on HTTP/2, watchH2 may have taken and closed it.
+func (x *exchange) ownsServerConn() bool {
+	return x.h2 == nil || x.sconn.Swap(nil) != nil
 }
 
 // handleH2 makes the stream's request an HTTP/1.1 transaction and routes

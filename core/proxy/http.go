@@ -809,7 +809,7 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 		sc.Close()
 		return closeConn, false
 	}
-	if serverKeep && sc.Buf.Len() == 0 && bodyComplete {
+	if serverKeep && sc.Buf.Len() == 0 && bodyComplete && x.ownsServerConn() {
 		srv.Put(sc, time.Now())
 	} else {
 		sc.Close()
