@@ -60,6 +60,28 @@ type CheckSpec struct {
 	Fall     int           // consecutive failures to go down
 }
 
+// CheckL4 is how active checks reach a server beyond the TCP connection,
+// the way traffic does: the engine, which knows the server's PROXY protocol
+// and TLS settings, fills it (Server.CheckL4); this package writes what it
+// is given and knows neither protocol. HAProxy's checks likewise use the
+// server's send-proxy and ssl settings unless told otherwise.
+//
+// Immutable once set; shared by every check of the server.
+type CheckL4 struct {
+	// ProxyHeader, when not empty, is written first on every check
+	// connection: a PROXY protocol header of a connection the proxy opens
+	// for itself (v2 LOCAL, v1 "PROXY UNKNOWN"). A failed write is a
+	// failed connection, L4CON.
+	ProxyHeader []byte
+	// Handshake, when set, runs after the header: the TLS handshake with
+	// the server's settings. ctx ends with the check's timeout (and c's
+	// deadline is set to the same instant). It returns the connection
+	// the check speaks over; on error the check fails at layer 6 (L6TOUT
+	// on a timeout, else L6RSP, with the error as the reason). A TCP check
+	// that completes it reports L6OK. The caller closes c in every case.
+	Handshake func(ctx context.Context, c net.Conn) (net.Conn, error)
+}
+
 // defaultCheck probes a server that passive checks marked down when the
 // backend has no active checks: HAProxy needs `check` for `observe`; strata
 // brings such a server back with TCP checks at HAProxy's default timing.
@@ -78,8 +100,10 @@ func (c *CheckSpec) expect(status int) bool {
 }
 
 // CheckResult is the outcome of one check, with HAProxy's status names:
-// L4OK, L4CON (refused or unreachable), L4TOUT, L7OK, L7STS (unexpected
-// status), L7RSP (invalid response), L7TOUT.
+// L4OK, L4CON (refused or unreachable), L4TOUT, L6OK (TLS handshake
+// completed: a TCP check of a TLS server), L6RSP (TLS handshake failed),
+// L6TOUT (TLS handshake timed out), L7OK, L7STS (unexpected status), L7RSP
+// (invalid response), L7TOUT.
 type CheckResult struct {
 	OK       bool          `json:"ok"`
 	Status   string        `json:"status"`
@@ -219,7 +243,7 @@ func (b *Backend) runChecks(ctx context.Context, s *Server, spec *CheckSpec, pas
 		case <-t.C:
 		}
 		if !passiveOnly || s.Health() == HealthDown {
-			r := runCheck(ctx, s.Addr, spec)
+			r := runCheck(ctx, s.Addr, spec, s.CheckL4)
 			if ctx.Err() != nil {
 				return
 			}
@@ -269,28 +293,54 @@ func (b *Backend) applyCheck(s *Server, spec *CheckSpec, r CheckResult) {
 	s.CloseIdle()
 }
 
-// runCheck runs one check of addr.
-func runCheck(ctx context.Context, addr string, spec *CheckSpec) CheckResult {
+// runCheck runs one check of addr, through l4 when not nil.
+func runCheck(ctx context.Context, addr string, spec *CheckSpec, l4 *CheckL4) CheckResult {
 	start := time.Now()
 	res := func(ok bool, status string, code int, desc string) CheckResult {
 		return CheckResult{OK: ok, Status: status, Code: code, Desc: desc, At: start, Duration: time.Since(start)}
 	}
 	d := net.Dialer{Timeout: spec.Timeout}
-	c, err := d.DialContext(ctx, "tcp", addr)
+	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		if isTimeout(err) {
 			return res(false, "L4TOUT", 0, "connection timeout")
 		}
 		return res(false, "L4CON", 0, err.Error())
 	}
-	defer c.Close()
+	defer nc.Close()
 	// Stopping the checks interrupts one waiting for its response.
-	stop := context.AfterFunc(ctx, func() { c.Close() })
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	defer stop()
-	if spec.Type != "http" {
-		return res(true, "L4OK", 0, "")
+	deadline := start.Add(spec.Timeout)
+	nc.SetDeadline(deadline)
+	var c net.Conn = nc
+	passed := "L4OK"
+	if l4 != nil {
+		if len(l4.ProxyHeader) > 0 {
+			if _, err := nc.Write(l4.ProxyHeader); err != nil {
+				if isTimeout(err) {
+					return res(false, "L4TOUT", 0, "timeout sending the PROXY header")
+				}
+				return res(false, "L4CON", 0, "sending the PROXY header: "+err.Error())
+			}
+		}
+		if l4.Handshake != nil {
+			hctx, cancel := context.WithDeadline(ctx, deadline)
+			c, err = l4.Handshake(hctx, nc)
+			cancel()
+			if err != nil {
+				if isTimeout(err) {
+					return res(false, "L6TOUT", 0, err.Error())
+				}
+				return res(false, "L6RSP", 0, err.Error())
+			}
+			defer c.Close() // a TLS connection says goodbye (close_notify)
+			passed = "L6OK"
+		}
 	}
-	c.SetDeadline(start.Add(spec.Timeout))
+	if spec.Type != "http" {
+		return res(true, passed, 0, "")
+	}
 	method, path, host := spec.Method, spec.Path, spec.Host
 	if method == "" {
 		method = "GET"

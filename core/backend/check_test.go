@@ -78,7 +78,7 @@ func TestRunCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := runCheck(context.Background(), tt.addr, tt.spec)
+			r := runCheck(context.Background(), tt.addr, tt.spec, nil)
 			if r.OK != tt.ok || r.Status != tt.status || r.Code != tt.code {
 				t.Fatalf("got %+v", r)
 			}

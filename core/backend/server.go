@@ -75,6 +75,12 @@ type Server struct {
 	nameHash      uint64
 	timeouts      *Timeouts
 
+	// CheckL4 is how active checks reach the server beyond TCP (a PROXY
+	// header, TLS); nil: a plain connection. Set by the engine after New
+	// and before Backend.Start, immutable after; read by the server's
+	// check goroutine.
+	CheckL4 *CheckL4
+
 	// Written under be.mu, read anywhere:
 	state  atomic.Int32 // State
 	health atomic.Int32 // Health

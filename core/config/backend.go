@@ -71,7 +71,11 @@ type BackendTimeouts struct {
 }
 
 // HealthCheck is `backends.NAME.health_check`. The timing defaults are
-// HAProxy's.
+// HAProxy's. Checks reach a server the way traffic does: through its `tls`
+// (same verify, CA, SNI and client certificate; an HTTP check is sent
+// inside TLS) and, with `send_proxy`, after a PROXY header of a connection
+// the proxy opens for itself (v2 LOCAL, v1 "PROXY UNKNOWN"), as HAProxy's
+// check-ssl and check-send-proxy default to.
 type HealthCheck struct {
 	Type     string        // "tcp" (default: a connection) or "http"
 	Path     string        // http: request path; default "/"

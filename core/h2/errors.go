@@ -44,6 +44,27 @@ var (
 	// ErrMalformed: a request or trailer section that RFC 9113 §8 calls
 	// malformed. Wrapped in a *ProtocolError naming the stream.
 	ErrMalformed = errors.New("h2: malformed request")
+
+	// Client side (ClientConn):
+
+	// ErrRetryable: the server did not process the request (RFC 9113
+	// §8.7): OpenStream could not send it (the connection is closing, got a
+	// GOAWAY or is at the server's stream limit), the server refused the
+	// stream (REFUSED_STREAM), or its id is above a GOAWAY's last stream id.
+	// The request may be sent again, on another connection. Source: server
+	// (or this side's state); takes down one stream.
+	ErrRetryable = errors.New("h2: request not processed, retryable")
+	// ErrMalformedResponse: a response or trailer section that RFC 9113 §8
+	// calls malformed, or a body that differs from its content-length.
+	// Wrapped in a *ProtocolError naming the stream. Source: server.
+	ErrMalformedResponse = errors.New("h2: malformed response")
+	// ErrBadRequest: OpenStream was given a request HTTP/2 cannot carry
+	// (missing pseudo-header, header list beyond the server's
+	// SETTINGS_MAX_HEADER_LIST_SIZE). Nothing was sent. Source: internal.
+	ErrBadRequest = errors.New("h2: invalid request")
+	// ErrResponseRead: ReadResponse after the final response was returned.
+	// Source: internal (caller bug).
+	ErrResponseRead = errors.New("h2: final response already read")
 )
 
 // ProtocolError is a stream error (Stream != 0: the stream is reset) or a
@@ -68,17 +89,18 @@ func (e *ProtocolError) Error() string {
 func (e *ProtocolError) Unwrap() error { return e.Err }
 
 // ResetError is a stream's Err when it was reset by RST_STREAM: by the
-// client (Remote) or by this side (Stream.Reset, or a protocol or flow
-// error the conn detected, or ZeroWindowTimeout).
+// peer (Remote: the client of a Conn, the server of a ClientConn) or by
+// this side (Reset, or a protocol or flow error the connection detected, or
+// ZeroWindowTimeout).
 type ResetError struct {
 	Code   http2.ErrCode
 	Remote bool
-	Err    error // the cause of a local reset, may be nil
+	Err    error // the cause of a local reset, ErrRetryable for a remote REFUSED_STREAM; may be nil
 }
 
 func (e *ResetError) Error() string {
 	if e.Remote {
-		return fmt.Sprintf("h2: stream reset by client: %v", e.Code)
+		return fmt.Sprintf("h2: stream reset by peer: %v", e.Code)
 	}
 	if e.Err != nil {
 		return fmt.Sprintf("h2: stream reset: %v: %v", e.Code, e.Err)
@@ -87,3 +109,19 @@ func (e *ResetError) Error() string {
 }
 
 func (e *ResetError) Unwrap() error { return e.Err }
+
+// GoAwayError is why a ClientConn's stream failed when the server sent
+// GOAWAY: with an error code (the connection ends), or with a last stream id
+// below the stream's (then the error also wraps ErrRetryable).
+type GoAwayError struct {
+	LastStreamID uint32
+	Code         http2.ErrCode
+	Debug        string // the server's debug data, for logs
+}
+
+func (e *GoAwayError) Error() string {
+	if e.Debug != "" {
+		return fmt.Sprintf("h2: server sent GOAWAY %v (last stream %d): %q", e.Code, e.LastStreamID, e.Debug)
+	}
+	return fmt.Sprintf("h2: server sent GOAWAY %v (last stream %d)", e.Code, e.LastStreamID)
+}

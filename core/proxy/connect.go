@@ -64,7 +64,8 @@ func (cc *clientConn) releaseServer(x *exchange, be *Backend) {
 // connect returns a connection to the stream's server, choosing the server
 // first when the stream has none: a pooled connection unless fresh, else a
 // new one, retrying failed connections (see above). On failure it sets the
-// stream's termination.
+// stream's termination. For a server spoken to in HTTP/2 it returns a nil
+// connection and sets x.up (h2up.go).
 func (cc *clientConn) connect(x *exchange, be *Backend, fresh bool) (*backend.ServerConn, error) {
 	strm := &x.strm
 	if x.srv == nil {
@@ -76,7 +77,16 @@ func (cc *clientConn) connect(x *exchange, be *Backend, fresh bool) (*backend.Se
 	}
 	for attempt := 0; ; attempt++ {
 		srv := x.srv
-		if !fresh {
+		up := cc.h2Upstream(srv)
+		if up != nil {
+			// A fresh connection is asked for after a refused stream: any
+			// usable one will do, as the refusal was the old one's.
+			if cl := up.get(); cl != nil {
+				x.up = cl
+				cc.stickStore(x, be)
+				return nil, nil
+			}
+		} else if !fresh {
 			if sc := cc.pooled(srv); sc != nil {
 				if err := cc.track(x, sc); err != nil {
 					return nil, err
@@ -86,6 +96,21 @@ func (cc *clientConn) connect(x *exchange, be *Backend, fresh bool) (*backend.Se
 			}
 		}
 		sc, err := cc.dial(be, srv) // TCP, then PROXY header and TLS when configured
+		if up != nil && err != nil {
+			up.dialed()
+		}
+		if err == nil && up != nil {
+			if t := sc.TLS(); t != nil && t.ConnectionState().NegotiatedProtocol != "h2" {
+				sc.Close()
+				up.dialed()
+				err = errNoH2
+			} else {
+				be.ObserveConnect(srv, true)
+				x.up = up.add(sc)
+				cc.stickStore(x, be)
+				return nil, nil
+			}
+		}
 		if err == nil {
 			be.ObserveConnect(srv, true)
 			if err := cc.track(x, sc); err != nil {
@@ -148,6 +173,9 @@ func (cc *clientConn) track(x *exchange, sc *backend.ServerConn) error {
 }
 
 var errKilled = errors.New("the grace period is over")
+
+// errNoH2 is a TLS server configured with h2 that did not choose it.
+var errNoH2 = errors.New("the server did not negotiate h2 by ALPN")
 
 // redispatchNow decides whether a retry after a failed connection to srv
 // goes to another server (HAProxy's rule, with redispatch on the last

@@ -276,6 +276,9 @@ func (cc *clientConn) forwardH2(x *exchange, be *Backend) stepResult {
 		if err != nil {
 			return cc.replyError(x, 503)
 		}
+		if sc == nil { // an HTTP/2 server
+			return cc.forwardToH2(x, be)
+		}
 		if _, err := sc.Write(x.out); err != nil {
 			sc.Close()
 			// Nothing of the body has been read from the client yet, and

@@ -48,12 +48,17 @@ type exchange struct {
 	// HTTP/2 (h2.go): the client's stream, nil on HTTP/1.1; whether the
 	// response ended well; the stream's server connection, which watchH2
 	// closes when the client resets the stream; scratch.
-	h2       *h2.Stream
-	h2ended  bool
-	sconn    atomic.Pointer[backend.ServerConn]
-	h2buf    []byte
-	h2fields []hpack.HeaderField
-	dechunk  []byte
+	h2      *h2.Stream
+	h2ended bool
+	up      *h2.ClientConn // the HTTP/2 server connection connect chose (h2up.go)
+	// The server timeout of a stream to an HTTP/2 server (h2up.go).
+	upTimer    *time.Timer
+	upTimeout  time.Duration
+	upTimedOut *atomic.Bool
+	sconn      atomic.Pointer[backend.ServerConn]
+	h2buf      []byte
+	h2fields   []hpack.HeaderField
+	dechunk    []byte
 }
 
 // stepResult says what the connection does after a stream.
@@ -143,6 +148,7 @@ func (x *exchange) reset() {
 	x.svc = nil
 	x.h2 = nil
 	x.h2ended = false
+	x.up, x.upTimer, x.upTimedOut = nil, nil, nil
 	x.sconn.Store(nil)
 	if cap(x.out) > 64<<10 {
 		x.out = nil
@@ -483,6 +489,9 @@ func (cc *clientConn) forward(x *exchange, be *Backend) stepResult {
 		if err != nil {
 			return cc.replyError(x, 503)
 		}
+		if sc == nil { // an HTTP/2 server
+			return cc.forwardToH2(x, be)
+		}
 		if n, err := sc.Write(out); err != nil {
 			sc.Close()
 			if sc.Reused && !fresh && replayable && (n == 0 || idempotent) {
@@ -699,27 +708,9 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 		req.KeepAlive = false
 	}
 
-	// Response rules: the backend's first, then the frontend's (HAProxy).
-	ctx := &x.fctx
-	for _, set := range [...]*rules.Set{be.HTTPResponse, fe.HTTPResponse, be.HTTPAfter, fe.HTTPAfter} {
-		if set == nil {
-			continue
-		}
-		v := set.Eval(ctx)
-		if ctx.Abort {
-			sc.Close()
-			return cc.pluginAbortHTTP(x, session.PhaseHeaders), false
-		}
-		if txn.RewriteFailed {
-			sc.Close()
-			strm.Term.Set(session.CauseInternal, session.PhaseHeaders)
-			return cc.replyError(x, 500), false
-		}
-		if v.Kind == rules.Deny || v.Kind == rules.Reject {
-			sc.Close()
-			strm.Term.Set(session.CauseDenied, session.PhaseHeaders)
-			return cc.replyError(x, 502), false
-		}
+	if res, replaced := cc.applyResponseRules(x, be); replaced {
+		sc.Close()
+		return res, false
 	}
 	txn.Status = resp.Status
 
@@ -816,6 +807,32 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 	}
 	if !keep {
 		return closeConn, false
+	}
+	return keepOpen, false
+}
+
+// applyResponseRules runs the response rule sets on the response head:
+// the backend's first, then the frontend's (HAProxy). replaced is true
+// when a rule (or a failing plugin) answered instead of the server; the
+// caller then drops the server's response.
+func (cc *clientConn) applyResponseRules(x *exchange, be *Backend) (res stepResult, replaced bool) {
+	fe, strm, ctx := cc.fe, &x.strm, &x.fctx
+	for _, set := range [...]*rules.Set{be.HTTPResponse, fe.HTTPResponse, be.HTTPAfter, fe.HTTPAfter} {
+		if set == nil {
+			continue
+		}
+		v := set.Eval(ctx)
+		if ctx.Abort {
+			return cc.pluginAbortHTTP(x, session.PhaseHeaders), true
+		}
+		if x.txn.RewriteFailed {
+			strm.Term.Set(session.CauseInternal, session.PhaseHeaders)
+			return cc.replyError(x, 500), true
+		}
+		if v.Kind == rules.Deny || v.Kind == rules.Reject {
+			strm.Term.Set(session.CauseDenied, session.PhaseHeaders)
+			return cc.replyError(x, 502), true
+		}
 	}
 	return keepOpen, false
 }

@@ -357,6 +357,13 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 				if sc := cc.sconn.Load(); sc != nil {
 					sc.Close()
 				}
+				if cc.l4 != nil {
+					for _, ls := range cc.l4.servers {
+						if ls.h2 != nil {
+							ls.h2.close() // streams waiting on HTTP/2 servers end now
+						}
+					}
+				}
 			}
 			p.mu.Unlock()
 			<-done

@@ -62,3 +62,13 @@ func (cc *clientConn) sendProxyHeader(sc *backend.ServerConn, version int) error
 	_, err := sc.Write(b)
 	return err
 }
+
+// localProxyHeader is the PROXY header of a connection strata opens for
+// itself (a health check): the LOCAL command in version 2, "PROXY UNKNOWN"
+// in version 1. The receiver keeps the connection's own addresses.
+func localProxyHeader(version int) []byte {
+	if version == 1 {
+		return proxyproto.AppendV1(nil, netip.AddrPort{}, netip.AddrPort{})
+	}
+	return proxyproto.AppendV2(nil, netip.AddrPort{}, netip.AddrPort{})
+}

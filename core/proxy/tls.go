@@ -69,6 +69,7 @@ type l4Frontend struct {
 type l4Server struct {
 	tls       *tls.Config // nil: plain TCP
 	sendProxy int         // PROXY protocol version sent, 0 for none
+	h2        *h2Pool     // the server speaks HTTP/2 (h2up.go); nil: HTTP/1.1
 }
 
 // buildL4 prepares the TLS configurations and PROXY protocol settings of
@@ -101,8 +102,18 @@ func buildL4(g *Generation, log *slog.Logger) (*l4Gen, error) {
 				}
 				ls.tls = c
 			}
-			if ls.tls != nil || ls.sendProxy != 0 {
+			if sc.H2 && be.HTTP {
+				ls.h2 = &h2Pool{keepAlive: be.Timeouts.HTTPKeepAlive}
+				g.OnClose(ls.h2.close)
+				if ls.tls != nil {
+					ls.tls.NextProtos = []string{"h2"}
+				}
+			}
+			if ls.tls != nil || ls.sendProxy != 0 || ls.h2 != nil {
 				l.servers[srv] = ls
+			}
+			if ls.tls != nil || ls.sendProxy != 0 {
+				srv.CheckL4 = ls.checkL4() // before g.start starts the checks
 			}
 		}
 	}
@@ -416,6 +427,36 @@ func (cc *clientConn) startServerL4(sc *backend.ServerConn, ls *l4Server, timeou
 		return &tlsServerError{err}
 	}
 	return nil
+}
+
+// checkL4 is how the health checks of the server reach it: with its TLS
+// settings (verify, CA, SNI, client certificate) and, with send_proxy, a
+// PROXY header of a connection the proxy opens for itself (v2 LOCAL, v1
+// "PROXY UNKNOWN"), as HAProxy's checks do by default (check-ssl and
+// check-send-proxy follow ssl and send-proxy). A check offers no ALPN: it
+// speaks HTTP/1.1, which is what a server assumes without ALPN. A failed
+// handshake fails the check (L6RSP, L6TOUT) and is not counted in the
+// server's handshake_errors, which count traffic.
+func (ls *l4Server) checkL4() *backend.CheckL4 {
+	c := &backend.CheckL4{}
+	if ls.sendProxy != 0 {
+		c.ProxyHeader = localProxyHeader(ls.sendProxy)
+	}
+	if ls.tls != nil {
+		cfg := ls.tls.Clone()
+		cfg.NextProtos = nil
+		// A session cache of their own: checks resume their sessions,
+		// and traffic never resumes one negotiated without its ALPN.
+		cfg.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+		c.Handshake = func(ctx context.Context, nc net.Conn) (net.Conn, error) {
+			tc := tls.Client(nc, cfg)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				return nil, fmt.Errorf("tls handshake: %w", err)
+			}
+			return tc, nil
+		}
+	}
+	return c
 }
 
 // tlsServerError is a failed TLS handshake with a server.

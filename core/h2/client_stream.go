@@ -1,0 +1,527 @@
+package h2
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// ClientRequest is a request header section to send.
+type ClientRequest struct {
+	// Method, Scheme, Authority and Path become the pseudo-header fields.
+	// Method is required; Scheme and Path too unless Method is CONNECT
+	// (then Authority is required and Scheme and Path are not sent).
+	Method, Scheme, Authority, Path string
+	// Fields are the regular fields. Names are lowercased; pseudo-header
+	// and connection-specific fields (connection, keep-alive,
+	// proxy-connection, transfer-encoding, upgrade, and host, which is
+	// carried as :authority) are dropped, te is kept only when "trailers",
+	// and fields whose value holds NUL, CR or LF are dropped.
+	Fields []hpack.HeaderField
+	// EndStream: the request has no body (HEADERS carry END_STREAM).
+	EndStream bool
+}
+
+// ClientResponse is a response header section, validated per RFC 9113 §8.
+type ClientResponse struct {
+	Status int
+	// Fields are the regular fields in order; names are lowercase.
+	Fields        []hpack.HeaderField
+	ContentLength int64 // from content-length, -1 when absent
+	EndStream     bool  // the HEADERS carried END_STREAM: no body, no trailers
+}
+
+// ClientStream is one request/response exchange on a ClientConn. Its
+// methods are safe for concurrent use: the request body may be written in
+// one goroutine while the response is read in another.
+//
+// States (RFC 9113 §5.1, client side): open → half-closed (local) once
+// END_STREAM is sent (EndStream, CloseWrite, WriteTrailers), →
+// half-closed (remote) once the response's END_STREAM arrives; closed when
+// both are done (Done closes, Err nil), on RST_STREAM either way, on a
+// GOAWAY that leaves it out, or when the connection ends (Done closes, Err
+// says why). The unread response body stays readable after a normal close;
+// every stream must be read to io.EOF or Reset, or its buffer is kept.
+type ClientStream struct {
+	// Immutable after OpenStream:
+	id   uint32
+	c    *ClientConn
+	head bool // a HEAD request: the response has no content
+	done chan struct{}
+	cond sync.Cond // L is &c.mu: responses, body data, window and state changes
+
+	// Guarded by c.mu:
+	inMap         bool  // in c.streams (not closed)
+	sendEnded     bool  // END_STREAM sent (or decided, under wmu)
+	recvEnded     bool  // END_STREAM received
+	closed        bool  // Done is closed
+	err           error // why Done closed; nil for a normal end
+	resps         []ClientResponse
+	finalRecv     bool // the final response HEADERS arrived
+	finalRead     bool // ReadResponse returned it
+	noBody        bool // HEAD, 204 or 304: content-length says nothing of DATA
+	contentLength int64
+	recv          recvBuf
+	recvWindow    int64 // what the server may still send
+	recvUnacked   int64 // read by the caller, not yet granted back
+	recvd         int64 // DATA payload received, for content-length
+	trailers      []hpack.HeaderField
+	sendWindow    int64
+	zeroGen       uint64 // invalidates a zero-window timer on progress
+	zeroExpired   bool
+}
+
+// OpenStream sends a request's HEADERS (and CONTINUATION frames, split by
+// the server's SETTINGS_MAX_FRAME_SIZE). When the connection cannot take
+// the stream (closing, draining, at the server's stream limit, ids
+// exhausted) it sends nothing and returns an error wrapping ErrRetryable:
+// the caller may use another connection. A request HTTP/2 cannot carry
+// returns ErrBadRequest. A write error fails the connection and is
+// returned wrapping ErrConnClosed.
+func (c *ClientConn) OpenStream(r *ClientRequest) (*ClientStream, error) {
+	connect := r.Method == "CONNECT"
+	switch {
+	case !isToken(r.Method):
+		return nil, fmt.Errorf("%w: invalid :method %q", ErrBadRequest, r.Method)
+	case connect && r.Authority == "":
+		return nil, fmt.Errorf("%w: CONNECT without :authority", ErrBadRequest)
+	case !connect && (r.Scheme == "" || r.Path == ""):
+		return nil, fmt.Errorf("%w: missing :scheme or :path", ErrBadRequest)
+	}
+	c.wmu.Lock()
+	c.mu.Lock()
+	if err := c.canTakeLocked(); err != nil {
+		c.mu.Unlock()
+		c.wmu.Unlock()
+		return nil, err
+	}
+	if lim := c.peerMaxHeaderList; lim > 0 {
+		if size := headerListSize(r); size > lim {
+			c.mu.Unlock()
+			c.wmu.Unlock()
+			return nil, fmt.Errorf("%w: header list of %d bytes, the server accepts %d: %w", ErrBadRequest, size, lim, ErrHeaderListTooLarge)
+		}
+	}
+	id := c.nextID
+	c.nextID += 2
+	s := &ClientStream{
+		id:            id,
+		c:             c,
+		head:          r.Method == "HEAD",
+		done:          make(chan struct{}),
+		inMap:         true,
+		sendEnded:     r.EndStream,
+		recvWindow:    int64(c.cfg.InitialWindowSize),
+		sendWindow:    c.peerInitial,
+		contentLength: -1,
+	}
+	s.cond.L = &c.mu
+	c.streams[id] = s
+	maxFrame := c.peerMaxFrame
+	c.mu.Unlock()
+
+	c.hbuf.Reset()
+	c.enc.WriteField(hpack.HeaderField{Name: ":method", Value: r.Method})
+	if !connect {
+		c.enc.WriteField(hpack.HeaderField{Name: ":scheme", Value: r.Scheme})
+	}
+	if r.Authority != "" {
+		c.enc.WriteField(hpack.HeaderField{Name: ":authority", Value: r.Authority})
+	}
+	if !connect {
+		c.enc.WriteField(hpack.HeaderField{Name: ":path", Value: r.Path})
+	}
+	for _, f := range r.Fields {
+		if g, ok := requestField(f, false); ok {
+			c.enc.WriteField(g)
+		}
+	}
+	c.writeBlockLocked(id, r.EndStream, maxFrame)
+	err := c.flushLocked()
+	c.wmu.Unlock()
+	if err != nil {
+		return nil, err // the connection is aborted, s with it
+	}
+	return s, nil
+}
+
+// ID returns the stream identifier.
+func (s *ClientStream) ID() uint32 { return s.id }
+
+// Done is closed when the stream reaches the closed state: normally (both
+// END_STREAMs, Err nil), reset by either side, or the connection ended.
+func (s *ClientStream) Done() <-chan struct{} { return s.done }
+
+// Err says why Done closed: nil for a normal end (or while open), a
+// *ResetError for a reset (wrapping ErrRetryable for REFUSED_STREAM, a
+// *ProtocolError for a stream error found here), an error wrapping
+// ErrRetryable and a *GoAwayError when a GOAWAY left the stream out, an
+// error wrapping ErrConnClosed when the connection ended.
+func (s *ClientStream) Err() error {
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	return s.err
+}
+
+// writableLocked says whether request frames may still be sent on s.
+// Needs c.mu.
+func (s *ClientStream) writableLocked() error {
+	switch {
+	case s.closed:
+		if s.err != nil {
+			return s.err
+		}
+		return ErrStreamClosed
+	case s.c.dead:
+		return ErrConnClosed
+	case s.sendEnded:
+		return ErrStreamClosed
+	}
+	return nil
+}
+
+// Write sends request body bytes in DATA frames, split by the server's
+// SETTINGS_MAX_FRAME_SIZE and limited by the stream and connection send
+// windows. It blocks while a window is zero, up to ZeroWindowTimeout; then
+// the stream is reset (CANCEL) and Write returns an error wrapping
+// ErrZeroWindow. After the server ended the stream early (a complete
+// response then RST_STREAM(NO_ERROR), RFC 9113 §8.1) Write returns
+// ErrStreamClosed: the rest of the body is not wanted.
+func (s *ClientStream) Write(p []byte) (int, error) {
+	c := s.c
+	written := 0
+	for len(p) > 0 {
+		c.mu.Lock()
+		n, err := s.reserveLocked(len(p))
+		c.mu.Unlock()
+		if errors.Is(err, ErrZeroWindow) {
+			c.resetStream(s.id, s, http2.ErrCodeCancel, err)
+			return written, err
+		}
+		if err != nil {
+			return written, err
+		}
+		if err := s.writeData(p[:n], false); err != nil {
+			return written, err
+		}
+		written += n
+		p = p[n:]
+	}
+	return written, nil
+}
+
+// reserveLocked waits until both send windows allow some of want bytes and
+// takes them from the windows. Needs c.mu (released while waiting).
+func (s *ClientStream) reserveLocked(want int) (int, error) {
+	c := s.c
+	armed := false
+	defer func() {
+		if armed {
+			s.zeroGen++ // a timer still pending must not fire on a later wait
+			s.zeroExpired = false
+		}
+	}()
+	for {
+		if err := s.writableLocked(); err != nil {
+			return 0, err
+		}
+		n := min(int64(want), s.sendWindow, c.sendWindow, writeBufSize)
+		if n > 0 {
+			s.sendWindow -= n
+			c.sendWindow -= n
+			return int(n), nil
+		}
+		if s.zeroExpired {
+			which := "stream"
+			if c.sendWindow <= 0 {
+				which = "connection"
+			}
+			return 0, &ProtocolError{Stream: s.id, Code: http2.ErrCodeCancel, Reason: which + " send window stayed at zero", Err: ErrZeroWindow}
+		}
+		if !armed {
+			armed = true
+			s.zeroGen++
+			gen := s.zeroGen
+			t := time.AfterFunc(c.cfg.ZeroWindowTimeout, func() {
+				c.mu.Lock()
+				if s.zeroGen == gen {
+					s.zeroExpired = true
+					s.cond.Broadcast()
+				}
+				c.mu.Unlock()
+			})
+			defer t.Stop()
+		}
+		s.cond.Wait()
+	}
+}
+
+// writeData writes data (already taken from the send windows) in DATA
+// frames, the last with END_STREAM when end.
+func (s *ClientStream) writeData(data []byte, end bool) error {
+	c := s.c
+	c.wmu.Lock()
+	c.mu.Lock()
+	if err := s.writableLocked(); err != nil {
+		// Give back the connection window taken for bytes never sent.
+		if len(data) > 0 {
+			c.sendWindow += int64(len(data))
+			for _, o := range c.streams {
+				o.cond.Broadcast()
+			}
+		}
+		c.mu.Unlock()
+		c.wmu.Unlock()
+		return err
+	}
+	if end {
+		s.endSentLocked()
+	}
+	maxFrame := c.peerMaxFrame
+	c.mu.Unlock()
+	for first := true; first || len(data) > 0; first = false {
+		n := min(len(data), maxFrame)
+		c.fr.WriteData(s.id, end && n == len(data), data[:n])
+		data = data[n:]
+	}
+	err := c.flushLocked()
+	c.wmu.Unlock()
+	if end {
+		c.maybeFinish()
+	}
+	return err
+}
+
+// endSentLocked records our END_STREAM. Needs wmu and c.mu, and the frame
+// must be written before wmu is released.
+func (s *ClientStream) endSentLocked() {
+	s.sendEnded = true
+	if s.recvEnded {
+		s.c.closeStreamLocked(s, nil, closedNormal)
+	}
+}
+
+// CloseWrite ends the request body: an empty DATA frame with END_STREAM.
+// It returns nil when END_STREAM was already sent, or when the server has
+// ended the stream normally.
+func (s *ClientStream) CloseWrite() error {
+	c := s.c
+	c.mu.Lock()
+	sendEnded, closed, err := s.sendEnded, s.closed, s.err
+	c.mu.Unlock()
+	switch {
+	case sendEnded:
+		return nil
+	case closed:
+		return err
+	}
+	err = s.writeData(nil, true)
+	if errors.Is(err, ErrStreamClosed) {
+		return nil // ended meanwhile
+	}
+	return err
+}
+
+// WriteTrailers ends the request with a trailer section (HEADERS with
+// END_STREAM). Fields are filtered as ClientRequest.Fields are (te is
+// dropped). With no field it is CloseWrite.
+func (s *ClientStream) WriteTrailers(fields []hpack.HeaderField) error {
+	if len(fields) == 0 {
+		return s.CloseWrite()
+	}
+	c := s.c
+	c.wmu.Lock()
+	c.mu.Lock()
+	if err := s.writableLocked(); err != nil {
+		c.mu.Unlock()
+		c.wmu.Unlock()
+		return err
+	}
+	s.endSentLocked()
+	maxFrame := c.peerMaxFrame
+	c.mu.Unlock()
+	c.hbuf.Reset()
+	for _, f := range fields {
+		if g, ok := requestField(f, true); ok {
+			c.enc.WriteField(g)
+		}
+	}
+	c.writeBlockLocked(s.id, true, maxFrame)
+	err := c.flushLocked()
+	c.wmu.Unlock()
+	c.maybeFinish()
+	return err
+}
+
+// ReadResponse waits for the next response header section: an interim
+// (1xx) one or the final one, validated per RFC 9113 §8 (a malformed one
+// resets the stream with PROTOCOL_ERROR, and the error wraps
+// ErrMalformedResponse). After the final one it returns ErrResponseRead.
+func (s *ClientStream) ReadResponse() (*ClientResponse, error) {
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		switch {
+		case s.closed && s.err != nil:
+			return nil, s.err
+		case len(s.resps) > 0:
+			r := s.resps[0]
+			s.resps[0] = ClientResponse{}
+			s.resps = s.resps[1:]
+			if len(s.resps) == 0 {
+				s.resps = nil
+			}
+			if r.Status >= 200 {
+				s.finalRead = true
+			}
+			return &r, nil
+		case s.finalRead:
+			return nil, ErrResponseRead
+		case s.closed:
+			return nil, ErrStreamClosed
+		}
+		s.cond.Wait()
+	}
+}
+
+// Read reads the response body. It returns io.EOF after the server's
+// END_STREAM, and an error when the stream was reset or the connection
+// ended (the body is then incomplete), including when the body's length
+// differs from content-length. Flow-control credit goes back to the server
+// as the body is read.
+func (s *ClientStream) Read(p []byte) (int, error) {
+	c := s.c
+	c.mu.Lock()
+	for {
+		if s.closed && s.err != nil {
+			err := s.err
+			c.mu.Unlock()
+			return 0, err
+		}
+		if s.recv.len() > 0 {
+			if len(p) == 0 {
+				c.mu.Unlock()
+				return 0, nil
+			}
+			n := s.recv.read(p)
+			s.recvUnacked += int64(n)
+			ws := c.streamCreditLocked(s)
+			c.mu.Unlock()
+			c.sendWindowUpdates(s, ws, 0) // a write error ends the conn; the data is good
+			return n, nil
+		}
+		switch {
+		case s.recvEnded:
+			c.mu.Unlock()
+			return 0, io.EOF
+		case s.closed:
+			c.mu.Unlock()
+			return 0, ErrStreamClosed
+		case len(p) == 0:
+			c.mu.Unlock()
+			return 0, nil
+		}
+		s.cond.Wait()
+	}
+}
+
+// Trailers returns the response trailers, valid after Read returned io.EOF.
+func (s *ClientStream) Trailers() []hpack.HeaderField {
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	return s.trailers
+}
+
+// Reset ends the stream at once with RST_STREAM(code), unless it is already
+// closed, and drops the unread body. Err is then a *ResetError (unless the
+// stream had ended normally before).
+func (s *ClientStream) Reset(code http2.ErrCode) {
+	c := s.c
+	c.resetStream(s.id, s, code, nil)
+	c.mu.Lock()
+	s.recv.release()
+	s.resps = nil
+	c.mu.Unlock()
+}
+
+// buildResponse validates a decoded response header section and returns
+// the ClientResponse, or a reason when it is malformed (RFC 9113 §8.1.1,
+// §8.3.2: exactly one :status and no other pseudo-header field, before the
+// regular fields; regular fields as checkField says, te included; 101 is
+// not allowed, §8.6; an interim response cannot end the stream).
+func buildResponse(fields []hpack.HeaderField, endStream bool) (ClientResponse, string) {
+	resp := ClientResponse{ContentLength: -1, EndStream: endStream}
+	statusSeen, regular := false, false
+	for _, f := range fields {
+		if len(f.Name) == 0 {
+			return resp, "empty field name"
+		}
+		if f.Name[0] == ':' {
+			switch {
+			case regular:
+				return resp, "pseudo-header field after a regular field"
+			case f.Name != ":status":
+				return resp, "pseudo-header field " + f.Name + " in a response"
+			case statusSeen:
+				return resp, "duplicate :status"
+			}
+			statusSeen = true
+			code, ok := parseStatus(f.Value)
+			if !ok {
+				return resp, "invalid :status"
+			}
+			resp.Status = code
+			continue
+		}
+		regular = true
+		if reason := checkField(f); reason != "" {
+			return resp, reason
+		}
+		switch f.Name {
+		case "te":
+			return resp, "connection-specific field te"
+		case "content-length":
+			n, ok := parseContentLength(f.Value)
+			if !ok || (resp.ContentLength >= 0 && n != resp.ContentLength) {
+				return resp, "invalid content-length"
+			}
+			if resp.ContentLength >= 0 {
+				continue // an identical repeat (RFC 9110 §8.6): keep one
+			}
+			resp.ContentLength = n
+		}
+		resp.Fields = append(resp.Fields, hpack.HeaderField{Name: f.Name, Value: f.Value})
+	}
+	switch {
+	case !statusSeen:
+		return resp, "missing :status"
+	case resp.Status == 101:
+		return resp, ":status 101 in HTTP/2"
+	case resp.Status < 200 && endStream:
+		return resp, "interim response with END_STREAM"
+	}
+	if resp.Status < 200 {
+		resp.ContentLength = -1 // says nothing of the final response
+	}
+	return resp, ""
+}
+
+// parseStatus parses a :status value: exactly three digits, 100 to 999
+// (RFC 9110 §15).
+func parseStatus(s string) (int, bool) {
+	if len(s) != 3 || s[0] < '1' || s[0] > '9' {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || s[1] < '0' || s[1] > '9' || s[2] < '0' || s[2] > '9' {
+		return 0, false
+	}
+	return n, true
+}

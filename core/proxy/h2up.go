@@ -1,0 +1,516 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/strata-proxy/strata/core/backend"
+	"github.com/strata-proxy/strata/core/h1"
+	"github.com/strata-proxy/strata/core/h2"
+	"github.com/strata-proxy/strata/core/session"
+	"github.com/strata-proxy/strata/core/transport"
+)
+
+// HTTP/2 to servers (`h2: true`). A server spoken to in HTTP/2 has a pool
+// of multiplexed connections (h2Pool): a stream opens an HTTP/2 stream on
+// one that can take it, or dials a new one through the same path as
+// HTTP/1.1 connections (TCP, PROXY header, TLS with ALPN h2). The
+// stream's request — from an HTTP/1.1 or an HTTP/2 client — becomes the
+// HTTP/2 request (RFC 9113 §8.3.1); the response comes back as an
+// HTTP/1.1 head, so the response rules see it as any other, and goes to
+// the client in its protocol. maxconn and queues count streams, as for
+// HTTP/1.1.
+
+// h2Pool holds the HTTP/2 connections of one server.
+type h2Pool struct {
+	mu     sync.Mutex
+	conns  []*h2.ClientConn
+	closed bool
+	// keepAlive is how long a connection without streams is kept
+	// (the backend's http_keep_alive timeout).
+	keepAlive time.Duration
+	// dialing is closed when the connection being dialed is pooled or
+	// its dial failed; nil when no dial is under way. Streams arriving
+	// together wait for one dial rather than each open a connection.
+	dialing chan struct{}
+}
+
+// get returns a connection that can take a new stream. When there is
+// none it returns nil and the caller dials, unless a dial is already under
+// way: get then waits for it and looks again.
+func (p *h2Pool) get() *h2.ClientConn {
+	for {
+		p.mu.Lock()
+		c := p.usableLocked()
+		if c != nil || p.dialing == nil {
+			if c == nil {
+				p.dialing = make(chan struct{})
+			}
+			p.mu.Unlock()
+			return c
+		}
+		wait := p.dialing
+		p.mu.Unlock()
+		<-wait
+	}
+}
+
+// dialed ends the dial get asked for; c is nil when it failed.
+func (p *h2Pool) dialed() {
+	p.mu.Lock()
+	if p.dialing != nil {
+		close(p.dialing)
+		p.dialing = nil
+	}
+	p.mu.Unlock()
+}
+
+// usableLocked returns a pooled connection that can take a stream,
+// dropping dead ones and closing those idle longer than keepAlive.
+func (p *h2Pool) usableLocked() *h2.ClientConn {
+	live := p.conns[:0]
+	var found *h2.ClientConn
+	for _, c := range p.conns {
+		select {
+		case <-c.Done():
+			continue
+		default:
+		}
+		if p.keepAlive > 0 && c.Idle() > p.keepAlive {
+			c.Shutdown()
+			continue
+		}
+		live = append(live, c)
+		if found == nil && c.CanTakeNewStream() {
+			found = c
+		}
+	}
+	clear(p.conns[len(live):])
+	p.conns = live
+	return found
+}
+
+// add starts HTTP/2 on a new connection and pools it.
+func (p *h2Pool) add(sc *backend.ServerConn) *h2.ClientConn {
+	// The connection's bytes are HTTP/2's from now on; its buffer, unused,
+	// goes back to the pool.
+	sc.Buf.Release()
+	// The connection is shared: the server timeout applies to each stream
+	// (exchangeH2), not to reads of the connection, which wait for frames.
+	sc.Conn.ReadTimeout, sc.Conn.ReadDeadline = 0, time.Time{}
+	c := h2.NewClientConn(sc.Conn, h2.ClientConfig{})
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		c.Close()
+		p.dialed()
+		return c // its streams fail at once, as on any dead connection
+	}
+	p.conns = append(p.conns, c)
+	p.mu.Unlock()
+	p.dialed()
+	return c
+}
+
+// close aborts every connection (the end of the grace period, or the
+// generation closing after its last stream).
+func (p *h2Pool) close() {
+	p.mu.Lock()
+	conns := p.conns
+	p.conns, p.closed = nil, true
+	p.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// h2Upstream returns the HTTP/2 pool of srv, nil when srv speaks HTTP/1.1.
+func (cc *clientConn) h2Upstream(srv *backend.Server) *h2Pool {
+	if cc.l4 == nil || cc.l4.servers == nil {
+		return nil
+	}
+	if ls := cc.l4.servers[srv]; ls != nil {
+		return ls.h2
+	}
+	return nil
+}
+
+// errH2Retry says an HTTP/2 server did not process the request: it goes
+// again, on another connection.
+var errH2Retry = errors.New("retry on another connection")
+
+// forwardToH2 sends the stream's request to x.up, an HTTP/2 connection to
+// the stream's server, and relays the response.
+func (cc *clientConn) forwardToH2(x *exchange, be *Backend) stepResult {
+	strm := &x.strm
+	fresh := false
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			if _, err := cc.connect(x, be, fresh); err != nil {
+				return cc.replyError(x, 503)
+			}
+		}
+		res, err := cc.exchangeH2(x, be)
+		if err != errH2Retry || attempt >= 3 {
+			if x.h2 == nil && !x.consumed {
+				// An HTTP/1.1 request without a body: its head leaves
+				// the buffer now that nothing reads it any more.
+				cc.buf.Consume(x.txn.Req.HeadLen)
+				x.consumed = true
+			}
+			return res
+		}
+		fresh = true
+		strm.Retries++
+	}
+}
+
+// exchangeH2 runs one attempt of forwardToH2.
+func (cc *clientConn) exchangeH2(x *exchange, be *Backend) (stepResult, error) {
+	strm, txn := &x.strm, &x.txn
+	req := &txn.Req
+	up, srv := x.up, x.srv
+	x.up = nil
+	r := h2.ClientRequest{Method: string(req.Method), Scheme: "http", Path: string(req.URI), EndStream: req.Body == h1.BodyNone}
+	if ls := cc.l4.servers[srv]; ls.tls != nil {
+		r.Scheme = "https"
+	}
+	if len(req.URI) == 0 || req.URI[0] != '/' && string(req.URI) != "*" {
+		// Absolute form from an HTTP/1.1 client: the path goes on, the
+		// authority travels as :authority.
+		r.Path = string(req.Path)
+		if req.Query != nil {
+			r.Path += "?" + string(req.Query)
+		}
+	}
+	if host, ok := h1.Lookup(req.Fields, "host", 1); ok {
+		r.Authority = string(host)
+	}
+	fs := x.h2fields[:0]
+	for _, f := range req.Fields {
+		if connectionNamed(req.Fields, f.Name) || session.EqualFold(f.Name, []byte("expect")) {
+			continue
+		}
+		fs = append(fs, hpack.HeaderField{Name: string(bytes.ToLower(f.Name)), Value: string(f.Value)})
+	}
+	r.Fields = fs
+	sent0 := time.Now()
+	cs, err := up.OpenStream(&r)
+	clear(fs)
+	x.h2fields = fs[:0]
+	if err != nil {
+		if errors.Is(err, h2.ErrRetryable) { // nothing was sent
+			return keepOpen, errH2Retry
+		}
+		be.ObserveResponseError(srv)
+		strm.Term.Set(session.CauseServerAbort, session.PhaseConnect)
+		return cc.replyError(x, 502), nil
+	}
+	srv.Stats.Streams.Add(1)
+	// The server timeout bounds each wait for the server: the response
+	// head, then every read of the body. When it fires the stream is
+	// reset, which fails the wait.
+	var timedOut atomic.Bool
+	if d := be.Timeouts.Server; d > 0 {
+		x.upTimer = time.AfterFunc(d, func() {
+			timedOut.Store(true)
+			cs.Reset(http2.ErrCodeCancel)
+		})
+		x.upTimeout = d
+		defer x.upTimer.Stop()
+	}
+	x.upTimedOut = &timedOut
+	if r.EndStream {
+		// nothing to send
+	} else if res, ok := cc.sendBodyToH2(x, cs); !ok {
+		return res, nil
+	}
+
+	// The response head, after any interim ones.
+	var resp *h2.ClientResponse
+	for {
+		resp, err = cs.ReadResponse()
+		if err != nil {
+			cs.Reset(http2.ErrCodeCancel)
+			if errors.Is(err, h2.ErrRetryable) && req.Body == h1.BodyNone {
+				return keepOpen, errH2Retry
+			}
+			be.ObserveResponseError(srv)
+			strm.Term.Set(session.CauseServerAbort, session.PhaseHeaders)
+			if timedOut.Load() {
+				strm.Term.Set(session.CauseServerTimeout, session.PhaseHeaders)
+				return cc.replyError(x, 504), nil
+			}
+			return cc.replyError(x, 502), nil
+		}
+		if x.ttfb < 0 {
+			x.ttfb = time.Since(sent0)
+		}
+		if resp.Status >= 200 {
+			break
+		}
+		if resp.Status == 101 {
+			cs.Reset(http2.ErrCodeProtocol)
+			be.ObserveResponseError(srv)
+			strm.Term.Set(session.CauseBadResponse, session.PhaseHeaders)
+			return cc.replyError(x, 502), nil
+		}
+		if err := cc.writeInterim(x, resp); err != nil {
+			cs.Reset(http2.ErrCodeCancel)
+			strm.Term.Set(session.CauseClientAbort, session.PhaseHeaders)
+			return closeConn, nil
+		}
+	}
+	be.ObserveResponse(srv, resp.Status)
+	cc.trackResponse(x, resp.Status)
+	x.h2Response(resp, req)
+	if res, replaced := cc.applyResponseRules(x, be); replaced {
+		cs.Reset(http2.ErrCodeCancel)
+		return res, nil
+	}
+	txn.Status = txn.Resp.Status
+	srv.Stats.CountStatus(resp.Status)
+	return cc.relayH2Body(x, cs, resp.EndStream), nil
+}
+
+// writeInterim relays a 1xx response to the client.
+func (cc *clientConn) writeInterim(x *exchange, r *h2.ClientResponse) error {
+	resp := &x.txn.Resp
+	x.h2Response(r, &x.txn.Req)
+	if x.h2 != nil {
+		return x.writeH2Head(resp, false)
+	}
+	x.out = h1.AppendResponseHead(x.out[:0], resp)
+	_, err := cc.c.Write(x.out)
+	x.strm.BytesOut += int64(len(x.out))
+	return err
+}
+
+// h2Response makes an HTTP/2 response head the transaction's HTTP/1.1
+// one, in one slab of storage owned by the exchange, framed for the
+// client: an HTTP/1.1 client gets a body of unknown length chunked.
+func (x *exchange) h2Response(r *h2.ClientResponse, req *h1.Request) {
+	size := len("transfer-encoding") + len("chunked")
+	for _, f := range r.Fields {
+		size += len(f.Name) + len(f.Value)
+	}
+	if cap(x.h2buf) < size {
+		x.h2buf = make([]byte, 0, size)
+	}
+	b := x.h2buf[:0]
+	add := func(s string) []byte {
+		i := len(b)
+		b = append(b, s...)
+		return b[i:len(b):len(b)]
+	}
+	resp := &x.txn.Resp
+	resp.Reset()
+	resp.Minor, resp.Status, resp.KeepAlive = 1, r.Status, true
+	for _, f := range r.Fields {
+		resp.Fields = append(resp.Fields, h1.Field{Name: add(f.Name), Value: add(f.Value)})
+	}
+	switch {
+	case r.Status < 200:
+		resp.Body = h1.BodyNone
+	case r.EndStream || string(req.Method) == "HEAD" || r.Status == 204 || r.Status == 304:
+		resp.Body = h1.BodyNone
+	case r.ContentLength >= 0:
+		resp.Body, resp.ContentLength = h1.BodyLength, r.ContentLength
+	case x.h2 == nil && req.Minor == 1:
+		resp.Body = h1.BodyChunked
+		resp.Fields = append(resp.Fields, h1.Field{Name: add("transfer-encoding"), Value: add("chunked")})
+	default:
+		// An HTTP/1.0 client learns the end from the close.
+		resp.Body = h1.BodyUntilClose
+		resp.KeepAlive = false
+	}
+	x.h2buf = b
+}
+
+// relayH2Body sends the response head to the client, then the body read
+// from the server's stream.
+func (cc *clientConn) relayH2Body(x *exchange, cs *h2.ClientStream, noBody bool) stepResult {
+	strm, resp := &x.strm, &x.txn.Resp
+	keep := x.txn.Req.KeepAlive && resp.Body != h1.BodyUntilClose
+	if x.h2 == nil && keep && cc.p.draining.Load() {
+		x.txn.SetRespHeader([]byte("connection"), []byte("close"))
+		keep = false
+	}
+	var err error
+	if x.h2 != nil {
+		err = x.writeH2Head(resp, noBody)
+	} else {
+		x.out = h1.AppendResponseHead(x.out[:0], resp)
+		_, err = cc.c.Write(x.out)
+		strm.BytesOut += int64(len(x.out))
+	}
+	if err != nil {
+		cs.Reset(http2.ErrCodeCancel)
+		strm.Term.Set(session.CauseClientAbort, session.PhaseData)
+		return closeConn
+	}
+	chunked := resp.Body == h1.BodyChunked
+	x.txn.ForgetResponse()
+	if noBody {
+		cs.Reset(http2.ErrCodeCancel) // a HEAD or 304 body, if the server sends one, is not wanted
+		if !keep {
+			return closeConn
+		}
+		return keepOpen
+	}
+	bp := transport.GetBuf()
+	defer transport.PutBuf(bp)
+	buf := *bp
+	const room = 18 // a chunk's size line
+	for {
+		n, rerr := cs.Read(buf[room : len(buf)-2])
+		if x.upTimer != nil {
+			x.upTimer.Reset(x.upTimeout)
+		}
+		if n > 0 {
+			var werr error
+			if x.h2 != nil {
+				werr = x.writeH2Body(buf[room:room+n], false)
+			} else {
+				out := buf[room : room+n]
+				if chunked {
+					line := strconv.AppendInt(buf[:0:room], int64(n), 16)
+					line = append(line, '\r', '\n')
+					start := room - len(line)
+					copy(buf[start:], line)
+					out = append(buf[start:room+n], '\r', '\n')
+				}
+				_, werr = cc.c.Write(out)
+				strm.BytesOut += int64(len(out))
+			}
+			if werr != nil {
+				cs.Reset(http2.ErrCodeCancel)
+				strm.Term.Set(session.CauseClientAbort, session.PhaseData)
+				return closeConn
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			// The client must not take a truncated body for a whole one:
+			// an HTTP/1.1 connection closes, an HTTP/2 stream is reset.
+			if x.upTimedOut.Load() {
+				strm.Term.Set(session.CauseServerTimeout, session.PhaseData)
+			} else {
+				strm.Term.Set(session.CauseServerAbort, session.PhaseData)
+			}
+			return closeConn
+		}
+	}
+	var err2 error
+	if x.h2 != nil {
+		err2 = x.writeH2Body(nil, true)
+	} else if chunked {
+		_, err2 = cc.c.Write([]byte("0\r\n\r\n"))
+		strm.BytesOut += 5
+	}
+	if err2 != nil {
+		strm.Term.Set(session.CauseClientAbort, session.PhaseData)
+		return closeConn
+	}
+	if !keep {
+		return closeConn
+	}
+	return keepOpen
+}
+
+// sendBodyToH2 copies the request body from the client — an HTTP/2
+// stream, or an HTTP/1.1 connection whose chunked framing is removed —
+// to the server's stream, then ends it.
+func (cc *clientConn) sendBodyToH2(x *exchange, cs *h2.ClientStream) (stepResult, bool) {
+	strm, req := &x.strm, &x.txn.Req
+	fail := func(err error, client bool) (stepResult, bool) {
+		cs.Reset(http2.ErrCodeCancel)
+		if client {
+			if transport.IsTimeout(err) {
+				strm.Term.Set(session.CauseClientTimeout, session.PhaseData)
+				return cc.replyError(x, 408), false
+			}
+			strm.Term.Set(session.CauseClientAbort, session.PhaseData)
+			return closeConn, false
+		}
+		strm.Term.Set(session.CauseServerAbort, session.PhaseData)
+		return cc.replyError(x, 502), false
+	}
+	if x.h2 != nil {
+		bp := transport.GetBuf()
+		defer transport.PutBuf(bp)
+		for {
+			n, err := x.h2.Read(*bp)
+			if n > 0 {
+				if _, werr := cs.Write((*bp)[:n]); werr != nil {
+					return fail(werr, false)
+				}
+				strm.BytesIn += int64(n)
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return fail(err, true)
+			}
+		}
+	} else {
+		// The body from the client connection's buffer, then the socket.
+		if !x.consumed {
+			cc.buf.Consume(req.HeadLen)
+			x.consumed = true
+			x.txn.ForgetRequest()
+		}
+		cc.c.ReadDeadline = time.Time{}
+		remaining := req.ContentLength
+		x.chunk.Reset()
+		for done := false; !done; {
+			if cc.buf.Len() == 0 {
+				if _, err := cc.c.Fill(&cc.buf); err != nil {
+					return fail(err, true)
+				}
+			}
+			data := cc.buf.Data()
+			var n int
+			content := data
+			if req.Body == h1.BodyLength {
+				n = len(data)
+				if int64(n) >= remaining {
+					n, done = int(remaining), true
+				}
+				remaining -= int64(n)
+				content = data[:n]
+			} else {
+				var err error
+				n, done, x.dechunk, err = x.chunk.ScanData(data, x.dechunk[:0])
+				content = x.dechunk
+				if err != nil {
+					cs.Reset(http2.ErrCodeCancel)
+					strm.Term.Set(session.CauseBadRequest, session.PhaseData)
+					return cc.replyError(x, 400), false
+				}
+			}
+			if len(content) > 0 {
+				if _, err := cs.Write(content); err != nil {
+					return fail(err, false)
+				}
+			}
+			strm.BytesIn += int64(n)
+			cc.buf.Consume(n)
+		}
+	}
+	if err := cs.CloseWrite(); err != nil {
+		return fail(err, false)
+	}
+	return keepOpen, true
+}
