@@ -139,6 +139,60 @@ func (s *Stream) writableLocked() error {
 // keep-alive, proxy-connection, transfer-encoding, upgrade) are dropped, as
 // are fields whose value holds NUL, CR or LF; ":status" is added here.
 func (s *Stream) WriteHeaders(status int, fields []hpack.HeaderField, endStream bool) error {
+	return s.writeHeaders(status, fields, endStream, false)
+}
+
+// WriteResponse sends a whole response — the header section, then body
+// with END_STREAM on its last DATA frame — in as few writes as the
+// flow-control windows allow (one when body fits them), and ends the
+// stream as Close does.
+func (s *Stream) WriteResponse(status int, fields []hpack.HeaderField, body []byte) error {
+	if status < 200 {
+		return ErrBadStatus
+	}
+	if len(body) == 0 {
+		if err := s.WriteHeaders(status, fields, true); err != nil {
+			return err
+		}
+		return s.Close()
+	}
+	// The header frames wait in the write buffer for the first DATA
+	// frame, which flushes them; see writeHeaders.
+	if err := s.writeHeaders(status, fields, false, true); err != nil {
+		return err
+	}
+	return s.WriteLast(body)
+}
+
+// WriteLast sends p as the end of the response body: the last DATA frame
+// carries END_STREAM, saving the empty frame Close would add. It ends the
+// stream as Close does.
+func (s *Stream) WriteLast(p []byte) error {
+	c := s.c
+	for len(p) > 0 {
+		c.mu.Lock()
+		n, err := s.reserveLocked(len(p))
+		c.mu.Unlock()
+		if err == errZeroWindowStream || err == errZeroWindowConn {
+			s.zeroWindow(err == errZeroWindowConn)
+			return ErrZeroWindow
+		}
+		if err != nil {
+			return err
+		}
+		if err := c.writeData(s, p[:n], n == len(p)); err != nil {
+			return err
+		}
+		p = p[n:]
+	}
+	return s.Close()
+}
+
+// writeHeaders is WriteHeaders. With lazy, the frames are left in the
+// write buffer when both send windows are open, for the DATA frame the
+// caller writes next to flush with them: that write cannot block on a
+// window, and any other stream's write flushes them too.
+func (s *Stream) writeHeaders(status int, fields []hpack.HeaderField, endStream, lazy bool) error {
 	if status < 100 || status > 999 || status == 101 || (status < 200 && endStream) {
 		return ErrBadStatus
 	}
@@ -161,6 +215,7 @@ func (s *Stream) WriteHeaders(status int, fields []hpack.HeaderField, endStream 
 		s.endSentLocked()
 	}
 	maxFrame := c.peerMaxFrame
+	flush := !lazy || endStream || s.sendWindow <= 0 || c.sendWindow <= 0
 	c.mu.Unlock()
 
 	c.hbuf.Reset()
@@ -169,7 +224,9 @@ func (s *Stream) WriteHeaders(status int, fields []hpack.HeaderField, endStream 
 		c.encodeResponseFieldLocked(f)
 	}
 	c.writeBlockLocked(s.id, endStream, maxFrame)
-	err = c.flushLocked()
+	if flush {
+		err = c.flushLocked()
+	}
 	c.wmu.Unlock()
 	if endStream {
 		c.maybeFinish()

@@ -355,6 +355,31 @@ func (cc *clientConn) sendH2Body(x *exchange, sc *backend.ServerConn) (stepResul
 
 // writeH2Head sends a response head on the stream.
 func (x *exchange) writeH2Head(resp *h1.Response, endStream bool) error {
+	fs := x.h2HeadFields(resp)
+	err := x.h2.WriteHeaders(resp.Status, fs, endStream)
+	clear(fs)
+	if err == nil && endStream {
+		x.h2ended = true
+	}
+	return err
+}
+
+// writeH2Response sends a whole response, head and body, on the stream:
+// one write when the flow-control windows allow.
+func (x *exchange) writeH2Response(resp *h1.Response, body []byte) error {
+	fs := x.h2HeadFields(resp)
+	err := x.h2.WriteResponse(resp.Status, fs, body)
+	clear(fs)
+	if err == nil {
+		x.h2ended = true
+		x.strm.BytesOut += int64(len(body))
+	}
+	return err
+}
+
+// h2HeadFields returns the fields of a response head for HTTP/2, in the
+// exchange's scratch (cleared by the caller once sent).
+func (x *exchange) h2HeadFields(resp *h1.Response) []hpack.HeaderField {
 	fs := x.h2fields[:0]
 	for _, f := range resp.Fields {
 		if connectionNamed(resp.Fields, f.Name) {
@@ -364,12 +389,7 @@ func (x *exchange) writeH2Head(resp *h1.Response, endStream bool) error {
 		x.strm.BytesOut += int64(len(f.Name) + len(f.Value) + 4)
 	}
 	x.h2fields = fs[:0]
-	err := x.h2.WriteHeaders(resp.Status, fs, endStream)
-	clear(fs)
-	if err == nil && endStream {
-		x.h2ended = true
-	}
-	return err
+	return fs
 }
 
 // connectionNamed reports whether a Connection field lists name.
@@ -390,17 +410,19 @@ func connectionNamed(fields []h1.Field, name []byte) bool {
 // writeH2Body sends response content on the stream, and ends the stream
 // when done.
 func (x *exchange) writeH2Body(p []byte, done bool) error {
+	if done {
+		if err := x.h2.WriteLast(p); err != nil {
+			return err
+		}
+		x.strm.BytesOut += int64(len(p))
+		x.h2ended = true
+		return nil
+	}
 	if len(p) > 0 {
 		if _, err := x.h2.Write(p); err != nil {
 			return err
 		}
 		x.strm.BytesOut += int64(len(p))
-	}
-	if done {
-		if err := x.h2.Close(); err != nil {
-			return err
-		}
-		x.h2ended = true
 	}
 	return nil
 }
@@ -417,7 +439,7 @@ func (cc *clientConn) replyH2(x *exchange, raw []byte) stepResult {
 	if resp.Body == h1.BodyLength {
 		body = raw[resp.HeadLen:]
 	}
-	if x.writeH2Head(resp, len(body) == 0) != nil || x.writeH2Body(body, true) != nil {
+	if x.writeH2Response(resp, body) != nil {
 		x.strm.Term.Set(session.CauseClientAbort, session.PhaseLast)
 	}
 	resp.Reset()

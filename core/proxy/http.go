@@ -761,9 +761,11 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 	// reading the stats after its response finds it counted.
 	srv.Stats.CountStatus(resp.Status)
 	if x.h2 != nil {
-		err := x.writeH2Head(resp, done && len(content) == 0)
-		if err == nil && !x.h2ended {
-			err = x.writeH2Body(content, done)
+		var err error
+		if done {
+			err = x.writeH2Response(resp, content)
+		} else if err = x.writeH2Head(resp, false); err == nil {
+			err = x.writeH2Body(content, false)
 		}
 		if err != nil {
 			sc.Close()
