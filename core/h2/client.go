@@ -377,6 +377,12 @@ func (c *ClientConn) readError(err error) error {
 		if se.Cause != nil {
 			reason = se.Cause.Error()
 		}
+		c.mu.Lock()
+		idle := c.idleLocked(se.StreamID)
+		c.mu.Unlock()
+		if idle { // no RST_STREAM on an idle stream (§5.1)
+			return c.connError(http2.ErrCodeProtocol, reason+" on a stream the client did not open", nil)
+		}
 		c.streamError(se.StreamID, se.Code, reason, nil)
 		return nil
 	case errors.As(err, &ce):
@@ -422,13 +428,10 @@ func (c *ClientConn) processFrame(f http2.Frame) error {
 	case *http2.PushPromiseFrame:
 		// We sent SETTINGS_ENABLE_PUSH=0 (RFC 9113 §6.6, §8.4).
 		return c.connError(http2.ErrCodeProtocol, "PUSH_PROMISE with push disabled", nil)
-	case *http2.PriorityFrame:
-		if f.StreamDep == f.StreamID {
-			c.streamError(f.StreamID, http2.ErrCodeProtocol, "stream depends on itself", nil)
-		}
-		return nil // advisory, and about streams the server would send on
 	default:
-		return nil // unknown types and PRIORITY_UPDATE: ignored
+		// PRIORITY (advisory, deprecated by RFC 9113, and about streams
+		// the server sends on), PRIORITY_UPDATE and unknown types: ignored.
+		return nil
 	}
 }
 
@@ -1087,8 +1090,8 @@ func headerListSize(r *ClientRequest) uint32 {
 	if r.Method != "CONNECT" {
 		size += len(":scheme") + len(r.Scheme) + 32 + len(":path") + len(r.Path) + 32
 	}
-	if r.Authority != "" {
-		size += len(":authority") + len(r.Authority) + 32
+	if a := r.authority(); a != "" {
+		size += len(":authority") + len(a) + 32
 	}
 	for _, f := range r.Fields {
 		if g, ok := requestField(f, false); ok {
@@ -1096,4 +1099,18 @@ func headerListSize(r *ClientRequest) uint32 {
 		}
 	}
 	return uint32(min(size, maxWindow))
+}
+
+// authority is :authority: Authority, else the value of a host field (RFC
+// 9113 §8.3.1: a request translated from HTTP/1.1 carries Host there).
+func (r *ClientRequest) authority() string {
+	if r.Authority != "" {
+		return r.Authority
+	}
+	for _, f := range r.Fields {
+		if len(f.Name) == 4 && strings.EqualFold(f.Name, "host") && !strings.ContainsAny(f.Value, "\x00\r\n") {
+			return strings.Trim(f.Value, " \t")
+		}
+	}
+	return ""
 }

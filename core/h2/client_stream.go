@@ -16,7 +16,8 @@ import (
 type ClientRequest struct {
 	// Method, Scheme, Authority and Path become the pseudo-header fields.
 	// Method is required; Scheme and Path too unless Method is CONNECT
-	// (then Authority is required and Scheme and Path are not sent).
+	// (then Authority is required and Scheme and Path are not sent). An
+	// empty Authority is taken from a host field in Fields, if any.
 	Method, Scheme, Authority, Path string
 	// Fields are the regular fields. Names are lowercased; pseudo-header
 	// and connection-specific fields (connection, keep-alive,
@@ -86,10 +87,11 @@ type ClientStream struct {
 // returned wrapping ErrConnClosed.
 func (c *ClientConn) OpenStream(r *ClientRequest) (*ClientStream, error) {
 	connect := r.Method == "CONNECT"
+	authority := r.authority()
 	switch {
 	case !isToken(r.Method):
 		return nil, fmt.Errorf("%w: invalid :method %q", ErrBadRequest, r.Method)
-	case connect && r.Authority == "":
+	case connect && authority == "":
 		return nil, fmt.Errorf("%w: CONNECT without :authority", ErrBadRequest)
 	case !connect && (r.Scheme == "" || r.Path == ""):
 		return nil, fmt.Errorf("%w: missing :scheme or :path", ErrBadRequest)
@@ -131,8 +133,8 @@ func (c *ClientConn) OpenStream(r *ClientRequest) (*ClientStream, error) {
 	if !connect {
 		c.enc.WriteField(hpack.HeaderField{Name: ":scheme", Value: r.Scheme})
 	}
-	if r.Authority != "" {
-		c.enc.WriteField(hpack.HeaderField{Name: ":authority", Value: r.Authority})
+	if authority != "" {
+		c.enc.WriteField(hpack.HeaderField{Name: ":authority", Value: authority})
 	}
 	if !connect {
 		c.enc.WriteField(hpack.HeaderField{Name: ":path", Value: r.Path})

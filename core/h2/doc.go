@@ -1,7 +1,10 @@
-// Package h2 is the server side of HTTP/2 (RFC 9113) for the proxy's client
-// connections. It frames, validates and flow-controls; the proxy engine
-// drives each stream itself through a Handler, so there is no
+// Package h2 is HTTP/2 (RFC 9113) for the proxy: the server side (Conn,
+// Stream) for its client connections, and the client side (ClientConn,
+// ClientStream, see client.go for its states and goroutines) for its
+// connections to servers. It frames, validates and flow-controls; the proxy
+// engine drives each stream itself through a Handler, so there is no
 // http.Handler, no ResponseWriter and no request object beyond Request.
+// What follows describes the server side.
 //
 // # Connection states
 //
