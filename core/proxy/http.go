@@ -40,6 +40,8 @@ type exchange struct {
 	// svc is the StreamService the stream used, ended with the stream
 	// (plugin_service.go).
 	svc StreamService
+
+	streamTelemetry // spans and the objects whose latency is observed (telemetry.go)
 }
 
 // stepResult says what the connection does after a stream.
@@ -112,6 +114,7 @@ func (x *exchange) reset() {
 	x.key = backend.Key{}
 	x.srv = nil
 	x.svc = nil
+	x.streamTelemetry.reset()
 	if cap(x.out) > 64<<10 {
 		x.out = nil
 	}
@@ -155,6 +158,7 @@ func (cc *clientConn) finishStream(x *exchange, start time.Time) {
 		strm.Term.Cause = session.CauseKilled
 	}
 	cc.trackStreamEnd(x)
+	cc.streamEnded(x, start) // latencies, spans (telemetry.go)
 	fe.Stats.CurStreams.Add(-1)
 	fe.Stats.Term[strm.Term.Cause].Add(1)
 	fe.Stats.BytesIn.Add(strm.BytesIn)
@@ -230,6 +234,7 @@ func (cc *clientConn) handle(x *exchange) stepResult {
 	ctx := &x.fctx
 	ctx.Reset()
 	ctx.Conn, ctx.Sess, ctx.Strm, ctx.Proc = &cc.conn, &cc.sess, strm, cc.gen.proc
+	cc.traceHTTP(x) // the stream's span, parent of its plugin calls (telemetry.go)
 
 	// tcp-request content sees the stream without its transaction.
 	if fe.TCPContent != nil {
@@ -401,6 +406,7 @@ func (cc *clientConn) forward(x *exchange, be *Backend) stepResult {
 
 	// The head goes out as received unless a rule edited it; then it is
 	// serialised once. Buffered body bytes go in the same write.
+	cc.traceAttempt(x, be) // traceparent (telemetry.go)
 	var out []byte
 	if txn.ReqEdited {
 		x.out = h1.AppendRequestHead(x.out[:0], req)
@@ -430,6 +436,7 @@ func (cc *clientConn) forward(x *exchange, be *Backend) stepResult {
 			if sc.Reused && !fresh && replayable && (n == 0 || idempotent) {
 				fresh = true
 				strm.Retries++
+				cc.traceRetry(x, out)
 				continue
 			}
 			be.ObserveResponseError(sc.Srv)
@@ -449,6 +456,7 @@ func (cc *clientConn) forward(x *exchange, be *Backend) stepResult {
 		if retry {
 			fresh = true
 			strm.Retries++
+			cc.traceRetry(x, out)
 			continue
 		}
 		if !x.consumed {

@@ -51,8 +51,9 @@ type Proxy struct {
 	log  *slog.Logger
 	alog *accessLog
 
-	gen atomic.Pointer[Generation]
-	rl  reloadState // configuration reloads and upgrades (reload.go)
+	gen     atomic.Pointer[Generation]
+	rl      reloadState  // configuration reloads and upgrades (reload.go)
+	metrics metricsState // GET /metrics and global.metrics (metrics.go)
 
 	mu        sync.Mutex
 	listeners []*listener
@@ -110,6 +111,7 @@ func New(g *Generation, opt Options) (*Proxy, error) {
 		p.alog = newAccessLog(w, al.Format != "text")
 	}
 	p.adopt(g)
+	p.applyMetricsExport(g)
 	return p, nil
 }
 
@@ -379,6 +381,7 @@ func (p *Proxy) finish() {
 		if p.alog != nil {
 			p.alog.Close()
 		}
+		p.stopMetricsExport()
 	})
 }
 

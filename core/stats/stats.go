@@ -27,6 +27,9 @@ type Counters struct {
 	// ProxyErrors counts client connections closed because their PROXY
 	// protocol header was missing, malformed or late (frontends).
 	ProxyErrors atomic.Int64
+	// Latency: how long streams took, for GET /metrics (not in the
+	// runtime API's JSON).
+	Latency Latency
 }
 
 // CountStatus counts one response with status code.
@@ -81,4 +84,11 @@ func (c *Counters) Snapshot() Snapshot {
 		}
 	}
 	return s
+}
+
+// Latency holds the latency histograms of one proxy object (frontend,
+// backend or server).
+type Latency struct {
+	Total Histogram // stream start to its end
+	TTFB  Histogram // request sent to the server to the first byte of its response
 }
