@@ -128,6 +128,11 @@ func (t *Tracer) StartHTTP(s *Stream, start time.Time, r *HTTPRequest) {
 	if method == "" {
 		method, name = "_OTHER", "HTTP "+r.Frontend // the request never parsed
 	}
+	s.t = t
+	s.ctx, s.span = t.tr.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(start))
+	if !s.span.IsRecording() {
+		return // not sampled: no attribute is built (the ratio-based sampler needs none)
+	}
 	attrs := make([]attribute.KeyValue, 0, 16)
 	attrs = append(attrs,
 		attribute.String(AttrMethod, method),
@@ -145,14 +150,16 @@ func (t *Tracer) StartHTTP(s *Stream, start time.Time, r *HTTPRequest) {
 	if len(r.UserAgent) > 0 {
 		attrs = append(attrs, attribute.String(AttrUserAgent, string(r.UserAgent)))
 	}
-	attrs = appendAddrs(attrs, r.Client, r.Local, r.Host)
-	s.t = t
-	s.ctx, s.span = t.tr.Start(ctx, name,
-		trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(start), trace.WithAttributes(attrs...))
+	s.span.SetAttributes(appendAddrs(attrs, r.Client, r.Local, r.Host)...)
 }
 
 // StartTCP starts the server span of a TCP-mode stream.
 func (t *Tracer) StartTCP(s *Stream, start time.Time, frontend string, client, local netip.AddrPort, sess, strm uint64) {
+	s.t = t
+	s.ctx, s.span = t.tr.Start(context.Background(), "tcp "+frontend, trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(start))
+	if !s.span.IsRecording() {
+		return
+	}
 	attrs := make([]attribute.KeyValue, 0, 10)
 	attrs = append(attrs,
 		attribute.String(AttrMode, "tcp"),
@@ -161,10 +168,7 @@ func (t *Tracer) StartTCP(s *Stream, start time.Time, frontend string, client, l
 		attribute.Int64(AttrSessionID, int64(sess)),
 		attribute.Int64(AttrStreamID, int64(strm)),
 	)
-	attrs = appendAddrs(attrs, client, local, nil)
-	s.t = t
-	s.ctx, s.span = t.tr.Start(context.Background(), "tcp "+frontend,
-		trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(start), trace.WithAttributes(attrs...))
+	s.span.SetAttributes(appendAddrs(attrs, client, local, nil)...)
 }
 
 func scheme(tls bool) string {
@@ -231,16 +235,20 @@ func (s *Stream) StartAttempt(method []byte, backend string) {
 	if len(method) > 0 {
 		name = string(method)
 	}
-	attrs := []attribute.KeyValue{attribute.String(AttrBackend, backend), attribute.Int(AttrAttempt, s.tries)}
-	if len(method) > 0 {
-		attrs = append(attrs, attribute.String(AttrMethod, name))
-	}
-	if s.tries > 0 {
-		attrs = append(attrs, attribute.Int(AttrResendCount, s.tries))
-	}
+	tries := s.tries
 	s.tries++
-	_, s.client = s.t.tr.Start(s.ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	_, s.client = s.t.tr.Start(s.ctx, name, trace.WithSpanKind(trace.SpanKindClient))
 	s.fillTraceParent(s.client.SpanContext())
+	if !s.client.IsRecording() {
+		return
+	}
+	s.client.SetAttributes(attribute.String(AttrBackend, backend), attribute.Int(AttrAttempt, tries))
+	if len(method) > 0 {
+		s.client.SetAttributes(attribute.String(AttrMethod, name))
+	}
+	if tries > 0 {
+		s.client.SetAttributes(attribute.Int(AttrResendCount, tries))
+	}
 }
 
 // TraceParent returns the W3C traceparent value of the current attempt
