@@ -18,6 +18,7 @@ import (
 	"github.com/strata-proxy/strata/core/h1"
 	"github.com/strata-proxy/strata/core/sample"
 	"github.com/strata-proxy/strata/core/session"
+	"github.com/strata-proxy/strata/core/telemetry"
 )
 
 // Host functions of ABI v1. Each is an api.GoModuleFunc: it reads its
@@ -70,9 +71,9 @@ var hostImpls = map[string]api.GoModuleFunc{
 	abi.FnReplyHeaderAdd:    hReplyHeaderAdd,
 	abi.FnReplyBodyWrite:    hReplyBodyWrite,
 	abi.FnLog:               hLog,
-	abi.FnSpanAttrStr:       hSpanNoop,
-	abi.FnSpanAttrInt:       hSpanNoop,
-	abi.FnSpanEvent:         hSpanNoop,
+	abi.FnSpanAttrStr:       hSpanAttrStr,
+	abi.FnSpanAttrInt:       hSpanAttrInt,
+	abi.FnSpanEvent:         hSpanEvent,
 	abi.FnClockMonotonic:    hClockMonotonic,
 	abi.FnClockWall:         hClockWall,
 	abi.FnRandomFill:        hRandomFill,
@@ -114,6 +115,7 @@ func enter(ctx context.Context, s []uint64, need abi.Layers) (*instance, *fetch.
 		return nil, nil
 	}
 	if !effectiveLayers(in.call.ctx).Has(need) {
+		in.call.layerErr = true
 		ret(s, abi.ErrLayer)
 		return nil, nil
 	}
@@ -348,6 +350,7 @@ func (in *instance) evalOut(s []uint64, c *fetch.Ctx, src []byte, typePtr, buf, 
 		return
 	}
 	if !effectiveLayers(c).Has(e.Needs()) {
+		in.call.layerErr = true
 		ret(s, abi.ErrLayer)
 		return
 	}
@@ -852,6 +855,7 @@ func hSCGet(ctx context.Context, _ api.Module, s []uint64) {
 		return
 	}
 	if !effectiveLayers(c).Has(e.Needs()) {
+		in.call.layerErr = true
 		ret(s, abi.ErrLayer)
 		return
 	}
@@ -1087,20 +1091,11 @@ func hLog(ctx context.Context, _ api.Module, s []uint64) {
 		ret(s, abi.ErrLimit)
 		return
 	}
-	p.log.LogAttrs(context.Background(), level, string(msg), slog.String("source", "guest"), slog.Uint64("stream", streamID(c)))
-	ret(s, abi.OK)
-}
-
-// hSpanNoop checks its arguments and does nothing: tracing is not wired
-// yet. Guests may call it now and get spans when it is.
-func hSpanNoop(ctx context.Context, _ api.Module, s []uint64) {
-	in, _ := enter(ctx, s, 0)
-	if in == nil {
-		return
-	}
-	if _, ok := in.bytes(s[1], s[2]); !ok {
-		ret(s, abi.ErrMemory)
-		return
+	if sp := in.call.span; sp != nil {
+		attrs := append([]slog.Attr{slog.String("source", "guest"), slog.Uint64("stream", streamID(c))}, telemetry.LogAttrs(sp)...)
+		p.log.LogAttrs(context.Background(), level, string(msg), attrs...)
+	} else {
+		p.log.LogAttrs(context.Background(), level, string(msg), slog.String("source", "guest"), slog.Uint64("stream", streamID(c)))
 	}
 	ret(s, abi.OK)
 }

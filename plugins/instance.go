@@ -10,6 +10,7 @@ import (
 
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/sys"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/strata-proxy/strata/abi"
 	"github.com/strata-proxy/strata/core/fetch"
@@ -78,6 +79,11 @@ type callState struct {
 	result sample.Value
 	resBuf []byte // storage of result bytes, reused
 	reply  *Reply // actions and services; nil otherwise
+	// span is the call's span (telemetry.go): the stream is sampled; the
+	// span_* host functions write to it. layerErr records that a host
+	// function refused for want of a layer, the call's outcome then.
+	span     trace.Span
+	layerErr bool
 }
 
 // Reply is a response built by a plugin action or service. Its storage is
@@ -245,6 +251,7 @@ func (in *instance) begin(kind int, ctx *fetch.Ctx) {
 	c.kind, c.ctx, c.point = kind, ctx, 0
 	c.fargs, c.sargs, c.reply = nil, nil, nil
 	c.input, c.result = sample.Value{}, sample.Value{}
+	c.span, c.layerErr = nil, false
 }
 
 // end closes the call: the handle stops being valid.
@@ -253,6 +260,7 @@ func (in *instance) end() {
 	in.call.ctx = nil
 	in.call.fargs, in.call.sargs, in.call.reply = nil, nil, nil
 	in.call.input = sample.Value{}
+	in.call.span = nil
 }
 
 // run calls entry point kind with (handle, layers, id[, extra]) and returns
@@ -263,10 +271,20 @@ func (in *instance) run(kind int, id uint32, extra int32) (int32, error) {
 	in.stack[1] = uint64(effectiveLayers(ctx))
 	in.stack[2] = uint64(id)
 	in.stack[3] = uint64(uint32(extra))
-	if err := in.invoke(in.fns[kind], in.p.cfg.CallTimeout); err != nil {
-		return 0, in.classify(err)
+	if ctx.Span != nil {
+		in.call.span = in.startSpan(kind, id)
 	}
-	return int32(uint32(in.stack[0])), nil
+	t0 := time.Now()
+	err := in.invoke(in.fns[kind], in.p.cfg.CallTimeout)
+	in.p.stats.latency.Observe(time.Since(t0))
+	rc := int32(uint32(in.stack[0]))
+	if err != nil {
+		err, rc = in.classify(err), 0
+	}
+	if in.call.span != nil {
+		in.endSpan(rc, err)
+	}
+	return rc, err
 }
 
 // effectiveLayers is the layer set of ctx, less any layer whose object is

@@ -19,6 +19,7 @@ import (
 
 	"github.com/strata-proxy/strata/abi"
 	"github.com/strata-proxy/strata/core/fetch"
+	"github.com/strata-proxy/strata/core/stats"
 )
 
 // Plugin is a loaded module: its runtime, its registrations and its pool of
@@ -42,6 +43,7 @@ type Plugin struct {
 	limiter limiter
 	stats   counters
 	closed  atomic.Bool
+	gen     atomic.Uint64     // SetGeneration (telemetry.go)
 	sum     [sha256.Size]byte // of the module's bytes; immutable after Load
 	// samples is the registry sample_eval and sc_get evaluate against
 	// (Config.Samples, then UseSamples).
@@ -50,6 +52,7 @@ type Plugin struct {
 
 type counters struct {
 	calls, errors, traps, timeouts, memory, busy, skipped, created atomic.Uint64
+	latency                                                        stats.Histogram // of every call into the guest
 }
 
 const wasiModule = wasi_snapshot_preview1.ModuleName

@@ -26,6 +26,7 @@ import (
 	"github.com/strata-proxy/strata/core/admin"
 	"github.com/strata-proxy/strata/core/config"
 	"github.com/strata-proxy/strata/core/proxy"
+	"github.com/strata-proxy/strata/core/telemetry"
 	"github.com/strata-proxy/strata/plugins/assembly"
 )
 
@@ -177,8 +178,10 @@ func serve(cfg *config.Config, gen *assembly.Generation, log *slog.Logger, ro ru
 		}
 		return 1
 	}
+	telemetry.Version = version
 	rl = newReloader(p, cfg, gen, ro, log)
-	stopWatch := make(chan struct{}) // plugins.*.watch (watch.go)
+	assembly.RegisterMetrics(p, rl.current) // GET /metrics and global.metrics
+	stopWatch := make(chan struct{})        // plugins.*.watch (watch.go)
 	defer close(stopWatch)
 	go rl.watchPlugins(stopWatch, watchInterval)
 	var api *admin.Server

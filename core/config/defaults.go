@@ -11,6 +11,15 @@ const (
 	DefaultAccessLogOutput = "stdout"
 	DefaultAccessLogFormat = "json"
 
+	// global.tracing and global.metrics
+	DefaultTracingExporter  = "none"
+	DefaultSampleRatio      = 1.0
+	DefaultServiceName      = "strata"
+	DefaultMetricsExporter  = "none"
+	DefaultMetricsInterval  = 10 * time.Second
+	DefaultOTLPGRPCEndpoint = "127.0.0.1:4317"
+	DefaultOTLPHTTPEndpoint = "127.0.0.1:4318"
+
 	// global.tune
 	DefaultMaxRequestLine = 8192
 	DefaultMaxHeadBytes   = 16384

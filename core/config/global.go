@@ -2,6 +2,9 @@ package config
 
 import (
 	"math"
+	"net"
+	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -18,7 +21,46 @@ type Global struct {
 	// "": strata/plugins under the user's cache directory ($XDG_CACHE_HOME
 	// or ~/.cache); "none" keeps them in memory only.
 	PluginCache string
+	Tracing     Tracing // `tracing`: OpenTelemetry traces; off by default
+	Metrics     Metrics // `metrics`: OTLP metrics export (GET /metrics on the admin API needs none); off by default
 }
+
+// Tracing is `global.tracing`: a span per stream, per server attempt and
+// per plugin call, exported over OTLP (core/telemetry). A reload applies a
+// change.
+type Tracing struct {
+	// Exporter is "none" (the default: no spans, no cost), "otlp_grpc",
+	// "otlp_http" or "stdout" (one JSON document per span on standard
+	// output, for trying things out).
+	Exporter string
+	// Endpoint is the collector's host:port; default 127.0.0.1:4317 for
+	// otlp_grpc and 127.0.0.1:4318 for otlp_http.
+	Endpoint string
+	// Insecure sends in plaintext; default true when the endpoint's host
+	// is a loopback address, false (TLS) otherwise.
+	Insecure bool
+	// SampleRatio is the share of new traces recorded, 0 to 1; default 1.
+	// Parent-based: a request that arrives with a W3C traceparent follows
+	// its sampled flag whatever the ratio.
+	SampleRatio float64
+	// ServiceName is the resource's service.name; default "strata".
+	ServiceName string
+}
+
+// On reports whether tracing is configured.
+func (t Tracing) On() bool { return t.Exporter != "" && t.Exporter != "none" }
+
+// Metrics is `global.metrics`: periodic OTLP export of the same metrics
+// that GET /metrics shows on the admin API.
+type Metrics struct {
+	Exporter string        // "none" (the default), "otlp_grpc" or "otlp_http"
+	Endpoint string        // as Tracing.Endpoint
+	Insecure bool          // as Tracing.Insecure
+	Interval time.Duration // between two exports; default 10s
+}
+
+// On reports whether metrics export is configured.
+func (m Metrics) On() bool { return m.Exporter != "" && m.Exporter != "none" }
 
 // Admin is `global.admin`: the admin API (runtime API and metrics).
 type Admin struct {
@@ -90,6 +132,8 @@ func (d *decoder) global(v any) Global {
 	g.Grace, _ = o.duration("grace", DefaultGrace, 0)
 	g.MaxConn = o.integer("maxconn", DefaultMaxConn, 1, math.MaxInt32)
 	g.PluginCache = o.str("plugin_cache", "")
+	g.Tracing = d.tracing(o.sub("tracing"))
+	g.Metrics = d.metrics(o.sub("metrics"))
 
 	t := o.sub("tune")
 	g.Tune.MaxRequestLine = int(t.size("max_request_line", DefaultMaxRequestLine, 64, 1<<20))
@@ -106,4 +150,60 @@ func (d *decoder) global(v any) Global {
 	}
 	o.done()
 	return g
+}
+
+func (d *decoder) tracing(t *object) Tracing {
+	var tr Tracing
+	tr.Exporter = t.oneOf("exporter", DefaultTracingExporter, "none", "otlp_grpc", "otlp_http", "stdout")
+	tr.Endpoint, tr.Insecure = d.otlpEndpoint(t, tr.Exporter)
+	tr.SampleRatio = DefaultSampleRatio
+	if s, p, ok := t.scalar("sample_ratio"); ok {
+		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil || f < 0 || f > 1 || f != f {
+			d.errorf(p, "write a number from 0 to 1, such as 0.1 for one trace in ten", "invalid sample ratio %s", quote(s))
+		} else {
+			tr.SampleRatio = f
+		}
+	}
+	tr.ServiceName = t.str("service_name", DefaultServiceName)
+	if tr.ServiceName == "" {
+		d.errorf("global.tracing.service_name", "write a name, or leave the key out for "+DefaultServiceName, "empty service name")
+		tr.ServiceName = DefaultServiceName
+	}
+	t.done()
+	return tr
+}
+
+func (d *decoder) metrics(m *object) Metrics {
+	var mt Metrics
+	mt.Exporter = m.oneOf("exporter", DefaultMetricsExporter, "none", "otlp_grpc", "otlp_http")
+	mt.Endpoint, mt.Insecure = d.otlpEndpoint(m, mt.Exporter)
+	mt.Interval, _ = m.duration("interval", DefaultMetricsInterval, time.Second)
+	m.done()
+	return mt
+}
+
+// otlpEndpoint reads `endpoint` and `insecure` of an exporter section.
+func (d *decoder) otlpEndpoint(o *object, exporter string) (endpoint string, insecure bool) {
+	def := ""
+	switch exporter {
+	case "otlp_grpc":
+		def = DefaultOTLPGRPCEndpoint
+	case "otlp_http":
+		def = DefaultOTLPHTTPEndpoint
+	}
+	endpoint = o.str("endpoint", def)
+	host := ""
+	if exporter == "otlp_grpc" || exporter == "otlp_http" {
+		if _, msg, fix := parseHostPort(endpoint, false); msg != "" {
+			d.errorf(joinPath(o.path, "endpoint"), fix+" (the collector's OTLP address)", "%s", msg)
+		} else {
+			host, _, _ = net.SplitHostPort(endpoint)
+		}
+	}
+	insecure = false
+	if a, err := netip.ParseAddr(host); err == nil && a.IsLoopback() || host == "localhost" {
+		insecure = true
+	}
+	return endpoint, o.boolean("insecure", insecure)
 }

@@ -135,6 +135,8 @@ plugins:
 		Grace: 10 * time.Second, MaxConn: 100000,
 		AccessLog: AccessLog{Output: "stdout", Format: "json"},
 		Tune:      Tune{MaxRequestLine: 8192, MaxHeadBytes: 16384, MaxHeaders: 101, BufSize: 16384, StickCounters: 3},
+		Tracing:   Tracing{Exporter: "none", SampleRatio: 1, ServiceName: "strata"},
+		Metrics:   Metrics{Exporter: "none", Interval: 10 * time.Second},
 	}); c.Global != want {
 		t.Errorf("Global = %+v\nwant %+v", c.Global, want)
 	}

@@ -1,6 +1,8 @@
 package fetch
 
 import (
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/strata-proxy/strata/abi"
 	"github.com/strata-proxy/strata/core/sample"
 	"github.com/strata-proxy/strata/core/session"
@@ -17,6 +19,11 @@ type Ctx struct {
 	Strm   *session.Stream
 	Txn    *session.Txn
 	Proc   *sample.SharedVars // "proc" variable scope, may be nil
+
+	// Span is the stream's trace span while the stream is sampled, nil
+	// otherwise (tracing off, no stream, or not sampled): extensions make
+	// their calls' spans its children (core/telemetry).
+	Span trace.Span
 
 	// Abort is set by an extension whose call failed and must end the
 	// stream (a plugin under on_error fail_closed): a rule set stops at

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/strata-proxy/strata/core/session"
+	"github.com/strata-proxy/strata/core/telemetry"
 )
 
 // logRecord is what one access-log line says about a stream.
@@ -31,6 +32,10 @@ type logRecord struct {
 	Retries   int
 	TCP       bool
 	SessionID uint64
+	// The stream's server span (telemetry.go), when it has one.
+	TraceID [16]byte
+	SpanID  [8]byte
+	Traced  bool
 }
 
 // accessLog writes access-log lines. Lines are built without fmt and
@@ -149,6 +154,13 @@ func appendJSONRecord(b []byte, r *logRecord) []byte {
 		b = append(b, `,"retries":`...)
 		b = strconv.AppendInt(b, int64(r.Retries), 10)
 	}
+	if r.Traced {
+		b = append(b, `,"trace_id":"`...)
+		b = telemetry.AppendHex(b, r.TraceID[:])
+		b = append(b, `","span_id":"`...)
+		b = telemetry.AppendHex(b, r.SpanID[:])
+		b = append(b, '"')
+	}
 	return append(b, "}\n"...)
 }
 
@@ -191,7 +203,7 @@ func appendJSONString(b []byte, s []byte) []byte {
 }
 
 // appendTextRecord writes an HAProxy-like line:
-// client [time] frontend backend/server status bytes_out duration_ms state "METHOD URI"
+// client [time] frontend backend/server status bytes_out duration_ms state sess=N strm=N [trace_id=… span_id=…] "METHOD URI"
 func appendTextRecord(b []byte, r *logRecord) []byte {
 	b = append(b, r.Client...)
 	b = append(b, " ["...)
@@ -221,6 +233,12 @@ func appendTextRecord(b []byte, r *logRecord) []byte {
 	b = strconv.AppendUint(b, r.Session, 10)
 	b = append(b, " strm="...)
 	b = strconv.AppendUint(b, r.Stream, 10)
+	if r.Traced {
+		b = append(b, " trace_id="...)
+		b = telemetry.AppendHex(b, r.TraceID[:])
+		b = append(b, " span_id="...)
+		b = telemetry.AppendHex(b, r.SpanID[:])
+	}
 	if !r.TCP {
 		b = append(b, ` "`...)
 		b = appendJSONString(b, r.Method)

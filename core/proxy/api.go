@@ -129,12 +129,14 @@ type ServerUpdate struct {
 //	GET /v1/backends/{b}/servers/{s}       one server
 //	PUT /v1/backends/{b}/servers/{s}       {"state": "ready|drain|maint", "weight": N}
 //	… /v1/tables…                          stick tables and their entries (track.RegisterAPI)
+//	GET /metrics                           every metric, Prometheus text format (metrics.go)
 //
 // A PUT takes effect on the next stream and stays until changed again;
 // health checks keep running whatever the state, and their result shows.
 // Each route reads the configuration generation serving new connections.
 func (p *Proxy) RegisterAPI(a *admin.Server) {
 	p.registerStickAPI(a) // GET /v1/tables and friends (stick.go)
+	p.registerMetricsAPI(a)
 	a.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
 		admin.WriteJSON(w, http.StatusOK, p.Stats())
 	})

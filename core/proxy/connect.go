@@ -44,6 +44,7 @@ func (cc *clientConn) acquire(x *exchange, be *Backend, avoid *backend.Server) e
 	}
 	x.srv = srv
 	x.strm.Server = srv.Name
+	x.obsBe, x.obsSrv = be, srv // whose latency the stream counts in (telemetry.go)
 	return nil
 }
 
@@ -127,6 +128,7 @@ func (cc *clientConn) connect(x *exchange, be *Backend, fresh bool) (*backend.Se
 		}
 		strm.Retries++
 		srv.Retries.Add(1)
+		cc.traceConnectRetry(x, err)
 		if cc.redispatchNow(x, be, srv, attempt+1 == be.Retries) {
 			be.Release(srv)
 			x.srv = nil

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/strata-proxy/strata/abi"
 	"github.com/strata-proxy/strata/core/backend"
@@ -16,6 +17,7 @@ import (
 	"github.com/strata-proxy/strata/core/sample"
 	"github.com/strata-proxy/strata/core/stats"
 	"github.com/strata-proxy/strata/core/stick"
+	"github.com/strata-proxy/strata/core/telemetry"
 )
 
 // Generation is one compiled configuration: frontends, backends, rules and
@@ -34,8 +36,9 @@ type Generation struct {
 	backends map[string]*Backend
 	targets  map[string]RouteTarget // BuildOptions.Targets (plugin_route.go)
 	proc     *sample.SharedVars
-	stick    *stickState // stick tables and tracking (stick.go); nil without tables
-	life     genLife     // serving, replaced, closed (reload.go)
+	stick    *stickState       // stick tables and tracking (stick.go); nil without tables
+	tracer   *telemetry.Tracer // global.tracing; nil when off (telemetry.go)
+	life     genLife           // serving, replaced, closed (reload.go)
 }
 
 // Frontend is the run-time form of a configured frontend.
@@ -127,6 +130,9 @@ type BuildOptions struct {
 	// Targets are routing targets (plugins) that use_backend and
 	// use_service entries may name (plugin_route.go).
 	Targets map[string]RouteTarget
+	// Tracer, when set, replaces the tracer global.tracing would make
+	// (tests and benchmarks); the generation shuts it down when it closes.
+	Tracer *telemetry.Tracer
 }
 
 // Build compiles cfg into a Generation. It reports every error it finds,
@@ -216,6 +222,14 @@ func Build(cfg *config.Config, opt BuildOptions) (*Generation, error) {
 	errs = append(errs, g.buildStickOn(cfg)...)
 	if len(errs) > 0 {
 		return nil, &config.Errors{List: errs}
+	}
+	if opt.Tracer != nil {
+		g.tracer = opt.Tracer
+	} else if t, err := telemetry.NewTracer(cfg.Global.Tracing); err != nil {
+		g.closeStick()
+		return nil, &config.Errors{List: []*config.Error{{Path: "global.tracing", Msg: err.Error(), Fix: "correct the exporter settings, or set exporter: none"}}}
+	} else {
+		g.tracer = t
 	}
 	return g, nil
 }
@@ -308,14 +322,26 @@ func (g *Generation) start() {
 	g.startStick()
 }
 
-// Close releases what the generation holds: health checks and pooled
-// server connections. It may be called more than once.
+// Close releases what the generation holds: health checks, pooled
+// server connections and its tracer, which flushes its spans in the
+// background (every stream of the generation has ended by then). It may
+// be called more than once.
 func (g *Generation) Close() {
 	for _, b := range g.Backends {
 		b.Close()
 	}
 	g.closeStick()
+	if g.tracer != nil {
+		g.tracer.ShutdownSoon(tracerFlushTimeout)
+	}
 }
+
+// tracerFlushTimeout bounds how long a closed generation's tracer tries to
+// deliver its last spans.
+const tracerFlushTimeout = 10 * time.Second
+
+// Tracer returns the generation's tracer, nil when tracing is off.
+func (g *Generation) Tracer() *telemetry.Tracer { return g.tracer }
 
 // forwardForApplies reports whether an X-Forwarded-For field should be
 // added for client address src.

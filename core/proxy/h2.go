@@ -266,6 +266,7 @@ func validTargetBytes(s string) bool {
 // HTTP/1.1 and relays the response.
 func (cc *clientConn) forwardH2(x *exchange, be *Backend) stepResult {
 	strm, req := &x.strm, &x.txn.Req
+	cc.traceAttempt(x, be) // traceparent (telemetry.go)
 	x.out = h1.AppendRequestHead(x.out[:0], req)
 	// Only a request without a body is still all here to be sent again.
 	replayable := req.Body == h1.BodyNone

@@ -52,13 +52,14 @@ type exchange struct {
 	h2ended bool
 	up      *h2.ClientConn // the HTTP/2 server connection connect chose (h2up.go)
 	// The server timeout of a stream to an HTTP/2 server (h2up.go).
-	upTimer    *time.Timer
-	upTimeout  time.Duration
-	upTimedOut *atomic.Bool
-	sconn      atomic.Pointer[backend.ServerConn]
-	h2buf      []byte
-	h2fields   []hpack.HeaderField
-	dechunk    []byte
+	upTimer         *time.Timer
+	upTimeout       time.Duration
+	upTimedOut      *atomic.Bool
+	sconn           atomic.Pointer[backend.ServerConn]
+	h2buf           []byte
+	h2fields        []hpack.HeaderField
+	dechunk         []byte
+	streamTelemetry // spans and the objects whose latency is observed (telemetry.go)
 }
 
 // stepResult says what the connection does after a stream.
@@ -150,6 +151,7 @@ func (x *exchange) reset() {
 	x.h2ended = false
 	x.up, x.upTimer, x.upTimedOut = nil, nil, nil
 	x.sconn.Store(nil)
+	x.streamTelemetry.reset()
 	if cap(x.out) > 64<<10 {
 		x.out = nil
 	}
@@ -203,6 +205,7 @@ func (cc *clientConn) finishStream(x *exchange, start time.Time) {
 		strm.Term.Cause = session.CauseKilled
 	}
 	cc.trackStreamEnd(x)
+	cc.streamEnded(x, start) // latencies, spans (telemetry.go)
 	fe.Stats.CurStreams.Add(-1)
 	fe.Stats.Term[strm.Term.Cause].Add(1)
 	fe.Stats.BytesIn.Add(strm.BytesIn)
@@ -285,6 +288,7 @@ func (cc *clientConn) route(x *exchange) stepResult {
 	ctx := &x.fctx
 	ctx.Reset()
 	ctx.Conn, ctx.Sess, ctx.Strm, ctx.Proc = &cc.conn, &cc.sess, strm, cc.gen.proc
+	cc.traceHTTP(x) // the stream's span, parent of its plugin calls (telemetry.go)
 
 	// tcp-request content sees the stream without its transaction.
 	if fe.TCPContent != nil {
@@ -465,6 +469,7 @@ func (cc *clientConn) forward(x *exchange, be *Backend) stepResult {
 
 	// The head goes out as received unless a rule edited it; then it is
 	// serialised once. Buffered body bytes go in the same write.
+	cc.traceAttempt(x, be) // traceparent (telemetry.go)
 	var out []byte
 	if txn.ReqEdited {
 		x.out = h1.AppendRequestHead(x.out[:0], req)
@@ -497,6 +502,7 @@ func (cc *clientConn) forward(x *exchange, be *Backend) stepResult {
 			if sc.Reused && !fresh && replayable && (n == 0 || idempotent) {
 				fresh = true
 				strm.Retries++
+				cc.traceRetry(x, out)
 				continue
 			}
 			be.ObserveResponseError(sc.Srv)
@@ -516,6 +522,7 @@ func (cc *clientConn) forward(x *exchange, be *Backend) stepResult {
 		if retry {
 			fresh = true
 			strm.Retries++
+			cc.traceRetry(x, out)
 			continue
 		}
 		if !x.consumed {

@@ -52,8 +52,9 @@ type Proxy struct {
 	log  *slog.Logger
 	alog *accessLog
 
-	gen atomic.Pointer[Generation]
-	rl  reloadState // configuration reloads and upgrades (reload.go)
+	gen     atomic.Pointer[Generation]
+	rl      reloadState  // configuration reloads and upgrades (reload.go)
+	metrics metricsState // GET /metrics and global.metrics (metrics.go)
 
 	mu        sync.Mutex
 	listeners []*listener
@@ -111,6 +112,7 @@ func New(g *Generation, opt Options) (*Proxy, error) {
 		p.alog = newAccessLog(w, al.Format != "text")
 	}
 	p.adopt(g)
+	p.applyMetricsExport(g)
 	return p, nil
 }
 
@@ -393,6 +395,7 @@ func (p *Proxy) finish() {
 		if p.alog != nil {
 			p.alog.Close()
 		}
+		p.stopMetricsExport()
 	})
 }
 

@@ -370,6 +370,7 @@ func (p *Proxy) reloadLocked(build func(*stick.Store) (*Generation, error)) (*Ge
 	}
 	prev.life.current.Store(false)
 	prev.release() // closed once its last connection ends
+	p.applyMetricsExport(g)
 	return g, nil
 }
 

@@ -36,6 +36,7 @@ func (cc *clientConn) serveTCP() {
 	ctx.Reset()
 	ctx.Layers = abi.LayerConn | abi.LayerSess | abi.LayerStrm
 	ctx.Conn, ctx.Sess, ctx.Strm, ctx.Proc = &cc.conn, &cc.sess, strm, cc.gen.proc
+	cc.traceTCP(x) // the stream's span (telemetry.go)
 
 	if fe.TCPContent != nil {
 		// Content rules look at the first data the client sends; a client
@@ -111,6 +112,7 @@ func (cc *clientConn) finishTCP(x *exchange, start time.Time) {
 		strm.Term.Cause = session.CauseKilled
 	}
 	cc.trackStreamEnd(x)
+	cc.streamEnded(x, start) // latencies, spans (telemetry.go)
 	fe.Stats.CurStreams.Add(-1)
 	fe.Stats.Term[strm.Term.Cause].Add(1)
 	fe.Stats.BytesIn.Add(strm.BytesIn)
@@ -130,6 +132,7 @@ func (cc *clientConn) finishTCP(x *exchange, start time.Time) {
 		Frontend: fe.Name, Backend: strm.Backend, Server: strm.Server, Service: strm.Service,
 		BytesIn: strm.BytesIn, BytesOut: strm.BytesOut, Duration: time.Since(start),
 		TTFB: -1, Term: strm.Term, TCP: true,
+		TraceID: r.TraceID, SpanID: r.SpanID, Traced: r.Traced, // set by streamEnded
 	}
 	cc.p.alog.Log(r)
 }

@@ -31,6 +31,9 @@ type Counters struct {
 	// clients (frontends): malformed requests, protocol violations, and
 	// the limits against floods and rapid resets.
 	H2Errors atomic.Int64
+	// Latency: how long streams took, for GET /metrics (not in the
+	// runtime API's JSON).
+	Latency Latency
 }
 
 // CountStatus counts one response with status code.
@@ -87,4 +90,11 @@ func (c *Counters) Snapshot() Snapshot {
 		}
 	}
 	return s
+}
+
+// Latency holds the latency histograms of one proxy object (frontend,
+// backend or server).
+type Latency struct {
+	Total Histogram // stream start to its end
+	TTFB  Histogram // request sent to the server to the first byte of its response
 }

@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/strata-proxy/strata/core/admin"
+	"github.com/strata-proxy/strata/core/proxy"
+	"github.com/strata-proxy/strata/core/telemetry"
 	"github.com/strata-proxy/strata/plugins"
 )
 
@@ -38,5 +40,20 @@ func RegisterAPI(a *admin.Server, cur func() *Generation) {
 			return
 		}
 		admin.WriteJSON(w, http.StatusOK, g.pluginStats(p))
+	})
+}
+
+// RegisterMetrics adds the plugins' metrics (calls, errors, traps,
+// timeouts, instances, call latency) of the generation cur returns to
+// every reading of p's metrics: GET /metrics and the OTLP export.
+func RegisterMetrics(p *proxy.Proxy, cur func() *Generation) {
+	p.AddGatherer(func(m *telemetry.Metrics) {
+		g := cur()
+		if g == nil {
+			return
+		}
+		for _, pl := range g.plugins {
+			pl.Gather(m)
+		}
 	})
 }

@@ -43,6 +43,7 @@ import (
 	"github.com/strata-proxy/strata/core/rules"
 	"github.com/strata-proxy/strata/core/session"
 	"github.com/strata-proxy/strata/core/stick"
+	"github.com/strata-proxy/strata/core/telemetry"
 	"github.com/strata-proxy/strata/plugins"
 )
 
@@ -221,7 +222,9 @@ func (g *Generation) loadPlugins(ctx context.Context, cfg *config.Config, opt Op
 func (g *Generation) failClosed(ctx *fetch.Ctx, p *plugins.Plugin, err error) {
 	ctx.Abort = true
 	if g.log.Enabled(context.Background(), slog.LevelDebug) {
-		g.log.Debug("plugin call failed; the stream ends (on_error fail_closed)", "plugin", p.Name(), "stream", streamID(ctx), "error", err)
+		attrs := []slog.Attr{slog.String("plugin", p.Name()), slog.Uint64("stream", streamID(ctx)), slog.Any("error", err)}
+		g.log.LogAttrs(context.Background(), slog.LevelDebug, "plugin call failed; the stream ends (on_error fail_closed)",
+			append(attrs, telemetry.LogAttrs(ctx.Span)...)...) // trace_id, span_id as in the access log
 	}
 }
 

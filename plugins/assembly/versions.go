@@ -63,11 +63,13 @@ func (v *Versions) Serving(g *Generation) {
 		e := v.m[p.Name()]
 		switch {
 		case e == nil:
-			v.m[p.Name()] = &Version{Generation: 1, LoadedAt: now, sum: sum}
+			e = &Version{Generation: 1, LoadedAt: now, sum: sum}
+			v.m[p.Name()] = e
 		case !bytes.Equal(e.sum[:], sum[:]):
 			e.Generation++
 			e.LoadedAt, e.sum = now, sum
 		}
+		p.SetGeneration(e.Generation) // spans and metrics say it
 	}
 	for name := range v.m {
 		if !seen[name] {

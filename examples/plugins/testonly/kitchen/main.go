@@ -40,6 +40,15 @@ func init() {
 		}
 		return abi.VerdictDeny, c.Reply(403, "text/plain", []byte("no\n"))
 	}})
+	// ktrace writes to the span of its call: what a tracing backend shows
+	// of a plugin (plugins/assembly's tracing test).
+	sdk.RegisterAction(sdk.Action{Name: "ktrace", Points: abi.PointHTTPRequest, Fn: func(c *sdk.Ctx) (abi.Verdict, error) {
+		p, _ := c.Path()
+		_ = c.SpanAttr("kitchen.path", p)
+		_ = c.SpanAttrInt("kitchen.answer", 42)
+		_ = c.SpanEvent("kitchen.event")
+		return abi.VerdictContinue, nil
+	}})
 	sdk.RegisterTarget(sdk.Target{Name: "kroute", MaxArgs: 1, Fn: func(c *sdk.Ctx) (bool, error) {
 		b, err := c.ArgStr(0)
 		if err != nil {
