@@ -125,22 +125,38 @@ type headerBlock struct {
 	fields    []hpack.HeaderField
 }
 
-// prereadReader serves bytes read before NewConn, then the transport.
+// prereadReader serves bytes read before NewConn, then the transport's,
+// through a small buffer: the Framer reads a frame's 9-byte header, then
+// its payload, and a client sends many small frames in one segment (ten
+// HEADERS for ten streams), so reading the socket per frame part would
+// cost a system call each.
 type prereadReader struct {
-	buf []byte
-	t   Transport
+	buf   []byte // unread bytes: the preread, then the last fill's
+	t     Transport
+	store []byte // the buffer's storage, allocated on the first fill
 }
 
+// readBufSize is the read buffer of a connection. Reads at least this big
+// go straight to the transport.
+const readBufSize = 4 << 10
+
 func (r *prereadReader) Read(p []byte) (int, error) {
-	if len(r.buf) > 0 {
-		n := copy(p, r.buf)
-		r.buf = r.buf[n:]
-		if len(r.buf) == 0 {
-			r.buf = nil // let the caller's buffer go
+	if len(r.buf) == 0 {
+		if len(p) >= readBufSize {
+			return r.t.Read(p)
 		}
-		return n, nil
+		if r.store == nil {
+			r.store = make([]byte, readBufSize)
+		}
+		n, err := r.t.Read(r.store)
+		if n == 0 {
+			return 0, err
+		}
+		r.buf = r.store[:n] // an error with data comes back on the next read
 	}
-	return r.t.Read(p)
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
 }
 
 // connWriter is the Framer's writer: frames go to a pooled buffer flushed
