@@ -187,20 +187,8 @@ func (x *exchange) h2Request(r *h2.Request) int {
 	if r.Path == "" || r.Path[0] != '/' && r.Path != "*" || !validTargetBytes(r.Path) {
 		return 400
 	}
-	// Size the slab first: slices into it must not move.
-	size := len(r.Method) + len(r.Path) + len("host") + len(r.Authority) + len("transfer-encoding") + len("chunked")
-	for _, f := range r.Fields {
-		size += len(f.Name) + len(f.Value)
-	}
-	if cap(x.h2buf) < size {
-		x.h2buf = make([]byte, 0, size)
-	}
-	b := x.h2buf[:0]
-	add := func(s string) []byte {
-		i := len(b)
-		b = append(b, s...)
-		return b[i:len(b):len(b)]
-	}
+	b := x.slabFor(len(r.Method)+len(r.Path)+len("host")+len(r.Authority)+len("transfer-encoding")+len("chunked"), r.Fields)
+	add := b.add
 	req := &x.txn.Req
 	req.Reset()
 	req.Minor = 1
@@ -243,12 +231,36 @@ func (x *exchange) h2Request(r *h2.Request) int {
 		req.Body = h1.BodyChunked
 		req.Fields = append(req.Fields, h1.Field{Name: add("transfer-encoding"), Value: add("chunked")})
 	}
-	x.h2buf = b
-	x.strm.BytesIn += int64(len(b))
+	x.h2buf = *b
+	x.strm.BytesIn += int64(len(*b))
 	if continued && req.Body != h1.BodyNone {
 		x.h2.WriteHeaders(100, nil, false)
 	}
 	return 0
+}
+
+// slab is storage that field copies are cut from. It is sized before the
+// first copy, so the slices handed out never move.
+type slab []byte
+
+// add copies s into the slab and returns the copy.
+func (b *slab) add(s string) []byte {
+	i := len(*b)
+	*b = append(*b, s...)
+	return (*b)[i:len(*b):len(*b)]
+}
+
+// slabFor returns the exchange's scratch as a slab with room for extra
+// bytes and every name and value of fields.
+func (x *exchange) slabFor(extra int, fields []hpack.HeaderField) *slab {
+	for _, f := range fields {
+		extra += len(f.Name) + len(f.Value)
+	}
+	if cap(x.h2buf) < extra {
+		x.h2buf = make([]byte, 0, extra)
+	}
+	b := slab(x.h2buf[:0])
+	return &b
 }
 
 // validTargetBytes reports whether a request target has no byte that

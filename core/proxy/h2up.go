@@ -298,19 +298,8 @@ func (cc *clientConn) writeInterim(x *exchange, r *h2.ClientResponse) error {
 // one, in one slab of storage owned by the exchange, framed for the
 // client: an HTTP/1.1 client gets a body of unknown length chunked.
 func (x *exchange) h2Response(r *h2.ClientResponse, req *h1.Request) {
-	size := len("transfer-encoding") + len("chunked")
-	for _, f := range r.Fields {
-		size += len(f.Name) + len(f.Value)
-	}
-	if cap(x.h2buf) < size {
-		x.h2buf = make([]byte, 0, size)
-	}
-	b := x.h2buf[:0]
-	add := func(s string) []byte {
-		i := len(b)
-		b = append(b, s...)
-		return b[i:len(b):len(b)]
-	}
+	b := x.slabFor(len("transfer-encoding")+len("chunked"), r.Fields)
+	add := b.add
 	resp := &x.txn.Resp
 	resp.Reset()
 	resp.Minor, resp.Status, resp.KeepAlive = 1, r.Status, true
@@ -332,7 +321,7 @@ func (x *exchange) h2Response(r *h2.ClientResponse, req *h1.Request) {
 		resp.Body = h1.BodyUntilClose
 		resp.KeepAlive = false
 	}
-	x.h2buf = b
+	x.h2buf = *b
 }
 
 // relayH2Body sends the response head to the client, then the body read
