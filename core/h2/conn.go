@@ -984,7 +984,11 @@ func (c *Conn) closeStreamLocked(s *Stream, err error, how closeHow) {
 	c.recordClosedLocked(s.id, how)
 	if err != nil {
 		c.recvUnacked += int64(s.recv.release())
+		if s.onAbort != nil {
+			s.onAbort()
+		}
 	}
+	s.onAbort = nil
 	close(s.done)
 	s.cond.Broadcast()
 }

@@ -45,6 +45,27 @@ type Stream struct {
 	sendWindow     int64
 	zeroGen        uint64 // invalidates a zero-window timer on progress
 	zeroExpired    bool
+	onAbort        func() // see OnAbort
+}
+
+// OnAbort arranges for f to run once if the stream ends badly: reset by
+// either side or its connection gone (Err not nil). It runs at once when
+// that has happened already; OnAbort(nil) cancels it, and once that
+// returns f neither runs nor is running. f runs with the connection's lock
+// held: it must be short, and must not use the stream or its connection.
+// A handler uses it to abandon work for a client that went away, without a
+// goroutine waiting on Done.
+func (s *Stream) OnAbort(f func()) {
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s.closed {
+		if s.err != nil && f != nil {
+			f()
+		}
+		return
+	}
+	s.onAbort = f
 }
 
 // ID returns the stream identifier.

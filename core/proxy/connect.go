@@ -160,7 +160,7 @@ func (cc *clientConn) connect(x *exchange, be *Backend, fresh bool) (*backend.Se
 func (cc *clientConn) track(x *exchange, sc *backend.ServerConn) error {
 	if x.h2 != nil {
 		x.sconn.Store(sc)
-		if x.h2.Err() != nil { // reset before watchH2 could see the connection
+		if x.h2.Err() != nil { // reset before closeServerConn could see the connection
 			sc.Close()
 		}
 	} else {

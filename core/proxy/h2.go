@@ -118,12 +118,13 @@ func (cc *clientConn) serveH2Stream(s *h2.Stream) {
 	}()
 	x := exchangePool.Get().(*exchange)
 	x.h2 = s
-	stop, watched := make(chan struct{}), make(chan struct{})
-	go x.watchH2(s, stop, watched)
+	if x.abortServer == nil {
+		x.abortServer = x.closeServerConn // bound once per pooled exchange
+	}
+	s.OnAbort(x.abortServer)
 	start := cc.beginStream(x)
 	cc.handleH2(x)
-	close(stop)
-	<-watched // x goes back to the pool: the watcher must be done with it
+	s.OnAbort(nil) // x goes back to the pool: the callback must be done with it
 	if !x.h2ended {
 		// The response did not end well: the client must not take
 		// what it got for a complete response.
@@ -134,26 +135,18 @@ func (cc *clientConn) serveH2Stream(s *h2.Stream) {
 	exchangePool.Put(x)
 }
 
-// watchH2 closes the stream's server connection when the client resets
-// the stream or the connection dies, so that a reset stream frees its
-// server at once rather than at the server's timeout.
-func (x *exchange) watchH2(s *h2.Stream, stop <-chan struct{}, watched chan<- struct{}) {
-	defer close(watched)
-	select {
-	case <-s.Done():
-		// Done also closes when the stream ends well; only a reset or a
-		// dead connection abandons the server's answer.
-		if s.Err() != nil {
-			if sc := x.sconn.Swap(nil); sc != nil {
-				sc.Close()
-			}
-		}
-	case <-stop:
+// closeServerConn closes the stream's server connection when the client
+// resets the stream or the connection dies (h2.Stream.OnAbort), so that a
+// reset stream frees its server at once rather than at the server's
+// timeout.
+func (x *exchange) closeServerConn() {
+	if sc := x.sconn.Swap(nil); sc != nil {
+		sc.Close()
 	}
 }
 
 // ownsServerConn reports whether the stream may still pool its server
-// connection: on HTTP/2, watchH2 may have taken and closed it.
+// connection: on HTTP/2, closeServerConn may have taken and closed it.
 func (x *exchange) ownsServerConn() bool {
 	return x.h2 == nil || x.sconn.Swap(nil) != nil
 }

@@ -46,8 +46,9 @@ type exchange struct {
 	svc StreamService
 
 	// HTTP/2 (h2.go): the client's stream, nil on HTTP/1.1; whether the
-	// response ended well; the stream's server connection, which watchH2
-	// closes when the client resets the stream; scratch.
+	// response ended well; the stream's server connection, which
+	// closeServerConn (abortServer, bound once) closes when the client
+	// resets the stream; scratch.
 	h2      *h2.Stream
 	h2ended bool
 	up      *h2.ClientConn // the HTTP/2 server connection connect chose (h2up.go)
@@ -56,6 +57,7 @@ type exchange struct {
 	upTimeout       time.Duration
 	upTimedOut      *atomic.Bool
 	sconn           atomic.Pointer[backend.ServerConn]
+	abortServer     func()
 	h2buf           []byte
 	h2fields        []hpack.HeaderField
 	dechunk         []byte
