@@ -321,17 +321,12 @@ func (cc *clientConn) sendH2Body(x *exchange, sc *backend.ServerConn) (stepResul
 	bp := transport.GetBuf()
 	defer transport.PutBuf(bp)
 	buf := *bp
-	const room = 18 // a chunk's size line and CRLF
 	for {
-		n, err := x.h2.Read(buf[room : len(buf)-2])
+		n, err := x.h2.Read(buf[chunkRoom : len(buf)-2])
 		if n > 0 {
-			out := buf[room : room+n]
+			out := buf[chunkRoom : chunkRoom+n]
 			if req.Body == h1.BodyChunked {
-				line := strconv.AppendInt(buf[:0:room], int64(n), 16)
-				line = append(line, '\r', '\n')
-				start := room - len(line)
-				copy(buf[start:], line)
-				out = append(buf[start:room+n], '\r', '\n')
+				out = frameChunk(buf, n)
 			}
 			if _, werr := sc.Write(out); werr != nil {
 				sc.Close()
@@ -357,6 +352,20 @@ func (cc *clientConn) sendH2Body(x *exchange, sc *backend.ServerConn) (stepResul
 		}
 	}
 	return keepOpen, true
+}
+
+// chunkRoom is the room a body buffer keeps before its data for a chunk's
+// size line (16 hex digits and CRLF), and 2 bytes after it for its CRLF.
+const chunkRoom = 18
+
+// frameChunk makes the n bytes of data at buf[chunkRoom:] one HTTP/1.1
+// chunk, in place, and returns it.
+func frameChunk(buf []byte, n int) []byte {
+	line := strconv.AppendInt(buf[:0:chunkRoom], int64(n), 16)
+	line = append(line, '\r', '\n')
+	start := chunkRoom - len(line)
+	copy(buf[start:], line)
+	return append(buf[start:chunkRoom+n], '\r', '\n')
 }
 
 // writeH2Head sends a response head on the stream.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -218,7 +217,7 @@ func (cc *clientConn) exchangeH2(x *exchange, be *Backend) (stepResult, error) {
 	// The server timeout bounds each wait for the server: the response
 	// head, then every read of the body. When it fires the stream is
 	// reset, which fails the wait.
-	var timedOut atomic.Bool
+	var timedOut atomic.Bool // per stream: a late timer must not mark the exchange's next one
 	if d := be.Timeouts.Server; d > 0 {
 		x.upTimer = time.AfterFunc(d, func() {
 			timedOut.Store(true)
@@ -358,24 +357,19 @@ func (cc *clientConn) relayH2Body(x *exchange, cs *h2.ClientStream, noBody bool)
 	bp := transport.GetBuf()
 	defer transport.PutBuf(bp)
 	buf := *bp
-	const room = 18 // a chunk's size line
 	for {
-		n, rerr := cs.Read(buf[room : len(buf)-2])
+		n, rerr := cs.Read(buf[chunkRoom : len(buf)-2])
 		if x.upTimer != nil {
 			x.upTimer.Reset(x.upTimeout)
 		}
 		if n > 0 {
 			var werr error
 			if x.h2 != nil {
-				werr = x.writeH2Body(buf[room:room+n], false)
+				werr = x.writeH2Body(buf[chunkRoom:chunkRoom+n], false)
 			} else {
-				out := buf[room : room+n]
+				out := buf[chunkRoom : chunkRoom+n]
 				if chunked {
-					line := strconv.AppendInt(buf[:0:room], int64(n), 16)
-					line = append(line, '\r', '\n')
-					start := room - len(line)
-					copy(buf[start:], line)
-					out = append(buf[start:room+n], '\r', '\n')
+					out = frameChunk(buf, n)
 				}
 				_, werr = cc.c.Write(out)
 				strm.BytesOut += int64(len(out))
