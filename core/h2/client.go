@@ -120,9 +120,8 @@ type ClientConn struct {
 	fr *http2.Framer
 
 	// Owned by the reader goroutine:
-	dec         *hpack.Decoder
-	hb          headerBlock
-	gotSettings bool
+	blockDecoder // response header blocks being received (block.go)
+	gotSettings  bool
 
 	// Guarded by wmu: frame writes, the HPACK encoder (its dynamic table
 	// must see header blocks in wire order) and stream id allocation.
@@ -197,8 +196,7 @@ func NewClientConn(t Transport, cfg ClientConfig) *ClientConn {
 	c.fr.SetMaxReadFrameSize(DefaultMaxFrameSize) // the default we advertise by not sending it
 	c.fr.SetReuseFrames()
 	c.enc = hpack.NewEncoder(&c.hbuf)
-	c.dec = hpack.NewDecoder(4096, c.emitField)
-	c.dec.SetMaxStringLength(int(cfg.MaxHeaderListSize))
+	c.initDecoder(cfg.MaxHeaderListSize)
 
 	c.wmu.Lock()
 	io.WriteString(clientWriter{c}, Preface)
@@ -518,49 +516,19 @@ func (c *ClientConn) onHeaders(f *http2.HeadersFrame) error {
 	return c.feedBlock(f.HeaderBlockFragment(), f.HeadersEnded(), f.Length)
 }
 
-// emitField is the HPACK decoder's callback: it collects the fields of the
-// block being received and stops collecting past MaxHeaderListSize (the
-// block is still decoded, to keep the dynamic table in step).
-func (c *ClientConn) emitField(f hpack.HeaderField) {
-	hb := &c.hb
-	hb.size += len(f.Name) + len(f.Value) + 32
-	if hb.size > int(c.cfg.MaxHeaderListSize) {
-		hb.tooLarge = true
-		c.dec.SetEmitEnabled(false)
-		return
-	}
-	hb.fields = append(hb.fields, f)
-}
-
-// feedBlock decodes one fragment of a header block as it arrives. The
-// compressed bytes of a block (frame headers included) and each decoded
-// string are bounded by MaxHeaderListSize: beyond, the connection ends
-// (CONTINUATION flood; an oversized string leaves the decoder out of step).
-// A decoded list beyond it only fails the stream, once the block is done.
+// feedBlock decodes one fragment of a response header block. A decoded
+// list over the limit fails only its stream (endBlock), as the server is
+// one the configuration chose.
 func (c *ClientConn) feedBlock(frag []byte, end bool, frameLen uint32) error {
-	hb := &c.hb
-	hb.wire += int(frameLen) + 9
-	if hb.wire > int(c.cfg.MaxHeaderListSize) {
-		return c.connError(http2.ErrCodeEnhanceYourCalm, "response header block too large", ErrHeaderListTooLarge)
+	done, berr := c.decode(frag, end, frameLen)
+	if berr != nil {
+		return c.connError(berr.code, "response "+berr.reason, berr.err)
 	}
-	if _, err := c.dec.Write(frag); err != nil {
-		if errors.Is(err, hpack.ErrStringLength) {
-			return c.connError(http2.ErrCodeEnhanceYourCalm, "response header field too large", ErrHeaderListTooLarge)
-		}
-		return c.connError(http2.ErrCodeCompression, err.Error(), nil)
-	}
-	if !end {
+	if !done {
 		return nil
 	}
-	if err := c.dec.Close(); err != nil {
-		return c.connError(http2.ErrCodeCompression, err.Error(), nil)
-	}
 	err := c.endBlock()
-	clear(hb.fields)
-	if cap(hb.fields) > 64 {
-		hb.fields = nil
-	}
-	hb.fields = hb.fields[:0]
+	c.recycle()
 	return err
 }
 

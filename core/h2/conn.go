@@ -65,11 +65,10 @@ type Conn struct {
 	h   Handler
 
 	// Owned by the serve loop (the goroutine running Serve):
-	r        prereadReader
-	dec      *hpack.Decoder
-	hb       headerBlock
-	resets   rateCounter
-	controls rateCounter
+	r            prereadReader
+	blockDecoder // header blocks being received (block.go)
+	resets       rateCounter
+	controls     rateCounter
 
 	// fr reads in the serve loop; its write methods need wmu.
 	fr *http2.Framer
@@ -195,8 +194,7 @@ func NewConn(t Transport, preread []byte, cfg Config, h Handler) *Conn {
 	c.fr.SetMaxReadFrameSize(cfg.MaxFrameSize)
 	c.fr.SetReuseFrames()
 	c.enc = hpack.NewEncoder(&c.hbuf)
-	c.dec = hpack.NewDecoder(4096, c.emitField)
-	c.dec.SetMaxStringLength(int(cfg.MaxHeaderListSize))
+	c.initDecoder(cfg.MaxHeaderListSize)
 	return c
 }
 
@@ -457,52 +455,22 @@ func (c *Conn) onHeaders(f *http2.HeadersFrame) error {
 	return c.feedBlock(f.HeaderBlockFragment(), f.HeadersEnded(), f.Length)
 }
 
-// emitField is the HPACK decoder's callback: it collects the fields of the
-// block being received and stops collecting past MaxHeaderListSize.
-func (c *Conn) emitField(f hpack.HeaderField) {
-	hb := &c.hb
-	hb.size += len(f.Name) + len(f.Value) + 32
-	if hb.size > int(c.cfg.MaxHeaderListSize) {
-		hb.tooLarge = true
-		c.dec.SetEmitEnabled(false)
-		return
-	}
-	hb.fields = append(hb.fields, f)
-}
-
-// feedBlock decodes one fragment of a header block as it arrives, so that
-// nothing but the decoded fields (bounded) is kept; the compressed bytes
-// received for the block, frame headers included, are bounded too, which
-// ends a CONTINUATION flood of empty or tiny frames.
+// feedBlock decodes one fragment of a request's header block; the last
+// one starts the stream. A header list over the limit ends the connection
+// at once: the client cannot be trusted to stop sending.
 func (c *Conn) feedBlock(frag []byte, end bool, frameLen uint32) error {
-	hb := &c.hb
-	hb.wire += int(frameLen) + 9
-	if hb.wire > int(c.cfg.MaxHeaderListSize) {
-		return c.connError(http2.ErrCodeEnhanceYourCalm, "header block too large", ErrHeaderListTooLarge)
+	done, berr := c.decode(frag, end, frameLen)
+	if berr != nil {
+		return c.connError(berr.code, berr.reason, berr.err)
 	}
-	if _, err := c.dec.Write(frag); err != nil {
-		if errors.Is(err, hpack.ErrStringLength) {
-			return c.connError(http2.ErrCodeEnhanceYourCalm, "header field too large", ErrHeaderListTooLarge)
-		}
-		return c.connError(http2.ErrCodeCompression, err.Error(), nil)
-	}
-	if hb.tooLarge {
+	if c.hb.tooLarge {
 		return c.connError(http2.ErrCodeEnhanceYourCalm, "header list too large", ErrHeaderListTooLarge)
 	}
-	if !end {
+	if !done {
 		return nil
 	}
-	if err := c.dec.Close(); err != nil {
-		return c.connError(http2.ErrCodeCompression, err.Error(), nil)
-	}
 	err := c.endBlock()
-	// Keep the field slice's capacity only when small: a connection with no
-	// open stream should hold little memory.
-	clear(hb.fields)
-	if cap(hb.fields) > 64 {
-		hb.fields = nil
-	}
-	hb.fields = hb.fields[:0]
+	c.recycle()
 	return err
 }
 
