@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -395,13 +396,25 @@ func (x *exchange) writeH2Response(resp *h1.Response, body []byte) error {
 // h2HeadFields returns the fields of a response head for HTTP/2, in the
 // exchange's scratch (cleared by the caller once sent).
 func (x *exchange) h2HeadFields(resp *h1.Response) []hpack.HeaderField {
-	fs := x.h2fields[:0]
-	for _, f := range resp.Fields {
-		if connectionNamed(resp.Fields, f.Name) {
-			continue // hop-by-hop, named by Connection (core/h2 drops the standard ones)
-		}
-		fs = append(fs, hpack.HeaderField{Name: string(bytes.ToLower(f.Name)), Value: string(f.Value)})
+	fs := x.h2Fields(resp.Fields, "")
+	for _, f := range fs {
 		x.strm.BytesOut += int64(len(f.Name) + len(f.Value) + 4)
+	}
+	return fs
+}
+
+// h2Fields returns HTTP/1.1 fields as HTTP/2 ones, in the exchange's
+// scratch (cleared by the caller once sent): names lowercased, without
+// the fields a Connection field names (hop-by-hop; core/h2 drops the
+// standard ones) and without the field called drop, if any.
+func (x *exchange) h2Fields(fields []h1.Field, drop string) []hpack.HeaderField {
+	hopByHop := h1.Count(fields, "connection") > 0
+	fs := x.h2fields[:0]
+	for _, f := range fields {
+		if hopByHop && connectionNamed(fields, f.Name) || drop != "" && session.EqualFold(f.Name, []byte(drop)) {
+			continue
+		}
+		fs = append(fs, hpack.HeaderField{Name: strings.ToLower(string(f.Name)), Value: string(f.Value)})
 	}
 	x.h2fields = fs[:0]
 	return fs

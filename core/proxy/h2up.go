@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"sync"
@@ -9,7 +8,6 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 
 	"github.com/strata-proxy/strata/core/backend"
 	"github.com/strata-proxy/strata/core/h1"
@@ -193,18 +191,12 @@ func (cc *clientConn) exchangeH2(x *exchange, be *Backend) (stepResult, error) {
 	if host, ok := h1.Lookup(req.Fields, "host", 1); ok {
 		r.Authority = string(host)
 	}
-	fs := x.h2fields[:0]
-	for _, f := range req.Fields {
-		if connectionNamed(req.Fields, f.Name) || session.EqualFold(f.Name, []byte("expect")) {
-			continue
-		}
-		fs = append(fs, hpack.HeaderField{Name: string(bytes.ToLower(f.Name)), Value: string(f.Value)})
-	}
+	// The proxy reads the body from the client itself: no Expect.
+	fs := x.h2Fields(req.Fields, "expect")
 	r.Fields = fs
 	sent0 := time.Now()
 	cs, err := up.OpenStream(&r)
 	clear(fs)
-	x.h2fields = fs[:0]
 	if err != nil {
 		if errors.Is(err, h2.ErrRetryable) { // nothing was sent
 			return keepOpen, errH2Retry
