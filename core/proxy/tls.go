@@ -46,8 +46,8 @@ import (
 // it to the listeners of the new frontends. A plain
 // configuration has none, and the request path then checks one nil
 // pointer. The ALPN protocol negotiated with a client is recorded on the
-// connection (session.TLS.ALPN) for the HTTP layer to choose its codec;
-// for now only http/1.1 is served and advertised in http mode.
+// connection (session.TLS.ALPN); the HTTP layer serves HTTP/2 when it is
+// h2 (h2.go) and HTTP/1.1 otherwise.
 
 // l4Gen is the L4 state of one generation. Immutable once built.
 type l4Gen struct {
