@@ -1,5 +1,28 @@
 package h1
 
+// Reason is the reason phrase strata writes for code: the standard one
+// (StatusText), or for a code without one the class name HAProxy writes
+// ("Success", "Client Error", …). It is the process's one reason-phrase
+// table: replies, set-status and plugin replies all use it.
+func Reason(code int) string {
+	if s := StatusText(code); s != "" {
+		return s
+	}
+	switch code / 100 {
+	case 1:
+		return "Informational"
+	case 2:
+		return "Success"
+	case 3:
+		return "Redirection"
+	case 4:
+		return "Client Error"
+	case 5:
+		return "Server Error"
+	}
+	return "Other"
+}
+
 // StatusText returns the standard reason phrase of an HTTP status code
 // (RFC 9110 and its registered extensions), or "" when the code is unknown.
 // The strings are constants: it allocates nothing.

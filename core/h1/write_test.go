@@ -143,3 +143,24 @@ func BenchmarkAppendRequestHead(b *testing.B) {
 	}
 	b.SetBytes(int64(len(dst)))
 }
+
+func TestReason(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		code int
+		want string
+	}{
+		{"known 2xx is not OK", 201, "Created"},
+		{"451 has its RFC 7725 phrase", 451, "Unavailable For Legal Reasons"},
+		{"unknown 2xx gets the class name", 299, "Success"},
+		{"unknown 4xx", 499, "Client Error"},
+		{"unknown 5xx", 599, "Server Error"},
+		{"outside the classes", 999, "Other"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Reason(tt.code); got != tt.want {
+				t.Errorf("Reason(%d) = %q, want %q", tt.code, got, tt.want)
+			}
+		})
+	}
+}

@@ -2,34 +2,14 @@ package proxy
 
 import (
 	"strconv"
+
+	"github.com/strata-proxy/strata/core/h1"
 )
 
 // cannedReply holds a complete error response, built once.
 type cannedReply struct {
 	status int
 	bytes  []byte
-}
-
-var statusText = map[int]string{
-	200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-	405: "Method Not Allowed", 408: "Request Timeout", 413: "Payload Too Large", 414: "URI Too Long",
-	429: "Too Many Requests", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
-	501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
-	505: "HTTP Version Not Supported",
-}
-
-// StatusText returns the reason phrase of code, or "Unknown".
-func StatusText(code int) string {
-	if s, ok := statusText[code]; ok {
-		return s
-	}
-	switch {
-	case code >= 200 && code < 300:
-		return "OK"
-	case code >= 300 && code < 400:
-		return "Redirect"
-	}
-	return "Unknown"
 }
 
 var errorDetail = map[int]string{
@@ -57,8 +37,8 @@ func init() {
 // buildCanned builds HAProxy-style error responses: small HTML, no cache,
 // and the connection closed after it.
 func buildCanned(code int) *cannedReply {
-	body := "<html><body><h1>" + strconv.Itoa(code) + " " + StatusText(code) + "</h1>\n" + errorDetail[code] + "\n</body></html>\n"
-	head := "HTTP/1.1 " + strconv.Itoa(code) + " " + StatusText(code) + "\r\n" +
+	body := "<html><body><h1>" + strconv.Itoa(code) + " " + h1.Reason(code) + "</h1>\n" + errorDetail[code] + "\n</body></html>\n"
+	head := "HTTP/1.1 " + strconv.Itoa(code) + " " + h1.Reason(code) + "\r\n" +
 		"content-length: " + strconv.Itoa(len(body)) + "\r\n" +
 		"cache-control: no-cache\r\n" +
 		"content-type: text/html\r\n" +
@@ -80,7 +60,7 @@ func appendReply(dst []byte, code int, contentType, location []byte, body []byte
 	dst = append(dst, "HTTP/1.1 "...)
 	dst = strconv.AppendInt(dst, int64(code), 10)
 	dst = append(dst, ' ')
-	dst = append(dst, StatusText(code)...)
+	dst = append(dst, h1.Reason(code)...)
 	dst = append(dst, "\r\ncontent-length: "...)
 	dst = strconv.AppendInt(dst, int64(len(body)), 10)
 	dst = append(dst, "\r\n"...)

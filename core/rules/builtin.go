@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/strata-proxy/strata/core/fetch"
+	"github.com/strata-proxy/strata/core/h1"
 	"github.com/strata-proxy/strata/core/sample"
 	"github.com/strata-proxy/strata/core/session"
 )
@@ -806,7 +807,7 @@ func parseSetStatus(args []string, _ *Env) (Action, error) {
 	if err != nil || n < 100 || n > 999 {
 		return nil, fmt.Errorf("%w: status %q: want a code from 100 to 999", ErrSyntax, args[0])
 	}
-	a := &setStatusAct{code: n, reason: []byte(reasonPhrase(n))}
+	a := &setStatusAct{code: n, reason: []byte(h1.Reason(n))}
 	if len(args) == 3 {
 		if strings.ContainsAny(args[2], "\r\n\x00") {
 			return nil, fmt.Errorf("%w: reason contains a control character", ErrSyntax)
@@ -814,45 +815,4 @@ func parseSetStatus(args []string, _ *Env) (Action, error) {
 		a.reason = []byte(args[2])
 	}
 	return a, nil
-}
-
-var reasons = map[int]string{
-	100: "Continue", 101: "Switching Protocols", 103: "Early Hints",
-	200: "OK", 201: "Created", 202: "Accepted", 203: "Non-Authoritative Information",
-	204: "No Content", 205: "Reset Content", 206: "Partial Content",
-	300: "Multiple Choices", 301: "Moved Permanently", 302: "Found", 303: "See Other",
-	304: "Not Modified", 307: "Temporary Redirect", 308: "Permanent Redirect",
-	400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden",
-	404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
-	407: "Proxy Authentication Required", 408: "Request Timeout", 409: "Conflict",
-	410: "Gone", 411: "Length Required", 412: "Precondition Failed",
-	413: "Payload Too Large", 414: "URI Too Long", 415: "Unsupported Media Type",
-	416: "Range Not Satisfiable", 417: "Expectation Failed", 421: "Misdirected Request",
-	422: "Unprocessable Content", 425: "Too Early", 426: "Upgrade Required",
-	428: "Precondition Required", 429: "Too Many Requests",
-	431: "Request Header Fields Too Large", 451: "Unavailable For Legal Reasons",
-	500: "Internal Server Error", 501: "Not Implemented", 502: "Bad Gateway",
-	503: "Service Unavailable", 504: "Gateway Timeout", 505: "HTTP Version Not Supported",
-	507: "Insufficient Storage", 511: "Network Authentication Required",
-}
-
-// reasonPhrase returns the standard reason for code, or the class name
-// HAProxy uses for codes it does not know.
-func reasonPhrase(code int) string {
-	if r, ok := reasons[code]; ok {
-		return r
-	}
-	switch code / 100 {
-	case 1:
-		return "Informational"
-	case 2:
-		return "Success"
-	case 3:
-		return "Redirection"
-	case 4:
-		return "Client Error"
-	case 5:
-		return "Server Error"
-	}
-	return "Other"
 }
