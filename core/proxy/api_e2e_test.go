@@ -63,7 +63,7 @@ func TestAPI_ServerState(t *testing.T) {
 	}
 	// maint: nothing; checks go on and their result shows.
 	put("s2", `{"state": "maint"}`)
-	ups["s2"].kill()
+	ups["s2"].Kill()
 	eventually(t, 5*time.Second, "health of s2 in maint", func() bool {
 		var s ServerStats
 		api.call(t, "GET", "/v1/backends/app/servers/s2", "", &s)

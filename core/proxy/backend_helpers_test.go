@@ -2,13 +2,11 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -152,29 +150,7 @@ func tally(rs []reply) map[string]int {
 }
 
 // timedEvent is an upstream log line with its time.
-type timedEvent struct {
-	Time  time.Time `json:"time"`
-	Event string    `json:"event"`
-	URI   string    `json:"uri"`
-}
-
-// requestsAt returns the requests an upstream received, in order.
-func (u *upstream) requestsAt(t testing.TB) []timedEvent {
-	t.Helper()
-	b, err := os.ReadFile(u.log)
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	var out []timedEvent
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		var e timedEvent
-		if len(line) == 0 || json.Unmarshal(line, &e) != nil || e.Event != "request" {
-			continue
-		}
-		out = append(out, e)
-	}
-	return out
-}
+type timedEvent = upstreamEvent
 
 // maxOverlap is the most requests a server handled at once, taking each
 // request to last from its arrival for d (the server's own /delay/d).

@@ -2,55 +2,13 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"io"
 	"net"
 	"strings"
 	"testing"
-)
 
-// rawUpstream is an in-process keep-alive server that answers every request
-// with a fixed 12-byte body, allocating nothing per request, so that the
-// benchmark's allocation figures are the proxy's.
-func rawUpstream(tb testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { ln.Close() })
-	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello world!")
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 16384)
-				n := 0
-				for {
-					m, err := c.Read(buf[n:])
-					if err != nil {
-						return
-					}
-					n += m
-					for {
-						i := bytes.Index(buf[:n], []byte("\r\n\r\n"))
-						if i < 0 {
-							break
-						}
-						if _, err := c.Write(resp); err != nil {
-							return
-						}
-						n = copy(buf, buf[i+4:n])
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
+	"github.com/strata-proxy/strata/internal/testsupport"
+)
 
 // BenchmarkProxy_KeepAlive measures one proxied request on a keep-alive
 // client connection and a pooled server connection. allocs/op is the
@@ -64,7 +22,7 @@ func BenchmarkProxy_KeepAlive(b *testing.B) {
 		{name: "set-header", rules: `    http_request: ["set-header x-path %[path]"]`},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			up := rawUpstream(b)
+			up := testsupport.RawUpstream(b)
 			cfg := strings.Replace(`
 global:
   access_log: { output: none }

@@ -72,10 +72,10 @@ func TestProxy_KeepAliveBothSides(t *testing.T) {
 			t.Fatalf("x-server = %q", got)
 		}
 	}
-	if n := up.requests(t); n != 5 {
+	if n := up.Requests(t); n != 5 {
 		t.Fatalf("upstream saw %d requests, want 5", n)
 	}
-	if n := len(up.events(t, "accept")); n != 1 {
+	if n := len(up.Events(t, "accept")); n != 1 {
 		t.Fatalf("upstream accepted %d connections, want 1 (pooled keep-alive)", n)
 	}
 	lines := p.logLines(t, 5)
@@ -94,7 +94,7 @@ func TestProxy_PipelinedRequests(t *testing.T) {
 	if n := strings.Count(out, "HTTP/1.1 200"); n != 3 {
 		t.Fatalf("got %d responses:\n%s", n, out)
 	}
-	if n := up.requests(t); n != 3 {
+	if n := up.Requests(t); n != 3 {
 		t.Fatalf("upstream saw %d requests", n)
 	}
 }
@@ -252,7 +252,7 @@ func TestProxy_RequestTimeout(t *testing.T) {
 	if statusOf(out) != 408 {
 		t.Fatalf("got %q", out)
 	}
-	if up.requests(t) != 0 {
+	if up.Requests(t) != 0 {
 		t.Fatal("an incomplete request reached the server")
 	}
 }

@@ -127,7 +127,7 @@ func TestH2_RapidReset(t *testing.T) {
 	servedMeanwhile(t, addr)
 	// 100 resets allowed, 20 streams at once: what reached the server is
 	// bounded by them, whatever the attacker sent.
-	if n := up.requests(t); n > 100+20+1 {
+	if n := up.Requests(t); n > 100+20+1 {
 		t.Errorf("the server saw %d requests of a rapid-reset attack", n)
 	}
 	eventuallyTrue(t, "the attack's streams end", func() bool { return frontendStats(p, "clear").CurStreams == 0 })
@@ -177,7 +177,7 @@ func TestH2_ContinuationFlood(t *testing.T) {
 		t.Errorf("the heap grew by %d bytes during the flood", grew)
 	}
 	servedMeanwhile(t, addr)
-	if up.requests(t) != 1 { // servedMeanwhile's
+	if up.Requests(t) != 1 { // servedMeanwhile's
 		t.Errorf("the flooding stream reached the server")
 	}
 }

@@ -1,8 +1,6 @@
 package proxy
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,11 +9,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/strata-proxy/strata/core/config"
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // upstreamBin is the real upstream server process the end-to-end tests put
@@ -40,92 +38,19 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// upstream is a running upstream process.
-type upstream struct {
-	Addr string
-	log  string
-	cmd  *exec.Cmd
-}
+// The shared end-to-end helpers (internal/testsupport), under the names
+// these tests use.
+type (
+	upstream      = testsupport.Upstream
+	upstreamEvent = testsupport.UpstreamEvent
+	syncBuffer    = testsupport.SyncBuffer
+)
 
 // startUpstream starts the upstream binary with args and waits until it
 // listens. It is stopped when the test ends.
 func startUpstream(t testing.TB, args ...string) *upstream {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), "upstream.log")
-	args = append([]string{"-listen", "127.0.0.1:0", "-log", logPath, "-max-lifetime", "10m"}, args...)
-	cmd := exec.Command(upstreamBin, args...)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("upstream did not start: %v", err)
-	}
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
-	if !ok {
-		t.Fatalf("upstream said %q", line)
-	}
-	go io.Copy(io.Discard, out)
-	return &upstream{Addr: addr, log: logPath, cmd: cmd}
-}
-
-// upstreamEvent is one line of the upstream's log.
-type upstreamEvent struct {
-	Event  string `json:"event"`
-	Conn   uint64 `json:"conn"`
-	Method string `json:"method"`
-	URI    string `json:"uri"`
-	Head   []byte `json:"head"`
-}
-
-// events returns the upstream's log lines of kind ("" for all).
-func (u *upstream) events(t testing.TB, kind string) []upstreamEvent {
-	t.Helper()
-	b, err := os.ReadFile(u.log)
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	var out []upstreamEvent
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		if len(line) == 0 {
-			continue
-		}
-		var e upstreamEvent
-		if err := json.Unmarshal(line, &e); err != nil {
-			t.Fatalf("upstream log line %q: %v", line, err)
-		}
-		if kind == "" || e.Event == kind {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-// requests returns how many requests reached the upstream.
-func (u *upstream) requests(t testing.TB) int { return len(u.events(t, "request")) }
-
-// syncBuffer is an access-log sink tests can read while the proxy writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	return testsupport.StartUpstream(t, upstreamBin, args...)
 }
 
 // testProxy is a proxy started from YAML for one test.

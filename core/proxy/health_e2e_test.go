@@ -8,12 +8,6 @@ import (
 
 // Scenario tests of active and passive health checks.
 
-// kill stops an upstream process for good.
-func (u *upstream) kill() {
-	u.cmd.Process.Kill()
-	u.cmd.Wait()
-}
-
 // TestHealth_RiseFall stops a server and starts it again: it goes down
 // after `fall` failed checks and up after `rise` good ones, and takes no
 // stream while down.
@@ -36,7 +30,7 @@ func TestHealth_RiseFall(t *testing.T) {
 		t.Fatalf("both servers up, got %v", c)
 	}
 
-	ups["s2"].kill()
+	ups["s2"].Kill()
 	killed := time.Now()
 	eventually(t, 5*time.Second, "s2 down", func() bool { return p.server(t, "s2").Health == "down" })
 	if d := time.Since(killed); d < (3-1)*interval {
@@ -95,7 +89,7 @@ func TestHealth_HTTPCheckRequest(t *testing.T) {
 			if s.Health != tt.health || s.Check.Last.Code != tt.code {
 				t.Fatalf("server %+v", s)
 			}
-			evs := ups["s1"].events(t, "request")
+			evs := ups["s1"].Events(t, "request")
 			if len(evs) == 0 {
 				t.Fatal("no check request reached the server")
 			}
@@ -141,8 +135,8 @@ func TestHealth_BackupTakeover(t *testing.T) {
 	if c := got(6); c["a1"] != 3 || c["a2"] != 3 {
 		t.Fatalf("actives up: %v", c)
 	}
-	ups["a1"].kill()
-	ups["a2"].kill()
+	ups["a1"].Kill()
+	ups["a2"].Kill()
 	eventually(t, 5*time.Second, "actives down", func() bool {
 		return p.server(t, "a1").Health == "down" && p.server(t, "a2").Health == "down"
 	})

@@ -205,10 +205,10 @@ backends:
 			})
 		}
 	}
-	if n := up.requests(t); n != 0 {
+	if n := up.Requests(t); n != 0 {
 		t.Errorf("%d requests reached the upstream", n)
 	}
-	if ev := up.events(t, "accept"); len(ev) != 0 {
+	if ev := up.Events(t, "accept"); len(ev) != 0 {
 		t.Errorf("%d connections reached the upstream", len(ev))
 	}
 }

@@ -32,7 +32,7 @@ func TestQueue_MaxConnNeverExceeded(t *testing.T) {
 		}
 	}
 	for name, limit := range map[string]int{"s1": 2, "s2": 1} {
-		evs := ups[name].requestsAt(t)
+		evs := ups[name].Events(t, "request")
 		if m := maxOverlap(evs, delay); m > limit {
 			t.Fatalf("%s handled %d requests at once, maxconn %d", name, m, limit)
 		}
@@ -40,7 +40,7 @@ func TestQueue_MaxConnNeverExceeded(t *testing.T) {
 			t.Fatalf("%s: max %d cur %d queue %d", name, s.MaxCurrent, s.Current, s.Queue)
 		}
 	}
-	if n := len(ups["s1"].requestsAt(t)) + len(ups["s2"].requestsAt(t)); n != 12 {
+	if n := len(ups["s1"].Events(t, "request")) + len(ups["s2"].Events(t, "request")); n != 12 {
 		t.Fatalf("servers saw %d requests", n)
 	}
 	st := p.Stats().Backends[0]
@@ -74,7 +74,7 @@ func TestQueue_ArrivalOrder(t *testing.T) {
 		eventually(t, 5*time.Second, fmt.Sprintf("%d queued", i), func() bool { return be.Queued() == int64(i) })
 	}
 	wg.Wait()
-	evs := ups["s1"].requestsAt(t)
+	evs := ups["s1"].Events(t, "request")
 	if len(evs) != 6 {
 		t.Fatalf("server saw %d requests", len(evs))
 	}
@@ -124,7 +124,7 @@ func TestQueue_Timeout(t *testing.T) {
 	if sq == nil || sq["status"] != float64(503) {
 		t.Fatalf("no sQ line in the log: %v", p.logLines(t, 2))
 	}
-	for _, e := range ups["s1"].requestsAt(t) {
+	for _, e := range ups["s1"].Events(t, "request") {
 		if e.URI == "/queued" {
 			t.Fatal("the timed-out request reached the server")
 		}

@@ -166,7 +166,7 @@ func TestRetry_NoReplay(t *testing.T) {
 				t.Fatalf("answer %q", b)
 			}
 			n := 0
-			for _, e := range ups["s1"].events(t, "request") {
+			for _, e := range ups["s1"].Events(t, "request") {
 				if e.URI == "/close" {
 					if e.Method != tt.method {
 						t.Fatalf("method %s", e.Method)

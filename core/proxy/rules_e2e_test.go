@@ -94,16 +94,16 @@ func TestProxy_Rules(t *testing.T) {
 		}
 	})
 	t.Run("use_backend", func(t *testing.T) {
-		before := api.requests(t)
+		before := api.Requests(t)
 		resp, _ := get(t, "/api/v1", nil)
-		if resp.StatusCode != 200 || api.requests(t) != before+1 {
-			t.Fatalf("status %d, api requests %d→%d", resp.StatusCode, before, api.requests(t))
+		if resp.StatusCode != 200 || api.Requests(t) != before+1 {
+			t.Fatalf("status %d, api requests %d→%d", resp.StatusCode, before, api.Requests(t))
 		}
 	})
 	t.Run("deny", func(t *testing.T) {
-		before := app.requests(t)
+		before := app.Requests(t)
 		resp, _ := get(t, "/admin/x", nil)
-		if resp.StatusCode != 403 || app.requests(t) != before {
+		if resp.StatusCode != 403 || app.Requests(t) != before {
 			t.Fatalf("status %d; denied request reached the server", resp.StatusCode)
 		}
 	})
@@ -156,7 +156,7 @@ func TestProxy_TCPRequestConnectionReject(t *testing.T) {
 	if out != "" {
 		t.Fatalf("a rejected connection got %q", out)
 	}
-	if up.requests(t) != 0 {
+	if up.Requests(t) != 0 {
 		t.Fatal("a rejected connection reached the server")
 	}
 }
@@ -280,10 +280,10 @@ func TestProxy_MalformedNeverForwarded(t *testing.T) {
 			}
 		})
 	}
-	if n := up.requests(t) + len(up.events(t, "bad_request")); n != 0 {
+	if n := up.Requests(t) + len(up.Events(t, "bad_request")); n != 0 {
 		t.Fatalf("%d malformed requests reached the server", n)
 	}
-	if n := len(up.events(t, "accept")); n != 0 {
+	if n := len(up.Events(t, "accept")); n != 0 {
 		t.Fatalf("the server saw %d connections for malformed requests", n)
 	}
 	_ = fmt.Sprint

@@ -6,6 +6,8 @@ import (
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // BenchmarkProxy_KeepAliveTracked is BenchmarkProxy_KeepAlive with stick
@@ -22,7 +24,7 @@ func BenchmarkProxy_KeepAliveTracked(b *testing.B) {
     http_request: ["track-sc1 src table per_req", "sc-inc-gpc(0,0)", "deny if { sc1_http_req_rate gt 1000000000 }"]`},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			up := rawUpstream(b)
+			up := testsupport.RawUpstream(b)
 			cfg := strings.Replace(`
 global:
   access_log: { output: none }

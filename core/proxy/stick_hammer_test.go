@@ -145,7 +145,7 @@ backends:
 			r := rand.New(rand.NewPCG(uint64(w), 42))
 			for i := range jobs {
 				if i == conns/3 {
-					dying.cmd.Process.Kill()
+					dying.Cmd.Process.Kill()
 				}
 				started.Add(1)
 				src := fmt.Sprintf("127.0.0.%d", 1+r.IntN(20))

@@ -7,6 +7,7 @@ import (
 	"net"
 	"testing"
 
+	"github.com/strata-proxy/strata/internal/testsupport"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
 )
@@ -42,7 +43,7 @@ func BenchmarkProxy_KeepAliveTracing(b *testing.B) {
 		{"ratio-1", "  tracing: { exporter: otlp_grpc, endpoint: \"{{otlp}}\", sample_ratio: 1 }\n"},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			up := rawUpstream(b)
+			up := testsupport.RawUpstream(b)
 			p := startProxy(b, `
 global:
   access_log: { output: none }

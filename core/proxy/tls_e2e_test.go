@@ -27,6 +27,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // Certificates for the TLS tests are made here, ECDSA P-256, into the
@@ -464,13 +466,13 @@ backends:
 	if resp, _ := tlsGet(t, c, "https://ok.test/"); resp.StatusCode != 200 {
 		t.Fatalf("ok.test: %s", resp.Status)
 	}
-	before := up.requests(t)
+	before := up.Requests(t)
 	denied := frontendStats(p, "web").Term["denied"]
 	_, err := c.Get("https://x.blocked.test/")
 	if err == nil {
 		t.Fatal("a blocked name was served")
 	}
-	if n := up.requests(t); n != before {
+	if n := up.Requests(t); n != before {
 		t.Errorf("the upstream saw %d more requests", n-before)
 	}
 	if n := frontendStats(p, "web").Term["denied"]; n != denied+1 {
@@ -824,7 +826,7 @@ func BenchmarkProxy_TLSKeepAlive(b *testing.B) {
 		both bool
 	}{{name: "tls"}, {name: "tls-both", both: true}} {
 		b.Run(tc.name, func(b *testing.B) {
-			up := rawUpstream(b)
+			up := testsupport.RawUpstream(b)
 			server := `{ address: "` + up + `" }`
 			if tc.both {
 				l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{site.TLS}})

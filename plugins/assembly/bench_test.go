@@ -2,57 +2,14 @@ package assembly
 
 import (
 	"bufio"
-	"bytes"
 	"io"
 	"net"
 	"strings"
 	"testing"
 
+	"github.com/strata-proxy/strata/internal/testsupport"
 	"github.com/strata-proxy/strata/plugins"
 )
-
-// rawUpstream is an in-process keep-alive server that answers every request
-// with a fixed 12-byte body, allocating nothing per request, so that the
-// benchmark's figures are the proxy's.
-func rawUpstream(tb testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { ln.Close() })
-	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello world!")
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 16384)
-				n := 0
-				for {
-					m, err := c.Read(buf[n:])
-					if err != nil {
-						return
-					}
-					n += m
-					for {
-						i := bytes.Index(buf[:n], []byte("\r\n\r\n"))
-						if i < 0 {
-							break
-						}
-						if _, err := c.Write(resp); err != nil {
-							return
-						}
-						n = copy(buf, buf[i+4:n])
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
 
 // BenchmarkProxy_PluginAction measures one proxied keep-alive request whose
 // path is copied into a request header: by a native rule, by the
@@ -71,7 +28,7 @@ func BenchmarkProxy_PluginAction(b *testing.B) {
 		{name: "plugin-nodeadline", rules: `    http_request: ["path_header x-path"]`, tune: func(hc *plugins.Config) { patient(hc); hc.CallTimeout = -1 }},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			up := rawUpstream(b)
+			up := testsupport.RawUpstream(b)
 			cfg := strings.Replace(`
 global:
   access_log: { output: none }

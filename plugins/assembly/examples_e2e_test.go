@@ -190,7 +190,7 @@ backends:`+appBackend, map[string]string{"up": up.Addr}, nil)
 	if sc := rep.Counters["sc0"]; sc["http_req_cnt"] != 2 || sc["http_req_rate"] != 2 {
 		t.Errorf("stick counters %v, want 2 requests counted", rep.Counters)
 	}
-	if up.requests(t) != 1 {
+	if up.Requests(t) != 1 {
 		t.Errorf("the service's request reached the server")
 	}
 	if l := p.logFor(t, "uri", "/_inspect/x?q=1"); l["service"] != "inspect" || l["termination_cause"] != "none" {
@@ -236,7 +236,7 @@ backends:`+appBackend, map[string]string{"up": up.Addr}, nil)
 			t.Errorf("request %d: %+v", i, body)
 		}
 	}
-	if n := up.requests(t); n != 2 {
+	if n := up.Requests(t); n != 2 {
 		t.Errorf("the server saw %d requests, want 2", n)
 	}
 	if l := p.logFor(t, "status", float64(429)); l["termination_cause"] != "denied" {

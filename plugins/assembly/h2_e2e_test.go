@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -184,16 +183,6 @@ func (s h2Stream) check(c *http.Client) error {
 	return nil
 }
 
-// received counts the requests for uri that reached the upstream.
-func (u *upstream) received(t testing.TB, uri string) int {
-	t.Helper()
-	b, err := os.ReadFile(u.log)
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	return strings.Count(string(b), `"uri":"`+uri+`"`)
-}
-
 // TestH2_PluginsPerStream: many concurrent streams on one h2c connection.
 // Each stream runs its own plugin calls: the action's header carries the
 // stream's own path, the plugin's routing target and a use_backend rule
@@ -228,7 +217,7 @@ func TestH2_PluginsPerStream(t *testing.T) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for k := range nHeld {
-		for a.received(t, fmt.Sprintf("/held/%d", k)) != 1 {
+		for a.Received(t, fmt.Sprintf("/held/%d", k)) != 1 {
 			if time.Now().After(deadline) {
 				t.Fatalf("held stream %d did not reach the server", k)
 			}

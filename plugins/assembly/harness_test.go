@@ -1,8 +1,6 @@
 package assembly
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,6 +22,7 @@ import (
 	"github.com/strata-proxy/strata/core/config"
 	"github.com/strata-proxy/strata/core/fetch"
 	"github.com/strata-proxy/strata/core/proxy"
+	"github.com/strata-proxy/strata/internal/testsupport"
 	"github.com/strata-proxy/strata/plugins"
 )
 
@@ -143,11 +142,12 @@ func wasm(t testing.TB, name string) string {
 	return filepath.Join(workDir, name+".wasm")
 }
 
-// upstream is a running upstream process.
-type upstream struct {
-	Addr string
-	log  string
-}
+// The shared end-to-end helpers (internal/testsupport), under the names
+// these tests use.
+type (
+	upstream   = testsupport.Upstream
+	syncBuffer = testsupport.SyncBuffer
+)
 
 // startUpstream starts the upstream binary with args and waits until it
 // listens. It is stopped when the test ends.
@@ -156,56 +156,7 @@ func startUpstream(t testing.TB, args ...string) *upstream {
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
-	logPath := filepath.Join(t.TempDir(), "upstream.log")
-	args = append([]string{"-listen", "127.0.0.1:0", "-log", logPath, "-max-lifetime", "10m"}, args...)
-	cmd := exec.Command(upstreamBin, args...)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("upstream did not start: %v", err)
-	}
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
-	if !ok {
-		t.Fatalf("upstream said %q", line)
-	}
-	go io.Copy(io.Discard, out)
-	return &upstream{Addr: addr, log: logPath}
-}
-
-// requests returns how many requests reached the upstream.
-func (u *upstream) requests(t testing.TB) int {
-	t.Helper()
-	b, err := os.ReadFile(u.log)
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	return bytes.Count(b, []byte(`"event":"request"`))
-}
-
-// syncBuffer is a sink tests read while the proxy writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	return testsupport.StartUpstream(t, upstreamBin, args...)
 }
 
 // testProxy is a proxy with plugins, started from YAML for one test.
