@@ -5,6 +5,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -287,6 +290,76 @@ func TestDerivedMaxConn(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := DerivedMaxConn(tt.nofile); got != tt.want {
 				t.Fatalf("DerivedMaxConn(%d) = %d, want %d", tt.nofile, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestMaxConn_DifferentialHAProxy runs the same scenario against HAProxy
+// and strata, for global maxconn 3 and for frontend maxconn 2: open as
+// many idle connections as the limit, then one that sends a request. Both
+// must leave that one in the kernel's accept queue (not accept it, not
+// close it), then serve it once an idle connection closes.
+func TestMaxConn_DifferentialHAProxy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("differential test: skipped in -short mode")
+	}
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		t.Skip("haproxy is not installed: the differential test needs it (apt-get install haproxy)")
+	}
+	up := startUpstream(t)
+	tests := []struct {
+		name           string
+		limit          int
+		hapGlobal      string // lines of HAProxy's global section
+		hapFrontend    string // lines of its frontend
+		strata, strWeb string // {{global}} and {{web}} of maxconnConfig
+	}{
+		{name: "global", limit: 3, hapGlobal: "  maxconn 3\n", strata: "  maxconn: 3"},
+		{name: "frontend", limit: 2, hapFrontend: "  maxconn 2\n", strWeb: "    maxconn: 2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			port := ppFreePort(t)
+			cfg := "global\n" + tt.hapGlobal + `defaults
+  mode http
+  timeout client 30s
+  timeout server 10s
+  timeout connect 5s
+  timeout http-request 30s
+  timeout http-keep-alive 30s
+frontend web
+  bind 127.0.0.1:` + port + "\n" + tt.hapFrontend + `  default_backend app
+backend app
+  server s1 ` + up.Addr + "\n"
+			if err := os.WriteFile(filepath.Join(dir, "haproxy.cfg"), []byte(cfg), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ppStartHAProxy(t, bin, filepath.Join(dir, "haproxy.cfg"), "127.0.0.1:"+port)
+			p := startProxy(t, maxconnConfig, map[string]string{"up": up.Addr, "global": tt.strata, "web": tt.strWeb})
+
+			for _, target := range []struct{ name, addr string }{{"haproxy", "127.0.0.1:" + port}, {"strata", p.addr("web")}} {
+				// Each connection within the limit has a request answered,
+				// then stays open, idle: the proxy holds all of them.
+				idle := dialN(t, target.addr, tt.limit)
+				for _, c := range idle {
+					io.WriteString(c, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+					if code := readAnswer(t, c); code != 200 {
+						t.Fatalf("%s: connection within the limit: status %d", target.name, code)
+					}
+				}
+				waiting := sendGet(t, target.addr)
+				waitAcceptQueue(t, target.addr, 1)
+				idle[0].Close()
+				if code := readAnswer(t, waiting); code != 200 {
+					t.Fatalf("%s: the connection past the limit, once one closed: status %d", target.name, code)
+				}
+				waitAcceptQueue(t, target.addr, 0)
+				for _, c := range append(idle[1:], waiting) {
+					c.Close()
+				}
 			}
 		})
 	}
