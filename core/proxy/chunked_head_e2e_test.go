@@ -4,13 +4,10 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -149,9 +146,12 @@ func TestProxy_BadChunkSizeHeadNotForwarded(t *testing.T) {
 	})
 }
 
-// TestProxy_BadChunkSizeDifferentialHAProxy runs both scenarios of
-// TestProxy_BadChunkSizeHeadNotForwarded through HAProxy and strata, each
-// in front of its own upstream, and requires the same outcome.
+// TestProxy_BadChunkSizeDifferentialHAProxy sends the malformed request
+// with its head in one write through HAProxy and strata, each in front of
+// its own upstream: both answer 400 and the server sees nothing. (With the
+// bad line sent while the request is queued, HAProxy 2.6 was seen to
+// forward the head in some runs and not in others, so that scenario is
+// strata's own test above, not a comparison.)
 func TestProxy_BadChunkSizeDifferentialHAProxy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("differential test: skipped in -short mode")
@@ -160,80 +160,38 @@ func TestProxy_BadChunkSizeDifferentialHAProxy(t *testing.T) {
 	if err != nil {
 		t.Skip("haproxy is not installed: the differential test needs it (apt-get install haproxy)")
 	}
-	startHAP := func(t *testing.T, up *upstream) (addr string, queued func() int) {
-		dir := t.TempDir()
-		sock := filepath.Join(dir, "haproxy.sock")
-		port := ppFreePort(t)
-		cfg := "global\n  stats socket " + sock + ` level admin
-defaults
+	var got [2]badChunkOutcome
+	for i, name := range []string{"haproxy", "strata"} {
+		up := startUpstream(t)
+		var addr string
+		if name == "haproxy" {
+			dir := t.TempDir()
+			port := ppFreePort(t)
+			cfg := `defaults
   mode http
   timeout client 10s
   timeout server 10s
   timeout connect 1s
-  timeout queue 10s
   timeout http-request 10s
 frontend web
   bind 127.0.0.1:` + port + `
   default_backend app
 backend app
-  server s1 ` + up.Addr + " maxconn 1\n"
-		if err := os.WriteFile(filepath.Join(dir, "haproxy.cfg"), []byte(cfg), 0o644); err != nil {
-			t.Fatal(err)
+  server s1 ` + up.Addr + "\n"
+			if err := os.WriteFile(filepath.Join(dir, "haproxy.cfg"), []byte(cfg), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			addr = "127.0.0.1:" + port
+			ppStartHAProxy(t, bin, filepath.Join(dir, "haproxy.cfg"), addr)
+		} else {
+			addr = startProxy(t, queuedConfig, map[string]string{"up": up.Addr}).addr("web")
 		}
-		ppStartHAProxy(t, bin, filepath.Join(dir, "haproxy.cfg"), "127.0.0.1:"+port)
-		return "127.0.0.1:" + port, func() int { return haproxyQueue(t, sock, "app") }
+		got[i] = badChunkOneWrite(t, addr, up)
 	}
-	for _, sc := range []string{"one write", "while queued"} {
-		t.Run(sc, func(t *testing.T) {
-			var got [2]badChunkOutcome
-			for i, name := range []string{"haproxy", "strata"} {
-				up := startUpstream(t)
-				var addr string
-				var queued func() int
-				if name == "haproxy" {
-					addr, queued = startHAP(t, up)
-				} else {
-					p := startProxy(t, queuedConfig, map[string]string{"up": up.Addr})
-					addr, queued = p.addr("web"), strataQueue(p)
-				}
-				if sc == "one write" {
-					got[i] = badChunkOneWrite(t, addr, up)
-				} else {
-					got[i] = badChunkWhileQueued(t, addr, up, queued)
-				}
-			}
-			if got[0] != got[1] {
-				t.Fatalf("haproxy: %v\nstrata:  %v", got[0], got[1])
-			}
-			if got[1] != (badChunkOutcome{Status: 400}) {
-				t.Fatalf("both: %v; want 400 and nothing of the bad request at the server", got[1])
-			}
-		})
+	if got[0] != got[1] {
+		t.Fatalf("haproxy: %v\nstrata:  %v", got[0], got[1])
 	}
-}
-
-// haproxyQueue returns the streams queued in backend be (its own queue and
-// its servers'), from "show stat" on HAProxy's stats socket.
-func haproxyQueue(t *testing.T, sock, be string) int {
-	t.Helper()
-	c, err := net.Dial("unix", sock)
-	if err != nil {
-		t.Fatal(err)
+	if got[1] != (badChunkOutcome{Status: 400}) {
+		t.Fatalf("both: %v; want 400 and nothing of the bad request at the server", got[1])
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	io.WriteString(c, "show stat\n")
-	b, err := io.ReadAll(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Split(line, ",") // pxname,svname,qcur,...
-		if len(f) > 2 && f[0] == be {
-			q, _ := strconv.Atoi(f[2])
-			n += q
-		}
-	}
-	return n
 }
