@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/strata-proxy/strata/core/admin"
+	"github.com/strata-proxy/strata/core/config"
 	"github.com/strata-proxy/strata/internal/sockstat"
 )
 
@@ -363,4 +364,52 @@ backend app
 			}
 		})
 	}
+}
+
+// TestMaxConn_Reload: connections of the old configuration keep counting
+// against a frontend's maxconn after a reload, and a reload that raises
+// the limit lets a waiting connection in at once, none having closed.
+func TestMaxConn_Reload(t *testing.T) {
+	up := startUpstream(t)
+	vars := map[string]string{"up": up.Addr, "global": "", "web": "    maxconn: 2"}
+	p := startProxy(t, maxconnConfig, vars)
+	adm := startAdminAPI(t, p)
+	web := p.addr("web")
+	load := func(web string) *config.Config {
+		vars["web"] = web
+		y := maxconnConfig
+		for k, v := range vars {
+			y = strings.ReplaceAll(y, "{{"+k+"}}", v)
+		}
+		cfg, err := config.Load(config.Sources{YAML: []byte(y)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+
+	dialN(t, web, 2)
+	waitMetric(t, adm, `strata_frontend_current_connections{frontend="web"}`, 2)
+	third := sendGet(t, web)
+	waitAcceptQueue(t, web, 1)
+
+	// Same limit: the two connections of the old configuration still count.
+	if _, err := p.Reload(load("    maxconn: 2"), BuildOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := metric(t, adm, `strata_frontend_current_connections{frontend="web"}`); got != 2 {
+		t.Fatalf("after a reload: web holds %v connections, want 2", got)
+	}
+	if got, err := sockstat.AcceptQueue(web); err != nil || got != 1 {
+		t.Fatalf("after a reload with the same limit: accept queue %d, %v; want 1", got, err)
+	}
+
+	if _, err := p.Reload(load("    maxconn: 3"), BuildOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if code := readAnswer(t, third); code != 200 {
+		t.Fatalf("after the limit was raised: status %d", code)
+	}
+	waitAcceptQueue(t, web, 0)
+	waitMetric(t, adm, `strata_frontend_current_connections{frontend="web"}`, 3)
 }
