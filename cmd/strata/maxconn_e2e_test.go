@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +23,10 @@ import (
 // (no failed accept); its admin API answers throughout.
 func TestRun_FloodAtDerivedMaxConn(t *testing.T) {
 	const nofile, flood = 256, 1000
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Max < nofile || rl.Cur < 2*flood {
+		t.Skipf("needs an open-file hard limit of at least %d and %d descriptors for the flood (%+v, %v)", nofile, 2*flood, rl, err)
+	}
 	want := proxy.DerivedMaxConn(nofile)
 	up := startUpstream(t, "u1")
 	underLimit := func(name string, args ...string) *exec.Cmd {
