@@ -36,8 +36,11 @@ const (
 // each proxied connection needs two descriptors, one to the client and one
 // to a server, as in HAProxy's computation from ulimit -n; admin.MaxConns
 // and fdReserve are kept aside; the result is at least 1 and at most
-// maxConnCap.
+// maxConnCap, which is also the value when the limit is unknown (0).
 func DerivedMaxConn(nofile uint64) int {
+	if nofile == 0 {
+		return maxConnCap
+	}
 	keep := uint64(admin.MaxConns + fdReserve)
 	if nofile <= keep+2 {
 		return 1

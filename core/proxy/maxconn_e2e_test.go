@@ -282,6 +282,7 @@ func TestDerivedMaxConn(t *testing.T) {
 		nofile uint64
 		want   int
 	}{
+		{name: "unknown", nofile: 0, want: 100000},
 		{name: "tiny", nofile: 100, want: 1},
 		{name: "1024", nofile: 1024, want: (1024 - admin.MaxConns - fdReserve) / 2},
 		{name: "20000", nofile: 20000, want: (20000 - admin.MaxConns - fdReserve) / 2},
