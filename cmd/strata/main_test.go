@@ -115,12 +115,19 @@ var (
 // listens.
 func startStrata(t *testing.T, yaml string, withAdmin bool) *strataProc {
 	t.Helper()
+	return startStrataWith(t, yaml, withAdmin, exec.Command)
+}
+
+// startStrataWith is startStrata with the command built by command from
+// strata's argv (e.g. under a shell that lowers a limit first).
+func startStrataWith(t *testing.T, yaml string, withAdmin bool, command func(string, ...string) *exec.Cmd) *strataProc {
+	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "strata.yaml")
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p := &strataProc{stdout: &syncBuf{}, stderr: &syncBuf{}, exited: make(chan struct{}), config: cfg}
-	p.cmd = exec.Command(strataBin, "run", "-c", cfg)
+	p.cmd = command(strataBin, "run", "-c", cfg)
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

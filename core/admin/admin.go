@@ -89,10 +89,11 @@ func (s *Server) Listen(addr string) error {
 // Addr returns the bound address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
-// Serve serves on the listener opened by Listen until Shutdown.
+// Serve serves on the listener opened by Listen until Shutdown, at most
+// MaxConns connections at a time.
 func (s *Server) Serve() error {
 	s.log.Info("admin API listening", "address", s.ln.Addr().String())
-	err := s.srv.Serve(s.ln)
+	err := s.srv.Serve(newLimitListener(s.ln, MaxConns))
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}

@@ -185,7 +185,11 @@ func (o *object) integer(key string, def, lo, hi int) int {
 		return def
 	}
 	if n < lo || n > hi {
-		o.d.errorf(p, rangeFix(int64(lo), int64(hi), "a value"), "%d is out of range", n)
+		fix := rangeFix(int64(lo), int64(hi), "a value")
+		if n > hi { // "at least lo" would not say what is wrong
+			fix = fmt.Sprintf("write a value from %d to %d", lo, hi)
+		}
+		o.d.errorf(p, fix, "%d is out of range", n)
 		return def
 	}
 	return n

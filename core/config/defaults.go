@@ -7,7 +7,7 @@ import "time"
 const (
 	// global
 	DefaultGrace           = 10 * time.Second
-	DefaultMaxConn         = 100000
+	DefaultMaxConn         = 0 // derived from the file-descriptor limit at start
 	DefaultAccessLogOutput = "stdout"
 	DefaultAccessLogFormat = "json"
 

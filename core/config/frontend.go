@@ -18,7 +18,7 @@ type Frontend struct {
 	Bind     []string
 	Mode     Mode // `mode`: http (default) or tcp
 	Timeouts FrontendTimeouts
-	MaxConn  int // `maxconn`: concurrent client connections; default 0, no limit beyond global.maxconn
+	MaxConn  int // `maxconn`: client connections held at once (at the limit the frontend stops accepting); default 0, no limit beyond global.maxconn
 
 	// ACLs maps an ACL name to its conditions (`acls: { name: "cond" }`
 	// or a list: an ACL with several conditions matches when any does).

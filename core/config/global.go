@@ -14,8 +14,12 @@ type Global struct {
 	Admin     Admin         // `admin`; the admin API is off by default
 	AccessLog AccessLog     // `access_log`
 	Grace     time.Duration // `grace`: how long a stopping or reloaded proxy lets streams finish; default 10s
-	MaxConn   int           // `maxconn`: client connections for the whole process; default 100000
-	Tune      Tune          // `tune`
+	// MaxConn is `maxconn`: client connections the whole process holds at
+	// once; at the limit it stops accepting until one closes. Default 0:
+	// derived at start from the file-descriptor limit (see
+	// core/proxy's DerivedMaxConn), as HAProxy does from ulimit -n.
+	MaxConn int
+	Tune    Tune // `tune`
 	// PluginCache is `plugin_cache`: the directory where compiled plugin
 	// modules are kept across restarts (relative to Config.Dir). Default
 	// "": strata/plugins under the user's cache directory ($XDG_CACHE_HOME
@@ -130,7 +134,7 @@ func (d *decoder) global(v any) Global {
 	l.done()
 
 	g.Grace, _ = o.duration("grace", DefaultGrace, 0)
-	g.MaxConn = o.integer("maxconn", DefaultMaxConn, 1, math.MaxInt32)
+	g.MaxConn = o.integer("maxconn", DefaultMaxConn, 1, math.MaxInt32) // absent: DefaultMaxConn, derived
 	g.PluginCache = o.str("plugin_cache", "")
 	g.Tracing = d.tracing(o.sub("tracing"))
 	g.Metrics = d.metrics(o.sub("metrics"))

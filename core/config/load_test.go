@@ -132,7 +132,7 @@ plugins:
   p: { file: p.wasm }
 `)})
 	if want := (Global{
-		Grace: 10 * time.Second, MaxConn: 100000,
+		Grace: 10 * time.Second, MaxConn: 0,
 		AccessLog: AccessLog{Output: "stdout", Format: "json"},
 		Tune:      Tune{MaxRequestLine: 8192, MaxHeadBytes: 16384, MaxHeaders: 101, BufSize: 16384, StickCounters: 3},
 		Tracing:   Tracing{Exporter: "none", SampleRatio: 1, ServiceName: "strata"},

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/strata-proxy/strata/core/transport"
 )
 
 // corpusRequest is one rejected request of the codec's smuggling corpus.
@@ -18,6 +20,13 @@ type corpusRequest struct {
 // loadRejectedRequests reads core/h1/testdata/smuggling.txt and keeps the
 // request cases the codec rejects (see that file for its format).
 func loadRejectedRequests(t *testing.T) []corpusRequest {
+	t.Helper()
+	return loadRejected(t, "request", 40)
+}
+
+// loadRejected reads the cases of kind the codec rejects from
+// core/h1/testdata/smuggling.txt, failing when there are fewer than atLeast.
+func loadRejected(t *testing.T, kind string, atLeast int) []corpusRequest {
 	t.Helper()
 	f, err := os.Open("../h1/testdata/smuggling.txt")
 	if err != nil {
@@ -33,7 +42,7 @@ func loadRejectedRequests(t *testing.T) []corpusRequest {
 			continue
 		}
 		fields := strings.Fields(line)
-		if len(fields) < 4 || fields[0] != "request" {
+		if len(fields) < 4 || fields[0] != kind {
 			continue
 		}
 		status, err := strconv.Atoi(fields[2])
@@ -47,8 +56,8 @@ func loadRejectedRequests(t *testing.T) []corpusRequest {
 		}
 		out = append(out, corpusRequest{name: fields[1], status: status, raw: raw})
 	}
-	if len(out) < 40 {
-		t.Fatalf("only %d rejected request cases in the corpus", len(out))
+	if len(out) < atLeast {
+		t.Fatalf("only %d rejected %s cases in the corpus", len(out), kind)
 	}
 	return out
 }
@@ -95,5 +104,33 @@ func TestProxy_SmugglingCorpus(t *testing.T) {
 	}
 	if n := len(up.Events(t, "accept")); n != 0 {
 		t.Fatalf("the server saw %d connections for %d rejected requests", n, len(cases))
+	}
+}
+
+// TestProxy_SmugglingCorpusChunked sends every chunked body the codec's
+// corpus rejects, with its head in one write, through the running proxy:
+// each gets 400 and nothing reaches the server, not even the head, as with
+// HAProxy, which parses all it has received before forwarding. Bodies that
+// do not fit the read buffer with the head are left out: then the head
+// leaves before the error is read, in HAProxy as in strata.
+func TestProxy_SmugglingCorpusChunked(t *testing.T) {
+	up := startUpstream(t, "-mode", "echo")
+	p := startProxy(t, basicConfig, basicVars(up.Addr))
+	const head = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+	sent := 0
+	for _, tc := range loadRejected(t, "chunked", 20) {
+		if len(head)+len(tc.raw) > transport.DefaultBufSize {
+			continue
+		}
+		sent++
+		t.Run(tc.name, func(t *testing.T) {
+			out := rawExchange(t, p.addr("web"), head+tc.raw)
+			if got := statusOf(out); got != tc.status {
+				t.Fatalf("status %d, want %d; response %q", got, tc.status, out)
+			}
+		})
+	}
+	if n := len(up.events(t, "accept")); n != 0 {
+		t.Fatalf("the server saw %d connections for %d rejected bodies", n, sent)
 	}
 }

@@ -67,6 +67,9 @@ type Frontend struct {
 
 	Stats stats.Counters
 	cur   atomic.Int64
+	// slots counts the connections against MaxConn (maxconn.go); shared
+	// with the frontend of the same name in the next generation.
+	slots *connSlots
 }
 
 // Backend is the run-time form of a configured backend: its servers and its
@@ -195,6 +198,7 @@ func Build(cfg *config.Config, opt BuildOptions) (*Generation, error) {
 		fe := &Frontend{
 			Name: fc.Name, HTTP: http, Binds: fc.Bind, Timeouts: fc.Timeouts, Limits: limits,
 			MaxConn: fc.MaxConn, ForwardFor: fc.ForwardFor, Forwarded: fc.Forwarded,
+			slots: &connSlots{},
 		}
 		fe.h2 = newH2Frontend(fc, fe, opt.Logger)
 		env := g.newEnv(cfg, http, fc.ACLs, fc.ACLPath, fail)

@@ -432,7 +432,9 @@ func (cc *clientConn) addForwardingFields(x *exchange, be *Backend) {
 // requestBodyInBuffer returns the part of the request body already read,
 // whether the whole body is there, and how many body bytes are still
 // expected for a Content-Length body. A bad chunked body is reported before
-// anything reaches a server.
+// anything reaches a server: what the client has sent of it so far is read
+// first, without waiting, as HAProxy parses all it has received before it
+// forwards a head (a malformed chunk size gets 400, the server nothing).
 func (cc *clientConn) requestBodyInBuffer(x *exchange) (body []byte, complete bool, remaining int64, err error) {
 	req := &x.txn.Req
 	rest := cc.buf.Data()[req.HeadLen:]
@@ -446,12 +448,47 @@ func (cc *clientConn) requestBodyInBuffer(x *exchange) (body []byte, complete bo
 	case h1.BodyChunked:
 		x.chunk.Reset()
 		n, done, err := x.chunk.Scan(rest)
+		if err == nil && !done {
+			// The error, if any, is met again by the body's streaming.
+			if k, _ := cc.c.FillReady(&cc.buf); k > 0 {
+				rest = cc.buf.Data()[req.HeadLen:]
+				var m int
+				m, done, err = x.chunk.Scan(rest[n:])
+				n += m
+			}
+		}
 		if err != nil {
 			return nil, false, 0, err
 		}
 		return rest[:n], done, 0, nil
 	}
 	return nil, true, 0, nil
+}
+
+// requestBytes returns the request head as it goes to a server, followed
+// by body, the part of the body already read. The head goes out as
+// received unless a rule edited it; then it is serialised once.
+func (cc *clientConn) requestBytes(x *exchange, body []byte) []byte {
+	req := &x.txn.Req
+	if x.txn.ReqEdited {
+		x.out = h1.AppendRequestHead(x.out[:0], req)
+		x.out = append(x.out, body...)
+		return x.out
+	}
+	return cc.buf.Data()[:req.HeadLen+len(body)]
+}
+
+// recheckRequestBody looks again, once a server connection is ready, at a
+// chunked body not read whole: the stream may have waited (queue,
+// connect) while the client sent more. It returns the request bytes to
+// send, which changed when more of the body arrived, or an error for a
+// malformed chunk, the head not having left.
+func (cc *clientConn) recheckRequestBody(x *exchange, body, out []byte) ([]byte, []byte, bool, error) {
+	nb, complete, _, err := cc.requestBodyInBuffer(x)
+	if err != nil || len(nb) == len(body) {
+		return body, out, complete, err
+	}
+	return nb, cc.requestBytes(x, nb), complete, nil
 }
 
 // forward sends the request to a server of be and relays the response.
@@ -469,17 +506,9 @@ func (cc *clientConn) forward(x *exchange, be *Backend) stepResult {
 		return cc.replyError(x, 400)
 	}
 
-	// The head goes out as received unless a rule edited it; then it is
-	// serialised once. Buffered body bytes go in the same write.
+	// Buffered body bytes go in the same write as the head.
 	cc.traceAttempt(x, be) // traceparent (telemetry.go)
-	var out []byte
-	if txn.ReqEdited {
-		x.out = h1.AppendRequestHead(x.out[:0], req)
-		x.out = append(x.out, body...)
-		out = x.out
-	} else {
-		out = cc.buf.Data()[:req.HeadLen+len(body)]
-	}
+	out := cc.requestBytes(x, body)
 
 	// A pooled connection may have been closed by the server while it sat
 	// idle; the request then goes again, to the same server, on a fresh
@@ -498,6 +527,14 @@ func (cc *clientConn) forward(x *exchange, be *Backend) stepResult {
 		}
 		if sc == nil { // an HTTP/2 server
 			return cc.forwardToH2(x, be)
+		}
+		if !fresh && !bodyComplete && req.Body == h1.BodyChunked {
+			if body, out, bodyComplete, err = cc.recheckRequestBody(x, body, out); err != nil {
+				sc.Close()
+				strm.Term.Set(session.CauseBadRequest, session.PhaseRequest)
+				return cc.replyError(x, 400)
+			}
+			replayable = bodyComplete
 		}
 		if n, err := sc.Write(out); err != nil {
 			sc.Close()

@@ -86,7 +86,9 @@ func (p *Proxy) gatherCore(m *telemetry.Metrics) {
 	g := p.gen.Load()
 	for _, fe := range g.Frontends {
 		counters(m, "frontend", &fe.Stats, "frontend", fe.Name)
+		gatherSlots(m, "strata_frontend_", fe.slots, int64(fe.MaxConn), "frontend", fe.Name)
 	}
+	gatherSlots(m, "strata_", &p.slots, p.maxConn.Load())
 	for _, be := range g.Backends {
 		counters(m, "backend", &be.Stats, "backend", be.Name)
 		m.Gauge("strata_backend_queue_length", "Streams waiting for a server slot.", float64(be.QueueLen()), "backend", be.Name)
@@ -123,6 +125,16 @@ func (p *Proxy) gatherCore(m *telemetry.Metrics) {
 	m.Gauge("strata_generation", "Sequence number of the configuration generation serving new connections.", float64(rs.Generation))
 	m.Gauge("strata_generation_loaded_timestamp_seconds", "When the serving generation was loaded (Unix time).", float64(rs.LoadedAt.UnixNano())/1e9)
 	m.Gauge("strata_connections", "Client connections open, by generation.", float64(g.Connections()), "generation", strconv.FormatUint(g.Number(), 10))
+}
+
+// gatherSlots adds the points of a connection limit (maxconn.go): the
+// process's with prefix "strata_", a frontend's with "strata_frontend_".
+func gatherSlots(m *telemetry.Metrics, prefix string, s *connSlots, limit int64, labels ...string) {
+	m.Gauge(prefix+"current_connections", "Client connections holding a maxconn slot (accepted, not yet closed).", float64(s.cur.Load()), labels...)
+	if limit > 0 {
+		m.Gauge(prefix+"maxconn", "Client connections accepted at most at once (maxconn); at the limit accepting stops.", float64(limit), labels...)
+	}
+	m.Counter(prefix+"maxconn_reached_total", "Times accepting stopped because maxconn was reached.", float64(s.reached.Load()), labels...)
 }
 
 // metricsState is the proxy's metrics bookkeeping.

@@ -56,6 +56,12 @@ type Proxy struct {
 	rl      reloadState  // configuration reloads and upgrades (reload.go)
 	metrics metricsState // GET /metrics and global.metrics (metrics.go)
 
+	// Connection limits (maxconn.go): the process's slots, its limit
+	// (global.maxconn or derived) and the gate its accept loops wait at.
+	slots   connSlots
+	maxConn atomic.Int64
+	gate    acceptGate
+
 	mu        sync.Mutex
 	listeners []*listener
 	conns     map[*clientConn]struct{}
@@ -73,10 +79,24 @@ type Proxy struct {
 type listener struct {
 	addr string // as configured
 	ln   *net.TCPListener
+	// done is closed with ln (close): an accept loop waiting for a
+	// connection slot (maxconn.go) stops.
+	done      chan struct{}
+	closeOnce sync.Once
 	// bind is what a connection accepted now gets: the generation, the
 	// frontend and its L4 state. A reload that keeps the address replaces
 	// it (reload.go).
 	bind atomic.Pointer[binding]
+}
+
+func newListener(addr string, ln *net.TCPListener) *listener {
+	return &listener{addr: addr, ln: ln, done: make(chan struct{})}
+}
+
+// close stops the listener and its accept loop.
+func (l *listener) close() {
+	l.closeOnce.Do(func() { close(l.done) })
+	l.ln.Close()
 }
 
 // Options configure a Proxy.
@@ -112,6 +132,7 @@ func New(g *Generation, opt Options) (*Proxy, error) {
 		p.alog = newAccessLog(w, al.Format != "text")
 	}
 	p.adopt(g)
+	p.applyMaxConn(g)
 	p.applyMetricsExport(g)
 	return p, nil
 }
@@ -134,11 +155,11 @@ func (p *Proxy) Start() error {
 			ln, err := p.listen(addr) // a socket handed over by an upgrade, or a new one (upgrade.go)
 			if err != nil {
 				for _, l := range lns {
-					l.ln.Close()
+					l.close()
 				}
 				return fmt.Errorf("frontend %s: bind %s: %w", fe.Name, addr, err)
 			}
-			l := &listener{addr: addr, ln: ln}
+			l := newListener(addr, ln)
 			l.bind.Store(&binding{g: g, fe: fe, l4: l4.frontend(fe)})
 			lns = append(lns, l)
 		}
@@ -170,10 +191,15 @@ func (p *Proxy) Addrs(fe string) []string {
 	return out
 }
 
+// acceptLoop accepts the connections of l while the process and the
+// frontend are below their maxconn (maxconn.go).
 func (p *Proxy) acceptLoop(l *listener) {
 	defer p.wg.Done()
 	var backoff time.Duration
 	for {
+		if !p.waitSlots(l, nil) {
+			return
+		}
 		nc, err := l.ln.AcceptTCP()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
@@ -187,17 +213,20 @@ func (p *Proxy) acceptLoop(l *listener) {
 		}
 		backoff = 0
 		b := l.acquire() // the binding, with a reference on its generation
-		fe := b.fe
-		if fe.MaxConn > 0 && fe.cur.Load() >= int64(fe.MaxConn) {
+		// Slots are taken at once, unless loops of other listeners
+		// filled a limit while this one was blocked in accept.
+		if !p.waitSlots(l, b.fe) {
 			nc.Close()
 			b.g.release()
-			continue
+			return
 		}
-		cc := p.newClientConn(b.g, fe, nc)
+		cc := p.newClientConn(b.g, b.fe, nc)
 		if cc == nil {
 			b.g.release()
+			p.releaseSlots(b.fe.slots)
 			continue
 		}
+		cc.slots = b.fe.slots
 		cc.attachL4(b.l4)
 		p.wg.Add(1)
 		go cc.serve()
@@ -216,6 +245,7 @@ type clientConn struct {
 	c          *transport.Conn
 	clientAddr string
 	l4         *l4Frontend // TLS, PROXY protocol; nil when the frontend and its servers need none
+	slots      *connSlots  // the frontend's maxconn slots this connection holds, with one of the process's
 
 	// Owned by the connection goroutine:
 	buf  transport.Buffer
@@ -311,6 +341,7 @@ func (cc *clientConn) serve() {
 
 func (cc *clientConn) close() {
 	cc.c.Close()
+	cc.p.releaseSlots(cc.slots) // an accept loop stopped at maxconn resumes
 	cc.buf.Release()
 	cc.p.mu.Lock()
 	delete(cc.p.conns, cc)
@@ -328,7 +359,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.draining.Store(true)
 	p.mu.Lock()
 	for _, l := range p.listeners {
-		l.ln.Close()
+		l.close()
 	}
 	p.mu.Unlock()
 	tick := time.NewTicker(50 * time.Millisecond)

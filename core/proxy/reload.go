@@ -303,12 +303,12 @@ func (p *Proxy) reloadLocked(build func(*stick.Store) (*Generation, error)) (*Ge
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				for _, l := range opened {
-					l.ln.Close()
+					l.close()
 				}
 				g.Close()
 				return nil, fmt.Errorf("frontend %s: bind %s: %w", fe.Name, addr, err)
 			}
-			l := &listener{addr: addr, ln: ln.(*net.TCPListener)}
+			l := newListener(addr, ln.(*net.TCPListener))
 			opened = append(opened, l)
 			plan = append(plan, bindPlan{l, fe})
 		}
@@ -316,6 +316,7 @@ func (p *Proxy) reloadLocked(build func(*stick.Store) (*Generation, error)) (*Ge
 
 	prev := p.gen.Load()
 	inheritServers(prev, g)
+	inheritSlots(prev, g) // frontends' maxconn counts (maxconn.go)
 
 	// Swap.
 	p.rl.seq++
@@ -328,7 +329,7 @@ func (p *Proxy) reloadLocked(build func(*stick.Store) (*Generation, error)) (*Ge
 		// Shutdown began while the generation was being prepared.
 		p.mu.Unlock()
 		for _, l := range opened {
-			l.ln.Close()
+			l.close()
 		}
 		g.life.current.Store(false)
 		g.release()
@@ -366,10 +367,12 @@ func (p *Proxy) reloadLocked(build func(*stick.Store) (*Generation, error)) (*Ge
 	}
 	for _, l := range dropped {
 		p.log.Info("no longer listening", "address", l.ln.Addr().String())
-		l.ln.Close()
+		l.close()
 	}
 	prev.life.current.Store(false)
 	prev.release() // closed once its last connection ends
+	// After the listeners' new bindings: waiting loops see the new limits.
+	p.applyMaxConn(g)
 	p.applyMetricsExport(g)
 	return g, nil
 }

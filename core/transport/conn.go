@@ -39,6 +39,8 @@ type Conn struct {
 	wrFn   func(fd uintptr) bool
 	waitFn func(fd uintptr) bool
 	waited bool
+	// readyFn is doReadReady, bound at the first FillReady (ready.go).
+	readyFn func(fd uintptr) bool
 
 	// tls is the TLS layer, nil in plain mode. Set by StartTLS before
 	// the connection is shared, then immutable.
