@@ -305,7 +305,7 @@ func (cc *clientConn) forwardH2(x *exchange, be *Backend) stepResult {
 				return res
 			}
 		}
-		res, retry := cc.relayResponse(x, be, sc, !fresh && replayable && isIdempotent(req.Method), true, 0, 0)
+		res, retry := cc.relayResponse(x, be, sc, !fresh && replayable, true, 0, 0)
 		if retry {
 			fresh = true
 			strm.Retries++
