@@ -192,6 +192,11 @@ func (cc *clientConn) forwardToH2(x *exchange, be *Backend) stepResult {
 		}
 	}
 	replay := buffered >= 0 || x.txn.Req.Body == h1.BodyNone
+	var bc *bodyCopy // an HTTP/2 client's body, kept as it is sent
+	if !replay && x.h2 != nil {
+		bc = &bodyCopy{bp: transport.GetBuf(), ok: true}
+		defer transport.PutBuf(bc.bp)
+	}
 	fresh := false
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
@@ -199,7 +204,7 @@ func (cc *clientConn) forwardToH2(x *exchange, be *Backend) stepResult {
 				return cc.replyError(x, 503)
 			}
 		}
-		res, err := cc.exchangeH2(x, be, replay, buffered)
+		res, err := cc.exchangeH2(x, be, replay, buffered, bc)
 		if err == errH2Retry && attempt >= maxH2Replays {
 			// Refused again and again: the client gets an answer.
 			be.ObserveResponseError(x.srv)
@@ -222,10 +227,36 @@ func (cc *clientConn) forwardToH2(x *exchange, be *Backend) stepResult {
 	}
 }
 
+// bodyCopy keeps the request body of an HTTP/2 client as it is read and
+// sent, in one pooled buffer, so that a stream the server refuses can be
+// sent again. A body larger than the buffer is not kept: the request then
+// cannot be replayed (HAProxy, likewise, retries only a request that fits
+// in its buffer).
+type bodyCopy struct {
+	bp *[]byte
+	n  int
+	ok bool // every body byte read so far is in the copy
+}
+
+// add keeps p, or gives up on the copy when it does not fit.
+func (b *bodyCopy) add(p []byte) {
+	if b == nil || !b.ok {
+		return
+	}
+	if b.n+len(p) > len(*b.bp) {
+		b.ok = false
+		return
+	}
+	b.n += copy((*b.bp)[b.n:], p)
+}
+
+// canReplay reports whether b holds all of the body read so far.
+func (b *bodyCopy) canReplay() bool { return b != nil && b.ok }
+
 // exchangeH2 runs one attempt of forwardToH2. It returns errH2Retry when
-// the server did not process the request and replay allows another
-// attempt.
-func (cc *clientConn) exchangeH2(x *exchange, be *Backend, replay bool, buffered int) (stepResult, error) {
+// the server did not process the request and the request can go again:
+// replay, or an HTTP/2 client's body all kept in bc.
+func (cc *clientConn) exchangeH2(x *exchange, be *Backend, replay bool, buffered int, bc *bodyCopy) (stepResult, error) {
 	strm, txn := &x.strm, &x.txn
 	req := &txn.Req
 	up, srv := x.up, x.srv
@@ -275,8 +306,8 @@ func (cc *clientConn) exchangeH2(x *exchange, be *Backend, replay bool, buffered
 	x.upTimedOut = &timedOut
 	if r.EndStream {
 		// nothing to send
-	} else if res, ok, refused := cc.sendBodyToH2(x, cs, buffered); !ok {
-		if refused && replay {
+	} else if res, ok, refused := cc.sendBodyToH2(x, cs, buffered, bc); !ok {
+		if refused {
 			return keepOpen, errH2Retry
 		}
 		return res, nil
@@ -288,7 +319,7 @@ func (cc *clientConn) exchangeH2(x *exchange, be *Backend, replay bool, buffered
 		resp, err = cs.ReadResponse()
 		if err != nil {
 			cs.Reset(http2.ErrCodeCancel)
-			if errors.Is(err, h2.ErrRetryable) && replay {
+			if errors.Is(err, h2.ErrRetryable) && (replay || bc.canReplay()) {
 				return keepOpen, errH2Retry
 			}
 			be.ObserveResponseError(srv)
@@ -464,10 +495,12 @@ func (cc *clientConn) relayH2Body(x *exchange, cs *h2.ClientStream, noBody bool)
 // stream, or an HTTP/1.1 connection whose chunked framing is removed —
 // to the server's stream, then ends it. buffered >= 0 says the body is
 // whole in the client buffer, buffered bytes after the head: it is sent
-// from there and left in place for a retry. refused reports a failure
-// because the server refused the stream unprocessed (the caller may retry;
-// nothing is answered to the client then).
-func (cc *clientConn) sendBodyToH2(x *exchange, cs *h2.ClientStream, buffered int) (res stepResult, ok, refused bool) {
+// from there and left in place for a retry. An HTTP/2 client's body is
+// kept in bc as it is read, and what bc holds goes first on a retry.
+// refused reports a failure because the server refused the stream
+// unprocessed and the request can go again (nothing is answered to the
+// client then).
+func (cc *clientConn) sendBodyToH2(x *exchange, cs *h2.ClientStream, buffered int, bc *bodyCopy) (res stepResult, ok, refused bool) {
 	strm, req := &x.strm, &x.txn.Req
 	fail := func(err error, client bool) (stepResult, bool, bool) {
 		cs.Reset(http2.ErrCodeCancel)
@@ -479,18 +512,24 @@ func (cc *clientConn) sendBodyToH2(x *exchange, cs *h2.ClientStream, buffered in
 			strm.Term.Set(session.CauseClientAbort, session.PhaseData)
 			return closeConn, false, false
 		}
-		if errors.Is(err, h2.ErrRetryable) && buffered >= 0 {
+		if errors.Is(err, h2.ErrRetryable) && (buffered >= 0 || bc.canReplay()) {
 			return keepOpen, false, true
 		}
 		strm.Term.Set(session.CauseServerAbort, session.PhaseData)
 		return cc.replyError(x, 502), false, false
 	}
 	if x.h2 != nil {
+		if bc.canReplay() && bc.n > 0 { // a retry: what was read before goes first
+			if _, err := cs.Write((*bc.bp)[:bc.n]); err != nil {
+				return fail(err, false)
+			}
+		}
 		bp := transport.GetBuf()
 		defer transport.PutBuf(bp)
 		for {
 			n, err := x.h2.Read(*bp)
 			if n > 0 {
+				bc.add((*bp)[:n])
 				if _, werr := cs.Write((*bp)[:n]); werr != nil {
 					return fail(werr, false)
 				}

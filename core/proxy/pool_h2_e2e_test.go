@@ -308,3 +308,119 @@ func TestPoolH2_GoAwayReplays(t *testing.T) {
 		t.Fatalf("first log line %v", l[0])
 	}
 }
+
+// h2cPoolConfig is h2PoolConfig with a cleartext HTTP/2 frontend and s1
+// speaking HTTP/2 when h2 is true, HTTP/1.1 otherwise.
+func h2cPoolConfig(h2 bool) string {
+	return fmt.Sprintf(`
+global:
+  access_log: { output: stdout, format: json }
+frontends:
+  web:
+    bind: ["127.0.0.1:0"]
+    h2: { h2c: true }
+    timeouts: { client: 10s, http_request: 5s, http_keep_alive: 5s }
+    default_backend: app
+backends:
+  app:
+    timeouts: { server: 5s, http_keep_alive: 10s }
+    servers:
+      s1: { address: "{{s1}}", h2: %v }
+`, h2)
+}
+
+// postsH2 sends n POSTs with a body through the proxy from an HTTP/2
+// client (cleartext, one connection); each must get 200.
+func postsH2(t *testing.T, addr, prefix string, n int) {
+	t.Helper()
+	protos := new(http.Protocols)
+	protos.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: protos}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 20 * time.Second}
+	for i := range n {
+		resp, err := c.Post(fmt.Sprintf("http://%s/%s%d", addr, prefix, i), "text/plain", strings.NewReader(fmt.Sprintf("payload %d", i)))
+		if err != nil {
+			t.Fatalf("POST %d of %d: %v", i+1, n, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+			t.Fatalf("POST %d of %d: %s %s", i+1, n, resp.Proto, resp.Status)
+		}
+	}
+}
+
+// TestPoolH2_RefusedStreamReplaysFromH2Client: the POSTs of an HTTP/2
+// client, whose bodies strata streams, go again too when the HTTP/2
+// server refuses their streams: the body read is kept for that.
+func TestPoolH2_RefusedStreamReplaysFromH2Client(t *testing.T) {
+	s := startH2FaultServer(t, true, false)
+	p := startProxy(t, h2cPoolConfig(true), map[string]string{"s1": s.ln.Addr().String()})
+	postsH2(t, p.addr("web"), "c", 20)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refused != 20 {
+		t.Fatalf("the server refused %d streams, want 20", s.refused)
+	}
+	for i := range 20 {
+		if c := s.seen[fmt.Sprintf("/c%d", i)]; c != 1 {
+			t.Fatalf("the server handled POST /c%d %d times, want 1", i, c)
+		}
+	}
+}
+
+// TestPool_ResetBeforeAnswerReplaysFromH2Client: an HTTP/2 client's POST
+// (of known length, or chunked to the server) to an HTTP/1.1 server that
+// resets the reused connection unread goes again on a fresh connection
+// and is handled once, with its whole body.
+func TestPool_ResetBeforeAnswerReplaysFromH2Client(t *testing.T) {
+	s := startResetServer(t)
+	p := startProxy(t, h2cPoolConfig(false), map[string]string{"s1": s.ln.Addr().String()})
+	protos := new(http.Protocols)
+	protos.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: protos}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 20 * time.Second}
+	addr := p.addr("web")
+	for i := range 10 {
+		resp, err := c.Get(fmt.Sprintf("http://%s/warm%d", addr, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		// Each HTTP/2 stream runs on its own: the connection of the
+		// previous POST may be pooled after this GET's, so two may be.
+		eventually(t, 5*time.Second, "a pooled connection", func() bool { return p.server(t, "s1").IdleConns >= 1 })
+		var body io.Reader = strings.NewReader("payload")
+		if i%2 == 1 {
+			body = io.MultiReader(body) // no length: the body goes chunked to the server
+		}
+		resp, err = c.Post(fmt.Sprintf("http://%s/post%d", addr, i), "text/plain", body)
+		if err != nil {
+			t.Fatalf("POST %d: %v", i, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("POST %d: %s", i, resp.Status)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range 10 {
+		if c := s.seen[fmt.Sprintf("/post%d", i)]; c != 1 {
+			t.Fatalf("the server handled POST /post%d %d times, want 1", i, c)
+		}
+	}
+	retried := 0
+	for _, l := range p.logLines(t, 20) {
+		if strings.HasPrefix(fmt.Sprint(l["uri"]), "/post") && l["retries"] == float64(1) && l["status"] == float64(200) {
+			retried++
+		}
+	}
+	if retried != 10 {
+		t.Fatalf("%d POSTs logged 200 after one retry, want 10", retried)
+	}
+}
