@@ -70,11 +70,12 @@ func (r *reaper) start(b *Backend) {
 	if r.quit != nil || r.stopped {
 		return
 	}
-	r.quit = make(chan struct{})
+	quit := make(chan struct{})
+	r.quit = quit
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		b.reapLoop(r.quit, ReapInterval(b.Timeouts.HTTPKeepAlive))
+		b.reapLoop(quit, ReapInterval(b.Timeouts.HTTPKeepAlive))
 	}()
 }
 
