@@ -2,14 +2,17 @@ package proxy
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -339,4 +342,66 @@ func TestPool_MaxConn(t *testing.T) {
 			t.Fatalf("%s: %d idle connections, want %d", name, idle, keep)
 		}
 	}
+}
+
+// TestPool_TLSServerClosedIdle: the same over TLS to the server, whose
+// idle close comes with a close_notify alert: 30 POSTs, each after the
+// server closed the pooled connection, all get 200 and each is handled
+// once; no socket to the server stays in CLOSE-WAIT.
+func TestPool_TLSServerClosedIdle(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTLSTestCA(t, dir, "ca")
+	leaf := ca.issue(t, "app", cn("app.internal"), false, "app.internal")
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var closed atomic.Int64
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if b, err := io.ReadAll(r.Body); err != nil || string(b) != "hello" {
+			http.Error(w, "bad body", 400)
+			return
+		}
+		mu.Lock()
+		seen[r.URL.Path]++
+		mu.Unlock()
+		io.WriteString(w, "ok")
+	}))
+	s.TLS = &tls.Config{Certificates: []tls.Certificate{leaf.TLS}}
+	s.Config.IdleTimeout = 50 * time.Millisecond
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateClosed {
+			closed.Add(1)
+		}
+	}
+	s.StartTLS()
+	t.Cleanup(s.Close)
+	origin := s.Listener.Addr().String()
+	p := startProxy(t, backendConfig(`
+    timeouts: { server: 5s, http_keep_alive: 10s }
+    servers:
+      s1: { address: "{{s1}}", tls: { verify: required, ca: "{{ca}}", sni: app.internal } }
+`), map[string]string{"s1": origin, "ca": ca.File})
+	cl := dial(t, p.addr("web"), "")
+	const n = 30
+	for i := range n {
+		if i > 0 {
+			eventually(t, 10*time.Second, "the server closing its idle connection", func() bool {
+				return closed.Load() >= int64(i)
+			})
+		}
+		if r := cl.postOn(fmt.Sprintf("/t%d", i), "hello"); r.err != nil || r.status != 200 {
+			t.Fatalf("POST %d of %d: %+v", i+1, n, r)
+		}
+	}
+	mu.Lock()
+	for i := range n {
+		if c := seen[fmt.Sprintf("/t%d", i)]; c != 1 {
+			t.Fatalf("the server handled POST /t%d %d times, want 1", i, c)
+		}
+	}
+	mu.Unlock()
+	port := portOf(t, origin)
+	eventually(t, 15*time.Second, "no connection to the server left", func() bool {
+		st := tcpStates(t, port)
+		return st[tcpCloseWait] == 0 && st[tcpEstablished] == 0 && p.server(t, "s1").IdleConns == 0
+	})
 }

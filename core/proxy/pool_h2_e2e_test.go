@@ -424,3 +424,18 @@ func TestPool_ResetBeforeAnswerReplaysFromH2Client(t *testing.T) {
 		t.Fatalf("%d POSTs logged 200 after one retry, want 10", retried)
 	}
 }
+
+// TestPoolH2_IdleTimeout: HTTP/2 connections without streams for longer
+// than the backend's http_keep_alive are closed by strata even when no
+// request comes (the server would keep them a minute).
+func TestPoolH2_IdleTimeout(t *testing.T) {
+	o := startH2IdleOrigin(t, time.Minute)
+	p := startProxy(t, strings.Replace(h2PoolConfig, "http_keep_alive: 10s", "http_keep_alive: 200ms", 1), map[string]string{"s1": o.addr})
+	postsThrough(t, p, "k", 3)
+	eventually(t, 15*time.Second, "strata closing its idle HTTP/2 connection", func() bool {
+		return o.closed.Load() == 1
+	})
+	if st := tcpStates(t, portOf(t, o.addr)); st[tcpEstablished] != 0 || st[tcpCloseWait] != 0 {
+		t.Fatalf("sockets to the server: %v", st)
+	}
+}
