@@ -123,13 +123,14 @@ func TestPoolH2_ServerClosedIdle(t *testing.T) {
 }
 
 // h2FaultServer is a minimal cleartext HTTP/2 server that refuses streams
-// unprocessed: with refuseOdd the first, third, fifth... stream of each
-// connection gets RST_STREAM(REFUSED_STREAM); with goAwayFirst the first
-// stream of the first connection gets GOAWAY(last stream id 0). Other
-// streams are answered 200 "ok" once their request has ended.
+// unprocessed: with refuse 2 the first, third, fifth... stream of each
+// connection gets RST_STREAM(REFUSED_STREAM), with refuse 1 every stream
+// does; with goAwayFirst the first stream of the first connection gets
+// GOAWAY(last stream id 0). Other streams are answered 200 "ok" once their
+// request has ended.
 type h2FaultServer struct {
 	ln          net.Listener
-	refuseOdd   bool
+	refuse      int // refuse the k-th stream of a connection when (k-1)%refuse == 0; 0: none
 	goAwayFirst bool
 
 	mu      sync.Mutex
@@ -138,13 +139,13 @@ type h2FaultServer struct {
 	conns   int
 }
 
-func startH2FaultServer(t *testing.T, refuseOdd, goAwayFirst bool) *h2FaultServer {
+func startH2FaultServer(t *testing.T, refuse int, goAwayFirst bool) *h2FaultServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &h2FaultServer{ln: ln, refuseOdd: refuseOdd, goAwayFirst: goAwayFirst, seen: map[string]int{}}
+	s := &h2FaultServer{ln: ln, refuse: refuse, goAwayFirst: goAwayFirst, seen: map[string]int{}}
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -221,7 +222,7 @@ func (s *h2FaultServer) serve(c net.Conn, firstConn bool) {
 					return
 				}
 				continue
-			case s.refuseOdd && streams%2 == 1:
+			case s.refuse > 0 && (streams-1)%s.refuse == 0:
 				s.mu.Lock()
 				s.refused++
 				s.mu.Unlock()
@@ -263,7 +264,7 @@ func postsThrough(t *testing.T, p *testProxy, prefix string, n int) {
 // REFUSED_STREAM was not processed (RFC 9113 §8.7): the POST goes again,
 // and each of 20 POSTs is handled exactly once after one retry.
 func TestPoolH2_RefusedStreamReplays(t *testing.T) {
-	s := startH2FaultServer(t, true, false)
+	s := startH2FaultServer(t, 2, false)
 	p := startProxy(t, h2PoolConfig, map[string]string{"s1": s.ln.Addr().String()})
 	postsThrough(t, p, "r", 20)
 	s.mu.Lock()
@@ -287,7 +288,7 @@ func TestPoolH2_RefusedStreamReplays(t *testing.T) {
 // server's GOAWAY was not processed: the POST goes again on a new
 // connection and is handled once.
 func TestPoolH2_GoAwayReplays(t *testing.T) {
-	s := startH2FaultServer(t, false, true)
+	s := startH2FaultServer(t, 0, true)
 	p := startProxy(t, h2PoolConfig, map[string]string{"s1": s.ln.Addr().String()})
 	postsThrough(t, p, "g", 5)
 	s.mu.Lock()
@@ -355,7 +356,7 @@ func postsH2(t *testing.T, addr, prefix string, n int) {
 // client, whose bodies strata streams, go again too when the HTTP/2
 // server refuses their streams: the body read is kept for that.
 func TestPoolH2_RefusedStreamReplaysFromH2Client(t *testing.T) {
-	s := startH2FaultServer(t, true, false)
+	s := startH2FaultServer(t, 2, false)
 	p := startProxy(t, h2cPoolConfig(true), map[string]string{"s1": s.ln.Addr().String()})
 	postsH2(t, p.addr("web"), "c", 20)
 	s.mu.Lock()
@@ -437,5 +438,26 @@ func TestPoolH2_IdleTimeout(t *testing.T) {
 	})
 	if st := tcpStates(t, portOf(t, o.addr)); st[tcpEstablished] != 0 || st[tcpCloseWait] != 0 {
 		t.Fatalf("sockets to the server: %v", st)
+	}
+}
+
+// TestPoolH2_RefusedAlways: a server that refuses every stream gets the
+// request a bounded number of times (the first attempt and 3 replays),
+// and the client gets 502 rather than no answer.
+func TestPoolH2_RefusedAlways(t *testing.T) {
+	s := startH2FaultServer(t, 1, false)
+	p := startProxy(t, h2PoolConfig, map[string]string{"s1": s.ln.Addr().String()})
+	cl := dial(t, p.addr("web"), "")
+	if r := cl.postOn("/never", "payload"); r.err != nil || r.status != 502 {
+		t.Fatalf("POST: %+v", r)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refused != 1+maxH2Replays || len(s.seen) != 0 {
+		t.Fatalf("%d streams refused, %d handled; want %d refused, none handled", s.refused, len(s.seen), 1+maxH2Replays)
+	}
+	l := p.logLines(t, 1)[0]
+	if l["status"] != float64(502) || l["retries"] != float64(maxH2Replays) {
+		t.Fatalf("log %v", l)
 	}
 }
