@@ -87,6 +87,10 @@ type ServerSpec struct {
 	MaxConn  int // 0: no limit
 	Backup   bool
 	Disabled bool // starts in maint
+
+	// PoolMaxConn bounds the server's idle connections (HAProxy's
+	// pool-max-conn); 0: DefaultPoolMaxConn, negative: none are kept.
+	PoolMaxConn int
 }
 
 // Spec describes a backend to New.
@@ -155,6 +159,10 @@ type Backend struct {
 	seq   uint64    // arrival counter of queued streams
 
 	checks checkRunner
+	reaper reaper
+	// closed is set by Close: a connection given back after it is closed
+	// at once rather than pooled with nobody left to reap it.
+	closed atomic.Bool
 }
 
 // New builds a backend. It fails on a balance or hash type it does not
@@ -203,7 +211,7 @@ func New(spec Spec) (*Backend, error) {
 	for i, ss := range spec.Servers {
 		w := min(max(ss.Weight, 0), 256)
 		s := &Server{
-			Name: ss.Name, Addr: ss.Addr, InitialWeight: w, MaxConn: ss.MaxConn,
+			Name: ss.Name, Addr: ss.Addr, InitialWeight: w, MaxConn: ss.MaxConn, PoolMaxConn: poolMax(ss.PoolMaxConn),
 			Backup: ss.Backup, Index: i, be: b, nameHash: fnv1a([]byte(ss.Name)), timeouts: &b.Timeouts,
 		}
 		s.weight.Store(int32(w))
@@ -434,13 +442,19 @@ func (b *Backend) setHealthLocked(s *Server, h Health) bool {
 	return true
 }
 
-// Start starts the health checks. Close stops them.
-func (b *Backend) Start() { b.checks.start(b) }
+// Start starts the health checks and the reaping of idle connections.
+// Close stops them.
+func (b *Backend) Start() {
+	b.checks.start(b)
+	b.reaper.start(b)
+}
 
-// Close stops the health checks and closes the idle connections of every
-// server. It may be called more than once.
+// Close stops the health checks and the reaper and closes the idle
+// connections of every server. It may be called more than once.
 func (b *Backend) Close() {
+	b.closed.Store(true)
 	b.checks.stop()
+	b.reaper.stop()
 	for _, s := range b.Servers {
 		s.CloseIdle()
 	}

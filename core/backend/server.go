@@ -69,6 +69,7 @@ type Server struct {
 	Addr          string
 	InitialWeight int // weight from the configuration
 	MaxConn       int // concurrent streams; 0: no limit
+	PoolMaxConn   int // idle pooled connections kept at most; 0: none
 	Backup        bool
 	Index         int // position in the backend, from 0
 	be            *Backend
@@ -97,6 +98,9 @@ type Server struct {
 	// Retries counts connection attempts to the server that were retried;
 	// Redispatches the streams that left it for another server after one.
 	Retries, Redispatches atomic.Int64
+	// Reaped counts pooled connections the sweep closed because the
+	// server had closed them or they had been idle too long.
+	Reaped atomic.Int64
 
 	Stats stats.Counters
 
@@ -158,18 +162,21 @@ type ServerConn struct {
 	idleAt time.Time // when it was put back
 }
 
-// MaxIdlePerServer bounds the idle pool of one server.
-const MaxIdlePerServer = 1024
+// DefaultPoolMaxConn bounds the idle pool of a server whose
+// configuration sets no pool_max_conn.
+const DefaultPoolMaxConn = 1024
 
 // Get returns an idle pooled connection to s, or nil. Connections idle for
-// longer than the keep-alive timeout are closed on the way.
+// longer than the keep-alive timeout, and connections the server closed
+// (or wrote to) while they sat in the pool, are closed on the way: a
+// request written to one of those would be lost.
 func (s *Server) Get(now time.Time) *ServerConn {
 	s.mu.Lock()
 	for n := len(s.idle); n > 0; n = len(s.idle) {
 		c := s.idle[n-1]
 		s.idle[n-1] = nil
 		s.idle = s.idle[:n-1]
-		if ka := s.timeouts.HTTPKeepAlive; ka > 0 && now.Sub(c.idleAt) > ka {
+		if s.expired(c, now) || !c.Idle() {
 			s.mu.Unlock()
 			c.Close()
 			s.mu.Lock()
@@ -183,23 +190,54 @@ func (s *Server) Get(now time.Time) *ServerConn {
 	return nil
 }
 
+// expired reports whether c has been idle for longer than the keep-alive
+// timeout.
+func (s *Server) expired(c *ServerConn, now time.Time) bool {
+	ka := s.timeouts.HTTPKeepAlive
+	return ka > 0 && now.Sub(c.idleAt) > ka
+}
+
 // Put returns c to the idle pool for reuse, or closes it when the pool is
-// full or the server no longer takes streams.
+// full, the server no longer takes streams or the backend is closed.
 func (s *Server) Put(c *ServerConn, now time.Time) {
 	c.Buf.Release()
-	if c.Buf.Held() || s.State() == StateMaint || s.Health() == HealthDown {
+	if c.Buf.Held() || s.State() == StateMaint || s.Health() == HealthDown || s.be.closed.Load() {
 		c.Close()
 		return
 	}
 	c.idleAt = now
 	s.mu.Lock()
-	if len(s.idle) >= MaxIdlePerServer {
+	if len(s.idle) >= s.PoolMaxConn {
 		s.mu.Unlock()
 		c.Close()
 		return
 	}
 	s.idle = append(s.idle, c)
 	s.mu.Unlock()
+}
+
+// reapIdle closes the pooled connections that the server has closed or
+// that have been idle for longer than the keep-alive timeout, and returns
+// how many it closed. dead is scratch storage, returned for the next call.
+func (s *Server) reapIdle(now time.Time, dead []*ServerConn) (int, []*ServerConn) {
+	dead = dead[:0]
+	s.mu.Lock()
+	live := s.idle[:0]
+	for _, c := range s.idle {
+		if s.expired(c, now) || !c.Idle() {
+			dead = append(dead, c)
+			continue
+		}
+		live = append(live, c)
+	}
+	clear(s.idle[len(live):])
+	s.idle = live
+	s.mu.Unlock()
+	for i, c := range dead {
+		c.Close()
+		dead[i] = nil
+	}
+	return len(dead), dead
 }
 
 // CloseIdle closes every pooled connection (shutdown, reload, server down).

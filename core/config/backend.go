@@ -30,6 +30,10 @@ type Backend struct {
 	// MaxConn bounds the concurrent streams of the backend; default 0, no
 	// limit beyond the servers' own.
 	MaxConn int
+	// PoolMaxConn bounds the idle pooled connections of each server, the
+	// default of the servers' own pool_max_conn (HAProxy's
+	// `default-server pool-max-conn`); default 1024, 0 keeps none.
+	PoolMaxConn int
 	// HealthCheck is `health_check`; nil (the default) means no active
 	// checks: every server is taken as up.
 	HealthCheck *HealthCheck
@@ -132,6 +136,9 @@ type Server struct {
 	// (the default) means plain TCP.
 	TLS *ServerTLS
 	H2  bool // speak HTTP/2 to the server (http mode); default false
+	// PoolMaxConn bounds the server's idle pooled connections (HAProxy's
+	// pool-max-conn); default the backend's pool_max_conn, 0 keeps none.
+	PoolMaxConn int
 }
 
 // ServerTLS is the TLS setting of a server.
@@ -184,6 +191,7 @@ func (d *decoder) backend(name, path string, v any) *Backend {
 	b.Retries = o.integer("retries", DefaultRetries, 0, 100)
 	b.Redispatch = o.boolean("redispatch", false)
 	b.MaxConn = o.integer("maxconn", 0, 0, math.MaxInt32)
+	b.PoolMaxConn = o.integer("pool_max_conn", DefaultPoolMaxConn, 0, maxPoolMaxConn)
 	b.HealthCheck = d.healthCheck(o)
 	b.Observe = o.oneOf("observe", "", "layer4", "layer7")
 	b.ErrorLimit = o.integer("error_limit", DefaultErrorLimit, 1, 1000000)
@@ -211,7 +219,7 @@ func (d *decoder) backend(name, path string, v any) *Backend {
 
 	names, values, sp := o.named("servers")
 	for _, n := range names {
-		b.Servers = append(b.Servers, d.server(n, joinPath(sp, n), values[n]))
+		b.Servers = append(b.Servers, d.server(n, joinPath(sp, n), values[n], b.PoolMaxConn))
 	}
 	o.done()
 
@@ -283,7 +291,11 @@ func (d *decoder) healthCheck(o *object) *HealthCheck {
 	return h
 }
 
-func (d *decoder) server(name, path string, v any) *Server {
+// maxPoolMaxConn bounds pool_max_conn: each idle connection holds a
+// descriptor.
+const maxPoolMaxConn = 1000000
+
+func (d *decoder) server(name, path string, v any, poolMax int) *Server {
 	o := d.entity(path, v)
 	s := &Server{Name: name, Path: path}
 	av, ap := o.get("address")
@@ -299,6 +311,7 @@ func (d *decoder) server(name, path string, v any) *Server {
 	}
 	s.Weight = o.integer("weight", DefaultWeight, 0, 256)
 	s.MaxConn = o.integer("maxconn", 0, 0, math.MaxInt32)
+	s.PoolMaxConn = o.integer("pool_max_conn", poolMax, 0, maxPoolMaxConn)
 	s.Backup = o.boolean("backup", false)
 	s.Resolve = o.boolean("resolve", false)
 	s.Disabled = o.boolean("disabled", false)

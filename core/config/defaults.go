@@ -51,6 +51,9 @@ const (
 	DefaultServerKeepAlive = 4 * time.Second
 	DefaultRetries         = 3
 	DefaultErrorLimit      = 10
+	// DefaultPoolMaxConn bounds the idle pooled connections of one server
+	// (pool_max_conn).
+	DefaultPoolMaxConn = 1024
 
 	// backends.NAME.health_check
 	DefaultCheckType     = "tcp"

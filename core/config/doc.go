@@ -123,8 +123,10 @@
 //
 // # Why a 4s default for idle server connections?
 //
-// A pooled connection must be closed by strata before the server closes
-// it, or a request sent at that moment is lost. Apache httpd and Node.js
-// close idle connections after 5s; 4s stays below. Raise it for servers
-// with longer idle timeouts.
+// A pooled connection is best closed by strata before the server closes
+// it. strata never reuses one the server has closed, but a server that
+// closes at the very moment a request goes out makes that request fail
+// unless it can be shown unprocessed and sent again. Apache httpd and
+// Node.js close idle connections after 5s; 4s stays below. Raise it for
+// servers with longer idle timeouts.
 package config

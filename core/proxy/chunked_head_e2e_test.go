@@ -41,8 +41,8 @@ func outcomeOf(t *testing.T, status int, addr string, up *upstream) badChunkOutc
 		t.Fatalf("request after the malformed one: status %d", code)
 	}
 	sync.Close()
-	o := badChunkOutcome{Status: status, ServerSeen: len(up.events(t, "bad_request"))}
-	for _, e := range up.events(t, "request") {
+	o := badChunkOutcome{Status: status, ServerSeen: len(up.Events(t, "bad_request"))}
+	for _, e := range up.Events(t, "request") {
 		if e.URI == "/bad" {
 			o.ServerSeen++
 		}
@@ -63,7 +63,7 @@ func badChunkOneWrite(t *testing.T, addr string, up *upstream) badChunkOutcome {
 func badChunkWhileQueued(t *testing.T, addr string, up *upstream, queued func() int) badChunkOutcome {
 	first := dialN(t, addr, 1)[0]
 	io.WriteString(first, "POST /first HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nab")
-	waitFor(t, "the first request holds the server", func() bool { return len(up.events(t, "accept")) == 1 })
+	waitFor(t, "the first request holds the server", func() bool { return len(up.Events(t, "accept")) == 1 })
 	bad := dialN(t, addr, 1)[0]
 	io.WriteString(bad, badChunkHead)
 	waitFor(t, "the second request waits in the queue", func() bool { return queued() == 1 })
@@ -133,7 +133,7 @@ func TestProxy_BadChunkSizeHeadNotForwarded(t *testing.T) {
 		if got := badChunkOneWrite(t, p.addr("web"), up); got != want {
 			t.Fatalf("%v; want %v", got, want)
 		}
-		if n := len(up.events(t, "accept")); n != 1 {
+		if n := len(up.Events(t, "accept")); n != 1 {
 			t.Fatalf("the server accepted %d connections, want 1 (for the request after the bad one)", n)
 		}
 	})

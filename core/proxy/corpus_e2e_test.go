@@ -130,7 +130,7 @@ func TestProxy_SmugglingCorpusChunked(t *testing.T) {
 			}
 		})
 	}
-	if n := len(up.events(t, "accept")); n != 0 {
+	if n := len(up.Events(t, "accept")); n != 0 {
 		t.Fatalf("the server saw %d connections for %d rejected bodies", n, sent)
 	}
 }

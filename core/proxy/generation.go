@@ -106,9 +106,13 @@ func backendSpec(bc *config.Backend, http bool, log *slog.Logger) backend.Spec {
 		}
 	}
 	for _, s := range bc.Servers {
+		pool := s.PoolMaxConn
+		if pool == 0 {
+			pool = -1 // none kept; the backend package reads 0 as its default
+		}
 		spec.Servers = append(spec.Servers, backend.ServerSpec{
 			Name: s.Name, Addr: s.Address, Weight: s.Weight, MaxConn: s.MaxConn,
-			Backup: s.Backup, Disabled: s.Disabled,
+			Backup: s.Backup, Disabled: s.Disabled, PoolMaxConn: pool,
 		})
 	}
 	return spec

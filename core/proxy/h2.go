@@ -274,8 +274,14 @@ func (cc *clientConn) forwardH2(x *exchange, be *Backend) stepResult {
 	strm, req := &x.strm, &x.txn.Req
 	cc.traceAttempt(x, be) // traceparent (telemetry.go)
 	x.out = h1.AppendRequestHead(x.out[:0], req)
-	// Only a request without a body is still all here to be sent again.
+	// A request without a body is all here to be sent again; a body is
+	// kept as it is read while it fits in one buffer (bodyCopy).
 	replayable := req.Body == h1.BodyNone
+	var bc *bodyCopy
+	if !replayable {
+		bc = &bodyCopy{bp: transport.GetBuf(), ok: true}
+		defer transport.PutBuf(bc.bp)
+	}
 	cc.fillKey(x, be)
 	fresh := false
 	for {
@@ -288,10 +294,10 @@ func (cc *clientConn) forwardH2(x *exchange, be *Backend) stepResult {
 		}
 		if _, err := sc.Write(x.out); err != nil {
 			sc.Close()
-			// Nothing of the body has been read from the client yet, and
-			// a server cannot act on a partial head: a pooled connection
-			// the server closed is replaced, whatever the request.
-			if sc.Reused && !fresh {
+			// A server cannot act on a partial head, and the body read so
+			// far is kept (or there is none): a pooled connection the
+			// server closed is replaced, whatever the request.
+			if sc.Reused && !fresh && (replayable || bc.canReplay()) {
 				fresh = true
 				strm.Retries++
 				continue
@@ -301,11 +307,17 @@ func (cc *clientConn) forwardH2(x *exchange, be *Backend) stepResult {
 			return cc.replyError(x, 502)
 		}
 		if req.Body != h1.BodyNone {
-			if res, ok := cc.sendH2Body(x, sc); !ok {
+			res, ok, retry := cc.sendH2Body(x, sc, bc, !fresh)
+			if retry {
+				fresh = true
+				strm.Retries++
+				continue
+			}
+			if !ok {
 				return res
 			}
 		}
-		res, retry := cc.relayResponse(x, be, sc, !fresh && replayable && isIdempotent(req.Method), true, 0, 0)
+		res, retry := cc.relayResponse(x, be, sc, !fresh && (replayable || bc.canReplay()), true, 0, 0)
 		if retry {
 			fresh = true
 			strm.Retries++
@@ -316,23 +328,40 @@ func (cc *clientConn) forwardH2(x *exchange, be *Backend) stepResult {
 }
 
 // sendH2Body copies the request body from the client's stream to the
-// server, chunked when its length is unknown.
-func (cc *clientConn) sendH2Body(x *exchange, sc *backend.ServerConn) (stepResult, bool) {
+// server, chunked when its length is unknown, keeping it in bc. On a retry
+// what bc holds goes first. retry reports that the server reset a reused
+// connection while the body went out (canRetry: the first attempt) and
+// the request can go again.
+func (cc *clientConn) sendH2Body(x *exchange, sc *backend.ServerConn, bc *bodyCopy, canRetry bool) (res stepResult, ok, retry bool) {
 	strm, req := &x.strm, &x.txn.Req
+	chunked := req.Body == h1.BodyChunked
+	serverFailed := func(err error) (stepResult, bool, bool) {
+		reset := sc.ResetByPeer(err)
+		sc.Close()
+		if canRetry && sc.Reused && reset && bc.canReplay() {
+			return keepOpen, false, true
+		}
+		strm.Term.Set(session.CauseServerAbort, session.PhaseData)
+		return cc.replyError(x, 502), false, false
+	}
+	if bc.canReplay() && bc.n > 0 { // a retry: what was read before goes first
+		if err := writeChunk(sc, (*bc.bp)[:bc.n], chunked); err != nil {
+			return serverFailed(err)
+		}
+	}
 	bp := transport.GetBuf()
 	defer transport.PutBuf(bp)
 	buf := *bp
 	for {
 		n, err := x.h2.Read(buf[chunkRoom : len(buf)-2])
 		if n > 0 {
+			bc.add(buf[chunkRoom : chunkRoom+n])
 			out := buf[chunkRoom : chunkRoom+n]
-			if req.Body == h1.BodyChunked {
+			if chunked {
 				out = frameChunk(buf, n)
 			}
 			if _, werr := sc.Write(out); werr != nil {
-				sc.Close()
-				strm.Term.Set(session.CauseServerAbort, session.PhaseData)
-				return cc.replyError(x, 502), false
+				return serverFailed(werr)
 			}
 			strm.BytesIn += int64(n)
 		}
@@ -342,17 +371,33 @@ func (cc *clientConn) sendH2Body(x *exchange, sc *backend.ServerConn) (stepResul
 		if err != nil {
 			sc.Close()
 			strm.Term.Set(session.CauseClientAbort, session.PhaseData)
-			return closeConn, false
+			return closeConn, false, false
 		}
 	}
-	if req.Body == h1.BodyChunked {
+	if chunked {
 		if _, err := sc.Write([]byte("0\r\n\r\n")); err != nil {
-			sc.Close()
-			strm.Term.Set(session.CauseServerAbort, session.PhaseData)
-			return cc.replyError(x, 502), false
+			return serverFailed(err)
 		}
 	}
-	return keepOpen, true
+	return keepOpen, true, false
+}
+
+// writeChunk writes p to sc, as one HTTP/1.1 chunk when chunked.
+func writeChunk(sc *backend.ServerConn, p []byte, chunked bool) error {
+	if chunked {
+		var line [18]byte
+		if _, err := sc.Write(append(strconv.AppendInt(line[:0], int64(len(p)), 16), "\r\n"...)); err != nil {
+			return err
+		}
+	}
+	if _, err := sc.Write(p); err != nil {
+		return err
+	}
+	if chunked {
+		_, err := sc.Write([]byte("\r\n"))
+		return err
+	}
+	return nil
 }
 
 // chunkRoom is the room a body buffer keeps before its data for a chunk's

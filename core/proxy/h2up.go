@@ -38,6 +38,29 @@ type h2Pool struct {
 	// its dial failed; nil when no dial is under way. Streams arriving
 	// together wait for one dial rather than each open a connection.
 	dialing chan struct{}
+	// reaping is true while a goroutine sweeps the pool (reap): from the
+	// first pooled connection until the pool is empty or closed.
+	reaping bool
+}
+
+// reap closes, every backend.ReapInterval, the connections idle for longer
+// than keepAlive, so that a server nobody sends to any more does not keep
+// them open; it drops the dead ones (the server closed them: the
+// connection's reader has closed its socket already). It ends when the
+// pool is empty or closed; add starts it again.
+func (p *h2Pool) reap() {
+	t := time.NewTicker(backend.ReapInterval(p.keepAlive))
+	defer t.Stop()
+	for range t.C {
+		p.mu.Lock()
+		p.usableLocked()
+		if p.closed || len(p.conns) == 0 {
+			p.reaping = false
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+	}
 }
 
 // get returns a connection that can take a new stream. When there is
@@ -112,6 +135,10 @@ func (p *h2Pool) add(sc *backend.ServerConn) *h2.ClientConn {
 		return c // its streams fail at once, as on any dead connection
 	}
 	p.conns = append(p.conns, c)
+	if !p.reaping {
+		p.reaping = true
+		go p.reap()
+	}
 	p.mu.Unlock()
 	p.dialed()
 	return c
@@ -140,14 +167,36 @@ func (cc *clientConn) h2Upstream(srv *backend.Server) *h2Pool {
 	return nil
 }
 
+// maxH2Replays bounds how many times one request goes again after HTTP/2
+// servers refused it unprocessed.
+const maxH2Replays = 3
+
 // errH2Retry says an HTTP/2 server did not process the request: it goes
 // again, on another connection.
 var errH2Retry = errors.New("retry on another connection")
 
 // forwardToH2 sends the stream's request to x.up, an HTTP/2 connection to
-// the stream's server, and relays the response.
+// the stream's server, and relays the response. A request the server did
+// not process — refused by GOAWAY's last stream id or REFUSED_STREAM, or
+// meeting a connection that ended before it was sent (RFC 9113 §8.7) —
+// goes again on another connection, whatever its method, when all of it
+// is still here: it has no body, or it comes from an HTTP/1.1 client whose
+// body was read whole, which then stays in the client buffer until the
+// exchange ends.
 func (cc *clientConn) forwardToH2(x *exchange, be *Backend) stepResult {
 	strm := &x.strm
+	buffered := -1 // request body bytes sent from the client buffer; -1: streamed
+	if x.h2 == nil {
+		if body, complete, _, err := cc.requestBodyInBuffer(x); err == nil && complete {
+			buffered = len(body)
+		}
+	}
+	replay := buffered >= 0 || x.txn.Req.Body == h1.BodyNone
+	var bc *bodyCopy // an HTTP/2 client's body, kept as it is sent
+	if !replay && x.h2 != nil {
+		bc = &bodyCopy{bp: transport.GetBuf(), ok: true}
+		defer transport.PutBuf(bc.bp)
+	}
 	fresh := false
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
@@ -155,12 +204,20 @@ func (cc *clientConn) forwardToH2(x *exchange, be *Backend) stepResult {
 				return cc.replyError(x, 503)
 			}
 		}
-		res, err := cc.exchangeH2(x, be)
-		if err != errH2Retry || attempt >= 3 {
+		res, err := cc.exchangeH2(x, be, replay, buffered, bc)
+		if err == errH2Retry && attempt >= maxH2Replays {
+			// Refused again and again: the client gets an answer.
+			be.ObserveResponseError(x.srv)
+			strm.Term.Set(session.CauseServerAbort, session.PhaseConnect)
+			res, err = cc.replyError(x, 502), nil
+		}
+		if err != errH2Retry {
 			if x.h2 == nil && !x.consumed {
-				// An HTTP/1.1 request without a body: its head leaves
-				// the buffer now that nothing reads it any more.
-				cc.buf.Consume(x.txn.Req.HeadLen)
+				// An HTTP/1.1 request whose body, if any, was sent from
+				// the buffer: it leaves the buffer now that nothing reads
+				// it any more.
+				cc.buf.Consume(x.txn.Req.HeadLen + max(buffered, 0))
+				strm.BytesIn += int64(max(buffered, 0))
 				x.consumed = true
 			}
 			return res
@@ -170,8 +227,36 @@ func (cc *clientConn) forwardToH2(x *exchange, be *Backend) stepResult {
 	}
 }
 
-// exchangeH2 runs one attempt of forwardToH2.
-func (cc *clientConn) exchangeH2(x *exchange, be *Backend) (stepResult, error) {
+// bodyCopy keeps the request body of an HTTP/2 client as it is read and
+// sent, in one pooled buffer, so that a stream the server refuses can be
+// sent again. A body larger than the buffer is not kept: the request then
+// cannot be replayed (HAProxy, likewise, retries only a request that fits
+// in its buffer).
+type bodyCopy struct {
+	bp *[]byte
+	n  int
+	ok bool // every body byte read so far is in the copy
+}
+
+// add keeps p, or gives up on the copy when it does not fit.
+func (b *bodyCopy) add(p []byte) {
+	if b == nil || !b.ok {
+		return
+	}
+	if b.n+len(p) > len(*b.bp) {
+		b.ok = false
+		return
+	}
+	b.n += copy((*b.bp)[b.n:], p)
+}
+
+// canReplay reports whether b holds all of the body read so far.
+func (b *bodyCopy) canReplay() bool { return b != nil && b.ok }
+
+// exchangeH2 runs one attempt of forwardToH2. It returns errH2Retry when
+// the server did not process the request and the request can go again:
+// replay, or an HTTP/2 client's body all kept in bc.
+func (cc *clientConn) exchangeH2(x *exchange, be *Backend, replay bool, buffered int, bc *bodyCopy) (stepResult, error) {
 	strm, txn := &x.strm, &x.txn
 	req := &txn.Req
 	up, srv := x.up, x.srv
@@ -221,7 +306,10 @@ func (cc *clientConn) exchangeH2(x *exchange, be *Backend) (stepResult, error) {
 	x.upTimedOut = &timedOut
 	if r.EndStream {
 		// nothing to send
-	} else if res, ok := cc.sendBodyToH2(x, cs); !ok {
+	} else if res, ok, refused := cc.sendBodyToH2(x, cs, buffered, bc); !ok {
+		if refused {
+			return keepOpen, errH2Retry
+		}
 		return res, nil
 	}
 
@@ -231,7 +319,7 @@ func (cc *clientConn) exchangeH2(x *exchange, be *Backend) (stepResult, error) {
 		resp, err = cs.ReadResponse()
 		if err != nil {
 			cs.Reset(http2.ErrCodeCancel)
-			if errors.Is(err, h2.ErrRetryable) && req.Body == h1.BodyNone {
+			if errors.Is(err, h2.ErrRetryable) && (replay || bc.canReplay()) {
 				return keepOpen, errH2Retry
 			}
 			be.ObserveResponseError(srv)
@@ -405,28 +493,43 @@ func (cc *clientConn) relayH2Body(x *exchange, cs *h2.ClientStream, noBody bool)
 
 // sendBodyToH2 copies the request body from the client — an HTTP/2
 // stream, or an HTTP/1.1 connection whose chunked framing is removed —
-// to the server's stream, then ends it.
-func (cc *clientConn) sendBodyToH2(x *exchange, cs *h2.ClientStream) (stepResult, bool) {
+// to the server's stream, then ends it. buffered >= 0 says the body is
+// whole in the client buffer, buffered bytes after the head: it is sent
+// from there and left in place for a retry. An HTTP/2 client's body is
+// kept in bc as it is read, and what bc holds goes first on a retry.
+// refused reports a failure because the server refused the stream
+// unprocessed and the request can go again (nothing is answered to the
+// client then).
+func (cc *clientConn) sendBodyToH2(x *exchange, cs *h2.ClientStream, buffered int, bc *bodyCopy) (res stepResult, ok, refused bool) {
 	strm, req := &x.strm, &x.txn.Req
-	fail := func(err error, client bool) (stepResult, bool) {
+	fail := func(err error, client bool) (stepResult, bool, bool) {
 		cs.Reset(http2.ErrCodeCancel)
 		if client {
 			if transport.IsTimeout(err) {
 				strm.Term.Set(session.CauseClientTimeout, session.PhaseData)
-				return cc.replyError(x, 408), false
+				return cc.replyError(x, 408), false, false
 			}
 			strm.Term.Set(session.CauseClientAbort, session.PhaseData)
-			return closeConn, false
+			return closeConn, false, false
+		}
+		if errors.Is(err, h2.ErrRetryable) && (buffered >= 0 || bc.canReplay()) {
+			return keepOpen, false, true
 		}
 		strm.Term.Set(session.CauseServerAbort, session.PhaseData)
-		return cc.replyError(x, 502), false
+		return cc.replyError(x, 502), false, false
 	}
 	if x.h2 != nil {
+		if bc.canReplay() && bc.n > 0 { // a retry: what was read before goes first
+			if _, err := cs.Write((*bc.bp)[:bc.n]); err != nil {
+				return fail(err, false)
+			}
+		}
 		bp := transport.GetBuf()
 		defer transport.PutBuf(bp)
 		for {
 			n, err := x.h2.Read(*bp)
 			if n > 0 {
+				bc.add((*bp)[:n])
 				if _, werr := cs.Write((*bp)[:n]); werr != nil {
 					return fail(werr, false)
 				}
@@ -437,6 +540,24 @@ func (cc *clientConn) sendBodyToH2(x *exchange, cs *h2.ClientStream) (stepResult
 			}
 			if err != nil {
 				return fail(err, true)
+			}
+		}
+	} else if buffered >= 0 {
+		body := cc.buf.Data()[req.HeadLen : req.HeadLen+buffered]
+		content := body
+		if req.Body == h1.BodyChunked {
+			x.chunk.Reset()
+			var err error
+			if _, _, x.dechunk, err = x.chunk.ScanData(body, x.dechunk[:0]); err != nil {
+				cs.Reset(http2.ErrCodeCancel)
+				strm.Term.Set(session.CauseBadRequest, session.PhaseData)
+				return cc.replyError(x, 400), false, false
+			}
+			content = x.dechunk
+		}
+		if len(content) > 0 {
+			if _, err := cs.Write(content); err != nil {
+				return fail(err, false)
 			}
 		}
 	} else {
@@ -472,7 +593,7 @@ func (cc *clientConn) sendBodyToH2(x *exchange, cs *h2.ClientStream) (stepResult
 				if err != nil {
 					cs.Reset(http2.ErrCodeCancel)
 					strm.Term.Set(session.CauseBadRequest, session.PhaseData)
-					return cc.replyError(x, 400), false
+					return cc.replyError(x, 400), false, false
 				}
 			}
 			if len(content) > 0 {
@@ -487,5 +608,5 @@ func (cc *clientConn) sendBodyToH2(x *exchange, cs *h2.ClientStream) (stepResult
 	if err := cs.CloseWrite(); err != nil {
 		return fail(err, false)
 	}
-	return keepOpen, true
+	return keepOpen, true, false
 }

@@ -510,12 +510,15 @@ func (cc *clientConn) forward(x *exchange, be *Backend) stepResult {
 	cc.traceAttempt(x, be) // traceparent (telemetry.go)
 	out := cc.requestBytes(x, body)
 
-	// A pooled connection may have been closed by the server while it sat
-	// idle; the request then goes again, to the same server, on a fresh
-	// connection, if it is all still here (its body read whole before
-	// sending) and either nothing of it was written or it is idempotent. A
-	// request whose body had to be streamed from the client is never sent
-	// twice.
+	// A pooled connection the server closed while it sat idle is not
+	// used (Server.Get peeks at it first). One the server closes as the
+	// request goes out fails it: the request then goes again, to the same
+	// server, on a fresh connection, if it is all still here (its body read
+	// whole before sending) and either it provably did not reach the
+	// server (nothing of it written, or the server reset the connection
+	// before answering: its socket was closed with the request unread) or
+	// it is idempotent. A request whose body had to be streamed from the
+	// client is never sent twice.
 	replayable := bodyComplete
 	idempotent := isIdempotent(req.Method)
 	cc.fillKey(x, be)
@@ -537,8 +540,9 @@ func (cc *clientConn) forward(x *exchange, be *Backend) stepResult {
 			replayable = bodyComplete
 		}
 		if n, err := sc.Write(out); err != nil {
+			reset := sc.ResetByPeer(err)
 			sc.Close()
-			if sc.Reused && !fresh && replayable && (n == 0 || idempotent) {
+			if sc.Reused && !fresh && replayable && (n == 0 || idempotent || reset) {
 				fresh = true
 				strm.Retries++
 				cc.traceRetry(x, out)
@@ -557,7 +561,7 @@ func (cc *clientConn) forward(x *exchange, be *Backend) stepResult {
 			}
 			bodyComplete = true
 		}
-		res, retry := cc.relayResponse(x, be, sc, !fresh && replayable && idempotent, bodyComplete, len(body), remaining)
+		res, retry := cc.relayResponse(x, be, sc, !fresh && replayable, bodyComplete, len(body), remaining)
 		if retry {
 			fresh = true
 			strm.Retries++
@@ -659,8 +663,9 @@ func (cc *clientConn) streamRequestBody(x *exchange, sc *backend.ServerConn, sen
 
 // relayResponse reads the response head from sc, applies the response
 // rules and relays the response to the client. It asks for a retry when a
-// reused connection failed before the server sent anything and the request
-// can be sent again.
+// reused connection failed before the server sent anything, the request is
+// all still here (canRetry) and either it is idempotent or the server
+// reset the connection without reading it (see forward).
 func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.ServerConn, canRetry, bodyComplete bool, sent int, remaining int64) (res stepResult, retry bool) {
 	fe, strm, txn := cc.fe, &x.strm, &x.txn
 	req, resp := &txn.Req, &txn.Resp
@@ -689,6 +694,8 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 				return cc.replyError(x, 502), false
 			}
 			if _, err := sc.Fill(&sc.Buf); err != nil {
+				retry := canRetry && sc.Reused && sc.Buf.Len() == 0 &&
+					(isIdempotent(x.method) || x.ttfb < 0 && sc.ResetByPeer(err))
 				sc.Close()
 				if transport.IsTimeout(err) {
 					be.ObserveResponseError(srv)
@@ -696,7 +703,7 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 					srv.Stats.Term[session.CauseServerTimeout].Add(1)
 					return cc.replyError(x, 504), false
 				}
-				if canRetry && sc.Reused && sc.Buf.Len() == 0 {
+				if retry {
 					return keepOpen, true
 				}
 				be.ObserveResponseError(srv)

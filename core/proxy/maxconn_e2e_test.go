@@ -208,7 +208,7 @@ func TestMaxConn_Global(t *testing.T) {
 	if got := metric(t, adm, `strata_frontend_current_connections{frontend="other"}`); got != 0 {
 		t.Errorf("frontend other holds %v connections, want 0 (its connection waits)", got)
 	}
-	if got := up.requests(t); got != 0 {
+	if got := up.Requests(t); got != 0 {
 		t.Fatalf("the server got %d requests while strata was at its limit", got)
 	}
 
@@ -261,7 +261,7 @@ func TestMaxConn_Frontend(t *testing.T) {
 	if got, err := sockstat.AcceptQueue(web); err != nil || got != 1 {
 		t.Fatalf("accept queue of web after the requests to other: %d, %v; want 1", got, err)
 	}
-	if got := up.requests(t); got != 3 {
+	if got := up.Requests(t); got != 3 {
 		t.Fatalf("the server got %d requests, want 3 (those of frontend other)", got)
 	}
 

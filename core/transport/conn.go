@@ -41,6 +41,10 @@ type Conn struct {
 	waited bool
 	// readyFn is doReadReady, bound at the first FillReady (ready.go).
 	readyFn func(fd uintptr) bool
+	// The probe's scratch (Idle): bound once, like the callbacks above.
+	probeFn  func(fd uintptr)
+	probeBuf [1]byte
+	probeOK  bool
 
 	// tls is the TLS layer, nil in plain mode. Set by StartTLS before
 	// the connection is shared, then immutable.
@@ -60,6 +64,7 @@ func NewConn(c *net.TCPConn) (*Conn, error) {
 	cn.readFn = cn.doRead
 	cn.wrFn = cn.doWrite
 	cn.waitFn = cn.doWait
+	cn.probeFn = cn.doProbe
 	return cn, nil
 }
 
@@ -265,6 +270,58 @@ func (c *Conn) Close() error {
 		return c.closeTLS()
 	}
 	return c.TCP.Close()
+}
+
+// Idle reports whether a connection nobody is reading is still quietly
+// open: nothing to read, no end of stream, no error, as a pooled
+// connection must be before a request is written to it. A server that
+// closed its side (a FIN: CLOSE-WAIT here), reset the connection or sent
+// bytes nobody asked for (a late or unsolicited response, a TLS alert)
+// makes it false. It never blocks and reads nothing: the probe peeks at
+// the socket (MSG_PEEK|MSG_DONTWAIT). In TLS mode undelivered bytes
+// already buffered make it false too.
+func (c *Conn) Idle() bool {
+	if c.tls != nil && (c.tls.raw.Len() > 0 || c.tls.hdrN > 0 || c.tls.left > 0) {
+		return false
+	}
+	c.probeOK = false
+	if err := c.rc.Control(c.probeFn); err != nil {
+		return false
+	}
+	return c.probeOK
+}
+
+func (c *Conn) doProbe(fd uintptr) {
+	for {
+		n, _, err := syscall.Recvfrom(int(fd), c.probeBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		if err == syscall.EINTR {
+			continue
+		}
+		// EAGAIN alone means open and quiet; n == 0 without error is
+		// the end of the stream, n > 0 bytes nobody asked for.
+		c.probeOK = err == syscall.EAGAIN && n <= 0
+		return
+	}
+}
+
+// ResetByPeer reports whether the server reset the connection: err (from
+// Fill or Write) is ECONNRESET or EPIPE, or it is the end of the stream
+// and a reset followed the server's FIN (SO_ERROR holds ECONNRESET).
+// A reset means the server's socket was closed with bytes of ours unread:
+// a request that met a connection the server had just closed, before
+// it could act on it.
+func (c *Conn) ResetByPeer(err error) bool {
+	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	if err != io.EOF {
+		return false
+	}
+	var soErr int
+	cerr := c.rc.Control(func(fd uintptr) {
+		soErr, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_ERROR)
+	})
+	return cerr == nil && syscall.Errno(soErr) == syscall.ECONNRESET
 }
 
 // SpliceTo moves up to max bytes from c to dst through the kernel's splice

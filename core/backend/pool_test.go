@@ -1,0 +1,159 @@
+package backend
+
+import (
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// poolServer is a listener on 127.0.0.1 whose accepted connections the
+// test holds, to close them as a server would.
+func poolServer(t *testing.T) (string, <-chan net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := make(chan net.Conn, 16)
+	var mu sync.Mutex
+	var held []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+			conns <- c
+		}
+	}()
+	return ln.Addr().String(), conns
+}
+
+func newPoolBackend(t *testing.T, addr string, ka time.Duration, poolMax int) *Backend {
+	t.Helper()
+	b, err := New(Spec{Name: "b", HTTP: true, Timeouts: Timeouts{Connect: time.Second, Server: time.Second, HTTPKeepAlive: ka},
+		Servers: []ServerSpec{{Name: "s", Addr: addr, Weight: 1, PoolMaxConn: poolMax}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+// waitFor polls cond every 5 ms for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10s: %s", what)
+		}
+	}
+}
+
+// TestServer_GetSkipsClosed: Get never hands out a pooled connection the
+// server has closed (FIN) or written to unasked; an open, quiet one is
+// reused.
+func TestServer_GetSkipsClosed(t *testing.T) {
+	addr, accepted := poolServer(t)
+	b := newPoolBackend(t, addr, time.Minute, 0)
+	s := b.Servers[0]
+	dial := func() (*ServerConn, net.Conn) {
+		sc, err := s.Dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sc, <-accepted
+	}
+	quiet, _ := dial()
+	closed, closedPeer := dial()
+	chatty, chattyPeer := dial()
+	now := time.Now()
+	s.Put(quiet, now)
+	s.Put(closed, now)
+	s.Put(chatty, now) // LIFO: Get looks at chatty, then closed, then quiet
+	closedPeer.Close()
+	chattyPeer.Write([]byte("HTTP/1.1 200 OK\r\n"))
+	// The peer's FIN and bytes are on strata's side once it can read them.
+	waitFor(t, "the server's close seen", func() bool { return !closed.Idle() && !chatty.Idle() })
+	if got := s.Get(time.Now()); got != quiet || !got.Reused {
+		t.Fatalf("Get returned %p (reused %v), want the quiet connection %p", got, got != nil && got.Reused, quiet)
+	}
+	if n := s.IdleCount(); n != 0 {
+		t.Fatalf("%d idle connections left, want 0", n)
+	}
+	quiet.Close()
+}
+
+// TestServer_ReapIdle: the backend's sweep closes pooled connections the
+// server closed, and those idle past http_keep_alive, without a Get; the
+// server sees strata's close of the expired one.
+func TestServer_ReapIdle(t *testing.T) {
+	addr, accepted := poolServer(t)
+	b := newPoolBackend(t, addr, 300*time.Millisecond, 0)
+	b.Start()
+	s := b.Servers[0]
+	sc1, err := s.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer1 := <-accepted
+	sc2, err := s.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer2 := <-accepted
+	s.Put(sc1, time.Now())
+	s.Put(sc2, time.Now())
+	peer1.Close() // the server closes one; the other expires
+	waitFor(t, "both connections reaped", func() bool { return s.IdleCount() == 0 })
+	if n := s.Reaped.Load(); n != 2 {
+		t.Fatalf("%d connections reaped, want 2", n)
+	}
+	peer2.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := peer2.Read(make([]byte, 1)); n != 0 || err == nil {
+		t.Fatalf("the server read %d bytes, %v; want strata's close", n, err)
+	}
+}
+
+// TestServer_PoolMaxConn: Put keeps at most PoolMaxConn connections; a
+// negative spec keeps none; a closed backend keeps none.
+func TestServer_PoolMaxConn(t *testing.T) {
+	addr, accepted := poolServer(t)
+	for _, tt := range []struct{ spec, keep int }{{2, 2}, {-1, 0}, {0, DefaultPoolMaxConn}} {
+		b := newPoolBackend(t, addr, time.Minute, tt.spec)
+		s := b.Servers[0]
+		for range 3 {
+			sc, err := s.Dial()
+			if err != nil {
+				t.Fatal(err)
+			}
+			<-accepted
+			s.Put(sc, time.Now())
+		}
+		if n := s.IdleCount(); n != min(tt.keep, 3) {
+			t.Fatalf("pool_max_conn %d: %d idle, want %d", tt.spec, n, min(tt.keep, 3))
+		}
+		b.Close()
+		sc, err := s.Dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-accepted
+		s.Put(sc, time.Now())
+		if n := s.IdleCount(); n != 0 {
+			t.Fatalf("a closed backend pooled %d connections", n)
+		}
+	}
+}
