@@ -120,7 +120,7 @@ func TestPool_ServerClosedIdle(t *testing.T) {
 		}
 		r := cl.postOn(fmt.Sprintf("/p%d", i), "hello")
 		if r.err != nil || r.status != 200 {
-			t.Fatalf("POST %d of %d: %+v", i+1, n, r)
+			t.Fatalf("POST %d of %d: %+v (%v)", i+1, n, r, r.err)
 		}
 	}
 	got := uriCounts(t, u)
@@ -389,7 +389,7 @@ func TestPool_TLSServerClosedIdle(t *testing.T) {
 			})
 		}
 		if r := cl.postOn(fmt.Sprintf("/t%d", i), "hello"); r.err != nil || r.status != 200 {
-			t.Fatalf("POST %d of %d: %+v", i+1, n, r)
+			t.Fatalf("POST %d of %d: %+v (%v)", i+1, n, r, r.err)
 		}
 	}
 	mu.Lock()
