@@ -761,8 +761,8 @@ func (c *Conn) onGoAway(f *http2.GoAwayFrame) error {
 	return nil
 }
 
-// countReset counts one stream reset by the client or refused or reset by
-// us for a protocol error; past MaxResets per ResetWindow the connection
+// countReset counts one stream reset by the client or reset by us for a
+// protocol error (never a stream we refused: that is our doing); past MaxResets per ResetWindow the connection
 // ends (rapid reset, CVE-2023-44487). Serve loop only.
 func (c *Conn) countReset() error {
 	if c.resets.add(time.Now(), c.cfg.MaxResets, c.cfg.ResetWindow) {
