@@ -75,8 +75,9 @@ type Config struct {
 	MaxResets   int
 	ResetWindow time.Duration
 	// MaxControlFrames is how many SETTINGS, PING, PRIORITY, PRIORITY_UPDATE,
-	// unknown-type frames, empty DATA frames without END_STREAM and frames on
-	// streams already closed (ignored or answered by RST_STREAM) are
+	// unknown-type frames, empty DATA frames without END_STREAM, frames on
+	// streams already closed (ignored or answered by RST_STREAM) and
+	// streams opened beyond MaxConcurrentStreams (refused) are
 	// tolerated per ControlWindow before GOAWAY(ENHANCE_YOUR_CALM). Default
 	// 1000 per 10 s. Bounds control-frame floods (CVE-2019-9512/9513/9515/
 	// 9518). WINDOW_UPDATE on live streams is not counted: a client

@@ -762,8 +762,9 @@ func (c *Conn) onGoAway(f *http2.GoAwayFrame) error {
 }
 
 // countReset counts one stream reset by the client or reset by us for a
-// protocol error (never a stream we refused: that is our doing); past MaxResets per ResetWindow the connection
-// ends (rapid reset, CVE-2023-44487). Serve loop only.
+// protocol error (never a stream we refused: that is our doing); past
+// MaxResets per ResetWindow the connection ends (rapid reset,
+// CVE-2023-44487). Serve loop only.
 func (c *Conn) countReset() error {
 	if c.resets.add(time.Now(), c.cfg.MaxResets, c.cfg.ResetWindow) {
 		return c.connError(http2.ErrCodeEnhanceYourCalm, "too many stream resets", ErrTooManyResets)
