@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -471,21 +472,25 @@ func TestConn_ConcurrencyLimit(t *testing.T) {
 	}
 }
 
-// endOf matches the frame ending stream id's response, and fails the test
-// on a RST_STREAM of that stream or a GOAWAY: the client is compliant and
-// every one of its requests must be served.
-func endOf(t *testing.T, id uint32) func(http2.Frame) bool {
+// endOf matches the frame that ends the last response of streams ids
+// (in whatever order they end), and fails the test on a RST_STREAM or a
+// GOAWAY: the client is compliant and every one of its requests must be
+// served.
+func endOf(t *testing.T, ids ...uint32) func(http2.Frame) bool {
+	left := slices.Clone(ids)
 	return func(f http2.Frame) bool {
 		t.Helper()
 		switch f := f.(type) {
 		case *http2.RSTStreamFrame:
-			if f.StreamID == id {
-				t.Fatalf("stream %d: RST_STREAM %v", id, f.ErrCode)
-			}
+			t.Fatalf("stream %d: RST_STREAM %v", f.StreamID, f.ErrCode)
 		case *http2.GoAwayFrame:
-			t.Fatalf("waiting for stream %d: GOAWAY %v %q", id, f.ErrCode, f.DebugData())
+			t.Fatalf("waiting for streams %v: GOAWAY %v %q", left, f.ErrCode, f.DebugData())
+		case *http2.DataFrame:
+			if f.StreamEnded() {
+				left = slices.DeleteFunc(left, func(id uint32) bool { return id == f.StreamID })
+			}
 		}
-		return f.Header().StreamID == id && f.Header().Flags.Has(http2.FlagDataEndStream) && f.Header().Type == http2.FrameData
+		return len(left) == 0
 	}
 }
 
@@ -532,10 +537,15 @@ func TestConn_HandlersOutliveStreams(t *testing.T) {
 	rc.headers(last, get("/"), true)
 	// The PING's ack says every frame before it was processed.
 	rc.fr.WritePing(false, [8]byte{1})
-	rc.next(func(f http2.Frame) bool { p, ok := f.(*http2.PingFrame); return ok && p.IsAck() })
+	rc.next(func(f http2.Frame) bool {
+		if r, ok := f.(*http2.RSTStreamFrame); ok {
+			t.Fatalf("stream %d: RST_STREAM %v", r.StreamID, r.ErrCode)
+		}
+		p, ok := f.(*http2.PingFrame)
+		return ok && p.IsAck()
+	})
 	releaseAll()
-	rc.next(endOf(t, waiting))
-	rc.next(endOf(t, last))
+	rc.next(endOf(t, waiting, last))
 	if resetRan.Load() {
 		t.Error("the handler of a stream reset before it started ran")
 	}
