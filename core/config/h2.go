@@ -28,8 +28,8 @@ type FrontendH2 struct {
 	// compressed header block (`max_header_list_size`; default 64k):
 	// HPACK bombs and CONTINUATION floods end there.
 	MaxHeaderListSize int64
-	// MaxResets is how many streams a client may reset (or have refused)
-	// in 10 s before strata ends the connection with ENHANCE_YOUR_CALM
+	// MaxResets is how many streams a client may reset (or have reset by
+	// strata for a protocol error) in 10 s before strata ends the connection with ENHANCE_YOUR_CALM
 	// (`max_resets`; the rapid reset attack, CVE-2023-44487).
 	MaxResets int
 	// MaxControlFrames is how many SETTINGS, PING, PRIORITY and empty

@@ -39,16 +39,19 @@ const (
 
 // handlerSlack is how many handler goroutines may run beyond
 // MaxConcurrentStreams: streams the client sees as closed (it reset them, or
-// the response is complete) whose handler has not returned yet. A new stream
-// is refused while the slack is used up, which is what bounds goroutines
-// under rapid reset. Small and constant, as goroutines must stay bounded.
+// the response is complete) whose handler has not returned yet. While the
+// slack is used up, a new stream is accepted but its handler waits for one
+// to return, which is what bounds goroutines under rapid reset. Small and
+// constant, as goroutines must stay bounded.
 const handlerSlack = 16
 
 // Config holds a connection's limits. Zero values mean the default.
 type Config struct {
-	// MaxConcurrentStreams is advertised in SETTINGS and enforced: HEADERS
-	// beyond it get RST_STREAM(REFUSED_STREAM), counted toward MaxResets.
-	// Default 100. Bounds handler goroutines per connection.
+	// MaxConcurrentStreams is advertised in SETTINGS and enforced on open
+	// and half-closed streams (RFC 9113 §5.1.2): HEADERS beyond it get
+	// RST_STREAM(REFUSED_STREAM), counted as a control frame (the client
+	// ignored the limit), not toward MaxResets. Default 100. With
+	// handlerSlack, bounds handler goroutines per connection.
 	MaxConcurrentStreams uint32
 	// InitialWindowSize is the per-stream receive window advertised
 	// (default 256 KiB, at least 65535). Bounds request-body bytes buffered
@@ -66,14 +69,15 @@ type Config struct {
 	// floods: beyond it the connection ends with GOAWAY(ENHANCE_YOUR_CALM).
 	MaxHeaderListSize uint32
 	// MaxResets is how many client RST_STREAMs, plus streams this side
-	// refused or reset for protocol errors, are tolerated per ResetWindow
+	// reset for protocol errors, are tolerated per ResetWindow
 	// before GOAWAY(ENHANCE_YOUR_CALM). Default 200 per 10 s. Bounds rapid
 	// reset (CVE-2023-44487).
 	MaxResets   int
 	ResetWindow time.Duration
 	// MaxControlFrames is how many SETTINGS, PING, PRIORITY, PRIORITY_UPDATE,
-	// unknown-type frames, empty DATA frames without END_STREAM and frames on
-	// streams already closed (ignored or answered by RST_STREAM) are
+	// unknown-type frames, empty DATA frames without END_STREAM, frames on
+	// streams already closed (ignored or answered by RST_STREAM) and
+	// streams opened beyond MaxConcurrentStreams (refused) are
 	// tolerated per ControlWindow before GOAWAY(ENHANCE_YOUR_CALM). Default
 	// 1000 per 10 s. Bounds control-frame floods (CVE-2019-9512/9513/9515/
 	// 9518). WINDOW_UPDATE on live streams is not counted: a client

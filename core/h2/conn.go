@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -88,6 +89,8 @@ type Conn struct {
 	mu               sync.Mutex
 	streams          map[uint32]*Stream // open and half-closed streams
 	live             int                // streams open or whose handler runs
+	handlers         int                // handler goroutines started, not returned
+	pending          []*Stream          // open streams waiting for a handler, oldest first
 	lastStreamID     uint32             // highest client stream id seen
 	sendWindow       int64              // connection send window
 	recvWindow       int64              // what the client may still send
@@ -506,11 +509,17 @@ func (c *Conn) endBlock() error {
 	case c.shutdown || c.peerGoAway || c.closing:
 		c.recordClosedLocked(id, closedByUs)
 		c.mu.Unlock()
-		return c.refuse(id, false)
-	case len(c.streams) >= int(c.cfg.MaxConcurrentStreams) || c.live >= int(c.cfg.MaxConcurrentStreams)+handlerSlack:
+		c.refuse(id)
+		return nil
+	case len(c.streams) >= int(c.cfg.MaxConcurrentStreams):
+		// Only a client ignoring the limit it was sent gets here (or one
+		// that opened streams before reading our SETTINGS). The refusal
+		// is ours, not a reset by the client: it costs the control-frame
+		// budget, never the reset budget a compliant client lives within.
 		c.recordClosedLocked(id, closedByUs)
 		c.mu.Unlock()
-		return c.refuse(id, true)
+		c.refuse(id)
+		return c.countControl()
 	}
 	c.mu.Unlock()
 	if hb.selfDep {
@@ -521,32 +530,76 @@ func (c *Conn) endBlock() error {
 		return c.streamError(id, http2.ErrCodeProtocol, reason, ErrMalformed, true)
 	}
 	s := &Stream{
-		id:             id,
-		c:              c,
-		req:            req,
-		done:           make(chan struct{}),
-		inMap:          true,
-		handlerRunning: true,
-		recvEnded:      hb.endStream,
-		recvWindow:     int64(c.cfg.InitialWindowSize),
+		id:         id,
+		c:          c,
+		req:        req,
+		done:       make(chan struct{}),
+		inMap:      true,
+		recvEnded:  hb.endStream,
+		recvWindow: int64(c.cfg.InitialWindowSize),
 	}
 	s.cond.L = &c.mu
 	c.mu.Lock()
 	s.sendWindow = c.peerInitial
 	c.streams[id] = s
 	c.live++
+	start := c.handlers < c.maxHandlers()
+	if start {
+		c.handlers++
+		s.handlerRunning = true
+	} else {
+		// Handlers of streams already closed are still returning: the
+		// stream is open (the client may send its body) and waits for one
+		// of them instead of being refused below the advertised limit.
+		s.queued = true
+		c.pending = append(c.pending, s)
+	}
 	c.mu.Unlock()
-	c.wg.Add(1)
-	go c.runHandler(s)
+	if start {
+		c.startHandler(s)
+	}
 	return nil
 }
 
-func (c *Conn) refuse(id uint32, count bool) error {
-	c.writeRST(id, http2.ErrCodeRefusedStream)
-	if count {
-		return c.countReset()
+// maxHandlers bounds the handler goroutines of the connection: one per
+// open stream, plus handlerSlack for handlers of closed streams that have
+// not returned yet.
+func (c *Conn) maxHandlers() int {
+	return int(c.cfg.MaxConcurrentStreams) + handlerSlack
+}
+
+// startHandler runs s's handler on its own goroutine; the caller has
+// counted it in c.handlers.
+func (c *Conn) startHandler(s *Stream) {
+	c.wg.Add(1)
+	go c.runHandler(s)
+}
+
+// nextPendingLocked takes the oldest stream waiting for a handler, counted
+// as running, or returns nil. Needs c.mu.
+func (c *Conn) nextPendingLocked() *Stream {
+	if len(c.pending) == 0 || c.handlers >= c.maxHandlers() {
+		return nil
 	}
-	return nil
+	s := c.pending[0]
+	c.pending = slices.Delete(c.pending, 0, 1) // at most MaxConcurrentStreams
+	s.queued = false
+	s.handlerRunning = true
+	c.handlers++
+	return s
+}
+
+// unqueueLocked drops s, closed before its handler started, from the
+// streams waiting for one. Needs c.mu.
+func (c *Conn) unqueueLocked(s *Stream) {
+	if i := slices.Index(c.pending, s); i >= 0 {
+		c.pending = slices.Delete(c.pending, i, i+1)
+	}
+	s.queued = false
+}
+
+func (c *Conn) refuse(id uint32) {
+	c.writeRST(id, http2.ErrCodeRefusedStream)
 }
 
 func (c *Conn) onTrailers(s *Stream) error {
@@ -708,9 +761,10 @@ func (c *Conn) onGoAway(f *http2.GoAwayFrame) error {
 	return nil
 }
 
-// countReset counts one stream reset by the client or refused or reset by
-// us for a protocol error; past MaxResets per ResetWindow the connection
-// ends (rapid reset, CVE-2023-44487). Serve loop only.
+// countReset counts one stream reset by the client or reset by us for a
+// protocol error (never a stream we refused: that is our doing); past
+// MaxResets per ResetWindow the connection ends (rapid reset,
+// CVE-2023-44487). Serve loop only.
 func (c *Conn) countReset() error {
 	if c.resets.add(time.Now(), c.cfg.MaxResets, c.cfg.ResetWindow) {
 		return c.connError(http2.ErrCodeEnhanceYourCalm, "too many stream resets", ErrTooManyResets)
@@ -942,6 +996,9 @@ func (c *Conn) closeStreamLocked(s *Stream, err error, how closeHow) {
 		return
 	}
 	s.closed, s.err = true, err
+	if s.queued {
+		c.unqueueLocked(s) // its handler never runs
+	}
 	if s.inMap {
 		delete(c.streams, s.id)
 		s.inMap = false
@@ -1105,7 +1162,13 @@ func (c *Conn) handlerReturned(s *Stream) {
 	if !s.inMap {
 		c.liveDoneLocked()
 	}
+	c.handlers--
+	next := c.nextPendingLocked()
 	c.mu.Unlock()
 	c.releaseBody(s)
+	if next != nil {
+		// Serve's wg.Wait cannot have returned: this handler still counts.
+		c.startHandler(next)
+	}
 	c.maybeFinish()
 }

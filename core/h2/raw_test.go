@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -469,4 +470,124 @@ func TestConn_ConcurrencyLimit(t *testing.T) {
 	if rst := rc.next(isRST(5)).(*http2.RSTStreamFrame); rst.ErrCode != http2.ErrCodeRefusedStream {
 		t.Fatalf("RST_STREAM %v, want REFUSED_STREAM", rst.ErrCode)
 	}
+}
+
+// endOf matches the frame that ends the last response of streams ids
+// (in whatever order they end), and fails the test on a RST_STREAM or a
+// GOAWAY: the client is compliant and every one of its requests must be
+// served.
+func endOf(t *testing.T, ids ...uint32) func(http2.Frame) bool {
+	left := slices.Clone(ids)
+	return func(f http2.Frame) bool {
+		t.Helper()
+		switch f := f.(type) {
+		case *http2.RSTStreamFrame:
+			t.Fatalf("stream %d: RST_STREAM %v", f.StreamID, f.ErrCode)
+		case *http2.GoAwayFrame:
+			t.Fatalf("waiting for streams %v: GOAWAY %v %q", left, f.ErrCode, f.DebugData())
+		case *http2.DataFrame:
+			if f.StreamEnded() {
+				left = slices.DeleteFunc(left, func(id uint32) bool { return id == f.StreamID })
+			}
+		}
+		return len(left) == 0
+	}
+}
+
+// TestConn_HandlersOutliveStreams: a compliant client opens a stream as
+// soon as it reads the end of another, when that stream's handler may not
+// have returned yet. The new stream is accepted and waits for a handler
+// rather than being refused below the advertised limit; handlers stay
+// bounded; a stream reset while it waits never runs; the connection still
+// ends gracefully once every handler has returned.
+func TestConn_HandlersOutliveStreams(t *testing.T) {
+	const maxStreams = 2
+	var running, peak atomic.Int32
+	var resetRan atomic.Bool
+	release := make(chan struct{})
+	releaseAll := sync.OnceFunc(func() { close(release) })
+	defer releaseAll()
+	ts := startServer(t, Config{MaxConcurrentStreams: maxStreams, MaxResets: 1}, func(s *Stream) {
+		n := running.Add(1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		defer running.Add(-1)
+		if s.Request().Path == "/reset" {
+			resetRan.Store(true)
+		}
+		okHandler(s)
+		<-release // winding down after the response, as a proxy logs
+	}, false)
+	rc := dialRaw(t, ts.addr)
+	id := uint32(1)
+	// One stream at a time, each opened once the previous one ended; the
+	// last of these finds every handler slot taken by a finished stream.
+	for range maxStreams + handlerSlack + 1 {
+		rc.headers(id, get("/"), true)
+		if id < 2*(maxStreams+handlerSlack) {
+			rc.next(endOf(t, id))
+		}
+		id += 2
+	}
+	// Both streams are open (the limit), neither has a handler: one is
+	// reset while it waits, then another opens in its place.
+	waiting, reset, last := id-2, id, id+2
+	rc.headers(reset, get("/reset"), true)
+	rc.fr.WriteRSTStream(reset, http2.ErrCodeCancel)
+	rc.headers(last, get("/"), true)
+	// The PING's ack says every frame before it was processed.
+	rc.fr.WritePing(false, [8]byte{1})
+	rc.next(func(f http2.Frame) bool {
+		if r, ok := f.(*http2.RSTStreamFrame); ok {
+			t.Fatalf("stream %d: RST_STREAM %v", r.StreamID, r.ErrCode)
+		}
+		p, ok := f.(*http2.PingFrame)
+		return ok && p.IsAck()
+	})
+	releaseAll()
+	rc.next(endOf(t, waiting, last))
+	if resetRan.Load() {
+		t.Error("the handler of a stream reset before it started ran")
+	}
+	if p := peak.Load(); p > maxStreams+handlerSlack {
+		t.Errorf("%d handlers ran at once, want at most %d", p, maxStreams+handlerSlack)
+	}
+	ts.mu.Lock()
+	c := ts.conns[0]
+	ts.mu.Unlock()
+	c.Shutdown()
+	if code, ok := rc.goAway(); !ok || code != http2.ErrCodeNo {
+		t.Fatalf("GOAWAY %v (seen %t), want NO_ERROR", code, ok)
+	}
+	rc.nc.Close()
+	if err := ts.serveErrs(t, 1)[0]; err != nil {
+		t.Fatalf("Serve = %v, want nil", err)
+	}
+}
+
+// TestConn_RefusalIsNotAReset: streams refused above the limit are the
+// server's doing, not resets by the client: however many, they do not end
+// the connection as rapid reset, and the client is served once under the
+// limit again.
+func TestConn_RefusalIsNotAReset(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	ts := startServer(t, Config{MaxConcurrentStreams: 1, MaxResets: 1}, func(s *Stream) {
+		if s.ID() == 1 {
+			<-release
+		}
+		okHandler(s)
+	}, false)
+	rc := dialRaw(t, ts.addr)
+	rc.headers(1, get("/"), true)
+	for id := uint32(3); id <= 11; id += 2 {
+		rc.headers(id, get("/"), true)
+		if rst := rc.next(isRST(id)).(*http2.RSTStreamFrame); rst.ErrCode != http2.ErrCodeRefusedStream {
+			t.Fatalf("stream %d: RST_STREAM %v, want REFUSED_STREAM", id, rst.ErrCode)
+		}
+	}
+	release <- struct{}{}
+	rc.next(endOf(t, 1))
+	rc.headers(13, get("/"), true)
+	rc.next(endOf(t, 13))
 }

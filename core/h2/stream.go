@@ -30,7 +30,8 @@ type Stream struct {
 
 	// Guarded by c.mu:
 	inMap          bool  // in c.streams (not closed)
-	handlerRunning bool  // its handler has not returned
+	handlerRunning bool  // its handler has started and not returned
+	queued         bool  // in c.pending: open, waiting for a handler
 	recvEnded      bool  // END_STREAM received
 	endSent        bool  // END_STREAM sent (or decided, under wmu)
 	finalSent      bool  // a final (non-1xx) HEADERS was sent

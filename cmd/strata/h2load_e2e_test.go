@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// h2loadYAML serves HTTP/2 on frontend web in front of the upstream up:
+// cleartext with prior knowledge (h2c), or TLS with ALPN h2 when cert is
+// set. The access log is off: hundreds of thousands of lines would only
+// cost the run time.
+func h2loadYAML(up, cert, key string) string {
+	listener := `    h2: { h2c: true }`
+	if cert != "" {
+		listener = `    tls:
+      certificates: [{ cert: "` + cert + `", key: "` + key + `" }]
+      alpn: [h2, http/1.1]`
+	}
+	return `
+global:
+  access_log: { output: none }
+frontends:
+  web:
+    bind: ["127.0.0.1:0"]
+` + listener + `
+    timeouts: { client: 30s }
+    default_backend: app
+backends:
+  app:
+    timeouts: { connect: 2s, server: 20s }
+    servers:
+      s1: { address: "` + up + `" }
+`
+}
+
+// TestH2Load_Conformance runs h2load against a running strata (built
+// without the race detector, by TestMain) proxying to a real upstream,
+// over h2c and over TLS with ALPN h2. h2load is a compliant client: it
+// never has more streams open than the SETTINGS_MAX_CONCURRENT_STREAMS
+// strata advertises (100), and opens the next stream as soon as one ends.
+// Every request must succeed: a stream refused below the limit shows as
+// failed, a connection ended by GOAWAY as errored. .ci/run installs
+// h2load (nghttp2-client); the test is skipped where it is missing. The
+// 200,000-request runs are skipped under -short (CI runs without it).
+func TestH2Load_Conformance(t *testing.T) {
+	bin, err := exec.LookPath("h2load")
+	if err != nil {
+		t.Skip("h2load not installed (Debian package nghttp2-client)")
+	}
+	up := startUpstream(t, "s1")
+	dir := t.TempDir()
+	cert, key := writeSelfSigned(t, dir)
+	for _, fe := range []struct{ name, scheme, yaml string }{
+		{"h2c", "http", h2loadYAML(up.addr, "", "")},
+		{"tls", "https", h2loadYAML(up.addr, cert, key)},
+	} {
+		t.Run(fe.name, func(t *testing.T) {
+			p := startStrata(t, fe.yaml, false)
+			url := fe.scheme + "://" + p.web + "/"
+			for _, args := range [][]string{
+				{"-c1", "-m100", "-n100000"},
+				{"-c10", "-m100", "-n200000"},
+			} {
+				t.Run(strings.Join(args, " "), func(t *testing.T) {
+					if testing.Short() && args[0] != "-c1" {
+						t.Skip("load test: the -c1 run checks the same under -short")
+					}
+					checkH2Load(t, runH2Load(t, bin, append(args, url)...), args)
+				})
+			}
+			select {
+			case <-p.exited:
+				t.Fatalf("strata exited with %d:\n%s", p.code, p.stderr.String())
+			default:
+			}
+		})
+	}
+}
+
+// runH2Load runs h2load with args, bounded in time, and returns its output.
+func runH2Load(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("h2load %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// checkH2Load asserts that every request of an h2load run with args
+// (-nN among them) succeeded with a 2xx over HTTP/2.
+func checkH2Load(t *testing.T, out string, args []string) {
+	t.Helper()
+	var want int64
+	for _, a := range args {
+		if n, ok := strings.CutPrefix(a, "-n"); ok {
+			want, _ = strconv.ParseInt(n, 10, 64)
+		}
+	}
+	reqs, codes, proto := h2loadSummary(t, out)
+	t.Logf("requests: %s", reqs.line)
+	t.Logf("status codes: %s", codes.line)
+	if proto != "h2" && proto != "h2c" {
+		t.Errorf("application protocol %q, want h2 or h2c:\n%s", proto, out)
+	}
+	for _, c := range []struct {
+		name string
+		got  int64
+		want int64
+	}{
+		{"total", reqs.n["total"], want},
+		{"done", reqs.n["done"], want},
+		{"succeeded", reqs.n["succeeded"], want},
+		{"failed", reqs.n["failed"], 0},
+		{"errored", reqs.n["errored"], 0},
+		{"timeout", reqs.n["timeout"], 0},
+		{"2xx", codes.n["2xx"], want},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: %d, want %d", c.name, c.got, c.want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("h2load output:\n%s", out)
+	}
+}
+
+// h2loadCounts is one "N name, N name, …" line of h2load's summary.
+type h2loadCounts struct {
+	line string
+	n    map[string]int64
+}
+
+// h2loadSummary reads h2load's "requests:" and "status codes:" lines and
+// the application protocol it negotiated.
+func h2loadSummary(t *testing.T, out string) (reqs, codes h2loadCounts, proto string) {
+	t.Helper()
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimSpace(line)
+		if rest, ok := strings.CutPrefix(line, "requests: "); ok {
+			reqs = parseH2LoadCounts(t, rest)
+		} else if rest, ok := strings.CutPrefix(line, "status codes: "); ok {
+			codes = parseH2LoadCounts(t, rest)
+		} else if rest, ok := strings.CutPrefix(line, "Application protocol:"); ok {
+			proto = strings.TrimSpace(rest)
+		}
+	}
+	if reqs.n == nil || codes.n == nil {
+		t.Fatalf("no summary in h2load's output:\n%s", out)
+	}
+	return reqs, codes, proto
+}
+
+func parseH2LoadCounts(t *testing.T, s string) h2loadCounts {
+	t.Helper()
+	c := h2loadCounts{line: s, n: map[string]int64{}}
+	for _, part := range strings.Split(s, ",") {
+		var n int64
+		var name string
+		if _, err := fmt.Sscanf(strings.TrimSpace(part), "%d %s", &n, &name); err != nil {
+			t.Fatalf("h2load count %q: %v", part, err)
+		}
+		c.n[name] = n
+	}
+	return c
+}
+
+// writeSelfSigned writes a self-signed ECDSA certificate for 127.0.0.1
+// and its key into dir and returns their paths (h2load does not verify
+// the certificate).
+func writeSelfSigned(t *testing.T, dir string) (cert, key string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	for path, b := range map[string][]byte{
+		cert: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		key:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+	} {
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cert, key
+}
