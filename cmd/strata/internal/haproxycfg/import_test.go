@@ -64,3 +64,21 @@ func golden(t *testing.T, path string, got []byte) {
 		t.Errorf("%s differs:\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }
+
+// TestImport_READMEExample keeps the README's migration example true: its
+// report and YAML are those of testdata/readme.cfg.
+func TestImport_READMEExample(t *testing.T) {
+	readme, err := os.ReadFile("../../../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"testdata/readme.cfg", "testdata/readme.report", "testdata/readme.yaml"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(readme, b) {
+			t.Errorf("README.md's migration example does not show %s as it is:\n%s", f, b)
+		}
+	}
+}
