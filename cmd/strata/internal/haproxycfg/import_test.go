@@ -13,8 +13,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.yaml and *.report fr
 
 // TestImport_Corpus converts every testdata/*.cfg, compares the YAML and
 // the report with the golden files beside it, and requires the YAML to
-// pass strata's check (the validation `strata check` runs) and every
-// HAProxy line that was not converted to be in the report.
+// pass strata's check (the validation `strata check` runs).
 func TestImport_Corpus(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.cfg")
 	if err != nil || len(files) < 4 {

@@ -116,9 +116,11 @@ func (c *converter) directive(p *proxyState, l Line, fromDefaults bool) {
 	case "retries":
 		p.be.setField("retries", arg(w, 1))
 	case "stick-table":
-		if !fromDefaults {
-			c.stickTable(p, l)
+		if fromDefaults {
+			c.report(l, NotConverted, "a stick-table in defaults is not allowed by HAProxy", "")
+			return
 		}
+		c.stickTable(p, l)
 	case "stick":
 		c.stick(p, l)
 	case "http-check":
@@ -182,21 +184,32 @@ func (c *converter) timeout(p *proxyState, l Line, fromDefaults bool) {
 	name, v := arg(l.Words, 1), arg(l.Words, 2)
 	fe := map[string]string{"client": "client", "http-request": "http_request", "http-keep-alive": "http_keep_alive"}
 	be := map[string]string{"connect": "connect", "server": "server", "tunnel": "tunnel", "queue": "queue"}
+	wrongSide := func(where string) {
+		if !fromDefaults {
+			c.report(l, NotConverted, "timeout "+name+" applies to "+where+" (HAProxy ignores it here)", "")
+		}
+	}
 	switch {
 	case fe[name] != "":
-		if p.fe != nil {
-			setKV(&p.fe.timeouts, fe[name], v)
-			p.timeoutSet[name] = true
+		if p.fe == nil {
+			wrongSide("frontends")
+			return
 		}
+		setKV(&p.fe.timeouts, fe[name], v)
+		p.timeoutSet[name] = true
 	case be[name] != "":
-		if p.be != nil {
-			setKV(&p.be.timeouts, be[name], v)
-			p.timeoutSet[name] = true
+		if p.be == nil {
+			wrongSide("backends")
+			return
 		}
+		setKV(&p.be.timeouts, be[name], v)
+		p.timeoutSet[name] = true
 	case name == "check":
-		if p.be != nil {
-			p.healthTimeout(v)
+		if p.be == nil {
+			wrongSide("backends")
+			return
 		}
+		p.healthTimeout(v)
 	case name == "client-fin" || name == "server-fin" || name == "tarpit":
 		c.report(l, NotConverted, "strata has no "+name+" timeout", "timeouts.client / timeouts.server bound the same waits")
 	default:
@@ -237,17 +250,20 @@ func (c *converter) option(p *proxyState, l Line, fromDefaults bool) {
 			p.be.fields = append(p.be.fields, kv{"forwarded", "true"})
 		}
 		c.report(l, Changed, "strata adds Forwarded: for=…;proto=…; HAProxy's parameters (by, host, …) are not taken", "")
-	case "redispatch":
-		if p.be != nil {
-			if neg {
-				p.be.delField("redispatch")
-			} else {
-				p.be.setField("redispatch", "true")
+	case "redispatch", "httpchk":
+		if p.be == nil {
+			if !fromDefaults {
+				c.report(l, NotConverted, "option "+name+" applies to backends (HAProxy ignores it here)", "")
 			}
+			return
 		}
-	case "httpchk":
-		if p.be != nil {
+		switch {
+		case name == "httpchk":
 			c.httpchk(p, l, w[2:])
+		case neg:
+			p.be.delField("redispatch")
+		default:
+			p.be.setField("redispatch", "true")
 		}
 	case "tcp-smart-accept", "tcp-smart-connect", "splice-auto", "splice-request", "splice-response", "tcpka", "clitcpka", "srvtcpka", "contstats", "socket-stats", "http-use-htx", "http-buffer-request", "abortonclose", "nolinger", "idle-close-on-response":
 		c.report(l, Ignored, "socket and buffering tuning that strata does its own way", "")
