@@ -59,8 +59,8 @@ func TestImport_Directives(t *testing.T) {
 			yaml: []string{"type: http", "path: /up", "method: HEAD", "host: www.example.com", "timeout: 1s"},
 		},
 		{
-			name:   "no option and unknown options",
-			src:    "defaults\n  mode http\n  timeout client 1s\n  timeout connect 1s\n  timeout server 1s\n  option redispatch\nfrontend f\n  bind :7001\n  default_backend b\nbackend b\n  no option redispatch\n  option frobnicate\n  server a 127.0.0.1:81\n",
+			name:    "no option and unknown options",
+			src:     "defaults\n  mode http\n  timeout client 1s\n  timeout connect 1s\n  timeout server 1s\n  option redispatch\nfrontend f\n  bind :7001\n  default_backend b\nbackend b\n  no option redispatch\n  option frobnicate\n  server a 127.0.0.1:81\n",
 			notYAML: []string{"redispatch"},
 			report:  []string{"option frobnicate: no strata equivalent"},
 		},
@@ -70,10 +70,10 @@ func TestImport_Directives(t *testing.T) {
 			yaml: []string{"- return status 200 if { path /alive } # line 10\n      - set-header x-a 1 # line 9\n      - redirect location /new if { path /old } # line 8"},
 		},
 		{
-			name:   "a rule strata refuses is taken out, reported, and the rest kept",
-			src:    "frontend f\n  bind :7001\n  http-request set-header x-a 1\n  http-request lua.hello\n  acl bad nosuchfetch -m found\n  http-request deny if bad\n  default_backend b\nbackend b\n  server a 127.0.0.1:81\n",
-			yaml:   []string{"set-header x-a 1"},
-			report: []string{"f.cfg:9: not converted: lua.hello: strata refuses it", "f.cfg:10: not converted: nosuchfetch -m found: strata refuses it", "f.cfg:11: not converted: deny if bad: strata refuses it"},
+			name:    "a rule strata refuses is taken out, reported, and the rest kept",
+			src:     "frontend f\n  bind :7001\n  http-request set-header x-a 1\n  http-request lua.hello\n  acl bad nosuchfetch -m found\n  http-request deny if bad\n  default_backend b\nbackend b\n  server a 127.0.0.1:81\n",
+			yaml:    []string{"set-header x-a 1"},
+			report:  []string{"f.cfg:9: not converted: lua.hello: strata refuses it", "f.cfg:10: not converted: nosuchfetch -m found: strata refuses it", "f.cfg:11: not converted: deny if bad: strata refuses it"},
 			notYAML: []string{"lua.hello", "nosuchfetch", "deny if bad"},
 		},
 		{
