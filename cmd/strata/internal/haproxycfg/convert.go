@@ -32,6 +32,9 @@ func (c *converter) report(l Line, lvl Level, reason, alt string) {
 }
 
 func (c *converter) run() {
+	if len(c.f.Sections) > 0 {
+		c.out.header = c.f.Sections[0].Comment
+	}
 	var lastDefaults *Section
 	for _, s := range c.f.Sections {
 		c.section = s

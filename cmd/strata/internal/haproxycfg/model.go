@@ -12,9 +12,12 @@ import (
 // compiler refuses can be taken out and reported with its line.
 
 type item struct {
-	line int
-	text string
+	line    int
+	text    string
+	comment string // the HAProxy comment, carried over
 }
+
+func itemOf(l Line, text string) item { return item{l.Num, text, l.Comment} }
 
 type aclDef struct {
 	name string
@@ -37,6 +40,7 @@ type forwardFor struct {
 type frontendOut struct {
 	name, from string
 	line       int
+	comment    string
 	bind       []string
 	mode       string
 	timeouts   []kv
@@ -61,6 +65,7 @@ type bindTLS struct {
 type serverOut struct {
 	name, address string
 	line          int
+	comment       string
 	fields        []kv // in a fixed order
 	tls           []kv // nil: none; empty: `tls: true`
 }
@@ -73,6 +78,7 @@ type healthOut struct {
 type backendOut struct {
 	name     string
 	line     int
+	comment  string
 	mode     string
 	balance  string
 	hashType string
@@ -87,14 +93,16 @@ type backendOut struct {
 }
 
 type tableOut struct {
-	name   string
-	line   int
-	fields []kv
-	store  []string
+	name    string
+	line    int
+	comment string
+	fields  []kv
+	store   []string
 }
 
 type output struct {
-	global    []kv // dotted keys under global
+	header    string // the comment at the top of the HAProxy file
+	global    []kv   // dotted keys under global
 	tables    []*tableOut
 	frontends []*frontendOut
 	backends  []*backendOut
@@ -122,25 +130,25 @@ func (o *output) render() ([]byte, map[string]*item) {
 			if len(t.store) > 0 {
 				add(m, "store", flowSeq(t.store))
 			}
-			addCommented(ts, t.name, m, t.line)
+			addCommented(ts, t.name, m, t.line, t.comment)
 		}
 		add(root, "stick_tables", ts)
 	}
 	if len(o.frontends) > 0 {
 		fs := mapping()
 		for _, f := range o.frontends {
-			addCommented(fs, f.name, f.node("frontends."+f.name, paths), f.line)
+			addCommented(fs, f.name, f.node("frontends."+f.name, paths), f.line, f.comment)
 		}
 		add(root, "frontends", fs)
 	}
 	if len(o.backends) > 0 {
 		bs := mapping()
 		for _, b := range o.backends {
-			addCommented(bs, b.name, b.node("backends."+b.name, paths), b.line)
+			addCommented(bs, b.name, b.node("backends."+b.name, paths), b.line, b.comment)
 		}
 		add(root, "backends", bs)
 	}
-	doc := &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{root}}
+	doc := &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{root}, HeadComment: o.header}
 	var b strings.Builder
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)
@@ -254,7 +262,7 @@ func (b *backendOut) node(path string, paths map[string]*item) *yaml.Node {
 					add(sm, "tls", kvFlow(s.tls))
 				}
 			}
-			addCommented(ss, s.name, sm, s.line)
+			addCommented(ss, s.name, sm, s.line, s.comment)
 		}
 		add(m, "servers", ss)
 	}
@@ -283,7 +291,7 @@ func addACLs(m *yaml.Node, path string, acls []aclDef, paths map[string]*item) {
 		p := path + ".acls." + name
 		if len(list) == 1 {
 			paths[p] = list[0]
-			addCommented(am, name, scalar(list[0].text), list[0].line)
+			addCommented(am, name, scalar(list[0].text), list[0].line, list[0].comment)
 			continue
 		}
 		seq := &yaml.Node{Kind: yaml.SequenceNode}
@@ -291,7 +299,7 @@ func addACLs(m *yaml.Node, path string, acls []aclDef, paths map[string]*item) {
 			paths[p+"["+strconv.Itoa(i)+"]"] = it
 			seq.Content = append(seq.Content, scalar(it.text))
 		}
-		addCommented(am, name, seq, list[0].line)
+		addCommented(am, name, seq, list[0].line, list[0].comment)
 	}
 	add(m, "acls", am)
 }
@@ -308,6 +316,7 @@ func addRules(m *yaml.Node, path string, rules ruleLists, paths map[string]*item
 			i := len(seq.Content)
 			paths[path+"."+k+"["+strconv.Itoa(i)+"]"] = it
 			n := scalar(it.text)
+			n.HeadComment = it.comment
 			n.LineComment = "line " + strconv.Itoa(it.line)
 			seq.Content = append(seq.Content, n)
 		}
@@ -388,8 +397,8 @@ func add(m *yaml.Node, k string, v *yaml.Node) {
 	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: k}, v)
 }
 
-func addCommented(m *yaml.Node, k string, v *yaml.Node, line int) {
-	kn := &yaml.Node{Kind: yaml.ScalarNode, Value: k}
+func addCommented(m *yaml.Node, k string, v *yaml.Node, line int, comment string) {
+	kn := &yaml.Node{Kind: yaml.ScalarNode, Value: k, HeadComment: comment}
 	switch {
 	case line <= 0:
 	case v.Kind == yaml.MappingNode && v.Style == yaml.FlowStyle:

@@ -39,15 +39,19 @@ import (
 type Line struct {
 	Num   int      // number of its first physical line, from 1
 	Words []string // never empty
+	// Comment holds the comment lines just before it and the comment at
+	// its end, without '#', one per line; the converter carries them over.
+	Comment string
 }
 
 // Section is one section: its header and its lines, in file order.
 type Section struct {
-	Kind  string // global, defaults, frontend, backend, listen, userlist, resolvers, peers, …
-	Name  string // "" for global and an unnamed defaults
-	From  string // `from NAME`: the defaults section it takes its settings from
-	Line  int    // line of the header
-	Lines []Line
+	Kind    string // global, defaults, frontend, backend, listen, userlist, resolvers, peers, …
+	Name    string // "" for global and an unnamed defaults
+	From    string // `from NAME`: the defaults section it takes its settings from
+	Line    int    // line of the header
+	Comment string // as Line.Comment, for the header
+	Lines   []Line
 }
 
 // Message is something the parser or converter says about a line.
@@ -137,11 +141,13 @@ func Parse(src []byte, opt Options) (*File, error) {
 }
 
 type parser struct {
-	opt  Options
-	f    *File
-	errs []LineError
-	cur  *Section
-	cond []condFrame
+	opt     Options
+	comment string   // the comment split met last, "" when none
+	pending []string // comment lines waiting for the next line
+	f       *File
+	errs    []LineError
+	cur     *Section
+	cond    []condFrame
 }
 
 func (p *parser) errorf(line int, format string, args ...any) {
@@ -174,9 +180,14 @@ func (p *parser) run(src []byte) {
 			continue
 		}
 		if len(words) == 0 {
+			if p.comment != "" && p.active() {
+				p.pending = append(p.pending, p.comment)
+			}
 			continue
 		}
-		p.line(num, words)
+		comment := append(p.pending, p.comment)
+		p.pending = nil
+		p.line(num, words, strings.TrimSpace(strings.Join(comment, "\n")))
 	}
 	if n := len(p.cond); n > 0 {
 		p.errorf(p.cond[n-1].line, ".if without .endif")
@@ -193,7 +204,7 @@ func (p *parser) active() bool {
 	return n == 0 || p.cond[n-1].taking
 }
 
-func (p *parser) line(num int, words []string) {
+func (p *parser) line(num int, words []string, comment string) {
 	if strings.HasPrefix(words[0], ".") && p.directive(num, words) {
 		return
 	}
@@ -202,18 +213,18 @@ func (p *parser) line(num int, words []string) {
 	}
 	kw := words[0]
 	if sectionKinds[kw] {
-		p.section(num, words)
+		p.section(num, words, comment)
 		return
 	}
 	if p.cur == nil {
 		p.errorf(num, "%q outside any section: start one with global, defaults, frontend, backend or listen", kw)
 		return
 	}
-	p.cur.Lines = append(p.cur.Lines, Line{Num: num, Words: words})
+	p.cur.Lines = append(p.cur.Lines, Line{Num: num, Words: words, Comment: comment})
 }
 
-func (p *parser) section(num int, words []string) {
-	s := &Section{Kind: words[0], Line: num}
+func (p *parser) section(num int, words []string, comment string) {
+	s := &Section{Kind: words[0], Line: num, Comment: comment}
 	args := words[1:]
 	if namedProxy[s.Kind] {
 		if len(args) >= 2 && args[len(args)-2] == "from" {
@@ -300,6 +311,7 @@ type condFrame struct {
 // split cuts one line into words (section 2.2 of the manual). more is true
 // when the line ends with a backslash that continues it.
 func (p *parser) split(s string, num int) (words []string, more bool, err error) {
+	p.comment = ""
 	var cur []byte
 	inWord := false
 	dq, sq := false, false
@@ -359,6 +371,7 @@ func (p *parser) split(s string, num int) (words []string, more bool, err error)
 			i++
 		case c == '#' && !dq:
 			flush()
+			p.comment = strings.TrimSpace(s[i+1:])
 			return words, false, nil
 		default:
 			cur = append(cur, c)

@@ -296,3 +296,22 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestParse_Comments: comment lines before a line or a section, and the
+// comment at its end, are kept with it; a '#' inside quotes is no comment.
+func TestParse_Comments(t *testing.T) {
+	f, err := parseTest(t, "# file header\n\n# the proxy\nfrontend web # public\n  # first\n  # second\n  bind :80 # http\n  acl a \"x#y\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := f.Sections[0]
+	if s.Comment != "file header\nthe proxy\npublic" {
+		t.Errorf("section comment = %q", s.Comment)
+	}
+	if got := s.Lines[0].Comment; got != "first\nsecond\nhttp" {
+		t.Errorf("bind comment = %q", got)
+	}
+	if got := s.Lines[1]; got.Comment != "" || got.Words[2] != "x#y" {
+		t.Errorf("acl = %+v", got)
+	}
+}

@@ -33,10 +33,10 @@ type bindOut struct {
 func (c *converter) proxy(s *Section, inh []Line) {
 	p := &proxyState{s: s, timeoutSet: map[string]bool{}}
 	if s.Kind != "backend" {
-		p.fe = &frontendOut{name: s.Name, line: s.Line, rules: ruleLists{}}
+		p.fe = &frontendOut{name: s.Name, line: s.Line, comment: s.Comment, rules: ruleLists{}}
 	}
 	if s.Kind != "frontend" {
-		p.be = &backendOut{name: s.Name, line: s.Line, rules: ruleLists{}}
+		p.be = &backendOut{name: s.Name, line: s.Line, comment: s.Comment, rules: ruleLists{}}
 	}
 	for _, l := range s.Lines {
 		if l.Words[0] == "stick-table" {
@@ -95,13 +95,13 @@ func (c *converter) directive(p *proxyState, l Line, fromDefaults bool) {
 	case "tcp-request":
 		c.tcpRule(p, l)
 	case "use_backend":
-		p.fe.rules.add("use_backend", l.Num, joinRule(w[1:]))
+		p.fe.rules.add("use_backend", itemOf(l, joinRule(w[1:])))
 	case "default_backend":
 		p.fe.defBackend = arg(w, 1)
 	case "redirect":
-		p.redirects = append(p.redirects, item{l.Num, joinRule(w)})
+		p.redirects = append(p.redirects, itemOf(l, joinRule(w)))
 	case "monitor-uri":
-		p.monitor = append(p.monitor, item{l.Num, "return status 200 if { path " + quoteWord(arg(w, 1)) + " }"})
+		p.monitor = append(p.monitor, itemOf(l, "return status 200 if { path "+quoteWord(arg(w, 1))+" }"))
 		c.report(l, Changed, "answered by an http_request return rule; HAProxy's answer has an HTML body", "")
 	case "bind":
 		c.bind(p, l)
@@ -137,8 +137,8 @@ func arg(w []string, i int) string {
 	return ""
 }
 
-func (r ruleLists) add(key string, line int, text string) {
-	r[key] = append(r[key], item{line, text})
+func (r ruleLists) add(key string, it item) {
+	r[key] = append(r[key], it)
 }
 
 func (b *backendOut) setField(k, v string) {
@@ -309,7 +309,7 @@ func (c *converter) acl(p *proxyState, l Line) {
 		c.report(l, NotConverted, "an acl needs a name and a criterion", "")
 		return
 	}
-	d := aclDef{name: l.Words[1], item: item{l.Num, c.rewriteRule(p, l.Words[2:])}}
+	d := aclDef{name: l.Words[1], item: itemOf(l, c.rewriteRule(p, l.Words[2:]))}
 	if p.fe != nil {
 		p.fe.acls = append(p.fe.acls, d)
 	} else {
@@ -352,9 +352,9 @@ func (c *converter) httpRule(p *proxyState, l Line) {
 	}
 	text := c.rewriteRule(p, l.Words[1:])
 	if p.fe != nil {
-		p.fe.rules.add(key, l.Num, text)
+		p.fe.rules.add(key, itemOf(l, text))
 	} else {
-		p.be.rules.add(key, l.Num, text)
+		p.be.rules.add(key, itemOf(l, text))
 	}
 }
 
@@ -377,7 +377,7 @@ func (c *converter) tcpRule(p *proxyState, l Line) {
 		c.report(l, NotConverted, "a rule needs an action", "")
 		return
 	}
-	p.fe.rules.add("tcp_request_"+point, l.Num, c.rewriteRule(p, l.Words[2:]))
+	p.fe.rules.add("tcp_request_"+point, itemOf(l, c.rewriteRule(p, l.Words[2:])))
 }
 
 // unsupportedWhy gives the reason and the strata alternative of keywords
@@ -460,7 +460,7 @@ func (c *converter) finish(p *proxyState) {
 		}
 		if p.fe == nil {
 			for _, r := range p.redirects {
-				be.rules.add("http_request", r.line, r.text)
+				be.rules.add("http_request", r)
 			}
 		}
 		c.missingTimeouts(p, []string{"connect", "server"})

@@ -137,7 +137,7 @@ func (c *converter) server(p *proxyState, l Line) {
 		c.report(l, NotConverted, "strata needs host:port for a server (no port, port offsets and sockets are not supported)", "")
 		return
 	}
-	s := &serverOut{name: w[1], address: addr, line: l.Num}
+	s := &serverOut{name: w[1], address: addr, line: l.Num, comment: l.Comment}
 	params := append(append([]string(nil), p.defServer...), w[3:]...)
 	check := false
 	var tls []kv
@@ -287,7 +287,7 @@ func (c *converter) hashType(p *proxyState, l Line) {
 
 func (c *converter) stickTable(p *proxyState, l Line) {
 	w := l.Words
-	t := &tableOut{name: p.s.Name, line: l.Num}
+	t := &tableOut{name: p.s.Name, line: l.Num, comment: l.Comment}
 	for i := 1; i < len(w); i++ {
 		switch o := w[i]; o {
 		case "type", "len", "size", "expire":
