@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 type converter struct {
@@ -47,6 +48,9 @@ func (c *converter) run() {
 			}
 			lastDefaults = s
 		case "frontend", "backend", "listen":
+			if !c.utf8(Line{Num: s.Line, Words: []string{s.Kind, s.Name}}) {
+				continue
+			}
 			d := lastDefaults
 			if s.From != "" {
 				d = c.defaults[s.From]
@@ -92,6 +96,19 @@ func (c *converter) otherSection(s *Section) {
 	}
 }
 
+// utf8 reports whether the words of l are UTF-8, which YAML requires;
+// a line that is not is reported.
+func (c *converter) utf8(l Line) bool {
+	for _, w := range l.Words {
+		if !utf8.ValidString(w) {
+			c.rep.add(Entry{Line: l.Num, Level: NotConverted, Directive: strings.ToValidUTF8(l.String(), "\uFFFD"),
+				Reason: "holds bytes that are not UTF-8, which a YAML file cannot carry"})
+			return false
+		}
+	}
+	return true
+}
+
 // processDirectives mean nothing to strata's behaviour.
 var processDirectives = map[string]string{
 	"daemon": "strata runs in the foreground under a supervisor", "master-worker": "strata reloads with SIGHUP and upgrades its binary itself",
@@ -103,6 +120,9 @@ var processDirectives = map[string]string{
 
 func (c *converter) global(s *Section) {
 	for _, l := range s.Lines {
+		if !c.utf8(l) {
+			continue
+		}
 		w := l.Words
 		kw := w[0]
 		switch {

@@ -2,8 +2,12 @@ package haproxycfg
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 const testDefaults = `defaults
@@ -126,4 +130,29 @@ func TestImport_Directives(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzConvert: the converter takes whatever the parser accepts without
+// panicking, and writes YAML that parses.
+func FuzzConvert(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.cfg")
+	for _, file := range files {
+		if b, err := os.ReadFile(file); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte(testDefaults + "frontend f\n  bind :1 ssl crt x verify required\n  bind a:b:c\nbackend b\n  server s ::1:2 ssl sni x\n  stick on\n  http-check expect\n"))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		file, err := Parse(src, Options{LookupEnv: lookupTestEnv})
+		if err != nil {
+			return
+		}
+		c := newConverter(file)
+		c.run()
+		y, _ := c.out.render()
+		var v any
+		if err := yaml.Unmarshal(y, &v); err != nil {
+			t.Fatalf("the YAML does not parse: %v\n%s", err, y)
+		}
+	})
 }

@@ -371,7 +371,7 @@ func (p *parser) split(s string, num int) (words []string, more bool, err error)
 			i++
 		case c == '#' && !dq:
 			flush()
-			p.comment = strings.TrimSpace(s[i+1:])
+			p.comment = cleanComment(s[i+1:])
 			return words, false, nil
 		default:
 			cur = append(cur, c)
@@ -495,4 +495,16 @@ func validVarName(name string) bool {
 		}
 	}
 	return true
+}
+
+// cleanComment makes a comment safe to carry into YAML: valid UTF-8,
+// control characters as spaces.
+func cleanComment(s string) string {
+	s = strings.ToValidUTF8(s, "?")
+	return strings.TrimSpace(strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 || r == 0xfeff {
+			return ' '
+		}
+		return r
+	}, s))
 }

@@ -31,6 +31,11 @@ type bindOut struct {
 }
 
 func (c *converter) proxy(s *Section, inh []Line) {
+	if c.taken(s) {
+		c.rep.add(Entry{Line: s.Line, Level: NotConverted, Directive: s.Kind + " " + s.Name,
+			Reason: "a second proxy called " + s.Name + " on the same side (HAProxy refuses it): the section is left out"})
+		return
+	}
 	p := &proxyState{s: s, timeoutSet: map[string]bool{}}
 	if s.Kind != "backend" {
 		p.fe = &frontendOut{name: s.Name, line: s.Line, comment: s.Comment, rules: ruleLists{}}
@@ -61,6 +66,9 @@ var sideOf = map[string]byte{
 }
 
 func (c *converter) directive(p *proxyState, l Line, fromDefaults bool) {
+	if !c.utf8(l) {
+		return
+	}
 	w := l.Words
 	kw := w[0]
 	switch sideOf[kw] {
@@ -511,12 +519,40 @@ func (c *converter) finish(p *proxyState) {
 			c.rep.add(Entry{Line: g[0].line.Num, Level: Changed, Directive: g[0].line.String(),
 				Reason: "strata sets TLS and accept-proxy per frontend: this bind is served by frontend " + f.name + ", with the same rules"})
 		}
+		for c.frontendNamed(f.name) != nil {
+			f.name += "-"
+		}
 		f.tls, f.proxy = g[0].tls, g[0].proxy
 		for _, b := range g {
 			f.bind = append(f.bind, b.addr)
 		}
 		c.out.frontends = append(c.out.frontends, &f)
 	}
+}
+
+// taken reports whether a frontend (or backend) of s's name exists already
+// where s would add one.
+func (c *converter) taken(s *Section) bool {
+	if s.Kind != "backend" && c.frontendNamed(s.Name) != nil {
+		return true
+	}
+	if s.Kind != "frontend" {
+		for _, b := range c.out.backends {
+			if b.name == s.Name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (c *converter) frontendNamed(name string) *frontendOut {
+	for _, f := range c.out.frontends {
+		if f.name == name {
+			return f
+		}
+	}
+	return nil
 }
 
 func (c *converter) missingTimeouts(p *proxyState, names []string) {

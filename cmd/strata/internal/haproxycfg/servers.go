@@ -287,6 +287,12 @@ func (c *converter) hashType(p *proxyState, l Line) {
 
 func (c *converter) stickTable(p *proxyState, l Line) {
 	w := l.Words
+	for _, o := range c.out.tables {
+		if o.name == p.s.Name {
+			c.report(l, NotConverted, "a second stick-table called "+p.s.Name+" (a frontend and a backend of that name both have one)", "")
+			return
+		}
+	}
 	t := &tableOut{name: p.s.Name, line: l.Num, comment: l.Comment}
 	for i := 1; i < len(w); i++ {
 		switch o := w[i]; o {
