@@ -2,7 +2,6 @@ package haproxycfg
 
 import (
 	"path/filepath"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -235,9 +234,4 @@ func splitTopCommas(s string) []string {
 		}
 	}
 	return append(out, s[start:])
-}
-
-func isInt(s string) bool {
-	_, err := strconv.Atoi(s)
-	return err == nil
 }

@@ -38,7 +38,7 @@ type forwardFor struct {
 }
 
 type frontendOut struct {
-	name, from string
+	name       string
 	line       int
 	comment    string
 	bind       []string
