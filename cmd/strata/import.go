@@ -17,7 +17,9 @@ const importUsage = `Usage: strata import [--check] [--strict] [-o strata.yaml] 
 Converts an HAProxy configuration to strata's. The YAML goes to -o FILE (or
 standard output), the report of every line not carried over as is, with
 its line number, the reason and the strata alternative, to standard error.
---check prints the report alone, on standard output. --strict exits 1 when
+Relative certificate and CA file names are made absolute when -o writes to
+another directory than the current one. --check prints the report alone, on
+standard output. --strict exits 1 when
 a line was not converted. Exit status 1 also when the file has a syntax
 error or the output does not pass strata check.
 `
@@ -52,7 +54,11 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "strata import:", err)
 		return 1
 	}
-	res, err := haproxycfg.Import(src, haproxycfg.Options{Name: name})
+	opt := haproxycfg.Options{Name: name}
+	if *out != "" {
+		opt.FileDir = fileDirFor(*out)
+	}
+	res, err := haproxycfg.Import(src, opt)
 	if err != nil {
 		var pe *haproxycfg.ParseError
 		if errors.As(err, &pe) {
@@ -84,6 +90,21 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// fileDirFor returns the current directory when the YAML goes to another
+// one: HAProxy read relative file names from here, strata reads them from
+// its configuration's directory, so the import makes them absolute.
+func fileDirFor(out string) string {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	dir, err := filepath.Abs(filepath.Dir(out))
+	if err != nil || dir == cwd {
+		return ""
+	}
+	return cwd
 }
 
 func writeOutput(path string, b []byte, stdout io.Writer) error {

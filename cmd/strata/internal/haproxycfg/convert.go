@@ -7,6 +7,8 @@ import (
 )
 
 type converter struct {
+	name     string // of the HAProxy file
+	fileDir  string // see Options.FileDir
 	f        *File
 	rep      *Report
 	out      output
@@ -16,8 +18,8 @@ type converter struct {
 	section  *Section // being converted
 }
 
-func newConverter(f *File) *converter {
-	c := &converter{f: f, rep: &Report{}, defaults: map[string]*Section{}}
+func newConverter(f *File, opt Options) *converter {
+	c := &converter{f: f, name: opt.Name, fileDir: opt.FileDir, rep: &Report{}, defaults: map[string]*Section{}}
 	for _, m := range f.Messages {
 		c.rep.add(Entry{Line: m.Line, Level: Info, Directive: "." + m.Level, Reason: m.Text})
 	}
@@ -131,6 +133,8 @@ func (c *converter) global(s *Section) {
 			c.out.global = append(c.out.global, kv{"tune.bufsize", w[1]})
 		case kw == "tune.http.maxhdr" && len(w) == 2:
 			c.out.global = append(c.out.global, kv{"tune.max_headers", w[1]})
+		case kw == "default-path" && len(w) >= 2:
+			c.defaultPath(l)
 		case kw == "crt-base" && len(w) == 2:
 			c.crtBase = w[1]
 		case kw == "ca-base" && len(w) == 2:
@@ -185,12 +189,39 @@ func (c *converter) adminSocket(l Line) {
 	c.report(l, Changed, "the runtime API is strata's admin API on this socket (HTTP; strata ctl --admin unix:PATH)", "")
 }
 
-// basePath joins a relative file to crt-base or ca-base, as HAProxy does.
-func basePath(base, file string) string {
-	if base == "" || filepath.IsAbs(file) {
-		return file
+// filePath joins a relative file to crt-base or ca-base, as HAProxy does,
+// then to the directory HAProxy reads relative files from when the YAML
+// goes elsewhere (Options.FileDir, or default-path).
+func (c *converter) filePath(base, file string) string {
+	if base != "" && !filepath.IsAbs(file) {
+		file = filepath.Join(base, file)
 	}
-	return filepath.Join(base, file)
+	if c.fileDir != "" && !filepath.IsAbs(file) {
+		file = filepath.Join(c.fileDir, file)
+	}
+	return file
+}
+
+// defaultPath reads `default-path current|config|parent|origin PATH`.
+func (c *converter) defaultPath(l Line) {
+	cfgDir := filepath.Dir(c.name)
+	switch arg(l.Words, 1) {
+	case "current":
+	case "config":
+		c.fileDir = cfgDir
+	case "parent":
+		c.fileDir = filepath.Dir(cfgDir)
+	case "origin":
+		c.fileDir = arg(l.Words, 2)
+	default:
+		c.report(l, NotConverted, "unknown default-path", "")
+		return
+	}
+	if c.fileDir != "" {
+		if abs, err := filepath.Abs(c.fileDir); err == nil {
+			c.fileDir = abs
+		}
+	}
 }
 
 // quoteWords writes words so that strata's rule splitter (and a reader)

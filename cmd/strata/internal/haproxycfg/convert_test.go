@@ -147,7 +147,7 @@ func FuzzConvert(f *testing.F) {
 		if err != nil {
 			return
 		}
-		c := newConverter(file)
+		c := newConverter(file, Options{})
 		c.run()
 		y, _ := c.out.render()
 		var v any
@@ -155,4 +155,38 @@ func FuzzConvert(f *testing.F) {
 			t.Fatalf("the YAML does not parse: %v\n%s", err, y)
 		}
 	})
+}
+
+// TestConvert_FilePaths: relative certificate and CA names follow crt-base
+// and ca-base, then default-path or Options.FileDir, so that strata, which
+// reads relative names from its configuration's directory, finds the files
+// HAProxy read.
+func TestConvert_FilePaths(t *testing.T) {
+	tests := []struct {
+		name, global, fileDir string
+		want                  []string
+	}{
+		{"as written", "", "", []string{"certificates:\n        - site.pem", "ca: ca/ca.pem"}},
+		{"crt-base and ca-base", "  crt-base /etc/ssl/own\n  ca-base /etc/ssl/cas\n", "", []string{"- /etc/ssl/own/site.pem", "ca: /etc/ssl/cas/ca/ca.pem"}},
+		{"file dir", "", "/srv/haproxy", []string{"- /srv/haproxy/site.pem", "ca: /srv/haproxy/ca/ca.pem"}},
+		{"default-path config", "  default-path config\n", "/elsewhere", []string{"- /etc/haproxy/site.pem", "ca: /etc/haproxy/ca/ca.pem"}},
+		{"default-path origin", "  default-path origin /opt/lb\n", "", []string{"- /opt/lb/site.pem"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "global\n" + tt.global + testDefaults + "frontend f\n  bind :443 ssl crt site.pem\n  default_backend b\nbackend b\n  server s 127.0.0.1:1 ssl ca-file ca/ca.pem\n"
+			f, err := Parse([]byte(src), Options{LookupEnv: lookupTestEnv})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := newConverter(f, Options{Name: "/etc/haproxy/haproxy.cfg", FileDir: tt.fileDir})
+			c.run()
+			y, _ := c.out.render()
+			for _, w := range tt.want {
+				if !strings.Contains(string(y), w) {
+					t.Errorf("YAML lacks %q:\n%s", w, y)
+				}
+			}
+		})
+	}
 }

@@ -36,7 +36,7 @@ func Import(src []byte, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := newConverter(f)
+	c := newConverter(f, opt)
 	c.run()
 	var y []byte
 	var checkErr error

@@ -79,6 +79,12 @@ type Options struct {
 	// Features are those feature() reports as present; nil means
 	// DefaultFeatures.
 	Features []string
+	// FileDir, when set, makes relative certificate and CA file names
+	// absolute, joined to it: the directory HAProxy reads them from (its
+	// current directory, unless the global section's default-path says
+	// otherwise). Set it when the YAML is written elsewhere, since strata
+	// reads relative names from its configuration file's directory.
+	FileDir string
 }
 
 // DefaultFeatures are the features of a usual HAProxy 2.6 build.

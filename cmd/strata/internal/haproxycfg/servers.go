@@ -50,7 +50,7 @@ func (c *converter) bind(p *proxyState, l Line) {
 			ssl = true
 		case "crt":
 			i++
-			opts.certs = append(opts.certs, basePath(c.crtBase, arg(w, i)))
+			opts.certs = append(opts.certs, c.filePath(c.crtBase, arg(w, i)))
 		case "alpn":
 			i++
 			opts.alpn = strings.Split(arg(w, i), ",")
@@ -61,7 +61,7 @@ func (c *converter) bind(p *proxyState, l Line) {
 			opts.verify = arg(w, i)
 		case "ca-file":
 			i++
-			opts.ca = basePath(c.caBase, arg(w, i))
+			opts.ca = c.filePath(c.caBase, arg(w, i))
 		case "ssl-min-ver":
 			i++
 			opts.minVersion = strings.TrimPrefix(arg(w, i), "TLSv")
@@ -183,9 +183,9 @@ func (c *converter) server(p *proxyState, l Line) {
 		case "verify":
 			setKV(&tls, "verify", next())
 		case "ca-file":
-			setKV(&tls, "ca", basePath(c.caBase, next()))
+			setKV(&tls, "ca", c.filePath(c.caBase, next()))
 		case "crt":
-			f := basePath(c.crtBase, next())
+			f := c.filePath(c.crtBase, next())
 			setKV(&tls, "cert", f)
 			setKV(&tls, "key", f)
 		case "sni":
