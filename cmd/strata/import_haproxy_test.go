@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,7 +27,8 @@ import (
 type diffReq struct {
 	name   string
 	raw    string
-	status int // HAProxy's status, asserted so that the script exercises what it names; 0: not asserted
+	status int  // HAProxy's status, asserted so that the script exercises what it names; 0: not asserted
+	tls    bool // sent to the TLS listener (127.0.0.1:8443 in the corpus)
 }
 
 func get(path string, headers ...string) string {
@@ -44,8 +46,12 @@ func withBody(method, path, body string, headers ...string) string {
 // the same server chosen, the same request at the server (method, URI,
 // header fields, body) and the same response header fields at the client —
 // for responses a server gave; for those the proxy made itself, the status
-// and, for `return` rules, the body. Then every stick table must read the
-// same in HAProxy's "show table" and strata's.
+// and, for `return` rules, the body (and the Location of redirects). Then
+// every stick table must read the same in HAProxy's "show table" and
+// strata's. The corpus: an HTTP gateway with ACL routing, a rate limit and
+// two checked backends (ratelimit.cfg), a listen section with stickiness
+// (listen.cfg), TCP mode with connection-rate rejects (tcp-ratelimit.cfg),
+// and a clear listener redirecting to a TLS one (tls.cfg).
 func TestImport_DifferentialHAProxy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("differential test: skipped in -short mode")
@@ -56,7 +62,7 @@ func TestImport_DifferentialHAProxy(t *testing.T) {
 	}
 	burst := make([]diffReq, 22)
 	for i := range burst {
-		burst[i] = diffReq{fmt.Sprintf("burst %d", i), get("/burst"), 0}
+		burst[i] = diffReq{name: fmt.Sprintf("burst %d", i), raw: get("/burst")}
 	}
 	key := "X-Api-Key: k1\r\n"
 	tests := []struct {
@@ -70,22 +76,22 @@ func TestImport_DifferentialHAProxy(t *testing.T) {
 			servers: []string{"api1", "api2", "st1"},
 			tables:  []string{"per_ip"},
 			script: append([]diffReq{
-				{"default backend", get("/"), 200},
-				{"api without key", get("/api/x"), 401},
-				{"api with key", get("/api/x", key), 200},
-				{"static by prefix", get("/static/app.js"), 200},
-				{"static by suffix", get("/img/logo.png"), 200},
-				{"admin from an internal address", get("/admin/stats"), 200},
-				{"return rule", get("/ping"), 200},
-				{"redirect", "GET /some/where?q=1 HTTP/1.1\r\nHost: old.example.com\r\nConnection: close\r\n\r\n", 301},
-				{"two Host fields", get("/", "Host: old.example.com\r\n"), 400},
-				{"header removed at the server", get("/", "X-Debug: 1\r\n"), 200},
-				{"POST with a body", withBody("POST", "/api/upload", "hello=world&x=1", key), 200},
-				{"DELETE", withBody("DELETE", "/api/item/7", "", key), 200},
-				{"server 404", get("/status/404"), 404},
-				{"server 500", get("/status/500"), 500},
-				{"duplicate content-length", "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400},
-				{"space in the header name", "GET / HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n", 400},
+				{name: "default backend", raw: get("/"), status: 200},
+				{name: "api without key", raw: get("/api/x"), status: 401},
+				{name: "api with key", raw: get("/api/x", key), status: 200},
+				{name: "static by prefix", raw: get("/static/app.js"), status: 200},
+				{name: "static by suffix", raw: get("/img/logo.png"), status: 200},
+				{name: "admin from an internal address", raw: get("/admin/stats"), status: 200},
+				{name: "return rule", raw: get("/ping"), status: 200},
+				{name: "redirect", raw: "GET /some/where?q=1 HTTP/1.1\r\nHost: old.example.com\r\nConnection: close\r\n\r\n", status: 301},
+				{name: "two Host fields", raw: get("/", "Host: old.example.com\r\n"), status: 400},
+				{name: "header removed at the server", raw: get("/", "X-Debug: 1\r\n"), status: 200},
+				{name: "POST with a body", raw: withBody("POST", "/api/upload", "hello=world&x=1", key), status: 200},
+				{name: "DELETE", raw: withBody("DELETE", "/api/item/7", "", key), status: 200},
+				{name: "server 404", raw: get("/status/404"), status: 404},
+				{name: "server 500", raw: get("/status/500"), status: 500},
+				{name: "duplicate content-length", raw: "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", status: 400},
+				{name: "space in the header name", raw: "GET / HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n", status: 400},
 			}, burst...),
 		},
 		{
@@ -93,15 +99,15 @@ func TestImport_DifferentialHAProxy(t *testing.T) {
 			servers: []string{"s1", "s2", "s3"},
 			tables:  []string{"web"},
 			script: []diffReq{
-				{"return rule", get("/healthz"), 200},
-				{"first request, sticks", get("/"), 200},
-				{"sticky", get("/a"), 200},
-				{"sticky again", get("/b", "X-Forwarded-Proto: https\r\n"), 200},
-				{"denied user agent", get("/", "User-Agent: Mozilla sqlmap/1.0\r\n"), 403},
-				{"set-path", get("/v1/users?id=3"), 200},
-				{"POST", withBody("POST", "/form", "a=1"), 200},
-				{"server 503", get("/status/503"), 503},
-				{"bad request line", "GET /a b HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+				{name: "return rule", raw: get("/healthz"), status: 200},
+				{name: "first request, sticks", raw: get("/"), status: 200},
+				{name: "sticky", raw: get("/a"), status: 200},
+				{name: "sticky again", raw: get("/b", "X-Forwarded-Proto: https\r\n"), status: 200},
+				{name: "denied user agent", raw: get("/", "User-Agent: Mozilla sqlmap/1.0\r\n"), status: 403},
+				{name: "set-path", raw: get("/v1/users?id=3"), status: 200},
+				{name: "POST", raw: withBody("POST", "/form", "a=1"), status: 200},
+				{name: "server 503", raw: get("/status/503"), status: 503},
+				{name: "bad request line", raw: "GET /a b HTTP/1.1\r\nHost: x\r\n\r\n", status: 400},
 			},
 		},
 	}
@@ -113,8 +119,22 @@ func TestImport_DifferentialHAProxy(t *testing.T) {
 		if i >= 12 {
 			st = closedWithoutAnswer
 		}
-		conns = append(conns, diffReq{fmt.Sprintf("connection %d", i), get(fmt.Sprintf("/c%d", i)), st})
+		conns = append(conns, diffReq{name: fmt.Sprintf("connection %d", i), raw: get(fmt.Sprintf("/c%d", i)), status: st})
 	}
+	tlsScript := []diffReq{
+		{name: "clear request redirected", raw: get("/login?next=/home"), status: 301},
+		{name: "over TLS", raw: get("/login?next=/home"), status: 200, tls: true},
+		{name: "over TLS, a forwarded protocol from the client replaced", raw: get("/", "X-Forwarded-Proto: http\r\n", "X-SNI: forged\r\n"), status: 200, tls: true},
+		{name: "over TLS, POST", raw: withBody("POST", "/form", "a=1&b=2"), status: 200, tls: true},
+		{name: "over TLS, server error", raw: get("/status/502"), status: 502, tls: true},
+		{name: "over TLS, malformed", raw: "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n", status: 400, tls: true},
+	}
+	tests = append(tests, struct {
+		file    string
+		servers []string
+		tables  []string
+		script  []diffReq
+	}{file: "tls.cfg", servers: []string{"s1"}, script: tlsScript})
 	tests = append(tests, struct {
 		file    string
 		servers []string
@@ -141,10 +161,18 @@ func runDifferential(t *testing.T, bin, file string, servers, tables []string, s
 		text = strings.ReplaceAll(text, fmt.Sprintf("127.0.0.1:%d", 9001+i), up.addr)
 	}
 	sock := regexp.MustCompile(`stats socket (\S+)`)
+	testdata, err := filepath.Abs("internal/haproxycfg/testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text = strings.ReplaceAll(text, " testdata/", " "+testdata+"/")
 	hsock := filepath.Join(dir, "haproxy.sock")
-	hcfg := sock.ReplaceAllString(strings.ReplaceAll(text, "127.0.0.1:8080", freePort(t)), "stats socket "+hsock)
+	hplain, htls := freePort(t), freePort(t)
+	hcfg := strings.NewReplacer("127.0.0.1:8080", hplain, "127.0.0.1:8443", htls).Replace(text)
+	hcfg = sock.ReplaceAllString(hcfg, "stats socket "+hsock)
 	ssock := filepath.Join(dir, "strata.sock")
-	scfg := sock.ReplaceAllString(strings.ReplaceAll(text, "127.0.0.1:8080", "127.0.0.1:0"), "stats socket "+ssock)
+	scfg := strings.NewReplacer("127.0.0.1:8080", "127.0.0.1:0", "127.0.0.1:8443", "127.0.0.1:0").Replace(text)
+	scfg = sock.ReplaceAllString(scfg, "stats socket "+ssock)
 
 	hpath := filepath.Join(dir, "haproxy.cfg")
 	if err := os.WriteFile(hpath, []byte(hcfg), 0o644); err != nil {
@@ -175,17 +203,31 @@ func runDifferential(t *testing.T, bin, file string, servers, tables []string, s
 			t.Logf("haproxy said:\n%s\nstrata's configuration:\n%s", hlog.String(), res.YAML)
 		}
 	})
-	haddr := "127.0.0.1:" + regexp.MustCompile(`127\.0\.0\.1:(\d+)`).FindStringSubmatch(hcfg[strings.Index(hcfg, "bind "):])[1]
 	waitFor(t, 10*time.Second, "haproxy listening", func() bool {
 		_, err := os.Stat(hsock)
 		return err == nil
 	})
 	sp := startStrata(t, string(res.YAML), false)
+	stls := ""
+	if strings.Contains(text, "127.0.0.1:8443") {
+		tlsRE := regexp.MustCompile(`msg=listening frontend=web-tls address=(\S+)`)
+		waitFor(t, 10*time.Second, "strata's TLS listener", func() bool {
+			m := tlsRE.FindStringSubmatch(sp.stderr.String())
+			if m != nil {
+				stls = m[1]
+			}
+			return m != nil
+		})
+	}
 
 	// Both proxies start with every server up: wait until each answers.
-	for _, addr := range []string{haddr, sp.web} {
+	warm := []string{hplain, sp.web}
+	if stls != "" {
+		warm = []string{htls, stls} // the clear listener redirects
+	}
+	for _, addr := range warm {
 		for i := 0; ; i++ {
-			r, err := sendRaw(addr, get("/status/200"))
+			r, err := sendRaw(addr, get("/status/200"), stls != "")
 			if err == nil && r.status == 200 {
 				break
 			}
@@ -219,8 +261,12 @@ func runDifferential(t *testing.T, bin, file string, servers, tables []string, s
 
 	denied := 0
 	for _, r := range script {
-		h, herr := sendRaw(haddr, r.raw)
-		s, serr := sendRaw(sp.web, r.raw)
+		haddr, saddr := hplain, sp.web
+		if r.tls {
+			haddr, saddr = htls, stls
+		}
+		h, herr := sendRaw(haddr, r.raw, r.tls)
+		s, serr := sendRaw(saddr, r.raw, r.tls)
 		if herr != nil || serr != nil {
 			t.Fatalf("%s: haproxy: %v, strata: %v", r.name, herr, serr)
 		}
@@ -339,8 +385,15 @@ const closedWithoutAnswer = -1
 
 // sendRaw sends raw on a new connection and reads the answer until the
 // proxy closes.
-func sendRaw(addr, raw string) (*diffResp, error) {
-	c, err := net.Dial("tcp", addr)
+func sendRaw(addr, raw string, overTLS bool) (*diffResp, error) {
+	var c net.Conn
+	var err error
+	if overTLS {
+		d := &tls.Dialer{Config: &tls.Config{ServerName: "localhost", InsecureSkipVerify: true}} // the corpus's self-signed certificate
+		c, err = d.Dial("tcp", addr)
+	} else {
+		c, err = net.Dial("tcp", addr)
+	}
 	if errors.Is(err, syscall.ECONNRESET) {
 		// A reject at accept may reset the connection before the dial
 		// returns (HAProxy does, with no linger).
