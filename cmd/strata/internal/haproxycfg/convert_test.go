@@ -91,9 +91,9 @@ func TestImport_Directives(t *testing.T) {
 			report: []string{"userlist u: strata has no user lists", "user a password x: inside a userlist section", "cache c: strata has no cache section", "listen l: no address strata can listen on"},
 		},
 		{
-			name: "tls bind: client certificates, minimum version, alpn",
-			src:  "frontend f\n  bind 127.0.0.1:7443 ssl crt testdata/site.pem verify optional ca-file testdata/site.pem ssl-min-ver TLSv1.3 alpn h2,http/1.1 ciphers HIGH\n  default_backend b\nbackend b\n  server s 127.0.0.1:1\n",
-			yaml: []string{"tls:\n      certificates:\n        - testdata/site.pem\n      alpn: [h2, http/1.1]\n      min_version: \"1.3\"\n      client_auth: {mode: optional, ca: testdata/site.pem}"},
+			name:   "tls bind: client certificates, minimum version, alpn",
+			src:    "frontend f\n  bind 127.0.0.1:7443 ssl crt testdata/site.pem verify optional ca-file testdata/site.pem ssl-min-ver TLSv1.3 alpn h2,http/1.1 ciphers HIGH\n  default_backend b\nbackend b\n  server s 127.0.0.1:1\n",
+			yaml:   []string{"tls:\n      certificates:\n        - testdata/site.pem\n      alpn: [h2, http/1.1]\n      min_version: \"1.3\"\n      client_auth: {mode: optional, ca: testdata/site.pem}"},
 			report: []string{"bind option ciphers is not supported"},
 		},
 		{
