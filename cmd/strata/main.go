@@ -40,6 +40,7 @@ Usage:
   strata check    -c FILE...  [--set key.path=value]...   validate the configuration and exit
   strata ctl     COMMAND ...                              talk to a running strata (strata ctl help)
   strata reload  --pidfile FILE                           make a running strata reload its configuration (SIGHUP)
+  strata import  [--check] [--strict] [-o FILE] haproxy.cfg   convert an HAProxy configuration (import.go)
   strata version                                          print the version
 
 Environment: STRATA_<PATH> overrides a key, with "__" between path elements
@@ -70,6 +71,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runCtl(args, stdout, stderr)
 	case "reload":
 		return runReload(args, stdout, stderr) // reload.go
+	case "import":
+		return runImport(args, stdout, stderr) // import.go
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

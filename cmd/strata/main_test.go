@@ -49,10 +49,10 @@ type upstream struct {
 	log  string
 }
 
-func startUpstream(t *testing.T, name string) *upstream {
+func startUpstream(t *testing.T, name string, args ...string) *upstream {
 	t.Helper()
 	logPath := filepath.Join(t.TempDir(), "upstream.log")
-	cmd := exec.Command(upstreamBin, "-listen", "127.0.0.1:0", "-name", name, "-log", logPath, "-max-lifetime", "5m")
+	cmd := exec.Command(upstreamBin, append([]string{"-listen", "127.0.0.1:0", "-name", name, "-log", logPath, "-max-lifetime", "5m"}, args...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
