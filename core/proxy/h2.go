@@ -288,6 +288,9 @@ func (cc *clientConn) forwardH2(x *exchange, be *Backend) stepResult {
 		}
 		if _, err := sc.Write(x.out); err != nil {
 			sc.Close()
+			if x.endIfClientGone(session.PhaseHeaders) {
+				return closeConn
+			}
 			// Nothing of the body has been read from the client yet, and
 			// a server cannot act on a partial head: a pooled connection
 			// the server closed is replaced, whatever the request.
@@ -331,6 +334,9 @@ func (cc *clientConn) sendH2Body(x *exchange, sc *backend.ServerConn) (stepResul
 			}
 			if _, werr := sc.Write(out); werr != nil {
 				sc.Close()
+				if x.endIfClientGone(session.PhaseData) {
+					return closeConn, false
+				}
 				strm.Term.Set(session.CauseServerAbort, session.PhaseData)
 				return cc.replyError(x, 502), false
 			}
@@ -341,13 +347,16 @@ func (cc *clientConn) sendH2Body(x *exchange, sc *backend.ServerConn) (stepResul
 		}
 		if err != nil {
 			sc.Close()
-			strm.Term.Set(session.CauseClientAbort, session.PhaseData)
+			strm.Term.Set(clientCause(err), session.PhaseData)
 			return closeConn, false
 		}
 	}
 	if req.Body == h1.BodyChunked {
 		if _, err := sc.Write([]byte("0\r\n\r\n")); err != nil {
 			sc.Close()
+			if x.endIfClientGone(session.PhaseData) {
+				return closeConn, false
+			}
 			strm.Term.Set(session.CauseServerAbort, session.PhaseData)
 			return cc.replyError(x, 502), false
 		}
@@ -467,8 +476,8 @@ func (cc *clientConn) replyH2(x *exchange, raw []byte) stepResult {
 	if resp.Body == h1.BodyLength {
 		body = raw[resp.HeadLen:]
 	}
-	if x.writeH2Response(resp, body) != nil {
-		x.strm.Term.Set(session.CauseClientAbort, session.PhaseLast)
+	if err := x.writeH2Response(resp, body); err != nil {
+		x.strm.Term.Set(clientCause(err), session.PhaseLast)
 	}
 	resp.Reset()
 	return closeConn

@@ -231,6 +231,9 @@ func (cc *clientConn) exchangeH2(x *exchange, be *Backend) (stepResult, error) {
 		resp, err = cs.ReadResponse()
 		if err != nil {
 			cs.Reset(http2.ErrCodeCancel)
+			if x.endIfClientGone(session.PhaseHeaders) {
+				return closeConn, nil
+			}
 			if errors.Is(err, h2.ErrRetryable) && req.Body == h1.BodyNone {
 				return keepOpen, errH2Retry
 			}
@@ -256,7 +259,7 @@ func (cc *clientConn) exchangeH2(x *exchange, be *Backend) (stepResult, error) {
 		}
 		if err := cc.writeInterim(x, resp); err != nil {
 			cs.Reset(http2.ErrCodeCancel)
-			strm.Term.Set(session.CauseClientAbort, session.PhaseHeaders)
+			strm.Term.Set(clientCause(err), session.PhaseHeaders)
 			return closeConn, nil
 		}
 	}
@@ -334,7 +337,7 @@ func (cc *clientConn) relayH2Body(x *exchange, cs *h2.ClientStream, noBody bool)
 	}
 	if err != nil {
 		cs.Reset(http2.ErrCodeCancel)
-		strm.Term.Set(session.CauseClientAbort, session.PhaseData)
+		strm.Term.Set(clientCause(err), session.PhaseData)
 		return closeConn
 	}
 	chunked := resp.Body == h1.BodyChunked
@@ -368,7 +371,7 @@ func (cc *clientConn) relayH2Body(x *exchange, cs *h2.ClientStream, noBody bool)
 			}
 			if werr != nil {
 				cs.Reset(http2.ErrCodeCancel)
-				strm.Term.Set(session.CauseClientAbort, session.PhaseData)
+				strm.Term.Set(clientCause(werr), session.PhaseData)
 				return closeConn
 			}
 		}
@@ -378,6 +381,9 @@ func (cc *clientConn) relayH2Body(x *exchange, cs *h2.ClientStream, noBody bool)
 		if rerr != nil {
 			// The client must not take a truncated body for a whole one:
 			// an HTTP/1.1 connection closes, an HTTP/2 stream is reset.
+			if x.endIfClientGone(session.PhaseData) {
+				return closeConn
+			}
 			if x.upTimedOut.Load() {
 				strm.Term.Set(session.CauseServerTimeout, session.PhaseData)
 			} else {
@@ -394,7 +400,7 @@ func (cc *clientConn) relayH2Body(x *exchange, cs *h2.ClientStream, noBody bool)
 		strm.BytesOut += 5
 	}
 	if err2 != nil {
-		strm.Term.Set(session.CauseClientAbort, session.PhaseData)
+		strm.Term.Set(clientCause(err2), session.PhaseData)
 		return closeConn
 	}
 	if !keep {
@@ -416,6 +422,9 @@ func (cc *clientConn) sendBodyToH2(x *exchange, cs *h2.ClientStream) (stepResult
 				return cc.replyError(x, 408), false
 			}
 			strm.Term.Set(session.CauseClientAbort, session.PhaseData)
+			return closeConn, false
+		}
+		if x.endIfClientGone(session.PhaseData) {
 			return closeConn, false
 		}
 		strm.Term.Set(session.CauseServerAbort, session.PhaseData)

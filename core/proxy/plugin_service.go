@@ -313,7 +313,7 @@ func (cc *clientConn) serveTCPService(x *exchange, ss StreamService, args []stri
 		strm.BytesIn += int64(len(data))
 		if len(r.Body) > 0 {
 			if _, err := cc.c.Write(r.Body); err != nil {
-				strm.Term.Set(session.CauseClientAbort, session.PhaseData)
+				strm.Term.Set(clientCause(err), session.PhaseData)
 				return true
 			}
 			strm.BytesOut += int64(len(r.Body))

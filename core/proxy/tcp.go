@@ -154,7 +154,7 @@ func (cc *clientConn) tunnelUpgrade(x *exchange, be *Backend, sc *backend.Server
 	n := len(sc.Buf.Data())
 	if _, err := cc.c.Write(sc.Buf.Data()); err != nil {
 		sc.Close()
-		strm.Term.Set(session.CauseClientAbort, session.PhaseData)
+		strm.Term.Set(clientCause(err), session.PhaseData)
 		return closeConn
 	}
 	strm.BytesOut += int64(n)
