@@ -418,7 +418,7 @@ func (cc *clientConn) sendBodyToH2(x *exchange, cs *h2.ClientStream) (stepResult
 		cs.Reset(http2.ErrCodeCancel)
 		if client {
 			if transport.IsTimeout(err) {
-				strm.Term.Set(session.CauseClientTimeout, session.PhaseData)
+				strm.Term.Set(session.CauseClientTimeout, session.PhaseHeaders) // HAProxy's cH: waiting for the body, before any response
 				return cc.replyError(x, 408), false
 			}
 			strm.Term.Set(session.CauseClientAbort, session.PhaseData)

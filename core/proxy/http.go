@@ -337,7 +337,7 @@ func (cc *clientConn) route(x *exchange) stepResult {
 		be = fe.Default
 	}
 	if be == nil {
-		strm.Term.Set(session.CauseNoServer, session.PhaseRequest)
+		strm.Term.Set(session.CauseNoServer, session.PhaseConnect) // HAProxy: SC, as for a backend without a server
 		return cc.replyError(x, 503)
 	}
 	strm.Backend = be.Name
@@ -364,7 +364,7 @@ func (cc *clientConn) applyRequestRules(x *exchange, set *rules.Set) (stepResult
 		return cc.pluginAbortHTTP(x, session.PhaseRequest), true
 	}
 	if x.txn.RewriteFailed {
-		x.strm.Term.Set(session.CauseInternal, session.PhaseRequest)
+		x.strm.Term.Set(session.CauseRewrite, session.PhaseRequest)
 		return cc.replyError(x, 500), true
 	}
 	switch v.Kind {
@@ -589,7 +589,9 @@ func (cc *clientConn) streamRequestBody(x *exchange, sc *backend.ServerConn, sen
 			if _, err := cc.c.Fill(&cc.buf); err != nil {
 				sc.Close()
 				if transport.IsTimeout(err) {
-					strm.Term.Set(session.CauseClientTimeout, session.PhaseData)
+					// HAProxy's cH: the client timeout struck while
+					// waiting for the body, before any response.
+					strm.Term.Set(session.CauseClientTimeout, session.PhaseHeaders)
 					return cc.replyError(x, 408), false
 				}
 				strm.Term.Set(session.CauseClientAbort, session.PhaseData)
@@ -850,7 +852,7 @@ func (cc *clientConn) applyResponseRules(x *exchange, be *Backend) (res stepResu
 			return cc.pluginAbortHTTP(x, session.PhaseHeaders), true
 		}
 		if x.txn.RewriteFailed {
-			strm.Term.Set(session.CauseInternal, session.PhaseHeaders)
+			strm.Term.Set(session.CauseRewrite, session.PhaseHeaders)
 			return cc.replyError(x, 500), true
 		}
 		if v.Kind == rules.Deny || v.Kind == rules.Reject {

@@ -74,7 +74,7 @@ func (cc *clientConn) serveTCP() {
 		be = fe.Default
 	}
 	if be == nil {
-		strm.Term.Set(session.CauseNoServer, session.PhaseRequest)
+		strm.Term.Set(session.CauseNoServer, session.PhaseConnect) // HAProxy: SC, as for a backend without a server
 		return
 	}
 	strm.Backend = be.Name

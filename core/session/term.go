@@ -18,6 +18,7 @@ const (
 	CauseBadResponse                // server sent an invalid response: 502
 	CauseDenied                     // a rule denied or rejected the request (HAProxy's P)
 	CauseLocal                      // the proxy answered by itself: return, redirect (HAProxy's L)
+	CauseRewrite                    // a rule's edit would make an invalid head: 500 (HAProxy's P)
 	CausePlugin                     // a plugin trapped, timed out or failed
 	CauseInternal                   // a bug or resource failure inside strata
 	CauseKilled                     // stopped by an operator or the end of the grace period
@@ -39,6 +40,7 @@ var causeInfo = [numCauses]struct {
 	CauseBadResponse:   {"bad_response", 'P'},
 	CauseDenied:        {"denied", 'P'},
 	CauseLocal:         {"local", 'L'},
+	CauseRewrite:       {"rewrite_failed", 'P'},
 	CausePlugin:        {"plugin", 'I'},
 	CauseInternal:      {"internal", 'I'},
 	CauseKilled:        {"killed", 'K'},
