@@ -136,13 +136,18 @@ func (cc *clientConn) serveH2Stream(s *h2.Stream) {
 	exchangePool.Put(x)
 }
 
-// closeServerConn closes the stream's server connection when the client
-// resets the stream or the connection dies (h2.Stream.OnAbort), so that a
-// reset stream frees its server at once rather than at the server's
-// timeout.
+// closeServerConn closes the stream's server connection, or resets its
+// stream to an HTTP/2 server, when the client resets the stream or the
+// connection dies (h2.Stream.OnAbort), so that a reset stream frees its
+// server at once rather than at the server's timeout.
 func (x *exchange) closeServerConn() {
 	if sc := x.sconn.Swap(nil); sc != nil {
 		sc.Close()
+	}
+	if cs := x.upStream.Swap(nil); cs != nil {
+		// A reset is written to the server's connection and may wait for
+		// it: not under the client connection's lock, which OnAbort holds.
+		go cs.Reset(http2.ErrCodeCancel)
 	}
 }
 

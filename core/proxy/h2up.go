@@ -206,6 +206,14 @@ func (cc *clientConn) exchangeH2(x *exchange, be *Backend) (stepResult, error) {
 		return cc.replyError(x, 502), nil
 	}
 	srv.Stats.Streams.Add(1)
+	if x.h2 != nil {
+		// A client that resets its stream resets this one (closeServerConn).
+		x.upStream.Store(cs)
+		defer x.upStream.Store(nil)
+		if x.h2.Err() != nil { // reset before closeServerConn could see it
+			cs.Reset(http2.ErrCodeCancel)
+		}
+	}
 	// The server timeout bounds each wait for the server: the response
 	// head, then every read of the body. When it fires the stream is
 	// reset, which fails the wait.

@@ -62,6 +62,7 @@ type exchange struct {
 	upTimeout       time.Duration
 	upTimedOut      *atomic.Bool
 	sconn           atomic.Pointer[backend.ServerConn]
+	upStream        atomic.Pointer[h2.ClientStream] // the stream to an HTTP/2 server, which closeServerConn resets
 	abortServer     func()
 	h2buf           []byte
 	h2fields        []hpack.HeaderField
@@ -159,6 +160,7 @@ func (x *exchange) reset() {
 	x.h2ended = false
 	x.up, x.upTimer, x.upTimedOut = nil, nil, nil
 	x.sconn.Store(nil)
+	x.upStream.Store(nil)
 	x.streamTelemetry.reset()
 	if cap(x.out) > 64<<10 {
 		x.out = nil

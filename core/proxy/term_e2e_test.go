@@ -139,6 +139,56 @@ func TestTerm_H2ClientResetIsTheClients(t *testing.T) {
 	}
 }
 
+// TestTerm_H2ClientResetToH2Server: a stream an HTTP/2 client resets
+// while an HTTP/2 server works on it is reset at the server at once (the
+// server's handler sees its request canceled) and ends as the client's
+// abort: CH, no 5xx, the server stays up under observe layer7.
+func TestTerm_H2ClientResetToH2Server(t *testing.T) {
+	var started, canceled atomic.Int64
+	protos := new(http.Protocols)
+	protos.SetUnencryptedHTTP2(true)
+	origin := &http.Server{Protocols: protos, ReadHeaderTimeout: 10 * time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			started.Add(1)
+			<-r.Context().Done() // answers nothing: only a reset ends the request
+			canceled.Add(1)
+		})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go origin.Serve(ln)
+	t.Cleanup(func() { origin.Close() })
+	p := startProxy(t, strings.Replace(termConfig, `s1: { address: "{{up}}" }`, `s1: { address: "{{up}}", h2: true }`, 1),
+		map[string]string{"up": ln.Addr().String()})
+	a := dialH2Attacker(t, p.addr("web"))
+	const n = 4 // more than error_limit
+	for i := range n {
+		id := uint32(2*i + 1)
+		if err := a.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: a.headers("/wait"), EndStream: true, EndHeaders: true}); err != nil {
+			t.Fatal(err)
+		}
+		eventuallyTrue(t, "the server gets the request", func() bool { return started.Load() == int64(i+1) })
+		if err := a.fr.WriteRSTStream(id, http2.ErrCodeCancel); err != nil {
+			t.Fatal(err)
+		}
+		eventuallyTrue(t, "the server's stream is reset", func() bool { return canceled.Load() == int64(i+1) })
+		eventuallyTrue(t, "the reset stream ends", func() bool { return frontendStats(p, "web").CurStreams == 0 })
+	}
+	s := p.server(t, "s1")
+	if s.Health != "up" || s.Check.Observed != "" {
+		t.Errorf("client resets marked the server down: health %q, observed %q", s.Health, s.Check.Observed)
+	}
+	if be := p.backendStats(t); be.Status["5xx"] != 0 || be.Term["client_abort"] != n {
+		t.Errorf("backend counts: responses %v, terminations %v; want no 5xx, %d client_abort", be.Status, be.Term, n)
+	}
+	for _, l := range p.logFor(t, "/wait", n) {
+		if l["termination_state"] != "CH" || l["termination_cause"] != "client_abort" || l["status"] != float64(0) {
+			t.Errorf("reset waiting for the response: %v", l)
+		}
+	}
+}
+
 // responseHead reads frames until the response HEADERS of stream id.
 func (a *h2Attacker) responseHead(t *testing.T, id uint32) {
 	t.Helper()
