@@ -293,7 +293,7 @@ func (cc *clientConn) forwardH2(x *exchange, be *Backend) stepResult {
 		}
 		if _, err := sc.Write(x.out); err != nil {
 			sc.Close()
-			if x.endIfClientGone(session.PhaseHeaders) {
+			if x.endIfClientGone() {
 				return closeConn
 			}
 			// Nothing of the body has been read from the client yet, and
@@ -339,7 +339,7 @@ func (cc *clientConn) sendH2Body(x *exchange, sc *backend.ServerConn) (stepResul
 			}
 			if _, werr := sc.Write(out); werr != nil {
 				sc.Close()
-				if x.endIfClientGone(session.PhaseData) {
+				if x.endIfClientGone() {
 					return closeConn, false
 				}
 				strm.Term.Set(session.CauseServerAbort, session.PhaseData)
@@ -359,7 +359,7 @@ func (cc *clientConn) sendH2Body(x *exchange, sc *backend.ServerConn) (stepResul
 	if req.Body == h1.BodyChunked {
 		if _, err := sc.Write([]byte("0\r\n\r\n")); err != nil {
 			sc.Close()
-			if x.endIfClientGone(session.PhaseData) {
+			if x.endIfClientGone() {
 				return closeConn, false
 			}
 			strm.Term.Set(session.CauseServerAbort, session.PhaseData)

@@ -239,7 +239,7 @@ func (cc *clientConn) exchangeH2(x *exchange, be *Backend) (stepResult, error) {
 		resp, err = cs.ReadResponse()
 		if err != nil {
 			cs.Reset(http2.ErrCodeCancel)
-			if x.endIfClientGone(session.PhaseHeaders) {
+			if x.endIfClientGone() {
 				return closeConn, nil
 			}
 			if errors.Is(err, h2.ErrRetryable) && req.Body == h1.BodyNone {
@@ -389,7 +389,7 @@ func (cc *clientConn) relayH2Body(x *exchange, cs *h2.ClientStream, noBody bool)
 		if rerr != nil {
 			// The client must not take a truncated body for a whole one:
 			// an HTTP/1.1 connection closes, an HTTP/2 stream is reset.
-			if x.endIfClientGone(session.PhaseData) {
+			if x.endIfClientGone() {
 				return closeConn
 			}
 			if x.upTimedOut.Load() {
@@ -432,7 +432,7 @@ func (cc *clientConn) sendBodyToH2(x *exchange, cs *h2.ClientStream) (stepResult
 			strm.Term.Set(session.CauseClientAbort, session.PhaseData)
 			return closeConn, false
 		}
-		if x.endIfClientGone(session.PhaseData) {
+		if x.endIfClientGone() {
 			return closeConn, false
 		}
 		strm.Term.Set(session.CauseServerAbort, session.PhaseData)

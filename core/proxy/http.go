@@ -667,7 +667,7 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 			}
 			if _, err := sc.Fill(&sc.Buf); err != nil {
 				sc.Close()
-				if x.endIfClientGone(session.PhaseHeaders) {
+				if x.endIfClientGone() {
 					return closeConn, false
 				}
 				if transport.IsTimeout(err) {
@@ -882,7 +882,7 @@ func (cc *clientConn) streamResponseBody(x *exchange, sc *backend.ServerConn, ki
 				return true
 			}
 			sc.Close()
-			if x.endIfClientGone(session.PhaseData) {
+			if x.endIfClientGone() {
 				return false
 			}
 			if transport.IsTimeout(err) {

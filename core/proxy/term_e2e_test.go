@@ -81,7 +81,8 @@ func (p *testProxy) logFor(t testing.TB, uri string, n int) []map[string]any {
 
 // TestTerm_H2ClientResetIsTheClients: streams an HTTP/2 client resets,
 // while the server works on the response and while it sends the body,
-// end as the client's aborts (CH, CD), not 502 SC: the server stays up
+// end as the client's aborts (CD, as HAProxy logs both), not 502 SC: the
+// server stays up
 // under observe layer7 with error_limit 3, the backend counts no 5xx and
 // no server abort, and another client is served by it.
 func TestTerm_H2ClientResetIsTheClients(t *testing.T) {
@@ -125,7 +126,7 @@ func TestTerm_H2ClientResetIsTheClients(t *testing.T) {
 		t.Errorf("backend counts: responses %v, terminations %v; want no 5xx, no server_abort, %d client_abort", be.Status, be.Term, 2*each)
 	}
 	for _, l := range p.logFor(t, "/delay/10s", each) {
-		if l["termination_state"] != "CH" || l["termination_cause"] != "client_abort" || l["status"] != float64(0) {
+		if l["termination_state"] != "CD" || l["termination_cause"] != "client_abort" || l["status"] != float64(0) {
 			t.Errorf("reset waiting for the response: %v", l)
 		}
 	}
@@ -142,7 +143,7 @@ func TestTerm_H2ClientResetIsTheClients(t *testing.T) {
 // TestTerm_H2ClientResetToH2Server: a stream an HTTP/2 client resets
 // while an HTTP/2 server works on it is reset at the server at once (the
 // server's handler sees its request canceled) and ends as the client's
-// abort: CH, no 5xx, the server stays up under observe layer7.
+// abort: CD, no 5xx, the server stays up under observe layer7.
 func TestTerm_H2ClientResetToH2Server(t *testing.T) {
 	var started, canceled atomic.Int64
 	protos := new(http.Protocols)
@@ -183,7 +184,7 @@ func TestTerm_H2ClientResetToH2Server(t *testing.T) {
 		t.Errorf("backend counts: responses %v, terminations %v; want no 5xx, %d client_abort", be.Status, be.Term, n)
 	}
 	for _, l := range p.logFor(t, "/wait", n) {
-		if l["termination_state"] != "CH" || l["termination_cause"] != "client_abort" || l["status"] != float64(0) {
+		if l["termination_state"] != "CD" || l["termination_cause"] != "client_abort" || l["status"] != float64(0) {
 			t.Errorf("reset waiting for the response: %v", l)
 		}
 	}

@@ -9,8 +9,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
 )
 
 // termRules are the request rules of TestTerm_DifferentialHAProxy, word
@@ -34,7 +37,7 @@ func TestTerm_DifferentialHAProxy(t *testing.T) {
 	up := startUpstream(t)
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "haproxy.sock")
-	haddr := haproxyAddr(t)
+	haddr, haddr2 := haproxyAddr(t), haproxyAddr(t)
 	const store = "conn_cur,conn_cnt,http_req_cnt,http_err_cnt"
 	var hcfg strings.Builder
 	fmt.Fprintf(&hcfg, `global
@@ -54,8 +57,9 @@ backend per_ip
   stick-table type ip size 100 expire 60s store %s
 frontend web
   bind %s
+  bind %s proto h2
   tcp-request connection track-sc0 src table per_ip
-`, sock, store, haddr)
+`, sock, store, haddr, haddr2)
 	for _, r := range termRules {
 		fmt.Fprintf(&hcfg, "  http-request %s\n", r)
 	}
@@ -74,6 +78,7 @@ stick_tables:
 frontends:
   web:
     bind: ["127.0.0.1:0"]
+    h2: { h2c: true }
     timeouts: { client: 1s, http_request: 1s, http_keep_alive: 10s }
     tcp_request_connection: ["track-sc0 src table per_ip"]
     http_request: [%s]
@@ -91,8 +96,8 @@ backends:
 	}
 
 	// The traffic, to each in turn: the answers must be the same.
-	hAnswers := termScript(t, haddr)
-	sAnswers := termScript(t, saddr)
+	hAnswers := append(termScript(t, haddr), termScriptH2(t, haddr2, up)...)
+	sAnswers := append(termScript(t, saddr), termScriptH2(t, saddr, up)...)
 	// The unread responses end at the client timeout, whenever the
 	// proxies get to it: the log is read until both have logged them.
 	if strings.Join(hAnswers, "\n") != strings.Join(sAnswers, "\n") {
@@ -101,7 +106,9 @@ backends:
 	t.Logf("answers:\n  %s", strings.Join(sAnswers, "\n  "))
 
 	// The log: one line per request, the same state and status.
-	want := len(sAnswers) + 1 // the unread response's stream
+	// A line per answer but the HTTP/2 connection count, plus the unread
+	// response's stream and the reset stream.
+	want := len(sAnswers) - 1 + 2
 	var hLog, sLog []string
 	for range 1500 {
 		hLog, sLog = haproxyTermLog(hap), strataTermLog(t, p)
@@ -171,6 +178,40 @@ func termScript(t *testing.T, addr string) []string {
 	t.Cleanup(func() { u.Close() })
 	u.(*net.TCPConn).SetReadBuffer(4096)
 	io.WriteString(u, "GET /big/200000000 HTTP/1.1\r\nHost: x\r\n\r\n")
+	return out
+}
+
+// termScriptH2 sends HTTP/2 traffic to addr (h2c with prior knowledge):
+// the proxy's own answers on one connection, then a stream the client
+// resets while the server works on it.
+func termScriptH2(t *testing.T, addr string, up *upstream) []string {
+	t.Helper()
+	var out []string
+	var dials atomic.Int64
+	c := h2Client(addr, nil, &dials)
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	for _, path := range []string{"/deny/h2", "/rate/h2", "/return/h2", "/redir/h2", "/ok/h2"} {
+		resp, err := c.Get("http://x" + path)
+		if err != nil {
+			out = append(out, path+": "+err.Error())
+			continue
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		out = append(out, fmt.Sprintf("h2 GET %s: %d", path, resp.StatusCode))
+	}
+	out = append(out, fmt.Sprintf("h2 connections: %d", dials.Load()))
+	c.CloseIdleConnections()
+
+	a := dialH2Attacker(t, addr)
+	n := up.requests(t)
+	if err := a.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: a.headers("/delay/10s"), EndStream: true, EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	eventuallyTrue(t, "the server gets the request", func() bool { return up.requests(t) == n+1 })
+	if err := a.fr.WriteRSTStream(1, http2.ErrCodeCancel); err != nil {
+		t.Fatal(err)
+	}
 	return out
 }
 
@@ -245,6 +286,12 @@ func strataTermLog(t *testing.T, p *testProxy) []string {
 func termLogLine(state, status, uri string) string {
 	if uri == "" || uri == "<BADREQ>" {
 		uri = "-"
+	}
+	// HAProxy logs an HTTP/2 request's scheme and authority, and -1 for
+	// no status where strata says 0.
+	uri = strings.TrimPrefix(uri, "http://x")
+	if status == "-1" {
+		status = "0"
 	}
 	return state + " " + status + " " + uri
 }

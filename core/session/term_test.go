@@ -18,8 +18,9 @@ func TestTermination_HAProxyStates(t *testing.T) {
 
 		// The client.
 		{"client closed before a full request", CauseClientAbort, PhaseRequest, "CR"},
-		{"client closed while waiting for the response (HTTP/2 reset)", CauseClientAbort, PhaseHeaders, "CH"},
+		{"client closed while an interim (1xx) response was relayed", CauseClientAbort, PhaseHeaders, "CH"},
 		{"client closed during data", CauseClientAbort, PhaseData, "CD"},
+		{"client reset its HTTP/2 stream, at any point after the request", CauseClientAbort, PhaseData, "CD"},
 		{"client closed while the proxy sent its own reply", CauseClientAbort, PhaseLast, "CL"},
 		{"http-request timeout before a full request", CauseClientTimeout, PhaseRequest, "cR"},
 		{"client timeout waiting for the request body (POST)", CauseClientTimeout, PhaseHeaders, "cH"},
