@@ -159,7 +159,7 @@ func diffScript(t *testing.T, addr string, done chan<- []string) net.Conn {
 		}
 		// A keep-alive connection: successes, server 4xx and 5xx (501 and
 		// 505 are not failures), counters and tags, then a denied
-		// request, which closes it.
+		// request; the client closes it.
 		seq := []struct {
 			path, key string
 			status    int
@@ -190,8 +190,8 @@ func diffScript(t *testing.T, addr string, done chan<- []string) net.Conn {
 			}
 		}
 		runSeq(seq)
-		// Seven requests with one key: the sixth is denied (429, closed),
-		// the seventh too, on a new connection.
+		// Seven requests with one key: the sixth is denied (429), the
+		// seventh too, on a new connection.
 		var k3 []struct {
 			path, key string
 			status    int

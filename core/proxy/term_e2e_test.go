@@ -140,6 +140,40 @@ func TestTerm_H2ClientResetIsTheClients(t *testing.T) {
 	}
 }
 
+// TestTerm_RapidResetBurstKeepsServersUp: bursts of streams reset as soon
+// as they are opened (rapid reset, below the frontend's reset limit) do
+// not take the server down under observe layer7: a plain HTTP/1.1 client
+// between the bursts gets every answer from it.
+func TestTerm_RapidResetBurstKeepsServersUp(t *testing.T) {
+	up := startUpstream(t, "-name", "s1")
+	p := startProxy(t, termConfig, map[string]string{"up": up.Addr})
+	cl := dial(t, p.addr("web"), "")
+	for burst := range 3 {
+		a := dialH2Attacker(t, p.addr("web"))
+		for i := range 30 {
+			id := uint32(2*i + 1)
+			if err := a.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: a.headers("/delay/2s"), EndStream: true, EndHeaders: true}); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.fr.WriteRSTStream(id, http2.ErrCodeCancel); err != nil {
+				t.Fatal(err)
+			}
+		}
+		eventuallyTrue(t, "the burst's streams end", func() bool { return frontendStats(p, "web").CurStreams == 0 })
+		for i := range 10 {
+			if r := cl.get(t, "/"); r.status != 200 || r.server != "s1" {
+				t.Fatalf("burst %d, request %d: %+v", burst, i, r)
+			}
+		}
+	}
+	if s := p.server(t, "s1"); s.Health != "up" || s.Check.Observed != "" {
+		t.Errorf("rapid resets marked the server down: health %q, observed %q", s.Health, s.Check.Observed)
+	}
+	if be := p.backendStats(t); be.Status["5xx"] != 0 || be.Term["server_abort"] != 0 {
+		t.Errorf("backend counts: responses %v, terminations %v; want no 5xx, no server_abort", be.Status, be.Term)
+	}
+}
+
 // TestTerm_H2ClientResetToH2Server: a stream an HTTP/2 client resets
 // while an HTTP/2 server works on it is reset at the server at once (the
 // server's handler sees its request canceled) and ends as the client's
