@@ -241,7 +241,8 @@ func (a *h2Attacker) responseHead(t *testing.T, id uint32) {
 // TestTerm_LocalAnswersKeepTheConnection: deny, a 429 deny, return and
 // redirect answer an HTTP/1.1 client and keep its connection, whole
 // requests or small bodies sent after the answer (drained); a large body
-// still to come closes it, said in the answer. Over HTTP/1.1 and HTTP/2
+// still to come, or one the client waits to be asked for, closes it, said
+// in the answer. Over HTTP/1.1 and HTTP/2
 // the log says PR for the denials and LR for the proxy's own answers.
 func TestTerm_LocalAnswersKeepTheConnection(t *testing.T) {
 	up := startUpstream(t, "-name", "s1")
@@ -296,6 +297,22 @@ func TestTerm_LocalAnswersKeepTheConnection(t *testing.T) {
 	}
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("the connection stayed open after connection: close (%d, %v)", n, err)
+	}
+	// A body the client waits to be asked for (Expect: 100-continue)
+	// will not come: the answer says close, and closes.
+	e, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ebr := bufio.NewReader(e)
+	r = sendRaw(t, e, ebr, "POST /deny HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n")
+	if r.status != 403 || !r.closing {
+		t.Fatalf("expect 100-continue: status %d, connection: close %v", r.status, r.closing)
+	}
+	e.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := ebr.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("the connection stayed open after connection: close (%d, %v)", n, err)
 	}
 	if n := up.requests(t); n != 3 {
