@@ -242,6 +242,9 @@ func (cc *clientConn) serveWith(x *exchange, name string, svc Service, args []st
 	if r.Status == 0 {
 		r.Status = 200
 	}
+	// Answered by the proxy, not a server: HAProxy logs LR for its
+	// applets (stats, use-service) too.
+	x.strm.Term.Set(session.CauseLocal, session.PhaseRequest)
 	if len(r.Headers) > 0 {
 		return cc.replyHeaders(x, &r), true
 	}

@@ -17,7 +17,7 @@ const (
 	CauseNoServer                   // no server available in the backend: 503
 	CauseBadResponse                // server sent an invalid response: 502
 	CauseDenied                     // a rule denied or rejected the request (HAProxy's P)
-	CauseLocal                      // the proxy answered by itself: return, redirect (HAProxy's L)
+	CauseLocal                      // the proxy answered by itself: return, redirect, HTTP services (HAProxy's L)
 	CauseRewrite                    // a rule's edit would make an invalid head: 500 (HAProxy's P)
 	CausePlugin                     // a plugin trapped, timed out or failed
 	CauseInternal                   // a bug or resource failure inside strata

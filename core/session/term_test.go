@@ -34,6 +34,7 @@ func TestTermination_HAProxyStates(t *testing.T) {
 		{"http-response deny", CauseDenied, PhaseHeaders, "PH"},
 		{"return rule", CauseLocal, PhaseRequest, "LR"},
 		{"redirect rule", CauseLocal, PhaseRequest, "LR"},
+		{"an HTTP service answered (HAProxy: stats, use-service)", CauseLocal, PhaseRequest, "LR"},
 		{"request rewrite failed (500)", CauseRewrite, PhaseRequest, "PR"},
 		{"response rewrite failed (500)", CauseRewrite, PhaseHeaders, "PH"},
 		{"no backend chosen, or no server running", CauseNoServer, PhaseConnect, "SC"},
