@@ -136,13 +136,18 @@ func (cc *clientConn) serveH2Stream(s *h2.Stream) {
 	exchangePool.Put(x)
 }
 
-// closeServerConn closes the stream's server connection when the client
-// resets the stream or the connection dies (h2.Stream.OnAbort), so that a
-// reset stream frees its server at once rather than at the server's
-// timeout.
+// closeServerConn closes the stream's server connection, or resets its
+// stream to an HTTP/2 server, when the client resets the stream or the
+// connection dies (h2.Stream.OnAbort), so that a reset stream frees its
+// server at once rather than at the server's timeout.
 func (x *exchange) closeServerConn() {
 	if sc := x.sconn.Swap(nil); sc != nil {
 		sc.Close()
+	}
+	if cs := x.upStream.Swap(nil); cs != nil {
+		// A reset is written to the server's connection and may wait for
+		// it: not under the client connection's lock, which OnAbort holds.
+		go cs.Reset(http2.ErrCodeCancel)
 	}
 }
 
@@ -294,6 +299,9 @@ func (cc *clientConn) forwardH2(x *exchange, be *Backend) stepResult {
 		}
 		if _, err := sc.Write(x.out); err != nil {
 			sc.Close()
+			if x.endIfClientGone() {
+				return closeConn
+			}
 			// A server cannot act on a partial head, and the body read so
 			// far is kept (or there is none): a pooled connection the
 			// server closed is replaced, whatever the request.
@@ -338,6 +346,9 @@ func (cc *clientConn) sendH2Body(x *exchange, sc *backend.ServerConn, bc *bodyCo
 	serverFailed := func(err error) (stepResult, bool, bool) {
 		reset := sc.ResetByPeer(err)
 		sc.Close()
+		if x.endIfClientGone() {
+			return closeConn, false, false
+		}
 		if canRetry && sc.Reused && reset && bc.canReplay() {
 			return keepOpen, false, true
 		}
@@ -370,7 +381,7 @@ func (cc *clientConn) sendH2Body(x *exchange, sc *backend.ServerConn, bc *bodyCo
 		}
 		if err != nil {
 			sc.Close()
-			strm.Term.Set(session.CauseClientAbort, session.PhaseData)
+			strm.Term.Set(clientCause(err), session.PhaseData)
 			return closeConn, false, false
 		}
 	}
@@ -512,8 +523,8 @@ func (cc *clientConn) replyH2(x *exchange, raw []byte) stepResult {
 	if resp.Body == h1.BodyLength {
 		body = raw[resp.HeadLen:]
 	}
-	if x.writeH2Response(resp, body) != nil {
-		x.strm.Term.Set(session.CauseClientAbort, session.PhaseLast)
+	if err := x.writeH2Response(resp, body); err != nil {
+		x.strm.Term.Set(clientCause(err), session.PhaseLast)
 	}
 	resp.Reset()
 	return closeConn

@@ -291,6 +291,14 @@ func (cc *clientConn) exchangeH2(x *exchange, be *Backend, replay bool, buffered
 		return cc.replyError(x, 502), nil
 	}
 	srv.Stats.Streams.Add(1)
+	if x.h2 != nil {
+		// A client that resets its stream resets this one (closeServerConn).
+		x.upStream.Store(cs)
+		defer x.upStream.Store(nil)
+		if x.h2.Err() != nil { // reset before closeServerConn could see it
+			cs.Reset(http2.ErrCodeCancel)
+		}
+	}
 	// The server timeout bounds each wait for the server: the response
 	// head, then every read of the body. When it fires the stream is
 	// reset, which fails the wait.
@@ -319,6 +327,9 @@ func (cc *clientConn) exchangeH2(x *exchange, be *Backend, replay bool, buffered
 		resp, err = cs.ReadResponse()
 		if err != nil {
 			cs.Reset(http2.ErrCodeCancel)
+			if x.endIfClientGone() {
+				return closeConn, nil
+			}
 			if errors.Is(err, h2.ErrRetryable) && (replay || bc.canReplay()) {
 				return keepOpen, errH2Retry
 			}
@@ -344,7 +355,7 @@ func (cc *clientConn) exchangeH2(x *exchange, be *Backend, replay bool, buffered
 		}
 		if err := cc.writeInterim(x, resp); err != nil {
 			cs.Reset(http2.ErrCodeCancel)
-			strm.Term.Set(session.CauseClientAbort, session.PhaseHeaders)
+			strm.Term.Set(clientCause(err), session.PhaseHeaders)
 			return closeConn, nil
 		}
 	}
@@ -422,7 +433,7 @@ func (cc *clientConn) relayH2Body(x *exchange, cs *h2.ClientStream, noBody bool)
 	}
 	if err != nil {
 		cs.Reset(http2.ErrCodeCancel)
-		strm.Term.Set(session.CauseClientAbort, session.PhaseData)
+		strm.Term.Set(clientCause(err), session.PhaseData)
 		return closeConn
 	}
 	chunked := resp.Body == h1.BodyChunked
@@ -456,7 +467,7 @@ func (cc *clientConn) relayH2Body(x *exchange, cs *h2.ClientStream, noBody bool)
 			}
 			if werr != nil {
 				cs.Reset(http2.ErrCodeCancel)
-				strm.Term.Set(session.CauseClientAbort, session.PhaseData)
+				strm.Term.Set(clientCause(werr), session.PhaseData)
 				return closeConn
 			}
 		}
@@ -466,6 +477,9 @@ func (cc *clientConn) relayH2Body(x *exchange, cs *h2.ClientStream, noBody bool)
 		if rerr != nil {
 			// The client must not take a truncated body for a whole one:
 			// an HTTP/1.1 connection closes, an HTTP/2 stream is reset.
+			if x.endIfClientGone() {
+				return closeConn
+			}
 			if x.upTimedOut.Load() {
 				strm.Term.Set(session.CauseServerTimeout, session.PhaseData)
 			} else {
@@ -482,7 +496,7 @@ func (cc *clientConn) relayH2Body(x *exchange, cs *h2.ClientStream, noBody bool)
 		strm.BytesOut += 5
 	}
 	if err2 != nil {
-		strm.Term.Set(session.CauseClientAbort, session.PhaseData)
+		strm.Term.Set(clientCause(err2), session.PhaseData)
 		return closeConn
 	}
 	if !keep {
@@ -506,7 +520,7 @@ func (cc *clientConn) sendBodyToH2(x *exchange, cs *h2.ClientStream, buffered in
 		cs.Reset(http2.ErrCodeCancel)
 		if client {
 			if transport.IsTimeout(err) {
-				strm.Term.Set(session.CauseClientTimeout, session.PhaseData)
+				strm.Term.Set(session.CauseClientTimeout, session.PhaseHeaders) // HAProxy's cH: waiting for the body, before any response
 				return cc.replyError(x, 408), false, false
 			}
 			strm.Term.Set(session.CauseClientAbort, session.PhaseData)
@@ -514,6 +528,9 @@ func (cc *clientConn) sendBodyToH2(x *exchange, cs *h2.ClientStream, buffered in
 		}
 		if errors.Is(err, h2.ErrRetryable) && (buffered >= 0 || bc.canReplay()) {
 			return keepOpen, false, true
+		}
+		if x.endIfClientGone() {
+			return closeConn, false, false
 		}
 		strm.Term.Set(session.CauseServerAbort, session.PhaseData)
 		return cc.replyError(x, 502), false, false

@@ -34,6 +34,11 @@ type exchange struct {
 	method, uri []byte // copies kept for the log after the request head is gone
 	ttfb        time.Duration
 	consumed    bool // the request has been removed from the client buffer
+	// A reply the proxy made before the request body arrived: the body
+	// is drained after it (drainRequestBody); drainLeft is what a
+	// Content-Length body still has to come.
+	drain     bool
+	drainLeft int64
 
 	// The server choice: what the balancer reads, the stream's place in a
 	// queue, and the server whose slot the stream holds (nil when none).
@@ -57,6 +62,7 @@ type exchange struct {
 	upTimeout       time.Duration
 	upTimedOut      *atomic.Bool
 	sconn           atomic.Pointer[backend.ServerConn]
+	upStream        atomic.Pointer[h2.ClientStream] // the stream to an HTTP/2 server, which closeServerConn resets
 	abortServer     func()
 	h2buf           []byte
 	h2fields        []hpack.HeaderField
@@ -146,6 +152,7 @@ func (x *exchange) reset() {
 	x.fctx.Reset()
 	x.ttfb = -1
 	x.consumed = false
+	x.drain, x.drainLeft = false, 0
 	x.key = backend.Key{}
 	x.srv = nil
 	x.svc = nil
@@ -153,6 +160,7 @@ func (x *exchange) reset() {
 	x.h2ended = false
 	x.up, x.upTimer, x.upTimedOut = nil, nil, nil
 	x.sconn.Store(nil)
+	x.upStream.Store(nil)
 	x.streamTelemetry.reset()
 	if cap(x.out) > 64<<10 {
 		x.out = nil
@@ -331,7 +339,7 @@ func (cc *clientConn) route(x *exchange) stepResult {
 		be = fe.Default
 	}
 	if be == nil {
-		strm.Term.Set(session.CauseNoServer, session.PhaseRequest)
+		strm.Term.Set(session.CauseNoServer, session.PhaseConnect) // HAProxy: SC, as for a backend without a server
 		return cc.replyError(x, 503)
 	}
 	strm.Backend = be.Name
@@ -358,7 +366,7 @@ func (cc *clientConn) applyRequestRules(x *exchange, set *rules.Set) (stepResult
 		return cc.pluginAbortHTTP(x, session.PhaseRequest), true
 	}
 	if x.txn.RewriteFailed {
-		x.strm.Term.Set(session.CauseInternal, session.PhaseRequest)
+		x.strm.Term.Set(session.CauseRewrite, session.PhaseRequest)
 		return cc.replyError(x, 500), true
 	}
 	switch v.Kind {
@@ -371,19 +379,23 @@ func (cc *clientConn) applyRequestRules(x *exchange, set *rules.Set) (stepResult
 		if status == 0 {
 			status = 403
 		}
-		if v.Body == nil && v.ContentType == nil {
+		if v.Kind == rules.Reject {
 			return cc.replyError(x, status), true
+		}
+		if v.Body == nil && v.ContentType == nil {
+			return cc.replyDenied(x, status), true
 		}
 		return cc.replyLocal(x, status, v.ContentType, nil, v.Body), true
 	case rules.Return:
-		x.strm.Term.Set(session.CauseDenied, session.PhaseRequest)
+		// The proxy answered by itself: HAProxy's LR, not a denial.
+		x.strm.Term.Set(session.CauseLocal, session.PhaseRequest)
 		status := v.Status
 		if status == 0 {
 			status = 200
 		}
 		return cc.replyLocal(x, status, v.ContentType, nil, v.Body), true
 	case rules.Redirect:
-		x.strm.Term.Set(session.CauseDenied, session.PhaseRequest)
+		x.strm.Term.Set(session.CauseLocal, session.PhaseRequest)
 		status := v.Status
 		if status == 0 {
 			status = 302
@@ -620,7 +632,9 @@ func (cc *clientConn) streamRequestBody(x *exchange, sc *backend.ServerConn, sen
 			if _, err := cc.c.Fill(&cc.buf); err != nil {
 				sc.Close()
 				if transport.IsTimeout(err) {
-					strm.Term.Set(session.CauseClientTimeout, session.PhaseData)
+					// HAProxy's cH: the client timeout struck while
+					// waiting for the body, before any response.
+					strm.Term.Set(session.CauseClientTimeout, session.PhaseHeaders)
 					return cc.replyError(x, 408), false
 				}
 				strm.Term.Set(session.CauseClientAbort, session.PhaseData)
@@ -697,6 +711,9 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 				retry := canRetry && sc.Reused && sc.Buf.Len() == 0 &&
 					(isIdempotent(x.method) || x.ttfb < 0 && sc.ResetByPeer(err))
 				sc.Close()
+				if x.endIfClientGone() {
+					return closeConn, false
+				}
 				if transport.IsTimeout(err) {
 					be.ObserveResponseError(srv)
 					strm.Term.Set(session.CauseServerTimeout, session.PhaseHeaders)
@@ -737,7 +754,7 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 			}
 			if err != nil {
 				sc.Close()
-				strm.Term.Set(session.CauseClientAbort, session.PhaseHeaders)
+				strm.Term.Set(clientCause(err), session.PhaseHeaders)
 				return closeConn, false
 			}
 			strm.BytesOut += int64(resp.HeadLen)
@@ -822,7 +839,7 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 		}
 		if err != nil {
 			sc.Close()
-			strm.Term.Set(session.CauseClientAbort, session.PhaseData)
+			strm.Term.Set(clientCause(err), session.PhaseData)
 			return closeConn, false
 		}
 	} else {
@@ -836,7 +853,7 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 		}
 		if _, err := cc.c.Write(out); err != nil {
 			sc.Close()
-			strm.Term.Set(session.CauseClientAbort, session.PhaseData)
+			strm.Term.Set(clientCause(err), session.PhaseData)
 			return closeConn, false
 		}
 		strm.BytesOut += int64(len(out))
@@ -881,7 +898,7 @@ func (cc *clientConn) applyResponseRules(x *exchange, be *Backend) (res stepResu
 			return cc.pluginAbortHTTP(x, session.PhaseHeaders), true
 		}
 		if x.txn.RewriteFailed {
-			strm.Term.Set(session.CauseInternal, session.PhaseHeaders)
+			strm.Term.Set(session.CauseRewrite, session.PhaseHeaders)
 			return cc.replyError(x, 500), true
 		}
 		if v.Kind == rules.Deny || v.Kind == rules.Reject {
@@ -900,13 +917,18 @@ func (cc *clientConn) streamResponseBody(x *exchange, sc *backend.ServerConn, ki
 	for {
 		if _, err := sc.Fill(&sc.Buf); err != nil {
 			if kind == h1.BodyUntilClose && err == io.EOF {
-				if x.h2 != nil && x.writeH2Body(nil, true) != nil {
-					strm.Term.Set(session.CauseClientAbort, session.PhaseData)
-					return false
+				if x.h2 != nil {
+					if werr := x.writeH2Body(nil, true); werr != nil {
+						strm.Term.Set(clientCause(werr), session.PhaseData)
+						return false
+					}
 				}
 				return true
 			}
 			sc.Close()
+			if x.endIfClientGone() {
+				return false
+			}
 			if transport.IsTimeout(err) {
 				strm.Term.Set(session.CauseServerTimeout, session.PhaseData)
 			} else {
@@ -942,7 +964,7 @@ func (cc *clientConn) streamResponseBody(x *exchange, sc *backend.ServerConn, ki
 		}
 		if err != nil {
 			sc.Close()
-			strm.Term.Set(session.CauseClientAbort, session.PhaseData)
+			strm.Term.Set(clientCause(err), session.PhaseData)
 			return false
 		}
 		sc.Buf.Consume(n)
@@ -966,29 +988,31 @@ func (cc *clientConn) replyError(x *exchange, status int) stepResult {
 }
 
 // replyLocal answers the client from the proxy (deny with a body, return,
-// redirect, services). The connection stays open when the request body,
-// if any, has been read whole, so it can be skipped.
+// redirect, services). The connection stays open when the request can be
+// skipped (keepAfterReply).
 func (cc *clientConn) replyLocal(x *exchange, status int, ctype, location, body []byte) stepResult {
-	keep := cc.skipRequestBody(x) && !cc.p.draining.Load()
+	keep := cc.keepAfterReply(x)
 	x.txn.Status = status
 	x.out = appendReply(x.out[:0], status, ctype, location, body, keep)
-	if x.h2 != nil {
-		return cc.replyH2(x, x.out)
+	return cc.sendReply(x, x.out, keep)
+}
+
+// replyDenied answers a denied request with the proxy's error page for
+// status. Unlike the other error pages it keeps the connection open when
+// the request can be skipped, as HAProxy 2.6 does: a rate-limited client
+// is not made to reconnect (and handshake again) for every request.
+func (cc *clientConn) replyDenied(x *exchange, status int) stepResult {
+	keep := cc.keepAfterReply(x)
+	x.txn.Status = status
+	if keep {
+		return cc.sendReply(x, errorReplyKeepAlive(status), true)
 	}
-	if _, err := cc.c.Write(x.out); err != nil {
-		x.strm.Term.Set(session.CauseClientAbort, session.PhaseLast)
-		return closeConn
-	}
-	x.strm.BytesOut += int64(len(x.out))
-	if !keep {
-		return closeConn
-	}
-	return keepOpen
+	return cc.sendReply(x, errorReply(status), false)
 }
 
 // replyHeaders answers with a service reply that carries its own fields.
 func (cc *clientConn) replyHeaders(x *exchange, r *Reply) stepResult {
-	keep := cc.skipRequestBody(x) && !cc.p.draining.Load()
+	keep := cc.keepAfterReply(x)
 	x.txn.Status = r.Status
 	resp := &x.txn.Resp
 	resp.Minor, resp.Status, resp.Reason = 1, r.Status, nil
@@ -1003,38 +1027,104 @@ func (cc *clientConn) replyHeaders(x *exchange, r *Reply) stepResult {
 	x.out = h1.AppendResponseHead(x.out[:0], resp)
 	x.out = append(x.out, r.Body...)
 	resp.Fields = resp.Fields[:0]
+	return cc.sendReply(x, x.out, keep)
+}
+
+// sendReply sends a reply the proxy built and says what the connection
+// does next: with keep, it serves the next request once the rest of the
+// request body, if any, is drained.
+func (cc *clientConn) sendReply(x *exchange, b []byte, keep bool) stepResult {
 	if x.h2 != nil {
-		return cc.replyH2(x, x.out)
+		return cc.replyH2(x, b)
 	}
-	if _, err := cc.c.Write(x.out); err != nil {
-		x.strm.Term.Set(session.CauseClientAbort, session.PhaseLast)
+	if _, err := cc.c.Write(b); err != nil {
+		x.strm.Term.Set(clientCause(err), session.PhaseLast)
 		return closeConn
 	}
-	x.strm.BytesOut += int64(len(x.out))
-	if !keep {
+	x.strm.BytesOut += int64(len(b))
+	if !keep || !cc.drainRequestBody(x) {
 		return closeConn
 	}
 	return keepOpen
 }
 
-// skipRequestBody drops the request and its body from the buffer when the
-// body is all there, and reports whether the connection can serve another
-// request.
-func (cc *clientConn) skipRequestBody(x *exchange) bool {
+// maxDrain bounds the request body the proxy reads and drops after
+// answering early (one buffer, HAProxy's tune.bufsize): a larger body
+// costs less to cut by closing than to receive.
+const maxDrain = transport.DefaultBufSize
+
+// keepAfterReply prepares the connection for a reply the proxy makes
+// instead of a server, and reports whether the connection can serve
+// another request after it. A request read whole is dropped from the
+// buffer. A body still on its way is drained after the reply when it is
+// small (at most maxDrain bytes still to come) and the client is sending
+// it; otherwise the reply says "connection: close": a large body, one the
+// client waits to be asked for (Expect: 100-continue), a client that asked
+// to close, a proxy that is stopping.
+func (cc *clientConn) keepAfterReply(x *exchange) bool {
 	if x.h2 != nil {
 		return true // the stream ends with the reply; HTTP/2 needs nothing skipped
 	}
 	req := &x.txn.Req
-	if req.HeadLen == 0 {
-		return false // the head was never parsed or is already gone
+	if req.HeadLen == 0 || !req.KeepAlive || cc.p.draining.Load() {
+		return false // the head was never parsed or is already gone, or the connection ends anyway
 	}
-	body, complete, _, err := cc.requestBodyInBuffer(x)
-	if err != nil || !complete || !req.KeepAlive {
+	body, complete, remaining, err := cc.requestBodyInBuffer(x)
+	if err != nil {
+		return false
+	}
+	if !complete && (req.ExpectContinue || req.Body == h1.BodyLength && remaining > maxDrain) {
 		return false
 	}
 	cc.buf.Consume(req.HeadLen + len(body))
 	x.consumed = true
+	if !complete {
+		x.drain = true
+		x.drainLeft = remaining
+	}
 	return true
+}
+
+// drainRequestBody reads and drops the rest of a request body the proxy
+// answered before it arrived (keepAfterReply), within the frontend's
+// http-request timeout and maxDrain bytes. It reports whether the
+// connection is ready for the next request.
+func (cc *clientConn) drainRequestBody(x *exchange) bool {
+	if !x.drain {
+		return true
+	}
+	x.txn.ForgetRequest() // the buffer the head was read into is reused
+	req := &x.txn.Req
+	cc.c.ReadDeadline = time.Now().Add(cc.fe.Timeouts.HTTPRequest)
+	budget := maxDrain
+	for {
+		if cc.buf.Len() == 0 {
+			if _, err := cc.c.Fill(&cc.buf); err != nil {
+				return false
+			}
+		}
+		data := cc.buf.Data()
+		n, done := len(data), false
+		if req.Body == h1.BodyLength {
+			if int64(n) >= x.drainLeft {
+				n, done = int(x.drainLeft), true
+			}
+			x.drainLeft -= int64(n)
+		} else {
+			var err error
+			if n, done, err = x.chunk.Scan(data); err != nil {
+				return false
+			}
+		}
+		if budget -= n; budget < 0 {
+			return false
+		}
+		x.strm.BytesIn += int64(n)
+		cc.buf.Consume(n)
+		if done {
+			return true
+		}
+	}
 }
 
 // itoa appends the decimal form of n to dst.

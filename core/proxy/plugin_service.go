@@ -242,6 +242,9 @@ func (cc *clientConn) serveWith(x *exchange, name string, svc Service, args []st
 	if r.Status == 0 {
 		r.Status = 200
 	}
+	// Answered by the proxy, not a server: HAProxy logs LR for its
+	// applets (stats, use-service) too.
+	x.strm.Term.Set(session.CauseLocal, session.PhaseRequest)
 	if len(r.Headers) > 0 {
 		return cc.replyHeaders(x, &r), true
 	}
@@ -313,7 +316,7 @@ func (cc *clientConn) serveTCPService(x *exchange, ss StreamService, args []stri
 		strm.BytesIn += int64(len(data))
 		if len(r.Body) > 0 {
 			if _, err := cc.c.Write(r.Body); err != nil {
-				strm.Term.Set(session.CauseClientAbort, session.PhaseData)
+				strm.Term.Set(clientCause(err), session.PhaseData)
 				return true
 			}
 			strm.BytesOut += int64(len(r.Body))

@@ -6,10 +6,12 @@ import (
 	"github.com/strata-proxy/strata/core/h1"
 )
 
-// cannedReply holds a complete error response, built once.
+// cannedReply holds a complete error response, built once, in two forms:
+// closing the connection, and keeping it (for denied requests).
 type cannedReply struct {
 	status int
 	bytes  []byte
+	keep   []byte
 }
 
 var errorDetail = map[int]string{
@@ -17,6 +19,7 @@ var errorDetail = map[int]string{
 	403: "Request forbidden by administrative rules.",
 	408: "Your browser didn't send a complete request in time.",
 	414: "The request line is too long.",
+	429: "You have sent too many requests in a given amount of time.",
 	431: "The request header fields are too large.",
 	500: "An internal server error occurred.",
 	501: "The request uses a transfer coding this proxy does not implement.",
@@ -35,15 +38,18 @@ func init() {
 }
 
 // buildCanned builds HAProxy-style error responses: small HTML, no cache,
-// and the connection closed after it.
+// and the connection closed after it, or not.
 func buildCanned(code int) *cannedReply {
 	body := "<html><body><h1>" + strconv.Itoa(code) + " " + h1.Reason(code) + "</h1>\n" + errorDetail[code] + "\n</body></html>\n"
 	head := "HTTP/1.1 " + strconv.Itoa(code) + " " + h1.Reason(code) + "\r\n" +
 		"content-length: " + strconv.Itoa(len(body)) + "\r\n" +
 		"cache-control: no-cache\r\n" +
-		"content-type: text/html\r\n" +
-		"connection: close\r\n\r\n"
-	return &cannedReply{status: code, bytes: []byte(head + body)}
+		"content-type: text/html\r\n"
+	return &cannedReply{
+		status: code,
+		bytes:  []byte(head + "connection: close\r\n\r\n" + body),
+		keep:   []byte(head + "\r\n" + body),
+	}
 }
 
 // errorReply returns the canned response for code, building one for codes
@@ -53,6 +59,15 @@ func errorReply(code int) []byte {
 		return c.bytes
 	}
 	return buildCanned(code).bytes
+}
+
+// errorReplyKeepAlive is errorReply without "connection: close", for a
+// reply after which the connection serves the next request.
+func errorReplyKeepAlive(code int) []byte {
+	if c, ok := canned[code]; ok {
+		return c.keep
+	}
+	return buildCanned(code).keep
 }
 
 // appendReply builds a complete response with a body into dst.

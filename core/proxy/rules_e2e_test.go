@@ -163,6 +163,8 @@ func TestProxy_TCPRequestConnectionReject(t *testing.T) {
 
 func TestProxy_WelcomeService(t *testing.T) {
 	p := startProxy(t, `
+global:
+  access_log: { output: stdout, format: json }
 frontends:
   welcome:
     bind: ["127.0.0.1:0"]
@@ -185,6 +187,10 @@ frontends:
 	}
 	if v.Frontend != "welcome" || v.Request.Method != "GET" || v.Request.URI != "/hello?x=1" {
 		t.Fatalf("%+v", v)
+	}
+	// Answered by the proxy: LR, as HAProxy logs its applets.
+	if l := p.logLines(t, 1)[0]; l["service"] != "welcome" || l["termination_state"] != "LR" || l["termination_cause"] != "local" {
+		t.Errorf("access log %v", l)
 	}
 }
 

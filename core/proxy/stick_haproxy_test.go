@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -24,13 +22,6 @@ import (
 // within its first period. The expiry countdown (exp=) is left out, being
 // a matter of milliseconds.
 func TestStick_DifferentialHAProxy(t *testing.T) {
-	if testing.Short() {
-		t.Skip("differential test: skipped in -short mode")
-	}
-	bin, err := exec.LookPath("haproxy")
-	if err != nil {
-		t.Skip("haproxy is not installed: the differential test needs it (apt-get install haproxy)")
-	}
 	up := startUpstream(t)
 
 	// The rules, word for word the same in both.
@@ -75,34 +66,8 @@ frontend web
 		fmt.Fprintf(&hcfg, "  http-request %s\n", r)
 	}
 	fmt.Fprintf(&hcfg, "  default_backend app\nbackend app\n  stick on src table per_ip\n  server s1 %s\n", up.Addr)
-	cfgPath := filepath.Join(dir, "haproxy.cfg")
-	if err := os.WriteFile(cfgPath, []byte(hcfg.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-db", "-f", cfgPath)
-	var hlog syncBuffer
-	cmd.Stdout, cmd.Stderr = &hlog, &hlog
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("haproxy said:\n%s", hlog.String())
-		}
-	})
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	haddr := fmt.Sprintf("127.0.0.1:%d", hport)
-	for i := 0; ; i++ {
-		c, err := net.Dial("tcp", haddr)
-		if err == nil {
-			c.Close() // this connection counts in HAProxy: strata gets one too
-			break
-		}
-		if i == 500 {
-			t.Fatalf("haproxy did not start: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	startHAProxy(t, hcfg.String(), haddr) // its first connection counts: strata gets one too, below
 
 	quoted := make([]string, len(rules))
 	for i, r := range rules {
@@ -194,7 +159,7 @@ func diffScript(t *testing.T, addr string, done chan<- []string) net.Conn {
 		}
 		// A keep-alive connection: successes, server 4xx and 5xx (501 and
 		// 505 are not failures), counters and tags, then a denied
-		// request, which closes it.
+		// request; the client closes it.
 		seq := []struct {
 			path, key string
 			status    int
@@ -225,8 +190,8 @@ func diffScript(t *testing.T, addr string, done chan<- []string) net.Conn {
 			}
 		}
 		runSeq(seq)
-		// Seven requests with one key: the sixth is denied (429, closed),
-		// the seventh too, on a new connection.
+		// Seven requests with one key: the sixth is denied (429), the
+		// seventh too, on a new connection.
 		var k3 []struct {
 			path, key string
 			status    int

@@ -74,7 +74,7 @@ func (cc *clientConn) serveTCP() {
 		be = fe.Default
 	}
 	if be == nil {
-		strm.Term.Set(session.CauseNoServer, session.PhaseRequest)
+		strm.Term.Set(session.CauseNoServer, session.PhaseConnect) // HAProxy: SC, as for a backend without a server
 		return
 	}
 	strm.Backend = be.Name
@@ -154,7 +154,7 @@ func (cc *clientConn) tunnelUpgrade(x *exchange, be *Backend, sc *backend.Server
 	n := len(sc.Buf.Data())
 	if _, err := cc.c.Write(sc.Buf.Data()); err != nil {
 		sc.Close()
-		strm.Term.Set(session.CauseClientAbort, session.PhaseData)
+		strm.Term.Set(clientCause(err), session.PhaseData)
 		return closeConn
 	}
 	strm.BytesOut += int64(n)

@@ -142,7 +142,7 @@ func (cc *clientConn) endTrace(t *telemetry.Tracer, x *exchange) {
 		Backend: strm.Backend, Server: strm.Server, Service: strm.Service,
 		BytesIn: strm.BytesIn, BytesOut: strm.BytesOut, Retries: strm.Retries,
 		Cause: strm.Term.Cause.String(), Phase: strm.Term.Phase.String(), State: string(st[:]),
-		Failed: strm.Term.Cause != session.CauseNone,
+		Failed: strm.Term.Cause != session.CauseNone && strm.Term.Cause != session.CauseLocal, // a local answer is no error
 	}
 	if strm.Txn != nil {
 		e.Status = x.txn.Status

@@ -16,7 +16,9 @@ const (
 	CauseConnectFailed              // no server could be connected: 503
 	CauseNoServer                   // no server available in the backend: 503
 	CauseBadResponse                // server sent an invalid response: 502
-	CauseDenied                     // a rule denied, rejected or answered the request
+	CauseDenied                     // a rule denied or rejected the request (HAProxy's P)
+	CauseLocal                      // the proxy answered by itself: return, redirect, HTTP services (HAProxy's L)
+	CauseRewrite                    // a rule's edit would make an invalid head: 500 (HAProxy's P)
 	CausePlugin                     // a plugin trapped, timed out or failed
 	CauseInternal                   // a bug or resource failure inside strata
 	CauseKilled                     // stopped by an operator or the end of the grace period
@@ -37,6 +39,8 @@ var causeInfo = [numCauses]struct {
 	CauseNoServer:      {"no_server", 'S'},
 	CauseBadResponse:   {"bad_response", 'P'},
 	CauseDenied:        {"denied", 'P'},
+	CauseLocal:         {"local", 'L'},
+	CauseRewrite:       {"rewrite_failed", 'P'},
 	CausePlugin:        {"plugin", 'I'},
 	CauseInternal:      {"internal", 'I'},
 	CauseKilled:        {"killed", 'K'},

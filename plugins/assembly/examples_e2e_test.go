@@ -193,7 +193,7 @@ backends:`+appBackend, map[string]string{"up": up.Addr}, nil)
 	if up.Requests(t) != 1 {
 		t.Errorf("the service's request reached the server")
 	}
-	if l := p.logFor(t, "uri", "/_inspect/x?q=1"); l["service"] != "inspect" || l["termination_cause"] != "none" {
+	if l := p.logFor(t, "uri", "/_inspect/x?q=1"); l["service"] != "inspect" || l["termination_cause"] != "local" || l["termination_state"] != "LR" {
 		t.Errorf("access log %v", l)
 	}
 	// The stream kept an instance for its life and gave it back at its end.
