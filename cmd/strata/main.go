@@ -39,7 +39,8 @@ Usage:
   strata run     [-c FILE]... [--set key.path=value]...   serve (no -c: the built-in welcome configuration)
   strata check    -c FILE...  [--set key.path=value]...   validate the configuration and exit
   strata ctl     COMMAND ...                              talk to a running strata (strata ctl help)
-  strata reload  --pidfile FILE                           make a running strata reload its configuration (SIGHUP)
+  strata reload  --pidfile FILE                           make a running strata reload its configuration (SIGHUP),
+                                                         wait for the outcome; exit 1 with the errors if it failed
   strata version                                          print the version
 
 Environment: STRATA_<PATH> overrides a key, with "__" between path elements
