@@ -4,8 +4,9 @@
 //
 // Stopping: SIGTERM or SIGINT stops accepting, closes idle keep-alive
 // connections and lets streams in flight finish for up to global.grace
-// (default 10s); then the rest are closed and strata exits 0. A second
-// signal exits at once, with status 1.
+// (default 10s); then the rest are closed, the last spans and metrics are
+// exported (within what is left of the grace period, at least 1s), and
+// strata exits 0. A second signal exits at once, with status 1.
 package main
 
 import (
