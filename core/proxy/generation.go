@@ -173,9 +173,15 @@ func Build(cfg *config.Config, opt BuildOptions) (*Generation, error) {
 		errs = append(errs, g.buildStick(cfg, opt)...) // before any rule uses a tracking fetch or action
 	}
 
+	maint, unresolved := resolveServers(cfg, opt.Logger) // init_addr (initaddr.go)
+	errs = append(errs, unresolved...)
 	for _, bc := range cfg.Backends {
 		http := bc.Mode == config.ModeHTTP
-		core, err := backend.New(backendSpec(bc, http, opt.Logger))
+		spec := backendSpec(bc, http, opt.Logger)
+		for i, s := range bc.Servers {
+			spec.Servers[i].Disabled = spec.Servers[i].Disabled || maint[s]
+		}
+		core, err := backend.New(spec)
 		if err != nil {
 			fail(bc.Path, err)
 			continue
