@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,5 +64,85 @@ func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// fragmentMark starts a YAML block of the documentation that is only part
+// of a configuration; the rest of the line says why it cannot stand alone.
+const fragmentMark = "# fragment:"
+
+// docYAMLBlocks returns the ```yaml blocks of the Markdown file at path,
+// each with the line it starts on.
+func docYAMLBlocks(t *testing.T, path string) (blocks []string, lines []int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cur *strings.Builder
+	for i, line := range strings.Split(string(b), "\n") {
+		switch trimmed := strings.TrimSpace(line); {
+		case cur == nil && trimmed == "```yaml":
+			cur = &strings.Builder{}
+			lines = append(lines, i+2)
+		case cur != nil && trimmed == "```":
+			blocks = append(blocks, cur.String())
+			cur = nil
+		case cur != nil:
+			cur.WriteString(line + "\n")
+		}
+	}
+	if cur != nil {
+		t.Fatalf("%s: a ```yaml block is not closed", path)
+	}
+	return blocks, lines
+}
+
+// TestDocs_YAMLBlocksPassCheck keeps the documentation true to the code:
+// every ```yaml block of every Markdown file of the repository passes
+// `strata check`, except blocks marked "# fragment: REASON", which are
+// skipped with their reason stated.
+func TestDocs_YAMLBlocksPassCheck(t *testing.T) {
+	var docs []string
+	err := filepath.WalkDir("../..", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "testdata" || d.Name() == "node_modules" || strings.HasPrefix(d.Name(), ".") && path != "../..") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(path, ".md") {
+			docs = append(docs, path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, doc := range docs {
+		blocks, lines := docYAMLBlocks(t, doc)
+		for i, block := range blocks {
+			name := fmt.Sprintf("%s:%d", strings.TrimPrefix(doc, "../../"), lines[i])
+			t.Run(name, func(t *testing.T) {
+				if first, _, _ := strings.Cut(block, "\n"); strings.HasPrefix(first, fragmentMark) {
+					reason := strings.TrimSpace(strings.TrimPrefix(first, fragmentMark))
+					if reason == "" {
+						t.Fatalf("%q needs a reason", fragmentMark)
+					}
+					t.Skip("fragment: " + reason)
+				}
+				path := filepath.Join(t.TempDir(), "block.yaml")
+				writeFile(t, path, block)
+				var out, errb bytes.Buffer
+				if code := run([]string{"check", "-c", path}, &out, &errb); code != 0 {
+					t.Fatalf("strata check of the block at %s: exit %d\n%s\nblock:\n%s", name, code, errb.String(), block)
+				}
+			})
+			checked++
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no ```yaml block found in the documentation")
 	}
 }

@@ -4,8 +4,9 @@
 //
 // Stopping: SIGTERM or SIGINT stops accepting, closes idle keep-alive
 // connections and lets streams in flight finish for up to global.grace
-// (default 10s); then the rest are closed and strata exits 0. A second
-// signal exits at once, with status 1.
+// (default 10s); then the rest are closed, the last spans and metrics are
+// exported (within what is left of the grace period, at least 1s), and
+// strata exits 0. A second signal exits at once, with status 1.
 package main
 
 import (
@@ -39,7 +40,8 @@ Usage:
   strata run     [-c FILE]... [--set key.path=value]...   serve (no -c: the built-in welcome configuration)
   strata check    -c FILE...  [--set key.path=value]...   validate the configuration and exit
   strata ctl     COMMAND ...                              talk to a running strata (strata ctl help)
-  strata reload  --pidfile FILE                           make a running strata reload its configuration (SIGHUP)
+  strata reload  --pidfile FILE                           make a running strata reload its configuration (SIGHUP),
+                                                         wait for the outcome; exit 1 with the errors if it failed
   strata import  [--check] [--strict] [-o FILE] haproxy.cfg   convert an HAProxy configuration (import.go)
   strata version                                          print the version
 
@@ -100,20 +102,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		src.YAML = config.Default()
 	}
-	cfg, err := config.Load(src)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		fmt.Fprintln(stderr, "strata: -log-level:", err)
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	// Plugins are loaded by check too: a module that is refused (missing
-	// imports, lacking grants) is a configuration error.
-	gen, err := assembly.Build(context.Background(), cfg, assembly.Options{Logger: log})
+	cfg, gen, err := loadAndBuild(src, log)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -138,6 +133,97 @@ func run(args []string, stdout, stderr io.Writer) int {
 		defer pprof.StopCPUProfile()
 	}
 	return serve(cfg, gen, log, runOptions{src: src, pidfile: *pidfile, upgradeFrom: *upgradeFrom})
+}
+
+// loadAndBuild loads the configuration and builds its generation, which
+// loads the plugins (a module that is refused is a configuration error),
+// compiles the rules and resolves the server addresses. Every error is
+// reported in one pass: when the configuration has errors, what could be
+// decoded is built too and the errors found there join the list, except
+// those inside a part that has an error already (consequences). Only when
+// a whole section that rules refer to (backends, stick_tables, plugins)
+// is unusable, or a plugin cannot be loaded, are the rules left
+// unchecked, and the list says so.
+func loadAndBuild(src config.Sources, log *slog.Logger) (*config.Config, *assembly.Generation, error) {
+	cfg, err := config.LoadAll(src)
+	if err == nil {
+		gen, err := assembly.Build(context.Background(), cfg, assembly.Options{Logger: log})
+		if err != nil && pluginsFailed(err) {
+			return nil, nil, withNote(err, "rules not checked: they may use what the plugins register")
+		}
+		return cfg, gen, err
+	}
+	var ce *config.Errors
+	if cfg == nil || !errors.As(err, &ce) {
+		return nil, nil, err // a file that does not parse: nothing to build
+	}
+	for _, section := range []string{"backends", "stick_tables", "plugins"} {
+		if hasErrorAt(ce, section) {
+			return nil, nil, withNote(ce, "rules and server addresses not checked: fix "+section+" first")
+		}
+	}
+	quiet := slog.New(slog.DiscardHandler) // the partial build's own log would repeat the errors
+	gen, berr := buildPartial(cfg, quiet)
+	if gen != nil {
+		gen.Close(context.Background())
+	}
+	var be *config.Errors
+	switch {
+	case berr != nil && pluginsFailed(berr):
+		return nil, nil, withNote(ce, "rules and server addresses not checked: fix the plugins first")
+	case errors.As(berr, &be):
+		for _, e := range be.List {
+			if !ce.Covers(e.Path) {
+				ce.List = append(ce.List, e)
+			}
+		}
+	case berr != nil:
+		return nil, nil, withNote(ce, "rules and server addresses not checked: "+berr.Error())
+	}
+	return nil, nil, ce
+}
+
+// pluginsFailed reports whether err is the plugins' loading failing, in
+// which case assembly.Build compiled no rule.
+func pluginsFailed(err error) bool {
+	var ce *config.Errors
+	if !errors.As(err, &ce) || len(ce.List) == 0 {
+		return false
+	}
+	for _, e := range ce.List {
+		if !strings.HasPrefix(e.Path, "plugins.") && e.Path != "global.plugin_cache" {
+			return false
+		}
+	}
+	return true
+}
+
+// buildPartial builds a configuration that has errors, to find the errors
+// of the parts that depend on it. A value left half-decoded by an error
+// must not take the command down: a panic is reported as "not checked".
+func buildPartial(cfg *config.Config, log *slog.Logger) (gen *assembly.Generation, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			gen, err = nil, fmt.Errorf("fix the errors above first (%v)", r)
+		}
+	}()
+	return assembly.Build(context.Background(), cfg, assembly.Options{Logger: log})
+}
+
+// hasErrorAt reports whether ce has an error on path itself.
+func hasErrorAt(ce *config.Errors, path string) bool {
+	for _, e := range ce.List {
+		if e.Path == path {
+			return true
+		}
+	}
+	return false
+}
+
+// withNote appends a line to the error list that says what was not
+// checked.
+func withNote(err error, note string) error {
+	return fmt.Errorf("%w\n(%s)", err, note)
 }
 
 func serve(cfg *config.Config, gen *assembly.Generation, log *slog.Logger, ro runOptions) int {

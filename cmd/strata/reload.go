@@ -22,6 +22,11 @@ package main
 // plugin, is closed when its last stream has ended. SIGHUP reloads plugins
 // too, since it rebuilds everything.
 //
+// `strata reload --pidfile F` waits for the outcome: a strata run with
+// --pidfile F keeps the outcome of its last SIGHUP reload in F.status
+// (hupStatus), which strata reload reads before and after its signal; it
+// prints the generation, or every error, and exits 0 or 1.
+//
 // Settings read once at start are not changed by a reload:
 // global.admin.*, global.access_log and the process's flags; a reload that
 // changes them says so in the log.
@@ -73,6 +78,8 @@ type reloader struct {
 	cur atomic.Pointer[servedGen]     // the generation serving new connections
 	// versions follows each plugin across generations (GET /v1/plugins).
 	versions *assembly.Versions
+	// hups counts the SIGHUP reloads done; owned by wait.
+	hups uint64
 }
 
 func newReloader(p *proxy.Proxy, cfg *config.Config, gen *assembly.Generation, ro runOptions, log *slog.Logger) *reloader {
@@ -104,6 +111,7 @@ func (r *reloader) wait(stop <-chan os.Signal, up *upgradeServer) os.Signal {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	r.writeHupStatus(nil, nil) // SIGHUP is served from now on: strata reload may signal
 	var upgraded chan struct{}
 	if up != nil {
 		upgraded = up.done
@@ -124,7 +132,9 @@ func (r *reloader) wait(stop <-chan os.Signal, up *upgradeServer) os.Signal {
 			return upgradeSignal{}
 		case <-hup:
 			r.log.Info("SIGHUP: reloading the configuration")
-			r.reloadConfig()
+			g, err := r.reloadConfig()
+			r.hups++
+			r.writeHupStatus(g, err)
 		}
 	}
 }
@@ -244,6 +254,69 @@ func (r *reloader) registerAPI(a *admin.Server) {
 	})
 }
 
+// hupStatus is the outcome of the last SIGHUP reload, kept in the pid
+// file's status file for strata reload.
+type hupStatus struct {
+	Pid int `json:"pid"`
+	// Hups counts the SIGHUP reloads done (0: none yet); strata reload
+	// waits for it to pass the count it read before signalling.
+	Hups       uint64          `json:"hups"`
+	Generation uint64          `json:"generation"` // serving after that reload
+	Error      string          `json:"error,omitempty"`
+	Errors     []*config.Error `json:"errors,omitempty"`
+}
+
+// statusFile is where a strata run with --pidfile pidfile keeps its
+// hupStatus.
+func statusFile(pidfile string) string { return pidfile + ".status" }
+
+// writeHupStatus records the outcome of a SIGHUP reload (g, err), or the
+// start when no reload happened yet. It does nothing without --pidfile.
+func (r *reloader) writeHupStatus(g *proxy.Generation, err error) {
+	if r.ro.pidfile == "" {
+		return
+	}
+	st := hupStatus{Pid: os.Getpid(), Hups: r.hups, Generation: r.p.ReloadStatus().Generation}
+	if err != nil {
+		st.Error = err.Error()
+		var ce *config.Errors
+		if errors.As(err, &ce) {
+			st.Errors = ce.List
+		}
+	} else if g != nil {
+		st.Generation = g.Number()
+	}
+	if err := writeStatusFile(statusFile(r.ro.pidfile), st); err != nil {
+		r.log.Error("reload status file: strata reload cannot report the outcome", "error", err)
+	}
+}
+
+// writeStatusFile replaces path with st, atomically so that a reader never
+// sees half a file.
+func writeStatusFile(path string, st hupStatus) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func readStatusFile(path string) (hupStatus, error) {
+	var st hupStatus
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("%s: %w", path, err)
+	}
+	return st, nil
+}
+
 // writePidfile writes this process's pid to path.
 func writePidfile(path string) error {
 	tmp := path + ".tmp"
@@ -259,6 +332,9 @@ func removePidfile(path string) {
 	if pid, err := readPidfile(path); err == nil && pid == os.Getpid() {
 		os.Remove(path)
 	}
+	if st, err := readStatusFile(statusFile(path)); err == nil && st.Pid == os.Getpid() {
+		os.Remove(statusFile(path))
+	}
 }
 
 func readPidfile(path string) (int, error) {
@@ -273,17 +349,23 @@ func readPidfile(path string) (int, error) {
 	return pid, nil
 }
 
-const reloadUsage = `Usage: strata reload --pidfile FILE
+const reloadUsage = `Usage: strata reload --pidfile FILE [--timeout DURATION]
 
 Sends SIGHUP to the strata whose pid FILE holds (strata run --pidfile
 FILE): it reads its configuration files again and swaps the new
-configuration in without refusing a connection. The outcome is in its log
-and in GET /v1/reload; strata ctl reload waits for it and prints it.
+configuration in without refusing a connection. strata reload waits for
+the outcome (at most --timeout, default 60s), prints the new generation
+or every error, and exits 0 when the reload took effect, 1 when it did
+not (the previous configuration serves on).
 `
+
+// defaultReloadTimeout bounds how long strata reload waits for the
+// outcome: a reload compiles changed plugins, which takes seconds.
+const defaultReloadTimeout = 60 * time.Second
 
 // runReload is `strata reload`.
 func runReload(args []string, stdout, stderr io.Writer) int {
-	pidfile := ""
+	pidfile, timeout := "", defaultReloadTimeout
 	for i := 0; i < len(args); i++ {
 		switch a := args[i]; {
 		case (a == "--pidfile" || a == "-pidfile") && i+1 < len(args):
@@ -291,6 +373,14 @@ func runReload(args []string, stdout, stderr io.Writer) int {
 			pidfile = args[i]
 		case strings.HasPrefix(a, "--pidfile="):
 			pidfile = strings.TrimPrefix(a, "--pidfile=")
+		case (a == "--timeout" || a == "-timeout") && i+1 < len(args):
+			i++
+			d, err := time.ParseDuration(args[i])
+			if err != nil || d <= 0 {
+				fmt.Fprintf(stderr, "strata reload: --timeout %q: write a duration, e.g. 30s\n", args[i])
+				return 2
+			}
+			timeout = d
 		case a == "-h" || a == "--help":
 			fmt.Fprint(stdout, reloadUsage)
 			return 0
@@ -308,12 +398,56 @@ func runReload(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "strata reload:", err)
 		return 1
 	}
+	// A strata that is starting writes its status once it serves SIGHUP.
+	before, err := waitHupStatus(pidfile, pid, -1, timeout)
+	if err != nil {
+		// Without the status file the outcome cannot be known: failing
+		// is better than a success that may be false.
+		fmt.Fprintf(stderr, "strata reload: pid %d keeps no reload status in %s (%v); it was not signalled\n", pid, statusFile(pidfile), err)
+		return 1
+	}
 	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
 		fmt.Fprintf(stderr, "strata reload: pid %d: %v\n", pid, err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "reload requested from pid %d\n", pid)
+	after, err := waitHupStatus(pidfile, pid, int64(before.Hups), timeout)
+	if err != nil {
+		fmt.Fprintf(stderr, "strata reload: pid %d: %v\n", pid, err)
+		return 1
+	}
+	if after.Error != "" {
+		fmt.Fprintf(stderr, "strata reload: pid %d: the reload failed; generation %d serves on\n", pid, after.Generation)
+		if len(after.Errors) == 0 {
+			fmt.Fprintln(stderr, after.Error)
+		}
+		for _, e := range after.Errors {
+			fmt.Fprintln(stderr, e.Error())
+		}
+		return 1
+	}
+	fmt.Fprintf(stdout, "reloaded: pid %d, generation %d\n", pid, after.Generation)
 	return 0
+}
+
+// waitHupStatus polls the status file of pidfile until process pid has
+// done more SIGHUP reloads than hups (-1: any status of pid will do). A
+// signal that arrives while a reload is running is served after it, so a
+// higher count is always this signal's reload or a later one.
+func waitHupStatus(pidfile string, pid int, hups int64, timeout time.Duration) (hupStatus, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		st, err := readStatusFile(statusFile(pidfile))
+		if err == nil && st.Pid == pid && int64(st.Hups) > hups {
+			return st, nil
+		}
+		if syscall.Kill(pid, 0) != nil {
+			return st, errors.New("the process exited before reporting the outcome")
+		}
+		if time.Now().After(deadline) {
+			return st, fmt.Errorf("no outcome after %v; see its log", timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // ctlReload is `strata ctl reload` and `strata ctl plugin reload NAME`.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -120,8 +121,16 @@ type Server struct {
 	Name string
 	Path string // "backends.B.servers.NAME"
 	// Address is host:port; the host is an IP literal or a DNS name,
-	// resolved when the configuration is applied.
+	// resolved when the configuration is applied (see InitAddr).
 	Address string
+	// InitAddr is how the address is found when the configuration is
+	// checked, started or reloaded (HAProxy's init-addr): methods tried
+	// in order, "libc" (the system resolver) and "none" (no address: the
+	// server starts in maintenance, until the runtime API sets it ready).
+	// Written "libc", "none" or "libc,none"; default the backend's
+	// init_addr, else "libc": a name that does not resolve is a
+	// configuration error.
+	InitAddr []string
 	// Weight is the share of the server, 0 to 256 (0 takes no new streams
 	// from the balancer); default 1.
 	Weight   int
@@ -217,9 +226,12 @@ func (d *decoder) backend(name, path string, v any) *Backend {
 		o.get("stick")
 	}
 
+	// init_addr on the backend is the default of its servers (HAProxy's
+	// default-server init-addr).
+	initAddr := o.initAddr("init_addr", DefaultInitAddr)
 	names, values, sp := o.named("servers")
 	for _, n := range names {
-		b.Servers = append(b.Servers, d.server(n, joinPath(sp, n), values[n], b.PoolMaxConn))
+		b.Servers = append(b.Servers, d.server(n, joinPath(sp, n), values[n], b.PoolMaxConn, initAddr))
 	}
 	o.done()
 
@@ -295,7 +307,7 @@ func (d *decoder) healthCheck(o *object) *HealthCheck {
 // descriptor.
 const maxPoolMaxConn = 1000000
 
-func (d *decoder) server(name, path string, v any, poolMax int) *Server {
+func (d *decoder) server(name, path string, v any, poolMax int, initAddr []string) *Server {
 	o := d.entity(path, v)
 	s := &Server{Name: name, Path: path}
 	av, ap := o.get("address")
@@ -309,6 +321,7 @@ func (d *decoder) server(name, path string, v any, poolMax int) *Server {
 			d.errorf(ap, fix, "%s", msg)
 		}
 	}
+	s.InitAddr = o.initAddr("init_addr", initAddr)
 	s.Weight = o.integer("weight", DefaultWeight, 0, 256)
 	s.MaxConn = o.integer("maxconn", 0, 0, math.MaxInt32)
 	s.PoolMaxConn = o.integer("pool_max_conn", poolMax, 0, maxPoolMaxConn)
@@ -320,6 +333,33 @@ func (d *decoder) server(name, path string, v any, poolMax int) *Server {
 	s.H2 = o.boolean("h2", false)
 	o.done()
 	return s
+}
+
+// initAddrMethods are the init_addr methods strata knows. HAProxy's
+// "last" (the address of a server-state file) and literal addresses have
+// no equivalent: strata keeps no server-state file.
+var initAddrMethods = []string{"libc", "none"}
+
+// initAddr decodes an init_addr value: methods separated by commas.
+func (o *object) initAddr(key string, def []string) []string {
+	s, p, ok := o.scalar(key)
+	if !ok {
+		return def
+	}
+	var out []string
+	for _, m := range strings.Split(s, ",") {
+		m = strings.ToLower(strings.TrimSpace(m))
+		if !slices.Contains(initAddrMethods, m) {
+			o.d.errorf(p, `write libc, none or "libc,none" (strata keeps no server-state file for last)`, "invalid init_addr method %s", quote(m))
+			return def
+		}
+		if slices.Contains(out, m) {
+			o.d.errorf(p, "name each method once", "init_addr method %s given twice", quote(m))
+			return def
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 func (d *decoder) serverTLS(o *object) *ServerTLS {

@@ -78,3 +78,7 @@ const (
 	DefaultPluginCallTimeout  = 100 * time.Millisecond
 	DefaultPluginOnError      = "fail_closed"
 )
+
+// DefaultInitAddr is the default init_addr of servers: the system
+// resolver, and a name it cannot resolve is an error (as in HAProxy).
+var DefaultInitAddr = []string{"libc"}

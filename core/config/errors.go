@@ -58,3 +58,25 @@ func (e *Errors) Unwrap() []error {
 	}
 	return out
 }
+
+// Covers reports whether path is at, inside or around a value that has an
+// error of e already: an error found there by a later check (a rule of a
+// broken frontend, the address of a server whose address is malformed, a
+// backend whose settings are wrong) is a consequence, not news.
+func (e *Errors) Covers(path string) bool {
+	for _, x := range e.List {
+		if within(path, x.Path) || within(x.Path, path) {
+			return true
+		}
+	}
+	return false
+}
+
+// within reports whether path is base or a value inside it.
+func within(path, base string) bool {
+	if !strings.HasPrefix(path, base) {
+		return false
+	}
+	rest := path[len(base):]
+	return rest == "" || rest[0] == '.' || rest[0] == '['
+}

@@ -53,6 +53,22 @@ var topKeys = []string{"global", "frontends", "backends", "stick_tables", "plugi
 // mostly report their consequences. Load may be called from several
 // goroutines at once.
 func Load(src Sources) (*Config, error) {
+	cfg, err := LoadAll(src)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// LoadAll is Load for a command that reports every error in one pass
+// (strata check, strata run): when the files parse but the configuration
+// has errors, it returns what was decoded with the *Errors, so that the
+// caller can also check what is checked after Load (rules, plugins, server
+// addresses) and report those errors with these. A part that has an error
+// is decoded as far as it could be; errors the caller finds in it are
+// consequences (see Errors.Covers). The configuration is nil when a file
+// cannot be read or parsed, or an override is malformed.
+func LoadAll(src Sources) (*Config, error) {
 	st := newState()
 	k := koanf.New(delim)
 	dir := ""
@@ -83,12 +99,12 @@ func Load(src Sources) (*Config, error) {
 
 	d := &decoder{st: st, broken: map[string]bool{}, dir: dir}
 	cfg := d.config(k.Raw())
-	if len(st.errs) > 0 {
-		return nil, &Errors{List: st.errs}
-	}
 	cfg.Dir = dir
 	cfg.sources = st.sources
 	cfg.index()
+	if len(st.errs) > 0 {
+		return cfg, &Errors{List: st.errs}
+	}
 	return cfg, nil
 }
 

@@ -1,12 +1,12 @@
 package proxy
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"strconv"
 	"sync/atomic"
-	"time"
 
 	"github.com/strata-proxy/strata/abi"
 	"github.com/strata-proxy/strata/core/backend"
@@ -180,9 +180,15 @@ func Build(cfg *config.Config, opt BuildOptions) (*Generation, error) {
 		errs = append(errs, g.buildStick(cfg, opt)...) // before any rule uses a tracking fetch or action
 	}
 
+	maint, unresolved := resolveServers(cfg, opt.Logger) // init_addr (initaddr.go)
+	errs = append(errs, unresolved...)
 	for _, bc := range cfg.Backends {
 		http := bc.Mode == config.ModeHTTP
-		core, err := backend.New(backendSpec(bc, http, opt.Logger))
+		spec := backendSpec(bc, http, opt.Logger)
+		for i, s := range bc.Servers {
+			spec.Servers[i].Disabled = spec.Servers[i].Disabled || maint[s]
+		}
+		core, err := backend.New(spec)
 		if err != nil {
 			fail(bc.Path, err)
 			continue
@@ -331,22 +337,23 @@ func (g *Generation) start() {
 }
 
 // Close releases what the generation holds: health checks, pooled
-// server connections and its tracer, which flushes its spans in the
-// background (every stream of the generation has ended by then). It may
-// be called more than once.
+// server connections and its tracer, which exports its last spans in the
+// background (every stream of the generation has ended by then; the
+// proxy's Shutdown waits for that export, flush.go). It may be called
+// more than once.
 func (g *Generation) Close() {
 	for _, b := range g.Backends {
 		b.Close()
 	}
 	g.closeStick()
-	if g.tracer != nil {
-		g.tracer.ShutdownSoon(tracerFlushTimeout)
+	if t := g.tracer; t != nil {
+		fs := g.life.flushes
+		if fs == nil { // built, never served
+			fs = &flushes{}
+		}
+		fs.start(func(ctx context.Context) { t.Shutdown(ctx) })
 	}
 }
-
-// tracerFlushTimeout bounds how long a closed generation's tracer tries to
-// deliver its last spans.
-const tracerFlushTimeout = 10 * time.Second
 
 // Tracer returns the generation's tracer, nil when tracing is off.
 func (g *Generation) Tracer() *telemetry.Tracer { return g.tracer }

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/strata-proxy/strata/core/admin"
 	"github.com/strata-proxy/strata/core/session"
@@ -158,7 +157,7 @@ func (p *Proxy) applyMetricsExport(g *Generation) {
 		return
 	}
 	if old != nil {
-		go shutdownExporter(old)
+		p.flushes.start(func(ctx context.Context) { old.Shutdown(ctx) }) // its last reading
 		p.metrics.exp = nil
 	}
 	e, err := telemetry.NewMetricsExporter(cfg, g.Config.Global.Tracing.ServiceName, p.gatherAll)
@@ -169,19 +168,14 @@ func (p *Proxy) applyMetricsExport(g *Generation) {
 	p.metrics.exp = e
 }
 
-func shutdownExporter(e *telemetry.MetricsExporter) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	e.Shutdown(ctx)
-}
-
-// stopMetricsExport sends a last reading and stops the exporter.
+// stopMetricsExport sends a last reading and stops the exporter, in the
+// background: Shutdown waits for it with the tracers' flushes.
 func (p *Proxy) stopMetricsExport() {
 	p.metrics.mu.Lock()
 	e := p.metrics.exp
 	p.metrics.exp = nil
 	p.metrics.mu.Unlock()
 	if e != nil {
-		shutdownExporter(e)
+		p.flushes.start(func(ctx context.Context) { e.Shutdown(ctx) })
 	}
 }

@@ -55,6 +55,7 @@ type Proxy struct {
 	gen     atomic.Pointer[Generation]
 	rl      reloadState  // configuration reloads and upgrades (reload.go)
 	metrics metricsState // GET /metrics and global.metrics (metrics.go)
+	flushes flushes      // last exports of tracers and metrics (flush.go)
 
 	// Connection limits (maxconn.go): the process's slots, its limit
 	// (global.maxconn or derived) and the gate its accept loops wait at.
@@ -380,7 +381,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		p.mu.Unlock()
 		select {
 		case <-done:
-			p.finish()
+			p.finish(ctx)
 			return nil
 		case <-ctx.Done():
 			p.killOnce.Do(func() { close(p.kill) })
@@ -400,7 +401,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 			}
 			p.mu.Unlock()
 			<-done
-			p.finish()
+			p.finish(ctx)
 			return ctx.Err()
 		case <-tick.C:
 		}
@@ -417,7 +418,11 @@ func (p *Proxy) killed() bool {
 	}
 }
 
-func (p *Proxy) finish() {
+// finish closes the current generation and the access log, and waits for
+// the last telemetry exports until the grace period of ctx ends (at least
+// stopFlushMin): the spans of the last streams are sent before strata
+// exits.
+func (p *Proxy) finish(ctx context.Context) {
 	p.finished.Do(func() {
 		g := p.gen.Load()
 		g.life.current.Store(false)
@@ -427,6 +432,9 @@ func (p *Proxy) finish() {
 			p.alog.Close()
 		}
 		p.stopMetricsExport()
+		if !p.flushes.wait(stopFlushDeadline(ctx)) {
+			p.log.Warn("stopping: spans or metrics not delivered to the collector in time")
+		}
 	})
 }
 

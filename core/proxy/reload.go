@@ -98,9 +98,10 @@ type genLife struct {
 	refs    atomic.Int64
 	current atomic.Bool // the proxy's current generation
 	// Set before the generation serves, then immutable:
-	l4     *l4Gen
-	number uint64
-	loaded time.Time
+	l4      *l4Gen
+	number  uint64
+	loaded  time.Time
+	flushes *flushes // the proxy's: Shutdown waits for the tracer's last export
 
 	mu      sync.Mutex
 	onClose []func() // guarded by mu
@@ -213,6 +214,7 @@ func (p *Proxy) adopt(g *Generation) {
 	p.rl.seq++
 	g.life.number = p.rl.seq
 	g.life.loaded = time.Now()
+	g.life.flushes = &p.flushes
 	g.life.refs.Store(1)
 	g.life.current.Store(true)
 	p.gen.Store(g)
@@ -321,6 +323,7 @@ func (p *Proxy) reloadLocked(build func(*stick.Store) (*Generation, error)) (*Ge
 	// Swap.
 	p.rl.seq++
 	g.life.number, g.life.loaded, g.life.l4 = p.rl.seq, time.Now(), l4
+	g.life.flushes = &p.flushes
 	g.life.refs.Store(1)
 	g.life.current.Store(true)
 	g.start()

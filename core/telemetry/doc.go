@@ -19,7 +19,9 @@
 // for the streams that start on the new generation while the old one's
 // spans still reach the old exporter. A MetricsExporter belongs to the
 // proxy (it reads whatever generation serves) and is replaced when a
-// reload changes global.metrics.
+// reload changes global.metrics. The proxy's Shutdown waits for these
+// last exports, within its grace period, before strata exits (at a stop
+// or a binary upgrade).
 //
 // Ownership. A Stream (the trace state of one stream) is owned by the
 // goroutine that drives the stream, like the rest of the stream; a Tracer

@@ -3,7 +3,6 @@ package telemetry
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
@@ -97,15 +96,3 @@ func (t *Tracer) Flush(ctx context.Context) error { return t.tp.ForceFlush(ctx) 
 // Shutdown flushes and stops the exporter. Spans ended afterwards are
 // dropped. It waits at most until ctx ends.
 func (t *Tracer) Shutdown(ctx context.Context) error { return t.tp.Shutdown(ctx) }
-
-// ShutdownSoon shuts t down in the background, giving the exporter
-// timeout to deliver what is buffered: a generation closes on whatever
-// goroutine dropped its last reference, which must not wait on a
-// collector.
-func (t *Tracer) ShutdownSoon(timeout time.Duration) {
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		t.tp.Shutdown(ctx)
-	}()
-}

@@ -6,74 +6,25 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/grpc"
+
+	"github.com/strata-proxy/strata/internal/otlptest"
 )
-
-// A real OTLP/gRPC receiver: the collector's TraceService, in process,
-// keeping every span it is sent.
-type otlpReceiver struct {
-	collectortrace.UnimplementedTraceServiceServer
-	addr string
-
-	mu    sync.Mutex
-	spans []*tracepb.Span
-}
-
-func (r *otlpReceiver) Export(_ context.Context, req *collectortrace.ExportTraceServiceRequest) (*collectortrace.ExportTraceServiceResponse, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, rs := range req.ResourceSpans {
-		for _, ss := range rs.ScopeSpans {
-			r.spans = append(r.spans, ss.Spans...)
-		}
-	}
-	return &collectortrace.ExportTraceServiceResponse{}, nil
-}
-
-func startReceiver(t testing.TB) *otlpReceiver {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &otlpReceiver{addr: ln.Addr().String()}
-	s := grpc.NewServer()
-	collectortrace.RegisterTraceServiceServer(s, r)
-	go s.Serve(ln)
-	t.Cleanup(s.Stop)
-	return r
-}
-
-// trace returns the spans received of trace tid.
-func (r *otlpReceiver) trace(tid []byte) []*tracepb.Span {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []*tracepb.Span
-	for _, s := range r.spans {
-		if string(s.TraceId) == string(tid) {
-			out = append(out, s)
-		}
-	}
-	return out
-}
 
 // waitTrace flushes the proxy's tracer and waits until n spans of tid
 // have arrived (bounded: 100 flushes).
-func (p *testProxy) waitTrace(t testing.TB, r *otlpReceiver, tid []byte, n int) []*tracepb.Span {
+func (p *testProxy) waitTrace(t testing.TB, r *otlptest.Receiver, tid []byte, n int) []*tracepb.Span {
 	t.Helper()
 	var got []*tracepb.Span
 	for range 100 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		p.Generation().Tracer().Flush(ctx)
 		cancel()
-		if got = r.trace(tid); len(got) >= n {
+		if got = r.Trace(tid); len(got) >= n {
 			return got
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -123,9 +74,9 @@ backends:` + appBackend
 // 0, the plugin's attributes and event are on its span, and the access
 // log carries the trace and span ids.
 func TestTracing_EndToEnd(t *testing.T) {
-	rcv := startReceiver(t)
+	rcv := otlptest.Start(t)
 	up := startUpstream(t, "-mode", "echo")
-	p := startProxy(t, tracingConfig, map[string]string{"up": up.Addr, "otlp": rcv.addr, "ratio": "0"}, nil)
+	p := startProxy(t, tracingConfig, map[string]string{"up": up.Addr, "otlp": rcv.Addr, "ratio": "0"}, nil)
 
 	tidHex, parentHex := "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 	tid, _ := hex.DecodeString(tidHex)
@@ -228,7 +179,7 @@ func TestTracing_EndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	p.Generation().Tracer().Flush(ctx)
-	if got := rcv.trace(utid); len(got) != 0 {
+	if got := rcv.Trace(utid); len(got) != 0 {
 		t.Errorf("an unsampled trace was exported: %v", got)
 	}
 }
@@ -236,7 +187,7 @@ func TestTracing_EndToEnd(t *testing.T) {
 // TestTracing_NewTraceAndTCP: at ratio 1 a request without trace context
 // starts a trace of its own, and a TCP-mode stream gets a server span.
 func TestTracing_NewTraceAndTCP(t *testing.T) {
-	rcv := startReceiver(t)
+	rcv := otlptest.Start(t)
 	up := startUpstream(t, "-mode", "echo")
 	tcpUp := startUpstream(t, "-mode", "tcp")
 	cfg := strings.Replace(tracingConfig, "plugins:", `  tcp:
@@ -251,7 +202,7 @@ plugins:`, 1)
     timeouts: { connect: 2s, server: 10s }
     servers:
       t1: { address: "{{tcp}}" }`, 1)
-	p := startProxy(t, cfg, map[string]string{"up": up.Addr, "tcp": tcpUp.Addr, "otlp": rcv.addr, "ratio": "1"}, nil)
+	p := startProxy(t, cfg, map[string]string{"up": up.Addr, "tcp": tcpUp.Addr, "otlp": rcv.Addr, "ratio": "1"}, nil)
 	e := decodeEcho(t, p.get(t, "web", "/fresh"))
 	tp, _ := e.header("traceparent")
 	f := strings.Split(tp, "-")
