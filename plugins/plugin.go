@@ -20,6 +20,7 @@ import (
 	"github.com/strata-proxy/strata/abi"
 	"github.com/strata-proxy/strata/core/fetch"
 	"github.com/strata-proxy/strata/core/stats"
+	"github.com/strata-proxy/strata/plugins/internal/instrument"
 )
 
 // Plugin is a loaded module: its runtime, its registrations and its pool of
@@ -45,6 +46,7 @@ type Plugin struct {
 	closed  atomic.Bool
 	gen     atomic.Uint64     // SetGeneration (telemetry.go)
 	sum     [sha256.Size]byte // of the module's bytes; immutable after Load
+	wasm    []byte            // the instrumented module; immutable after Load
 	// samples is the registry sample_eval and sc_get evaluate against
 	// (Config.Samples, then UseSamples).
 	samples atomic.Pointer[fetch.Registry]
@@ -94,11 +96,17 @@ func (h *Host) Load(ctx context.Context, cfg Config) (*Plugin, error) {
 
 func (p *Plugin) load(ctx context.Context, bin []byte) error {
 	rc := p.cfg
+	// No WithCloseOnContextDone: the instrumented code enforces the
+	// deadlines itself (RATIONALE.md).
 	rcfg := wazero.NewRuntimeConfig().
 		WithCompilationCache(p.host.cache).
-		WithMemoryLimitPages(rc.pages).
-		WithCloseOnContextDone(rc.CallTimeout > 0)
+		WithMemoryLimitPages(rc.pages)
 	p.rt = wazero.NewRuntimeWithConfig(ctx, rcfg)
+	bin, err := p.host.instrumented(bin, p.sum)
+	if err != nil {
+		return err
+	}
+	p.wasm = bin
 	compiled, err := p.rt.CompileModule(ctx, bin)
 	if err != nil {
 		return fmt.Errorf("compile: %w", err)
@@ -111,6 +119,9 @@ func (p *Plugin) load(ctx context.Context, bin []byte) error {
 		return fmt.Errorf("wasi: %w", err)
 	}
 	if err := buildHostModule(ctx, p.rt); err != nil {
+		return fmt.Errorf("host module: %w", err)
+	}
+	if err := buildCheckModule(ctx, p.rt); err != nil {
 		return fmt.Errorf("host module: %w", err)
 	}
 	mc := wazero.NewModuleConfig().WithName("").WithStartFunctions()
@@ -170,7 +181,7 @@ func checkModule(cm wazero.CompiledModule, grants map[abi.Grant]bool) error {
 	for _, d := range cm.ImportedFunctions() {
 		mod, name, _ := d.Import()
 		switch {
-		case mod == wasiModule:
+		case mod == wasiModule, mod == instrument.Module && name == instrument.Field:
 		case mod == abi.ImportModule:
 			f, ok := abi.HostFunc(name)
 			if !ok {

@@ -1,6 +1,6 @@
 // Command misbehave is a test-only strata plugin whose fetches fail in every
-// way a plugin can: a trap, an infinite loop, unbounded memory growth, a
-// host call that needs a layer the call lacks. Its "ok" fetch and the bench
+// way a plugin can: a trap, an infinite loop, endless recursion, unbounded
+// memory growth, a host call that needs a layer the call lacks. Its "ok" fetch and the bench
 // fetches show that the host keeps serving meanwhile. A converter, an
 // action, a routing target and a service that trap show the same for every
 // other kind.
@@ -27,6 +27,9 @@ func init() {
 		for {
 			n++
 		}
+	}})
+	sdk.RegisterFetch(sdk.Fetch{Name: "recurse", Out: abi.TypeInt, Fn: func(c *sdk.Ctx) (sdk.Value, error) {
+		return sdk.Int(fanOut(60)), nil // 2^60 calls, 60 deep: runs forever without looping
 	}})
 	sdk.RegisterFetch(sdk.Fetch{Name: "grow", Out: abi.TypeInt, Fn: func(c *sdk.Ctx) (sdk.Value, error) {
 		for {
@@ -106,6 +109,16 @@ func trapIf(c *sdk.Ctx) {
 		return
 	}
 	panic("misbehave: deliberate trap")
+}
+
+// fanOut calls itself twice per level: the work is in calls, not loops.
+//
+//go:noinline
+func fanOut(n int) int64 {
+	if n == 0 {
+		return 1
+	}
+	return fanOut(n-1) + fanOut(n-1)
 }
 
 func main() {}
