@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-proxy/strata/abi"
 	"github.com/strata-proxy/strata/core/fetch"
 )
 
@@ -64,5 +65,31 @@ func TestFetch_HostSideAllocations(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per call", allocs)
+	}
+}
+
+// BenchmarkAction_PathHeader measures one call of the pathheader example's
+// action through the host (Action.Do → guest → path and header host calls
+// → verdict), the unit the Go SDK's per-call cost shows in.
+func BenchmarkAction_PathHeader(b *testing.B) {
+	e := newEnv(b)
+	p := e.load(b, Config{Name: "pathheader", File: wasmFile(b, "pathheader"), InstancesMax: 1, CallTimeout: 5 * time.Second, Grants: []string{"headers"}})
+	a, err := p.NewAction("path_header", abi.PointHTTPRequest, "x-path")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := httpCtx("host", "example.com")
+	if _, err := a.Err(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if got := string(ctx.Txn.Req.Fields[len(ctx.Txn.Req.Fields)-1].Value); got != "/api/users" {
+		b.Fatalf("x-path %q", got)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := a.Err(ctx); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
