@@ -93,3 +93,44 @@ func BenchmarkAction_PathHeader(b *testing.B) {
 		}
 	}
 }
+
+// TestSDK_GuestAllocations holds the Go SDK's common paths allocation-free
+// inside the guest: an action that reads an argument, the path and a
+// header with the append-style calls and sets a header from bytes
+// allocates nothing per call (the guest runtime's own malloc count).
+func TestSDK_GuestAllocations(t *testing.T) {
+	e := newEnv(t)
+	p := e.load(t, Config{Name: "misbehave", File: wasmFile(t, "misbehave"), InstancesMax: 1})
+	a, err := p.NewAction("bench_append", abi.PointHTTPRequest, "x-p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := httpCtx("host", "example.com")
+	for range 10 { // grows the guest's buffers once
+		if _, err := a.Err(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, ok := e.eval(t, "mallocs", ctx)
+	if !ok {
+		t.Fatal("mallocs failed")
+	}
+	for range 100 {
+		if _, err := a.Err(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, _ := e.eval(t, "mallocs", ctx)
+	if n := after.Int - before.Int; n != 0 {
+		t.Errorf("%d guest allocations in 100 calls", n)
+	}
+	var got string
+	for _, f := range ctx.Txn.Req.Fields {
+		if string(f.Name) == "x-p" {
+			got = string(f.Value)
+		}
+	}
+	if got != "/api/users example.com" {
+		t.Errorf("x-p %q", got)
+	}
+}

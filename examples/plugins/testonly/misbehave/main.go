@@ -8,6 +8,7 @@ package main
 
 import (
 	"errors"
+	"runtime"
 
 	"github.com/strata-proxy/strata/abi"
 	"github.com/strata-proxy/strata/sdk"
@@ -99,7 +100,31 @@ func init() {
 		_, err := c.ReqHeader("host")
 		return sdk.Bool(err == nil), nil
 	}})
+	// The SDK's common paths, append-style, and the guest's allocation
+	// count: the host's tests hold the former allocation-free.
+	sdk.RegisterAction(sdk.Action{Name: "bench_append", Points: abi.PointHTTPRequest, MaxArgs: 1, Fn: func(c *sdk.Ctx) (abi.Verdict, error) {
+		var err error
+		if name, err = c.AppendArg(name[:0], 0); err != nil {
+			return abi.VerdictContinue, err
+		}
+		if val, err = c.AppendPath(val[:0]); err != nil {
+			return abi.VerdictContinue, err
+		}
+		if val, err = c.AppendReqHeader(append(val, ' '), "host"); err != nil {
+			return abi.VerdictContinue, err
+		}
+		return abi.VerdictContinue, c.SetReqHeaderBytes(name, val)
+	}})
+	sdk.RegisterFetch(sdk.Fetch{Name: "mallocs", Out: abi.TypeInt, Fn: func(c *sdk.Ctx) (sdk.Value, error) {
+		runtime.ReadMemStats(&mem)
+		return sdk.Int(int64(mem.Mallocs)), nil
+	}})
 }
+
+var (
+	name, val []byte
+	mem       runtime.MemStats
+)
 
 var saved *sdk.Ctx
 
