@@ -147,7 +147,7 @@ func (p *Plugin) load(ctx context.Context, bin []byte) error {
 	}
 	p.modConfig = mc
 
-	p.pool = pool{p: p, idle: make(chan *instance, rc.InstancesMax), min: int32(rc.InstancesMin), max: int32(rc.InstancesMax), wait: rc.InstanceWait}
+	p.pool = newPool(p, rc.InstancesMin, rc.InstancesMax, rc.InstanceWait)
 	first, err := p.pool.get(ctx)
 	if err != nil {
 		return err
@@ -416,7 +416,7 @@ type Stats struct {
 // Stats returns a snapshot of the counters.
 func (p *Plugin) Stats() Stats {
 	s := Stats{Name: p.name, File: p.cfg.File, ABI: abi.Version, OnError: p.cfg.OnError.String(),
-		Instances: int(p.pool.live.Load()), Idle: len(p.pool.idle),
+		Instances: int(p.pool.live.Load()), Idle: p.pool.idleCount(),
 		Created: p.stats.created.Load(), Calls: p.stats.calls.Load(), Errors: p.stats.errors.Load(),
 		Traps: p.stats.traps.Load(), Timeouts: p.stats.timeouts.Load(), MemoryFaults: p.stats.memory.Load(),
 		Busy: p.stats.busy.Load(), Skipped: p.stats.skipped.Load(), Quarantine: p.quar.state(time.Now()),
