@@ -12,8 +12,7 @@ import (
 // (Expr.Eval → host → guest → host → back). bench_hdr makes one host call
 // (req_header_get) besides setting its result; bench_const makes only the
 // result call. "deadline" runs with call_timeout (the default), "nodeadline"
-// with call_timeout off, to show what wazero's per-call termination watcher
-// costs.
+// with call_timeout off, to show what enforcing the deadline costs.
 func BenchmarkFetch(b *testing.B) {
 	for _, bc := range []struct {
 		name    string
@@ -44,27 +43,29 @@ func BenchmarkFetch(b *testing.B) {
 	}
 }
 
-// TestFetch_HostSideAllocations holds the host side allocation-free: with
-// call_timeout off (so wazero's own per-call watcher is out of the
-// picture), a guest fetch call that makes a host call allocates nothing.
+// TestFetch_HostSideAllocations holds the host side allocation-free: a
+// guest fetch call that makes a host call allocates nothing, with
+// call_timeout off and on.
 func TestFetch_HostSideAllocations(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads a Go plugin")
 	}
-	e := newEnv(t)
-	e.load(t, Config{Name: "misbehave", File: wasmFile(t, "misbehave"), InstancesMax: 1, CallTimeout: -1})
-	x, err := e.reg.ParseExpr("bench_hdr", fetch.ParseOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := httpCtx("host", "example.com")
-	x.Eval(ctx)
-	allocs := testing.AllocsPerRun(200, func() {
-		ctx.ResetScratch()
+	for _, timeout := range []time.Duration{-1, 5 * time.Second} {
+		e := newEnv(t)
+		e.load(t, Config{Name: "misbehave", File: wasmFile(t, "misbehave"), InstancesMax: 1, CallTimeout: timeout})
+		x, err := e.reg.ParseExpr("bench_hdr", fetch.ParseOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := httpCtx("host", "example.com")
 		x.Eval(ctx)
-	})
-	if allocs != 0 {
-		t.Errorf("%v allocations per call", allocs)
+		allocs := testing.AllocsPerRun(200, func() {
+			ctx.ResetScratch()
+			x.Eval(ctx)
+		})
+		if allocs != 0 {
+			t.Errorf("call_timeout %v: %v allocations per call", timeout, allocs)
+		}
 	}
 }
 

@@ -108,8 +108,8 @@ var scenarios = []scenario{
 	},
 	{
 		// hdr-plugin with call_timeout: none, which spares the plugin
-		// call wazero's per-call deadline watcher (plugins/RATIONALE.md):
-		// what the deadline costs.
+		// call its deadline check (plugins/RATIONALE.md): what the
+		// deadline costs.
 		name:    "hdr-nodl",
 		about:   "hdr-plugin without the plugin's call deadline",
 		servers: 1,
