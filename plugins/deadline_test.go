@@ -1,11 +1,19 @@
 package plugins
 
 import (
+	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tetratelabs/wazero"
+
+	"github.com/strata-proxy/strata/core/fetch"
+	"github.com/strata-proxy/strata/plugins/internal/instrument"
 )
 
 // Guests spinning on every P at once, in loops and in loop-free
@@ -75,5 +83,67 @@ func TestDeadline_OnlyTheRunningCall(t *testing.T) {
 	}
 	if s := p.Stats(); s.Timeouts != 0 || s.Created != 1 {
 		t.Fatalf("timeouts %d, instances created %d", s.Timeouts, s.Created)
+	}
+}
+
+// The instrumented module is kept in the cache directory beside the
+// compiled code (TestHost_CompilationCache shows that a restart rewrites
+// neither), and it is the module that checks in: it imports the check.
+func TestDeadline_InstrumentedModuleCached(t *testing.T) {
+	dir := t.TempDir()
+	e := newEnv(t, func(o *HostOptions) { o.CacheDir = dir })
+	e.load(t, Config{Name: "uaclass", File: wasmFile(t, "uaclass")})
+	files, err := filepath.Glob(filepath.Join(dir, "strata-instrumented-v*.wasm"))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("instrumented modules in the cache: %v %v", files, err)
+	}
+	bin, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	cm, err := rt.CompileModule(ctx, bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range cm.ImportedFunctions() {
+		mod, name, _ := f.Import()
+		found = found || (mod == instrument.Module && name == instrument.Field)
+	}
+	if !found {
+		t.Error("the cached module does not import the deadline check")
+	}
+}
+
+// Many callers share two instances: every call is served (waiting callers
+// get an instance handed over, none is lost between the slots and the
+// waiters), and at the end every instance is idle again.
+func TestPool_ConcurrentCallsAtMax(t *testing.T) {
+	e := newEnv(t)
+	p := e.load(t, Config{Name: "misbehave", File: wasmFile(t, "misbehave"), InstancesMin: 1, InstancesMax: 2})
+	x, err := e.reg.ParseExpr("ok", fetch.ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			ctx := httpCtx()
+			for range 200 {
+				ctx.ResetScratch()
+				if v, ok := x.Eval(ctx); !ok || v.Int != 42 {
+					t.Errorf("call failed: %+v", p.Stats())
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	s := p.Stats()
+	if s.Busy != 0 || s.Instances > 2 || s.Idle != s.Instances {
+		t.Errorf("busy %d, instances %d, idle %d", s.Busy, s.Instances, s.Idle)
 	}
 }
