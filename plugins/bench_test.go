@@ -1,6 +1,8 @@
 package plugins
 
 import (
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -73,8 +75,66 @@ func TestFetch_HostSideAllocations(t *testing.T) {
 // action through the host (Action.Do → guest → path and header host calls
 // → verdict), the unit the Go SDK's per-call cost shows in.
 func BenchmarkAction_PathHeader(b *testing.B) {
+	benchPathHeader(b, wasmFile(b, "pathheader"))
+}
+
+// BenchmarkAction_PathHeaderWAT is the same action in WebAssembly text,
+// without an SDK or a language runtime: the host's share of the call.
+func BenchmarkAction_PathHeaderWAT(b *testing.B) {
+	benchPathHeader(b, pathHeaderWAT(b))
+}
+
+// pathHeaderWAT assembles examples/plugins/pathheader/pathheader.wat.
+func pathHeaderWAT(t testing.TB) string {
+	t.Helper()
+	if _, err := exec.LookPath("wat2wasm"); err != nil {
+		t.Skip("wat2wasm (wabt) is not installed")
+	}
+	out := filepath.Join(t.TempDir(), "pathheader-wat.wasm")
+	if b, err := exec.Command("wat2wasm", "../examples/plugins/pathheader/pathheader.wat", "-o", out).CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm: %v\n%s", err, b)
+	}
+	return out
+}
+
+// TestAction_PathHeaderWAT checks the WebAssembly text version of the
+// action, which the benchmarks compare with the Go one: it sets the named
+// header to the path.
+func TestAction_PathHeaderWAT(t *testing.T) {
+	e := newEnv(t)
+	p := e.load(t, Config{Name: "pathheader", File: pathHeaderWAT(t), Grants: []string{"headers"}})
+	for _, args := range [][]string{nil, {"x-p"}} {
+		a, err := p.NewAction("path_header", abi.PointHTTPRequest, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := httpCtx("host", "example.com")
+		if v, err := a.Err(ctx); err != nil || v.Kind != 0 {
+			t.Fatalf("%v: verdict %+v, err %v", args, v, err)
+		}
+		name := "x-path"
+		if args != nil {
+			name = args[0]
+		}
+		if got := headerValue(ctx, name); got != "/api/users" {
+			t.Errorf("%v: %s = %q", args, name, got)
+		}
+	}
+}
+
+// headerValue returns the request header called name of ctx's transaction.
+func headerValue(ctx *fetch.Ctx, name string) string {
+	for _, f := range ctx.Txn.Req.Fields {
+		if string(f.Name) == name {
+			return string(f.Value)
+		}
+	}
+	return ""
+}
+
+func benchPathHeader(b *testing.B, file string) {
 	e := newEnv(b)
-	p := e.load(b, Config{Name: "pathheader", File: wasmFile(b, "pathheader"), InstancesMax: 1, CallTimeout: 5 * time.Second, Grants: []string{"headers"}})
+	p := e.load(b, Config{Name: "pathheader", File: file, InstancesMax: 1, CallTimeout: 5 * time.Second, Grants: []string{"headers"}})
 	a, err := p.NewAction("path_header", abi.PointHTTPRequest, "x-path")
 	if err != nil {
 		b.Fatal(err)
@@ -83,7 +143,7 @@ func BenchmarkAction_PathHeader(b *testing.B) {
 	if _, err := a.Err(ctx); err != nil {
 		b.Fatal(err)
 	}
-	if got := string(ctx.Txn.Req.Fields[len(ctx.Txn.Req.Fields)-1].Value); got != "/api/users" {
+	if got := headerValue(ctx, "x-path"); got != "/api/users" {
 		b.Fatalf("x-path %q", got)
 	}
 	b.ReportAllocs()
@@ -125,13 +185,7 @@ func TestSDK_GuestAllocations(t *testing.T) {
 	if n := after.Int - before.Int; n != 0 {
 		t.Errorf("%d guest allocations in 100 calls", n)
 	}
-	var got string
-	for _, f := range ctx.Txn.Req.Fields {
-		if string(f.Name) == "x-p" {
-			got = string(f.Value)
-		}
-	}
-	if got != "/api/users example.com" {
+	if got := headerValue(ctx, "x-p"); got != "/api/users example.com" {
 		t.Errorf("x-p %q", got)
 	}
 }

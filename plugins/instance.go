@@ -45,24 +45,26 @@ type instance struct {
 	fns [numKinds]api.Function
 
 	// Owned by the caller:
-	stack    [4]uint64
-	deadline int64  // host.monotonic() ns of the running call's deadline; 0 none
-	timedOut bool   // checkDeadline aborted the call: the instance is dead
-	handle   uint32 // handle of the call in progress
-	inCall   bool
-	initing  bool // strata_init is running: registrations allowed
-	call     callState
-	regs     []Registration // made during strata_init
-	regErr   error
-	exprs    map[string]*fetch.Expr // sample_eval cache, parsed against exprReg
-	exprReg  *fetch.Registry
-	names    map[string]string // interned route names
-	scratch  []byte            // encoding values, building sc expressions
-	oom      atomic.Bool       // stderr reported an out-of-memory death
-	calls    uint64            // calls made on this instance
-	reply    Reply             // reply storage of action calls
-	kept     bool              // held by a stream (services)
-	keptID   uint32            // the service the stream uses
+	stack   [4]uint64
+	handle  uint32 // handle of the call in progress
+	inCall  bool
+	initing bool // strata_init is running: registrations allowed
+	call    callState
+	regs    []Registration // made during strata_init
+	regErr  error
+	exprs   map[string]*fetch.Expr // sample_eval cache, parsed against exprReg
+	exprReg *fetch.Registry
+	names   map[string]string // interned route names
+	scratch []byte            // encoding values, building sc expressions
+	oom     atomic.Bool       // stderr reported an out-of-memory death
+	calls   uint64            // calls made on this instance
+	reply   Reply             // reply storage of action calls
+	kept    bool              // held by a stream (services)
+	keptID  uint32            // the service the stream uses
+
+	// Owned by the caller too, read by checkDeadline on its goroutine:
+	deadline int64 // host.monotonic() ns of the running call's deadline; 0 none
+	timedOut bool  // checkDeadline aborted the call: the instance is dead
 }
 
 // callState is what host functions may see during one call.

@@ -177,6 +177,9 @@ func FuzzInstrument(f *testing.F) {
 			}
 			return
 		}
+		if !plausible(bin) {
+			return // wazero reserves memory by declared counts: not our subject
+		}
 		cm, err := rt.CompileModule(ctx, bin)
 		if err != nil {
 			return // invalid input: the host refuses it at compile
@@ -188,4 +191,26 @@ func FuzzInstrument(f *testing.F) {
 		}
 		cm.Close(ctx)
 	})
+}
+
+// plausible reports whether every section's leading count could be
+// honest (no more entries than bytes), since wazero's decoder reserves
+// memory by declared counts and a fuzzed 2^31 would exhaust the fuzzer's
+// memory in wazero, not in the instrumenter.
+func plausible(bin []byte) bool {
+	secs, err := splitSections(bin)
+	if err != nil {
+		return false
+	}
+	for _, s := range secs {
+		if s.id == secCustom || s.id == secStart {
+			continue
+		}
+		rd := &reader{b: s.body}
+		n, err := rd.u32()
+		if err != nil || int(n) > len(s.body) && (s.id != secDataCnt || int(n) > len(bin)) {
+			return false
+		}
+	}
+	return true
 }
