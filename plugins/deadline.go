@@ -68,3 +68,15 @@ func buildCheckModule(ctx context.Context, rt wazero.Runtime) error {
 		Instantiate(ctx)
 	return err
 }
+
+// compile compiles bin. wazero 1.12's validator panics on some malformed
+// modules (a function whose type index is out of range, found by fuzzing):
+// that is an error of the module, not a reason to take the proxy down.
+func compile(ctx context.Context, rt wazero.Runtime, bin []byte) (cm wazero.CompiledModule, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			cm, err = nil, fmt.Errorf("malformed module (wazero: %v)", r)
+		}
+	}()
+	return rt.CompileModule(ctx, bin)
+}

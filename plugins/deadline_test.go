@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -145,5 +146,17 @@ func TestPool_ConcurrentCallsAtMax(t *testing.T) {
 	s := p.Stats()
 	if s.Busy != 0 || s.Instances > 2 || s.Idle != s.Instances {
 		t.Errorf("busy %d, instances %d, idle %d", s.Busy, s.Instances, s.Idle)
+	}
+}
+
+// A malformed module on which wazero's validator panics (found by fuzzing
+// the instrumenter; it is kept in the instrumenter's fuzz corpus too) is
+// refused with an error, not a crash.
+func TestLoad_MalformedModuleRefused(t *testing.T) {
+	e := newEnv(t)
+	bin := []byte("\x00asm\x01\x00\x00\x00\x01\x13\x04`\x01\x7f\x01\x7f`\x02\x7f\x7f\x01\x7f`\x00\x01\x7f`\x00\x00\x03\x0e\r\x00\x00\x00\x00000000000\n\x84\x02\r\a\x00A0A0x\v\a\x00A0A0x\v\b\x00A0\x10\x01\x10\x01\v\x1d\x00A0A0x\x04\x7fA0A0xA0xA0A0A0x\x10\x04A0\v\v6\x010\x7fA0A0\x020\x030A0A0000\x020C00000A00000\v000000000000000X\v\vA0\v1\x00000000A0000000000000000000000000000000000000000\v\x0f\x00A0000000000A0\v\x06\x00X000\v\x1c\x00A0000A\xfc000000000\xfc0A0000000\v\a\x00A0000\v\x1a\x00000000000000000000000000\v\x06\x00000X\v\x04\x00A0\v")
+	_, err := e.host.Load(context.Background(), Config{Name: "malformed", Wasm: bin})
+	if err == nil || !strings.Contains(err.Error(), "malformed module") {
+		t.Fatalf("err = %v", err)
 	}
 }

@@ -107,7 +107,7 @@ func (p *Plugin) load(ctx context.Context, bin []byte) error {
 		return err
 	}
 	p.wasm = bin
-	compiled, err := p.rt.CompileModule(ctx, bin)
+	compiled, err := compile(ctx, p.rt, bin)
 	if err != nil {
 		return fmt.Errorf("compile: %w", err)
 	}

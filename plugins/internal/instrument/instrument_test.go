@@ -3,6 +3,7 @@ package instrument
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -180,16 +181,12 @@ func FuzzInstrument(f *testing.F) {
 		if !plausible(bin) {
 			return // wazero reserves memory by declared counts: not our subject
 		}
-		cm, err := rt.CompileModule(ctx, bin)
-		if err != nil {
-			return // invalid input: the host refuses it at compile
+		if err := compileSafely(ctx, rt, bin); err != nil {
+			return // invalid input (or one wazero panics on): the host refuses it at compile
 		}
-		cm.Close(ctx)
-		cm, err = rt.CompileModule(ctx, out)
-		if err != nil {
+		if err := compileSafely(ctx, rt, out); err != nil {
 			t.Fatalf("the original compiles, the instrumented module does not: %v", err)
 		}
-		cm.Close(ctx)
 	})
 }
 
@@ -213,4 +210,19 @@ func plausible(bin []byte) bool {
 		}
 	}
 	return true
+}
+
+// compileSafely compiles bin, turning a panic of wazero's validator (it
+// has some on malformed input) into an error, as the host does.
+func compileSafely(ctx context.Context, rt wazero.Runtime, bin []byte) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("wazero panicked: %v", r)
+		}
+	}()
+	cm, err := rt.CompileModule(ctx, bin)
+	if err == nil {
+		cm.Close(ctx)
+	}
+	return err
 }
