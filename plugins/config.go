@@ -65,10 +65,9 @@ type Config struct {
 	// to 64 KiB pages (default 64 MiB; a Go guest needs about 16 MiB).
 	MemoryLimit int64
 	// CallTimeout bounds one call (default 100ms). A negative value turns
-	// the deadline off: the module is then compiled without termination
-	// checks, which saves wazero's per-call watcher goroutine and its exit
-	// to Go at every loop iteration (see RATIONALE.md), but lets a looping
-	// plugin hold its stream forever. Use it only for trusted code.
+	// the deadline off, which saves nothing measurable (the check costs a
+	// counter decrement per loop iteration either way, see RATIONALE.md)
+	// and lets a looping plugin hold its stream forever.
 	CallTimeout time.Duration
 	// InitTimeout bounds instance initialisation (default 5s).
 	InitTimeout time.Duration

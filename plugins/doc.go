@@ -66,16 +66,17 @@
 // one stream for a service) → idle again, or discarded after a trap, an
 // exit, a timeout or memory exhaustion (a replacement is created in the
 // background down to the pool's minimum). A busy instance is touched only
-// by the goroutine that took it; the timer goroutine touches only its
-// deadline and cancels its context.
+// by the goroutine that took it.
 //
 // # Isolation
 //
 // No WASI file system, environment or arguments unless granted; stdout and
 // stderr go to the logger with the plugin's name; memory_limit per instance;
-// call_timeout per call, enforced by cancelling the instance's context from
-// a per-instance timer (re-armed per call, no allocation) so that wazero
-// stops the guest at its next loop iteration or function entry. Host
+// call_timeout per call, enforced by the guest itself: the module is
+// rewritten at load (package instrument) to call checkDeadline every 64K
+// function entries and loop iterations, which ends the call on its own
+// goroutine once the deadline has passed (no goroutine, timer or
+// allocation per call). Host
 // functions check every guest pointer and length (out of range is
 // abi.ErrMemory, never a panic), the handle of the call (a handle is valid
 // only during its call) and the layers of the call.

@@ -38,16 +38,11 @@ var kindExports = [numKinds]string{abi.ExportFetch, abi.ExportConvert, abi.Expor
 // it) owns every field below "owned by the caller" until it gives it back.
 type instance struct {
 	// Immutable after newInstance:
-	p      *Plugin
-	mod    api.Module
-	mem    api.Memory
-	ctx    context.Context // carries the instance to host functions; cancelled on timeout
-	cancel context.CancelFunc
-	fns    [numKinds]api.Function
-	timer  *time.Timer
-
-	// Shared with the timer goroutine:
-	deadline atomic.Int64 // monotonic ns of the running call's deadline; 0 idle; -1 fired
+	p   *Plugin
+	mod api.Module
+	mem api.Memory
+	ctx context.Context // carries the instance to host functions
+	fns [numKinds]api.Function
 
 	// Owned by the caller:
 	stack   [4]uint64
@@ -66,6 +61,10 @@ type instance struct {
 	reply   Reply             // reply storage of action calls
 	kept    bool              // held by a stream (services)
 	keptID  uint32            // the service the stream uses
+
+	// Owned by the caller too, read by checkDeadline on its goroutine:
+	deadline int64 // host.monotonic() ns of the running call's deadline; 0 none
+	timedOut bool  // checkDeadline aborted the call: the instance is dead
 }
 
 // callState is what host functions may see during one call.
@@ -122,15 +121,11 @@ func (r *Reply) keep(b []byte) []byte {
 // newInstance instantiates the module and runs its initialisation.
 func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	in := &instance{p: p, exprs: map[string]*fetch.Expr{}, names: map[string]string{}}
-	base, cancel := context.WithCancel(context.Background())
-	in.ctx, in.cancel = context.WithValue(base, instKey{}, in), cancel
-	in.timer = time.AfterFunc(time.Hour, in.onTimer)
-	in.timer.Stop()
+	in.ctx = context.WithValue(context.Background(), instKey{}, in)
 
 	mc := p.modConfig.WithStdout(&lineWriter{in: in, stream: "stdout"}).WithStderr(&lineWriter{in: in, stream: "stderr"})
 	mod, err := p.rt.InstantiateModule(in.ctx, p.compiled, mc)
 	if err != nil {
-		cancel()
 		return nil, fmt.Errorf("instantiate: %w", err)
 	}
 	in.mod, in.mem = mod, mod.Memory()
@@ -138,17 +133,17 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 		in.fns[k] = mod.ExportedFunction(name)
 	}
 	if f := mod.ExportedFunction(abi.ExportInitialize); f != nil {
-		if err := in.invoke(f, p.cfg.InitTimeout); err != nil {
-			err = in.classify(err) // before close, which cancels in.ctx
+		if err := in.invoke(f, in.deadlineIn(p.host.monotonic(), p.cfg.InitTimeout)); err != nil {
+			err = in.classify(err)
 			in.close()
 			return nil, fmt.Errorf("%s: %w", abi.ExportInitialize, err)
 		}
 	}
 	in.initing = true
-	err = in.invoke(mod.ExportedFunction(abi.ExportInit), p.cfg.InitTimeout)
+	err = in.invoke(mod.ExportedFunction(abi.ExportInit), in.deadlineIn(p.host.monotonic(), p.cfg.InitTimeout))
 	in.initing = false
 	if err != nil {
-		err = in.classify(err) // before close, which cancels in.ctx
+		err = in.classify(err)
 		in.close()
 		return nil, fmt.Errorf("%s: %w", abi.ExportInit, err)
 	}
@@ -170,37 +165,40 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	return in, nil
 }
 
-// invoke calls fn with in.stack under a deadline. It allocates nothing:
-// the timer is the instance's own, re-armed per call.
-func (in *instance) invoke(fn api.Function, timeout time.Duration) error {
-	if timeout > 0 {
-		in.deadline.Store(in.p.host.monotonic() + int64(timeout))
-		in.timer.Reset(timeout)
+// deadlineIn returns the deadline of a call starting at now (host
+// monotonic ns) under timeout; 0, no deadline, when timeout is off.
+func (in *instance) deadlineIn(now int64, timeout time.Duration) int64 {
+	if timeout <= 0 {
+		return 0
 	}
+	return now + int64(timeout)
+}
+
+// invoke calls fn with in.stack until deadline (0: none). It allocates
+// nothing and starts nothing: the instrumented guest calls checkDeadline
+// every instrument.Interval function entries and loop iterations, which
+// aborts the call on this goroutine once the deadline has passed.
+func (in *instance) invoke(fn api.Function, deadline int64) error {
+	in.deadline = deadline
 	err := fn.CallWithStack(in.ctx, in.stack[:])
-	if timeout > 0 {
-		in.timer.Stop()
-		if in.deadline.Swap(0) == -1 && err == nil {
-			// The deadline passed as the call returned: the context is
-			// cancelled, so the instance cannot be used again.
-			err = sys.NewExitError(sys.ExitCodeContextCanceled)
-		}
-	}
+	in.deadline = 0
 	return err
 }
 
-// onTimer runs on the timer's goroutine when a deadline may have passed.
-func (in *instance) onTimer() {
-	d := in.deadline.Load()
-	if d <= 0 {
-		return // idle, or a stale firing from an earlier call
-	}
-	if now := in.p.host.monotonic(); now < d {
-		in.timer.Reset(time.Duration(d - now))
+// checkDeadline is the host side of the instrumentation
+// (strata_instrument.check_deadline): it ends the running call with
+// wazero's deadline exit error once the call's deadline has passed. It
+// runs on the calling goroutine, so a spinning guest stops itself however
+// busy the machine is, and it reads the clock only once per
+// instrument.Interval guest steps.
+func checkDeadline(ctx context.Context, _ api.Module, _ []uint64) {
+	in, _ := ctx.Value(instKey{}).(*instance)
+	if in == nil || in.deadline == 0 {
 		return
 	}
-	if in.deadline.CompareAndSwap(d, -1) {
-		in.cancel() // wazero closes the module; the call returns an error
+	if in.p.host.monotonic() >= in.deadline {
+		in.timedOut = true
+		panic(sys.NewExitError(sys.ExitCodeDeadlineExceeded))
 	}
 }
 
@@ -208,7 +206,7 @@ func (in *instance) onTimer() {
 func (in *instance) classify(err error) error {
 	var exit *sys.ExitError
 	switch {
-	case in.deadline.Load() == -1 || in.ctx.Err() != nil:
+	case in.timedOut:
 		return fmt.Errorf("%w (call_timeout %v)", ErrTimeout, in.p.cfg.CallTimeout)
 	case in.oom.Load() || in.nearMemoryLimit():
 		return fmt.Errorf("%w (memory_limit %d bytes): %v", ErrMemory, in.p.cfg.MemoryLimit, err)
@@ -232,8 +230,6 @@ func (in *instance) nearMemoryLimit() bool {
 }
 
 func (in *instance) close() {
-	in.timer.Stop()
-	in.cancel()
 	if in.mod != nil {
 		_ = in.mod.Close(context.Background())
 	}
@@ -274,9 +270,9 @@ func (in *instance) run(kind int, id uint32, extra int32) (int32, error) {
 	if ctx.Span != nil {
 		in.call.span = in.startSpan(kind, id)
 	}
-	t0 := time.Now()
-	err := in.invoke(in.fns[kind], in.p.cfg.CallTimeout)
-	in.p.stats.latency.Observe(time.Since(t0))
+	t0 := in.p.host.monotonic() // the call's one clock read before it runs
+	err := in.invoke(in.fns[kind], in.deadlineIn(t0, in.p.cfg.CallTimeout))
+	in.p.stats.latency.Observe(time.Duration(in.p.host.monotonic() - t0))
 	rc := int32(uint32(in.stack[0]))
 	if err != nil {
 		err, rc = in.classify(err), 0

@@ -31,7 +31,7 @@ var (
 
 var examples = []string{
 	"uaclass", "bucket", "rewrite", "canary", "inspect", "ratelimit",
-	"testonly/misbehave", "testonly/kitchen",
+	"testonly/misbehave", "testonly/kitchen", "pathheader",
 }
 
 func TestMain(m *testing.M) {

@@ -20,6 +20,7 @@ import (
 	"github.com/strata-proxy/strata/abi"
 	"github.com/strata-proxy/strata/core/fetch"
 	"github.com/strata-proxy/strata/core/stats"
+	"github.com/strata-proxy/strata/plugins/internal/instrument"
 )
 
 // Plugin is a loaded module: its runtime, its registrations and its pool of
@@ -45,6 +46,7 @@ type Plugin struct {
 	closed  atomic.Bool
 	gen     atomic.Uint64     // SetGeneration (telemetry.go)
 	sum     [sha256.Size]byte // of the module's bytes; immutable after Load
+	wasm    []byte            // the instrumented module; immutable after Load
 	// samples is the registry sample_eval and sc_get evaluate against
 	// (Config.Samples, then UseSamples).
 	samples atomic.Pointer[fetch.Registry]
@@ -94,12 +96,18 @@ func (h *Host) Load(ctx context.Context, cfg Config) (*Plugin, error) {
 
 func (p *Plugin) load(ctx context.Context, bin []byte) error {
 	rc := p.cfg
+	// No WithCloseOnContextDone: the instrumented code enforces the
+	// deadlines itself (RATIONALE.md).
 	rcfg := wazero.NewRuntimeConfig().
 		WithCompilationCache(p.host.cache).
-		WithMemoryLimitPages(rc.pages).
-		WithCloseOnContextDone(rc.CallTimeout > 0)
+		WithMemoryLimitPages(rc.pages)
 	p.rt = wazero.NewRuntimeWithConfig(ctx, rcfg)
-	compiled, err := p.rt.CompileModule(ctx, bin)
+	bin, err := p.host.instrumented(bin, p.sum)
+	if err != nil {
+		return err
+	}
+	p.wasm = bin
+	compiled, err := compile(ctx, p.rt, bin)
 	if err != nil {
 		return fmt.Errorf("compile: %w", err)
 	}
@@ -111,6 +119,9 @@ func (p *Plugin) load(ctx context.Context, bin []byte) error {
 		return fmt.Errorf("wasi: %w", err)
 	}
 	if err := buildHostModule(ctx, p.rt); err != nil {
+		return fmt.Errorf("host module: %w", err)
+	}
+	if err := buildCheckModule(ctx, p.rt); err != nil {
 		return fmt.Errorf("host module: %w", err)
 	}
 	mc := wazero.NewModuleConfig().WithName("").WithStartFunctions()
@@ -136,7 +147,7 @@ func (p *Plugin) load(ctx context.Context, bin []byte) error {
 	}
 	p.modConfig = mc
 
-	p.pool = pool{p: p, idle: make(chan *instance, rc.InstancesMax), min: int32(rc.InstancesMin), max: int32(rc.InstancesMax), wait: rc.InstanceWait}
+	p.pool = newPool(p, rc.InstancesMin, rc.InstancesMax, rc.InstanceWait)
 	first, err := p.pool.get(ctx)
 	if err != nil {
 		return err
@@ -170,7 +181,7 @@ func checkModule(cm wazero.CompiledModule, grants map[abi.Grant]bool) error {
 	for _, d := range cm.ImportedFunctions() {
 		mod, name, _ := d.Import()
 		switch {
-		case mod == wasiModule:
+		case mod == wasiModule, mod == instrument.Module && name == instrument.Field:
 		case mod == abi.ImportModule:
 			f, ok := abi.HostFunc(name)
 			if !ok {
@@ -405,7 +416,7 @@ type Stats struct {
 // Stats returns a snapshot of the counters.
 func (p *Plugin) Stats() Stats {
 	s := Stats{Name: p.name, File: p.cfg.File, ABI: abi.Version, OnError: p.cfg.OnError.String(),
-		Instances: int(p.pool.live.Load()), Idle: len(p.pool.idle),
+		Instances: int(p.pool.live.Load()), Idle: p.pool.idleCount(),
 		Created: p.stats.created.Load(), Calls: p.stats.calls.Load(), Errors: p.stats.errors.Load(),
 		Traps: p.stats.traps.Load(), Timeouts: p.stats.timeouts.Load(), MemoryFaults: p.stats.memory.Load(),
 		Busy: p.stats.busy.Load(), Skipped: p.stats.skipped.Load(), Quarantine: p.quar.state(time.Now()),

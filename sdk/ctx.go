@@ -1,7 +1,10 @@
 package sdk
 
 import (
+	"slices"
+	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/strata-proxy/strata/abi"
 	"github.com/strata-proxy/strata/sdk/internal/hostcall"
@@ -17,6 +20,10 @@ type Ctx struct {
 	layers abi.Layers
 	point  abi.Point
 	buf    []byte // scratch for the buffer protocol, reused across calls
+	// typ receives the type of a value the host writes. A field rather
+	// than a local: its address goes through the Host interface, which
+	// would move a local to the heap on every call.
+	typ abi.Type
 }
 
 // take applies the buffer protocol to st: the bytes written, or a request
@@ -49,22 +56,53 @@ func (c *Ctx) ArgCount() int {
 
 // Arg returns argument i as the configuration gave it.
 func (c *Ctx) Arg(i int) (Value, error) {
-	var t abi.Type
+	b, err := c.arg(i)
+	if err != nil {
+		return None, err
+	}
+	return decode(c.typ, b), nil
+}
+
+// arg reads argument i into c.buf (valid until the next host call) and its
+// type into c.typ.
+func (c *Ctx) arg(i int) ([]byte, error) {
 	for {
-		b, again, err := c.take("arg", c.host.ArgGet(c.h, i, &t, c.buf[:0]))
+		b, again, err := c.take("arg", c.host.ArgGet(c.h, i, &c.typ, c.buf[:0]))
 		if !again {
-			if err != nil {
-				return None, err
-			}
-			return decode(t, b), nil
+			return b, err
 		}
 	}
 }
 
 // ArgStr returns argument i in its textual form.
 func (c *Ctx) ArgStr(i int) (string, error) {
-	v, err := c.Arg(i)
-	return v.String(), err
+	b, err := c.arg(i)
+	if err != nil {
+		return "", err
+	}
+	if c.typ == abi.TypeStr || c.typ == abi.TypeBin {
+		return string(b), nil // the one copy
+	}
+	return decode(c.typ, b).String(), nil
+}
+
+// AppendArg appends argument i in its textual form (as ArgStr) to dst and
+// returns the extended slice: with a dst of enough capacity, reused from
+// call to call, reading an argument allocates nothing.
+func (c *Ctx) AppendArg(dst []byte, i int) ([]byte, error) {
+	b, err := c.arg(i)
+	if err != nil {
+		return dst, err
+	}
+	switch c.typ {
+	case abi.TypeStr, abi.TypeBin:
+		return append(dst, b...), nil
+	case abi.TypeInt:
+		return strconv.AppendInt(dst, decode(c.typ, b).Int, 10), nil
+	case abi.TypeIP:
+		return decode(c.typ, b).Addr().AppendTo(dst), nil
+	}
+	return append(dst, decode(c.typ, b).String()...), nil
 }
 
 // ArgInt returns argument i, which must be an int.
@@ -80,14 +118,13 @@ func (c *Ctx) ArgInt(i int) (int64, error) {
 }
 
 func (c *Ctx) input() (Value, error) {
-	var t abi.Type
 	for {
-		b, again, err := c.take("input", c.host.InputGet(c.h, &t, c.buf[:0]))
+		b, again, err := c.take("input", c.host.InputGet(c.h, &c.typ, c.buf[:0]))
 		if !again {
 			if err != nil {
 				return None, err
 			}
-			return decode(t, b), nil
+			return decode(c.typ, b), nil
 		}
 	}
 }
@@ -96,16 +133,28 @@ func (c *Ctx) input() (Value, error) {
 // "src", "sc0_http_req_rate"). ErrNotFound means no sample; ErrLayer means
 // the expression needs a layer this call lacks; ErrArg a bad expression.
 func (c *Ctx) Sample(expr string) (Value, error) {
-	var t abi.Type
 	for {
-		b, again, err := c.take("sample", c.host.SampleEval(c.h, expr, &t, c.buf[:0]))
+		b, again, err := c.take("sample", c.host.SampleEval(c.h, expr, &c.typ, c.buf[:0]))
 		if !again {
 			if err != nil {
 				return None, err
 			}
-			return decode(t, b), nil
+			return decode(c.typ, b), nil
 		}
 	}
+}
+
+// appended applies the buffer protocol to a host call that wrote into the
+// spare capacity of dst: dst extended by what was written, or dst grown
+// to take what the host asks for, to call again.
+func appended(op string, dst []byte, st abi.Status) (out []byte, again bool, err error) {
+	if st < 0 {
+		return dst, false, fail(op, st)
+	}
+	if int(st) > cap(dst)-len(dst) {
+		return slices.Grow(dst, int(st)), true, nil
+	}
+	return dst[:len(dst)+int(st)], false, nil
 }
 
 // --- the HTTP transaction (grant "headers") ---
@@ -128,10 +177,37 @@ func (c *Ctx) ReqHeaderAt(name string, index int) (string, error) {
 	return c.header(false, name, index)
 }
 
+// AppendReqHeader appends the value of the first request header called
+// name to dst (ErrNotFound when there is none): with a dst of enough
+// capacity, reused from call to call, it allocates nothing.
+func (c *Ctx) AppendReqHeader(dst []byte, name string) ([]byte, error) {
+	return c.appendHeader(dst, false, name)
+}
+
+func (c *Ctx) appendHeader(dst []byte, resp bool, name string) ([]byte, error) {
+	for {
+		out, again, err := appended("header", dst, c.host.HeaderGet(c.h, resp, name, 0, dst[len(dst):]))
+		if !again {
+			return out, err
+		}
+		dst = out
+	}
+}
+
 // SetReqHeader replaces every request header called name by one.
 func (c *Ctx) SetReqHeader(name, value string) error {
 	return check("set header", c.host.HeaderSet(c.h, false, name, value))
 }
+
+// SetReqHeaderBytes is SetReqHeader with name and value in bytes, which
+// the host copies during the call: both may be reused afterwards.
+func (c *Ctx) SetReqHeaderBytes(name, value []byte) error {
+	return check("set header", c.host.HeaderSet(c.h, false, transient(name), transient(value)))
+}
+
+// transient views b as a string for the length of a host call, which
+// copies what it keeps: no copy in the guest.
+func transient(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // AddReqHeader appends a request header.
 func (c *Ctx) AddReqHeader(name, value string) error {
@@ -150,6 +226,16 @@ func (c *Ctx) RespHeader(name string) (string, error) { return c.header(true, na
 // RespHeaderAt returns the index-th response header called name.
 func (c *Ctx) RespHeaderAt(name string, index int) (string, error) {
 	return c.header(true, name, index)
+}
+
+// AppendRespHeader is AppendReqHeader for the response.
+func (c *Ctx) AppendRespHeader(dst []byte, name string) ([]byte, error) {
+	return c.appendHeader(dst, true, name)
+}
+
+// SetRespHeaderBytes is SetReqHeaderBytes for the response.
+func (c *Ctx) SetRespHeaderBytes(name, value []byte) error {
+	return check("set header", c.host.HeaderSet(c.h, true, transient(name), transient(value)))
 }
 
 // SetRespHeader replaces every response header called name by one.
@@ -175,6 +261,27 @@ func (c *Ctx) field(f hostcall.Field) (string, error) {
 		}
 	}
 }
+
+func (c *Ctx) appendField(dst []byte, f hostcall.Field) ([]byte, error) {
+	for {
+		out, again, err := appended("request", dst, c.host.FieldGet(c.h, f, dst[len(dst):]))
+		if !again {
+			return out, err
+		}
+		dst = out
+	}
+}
+
+// AppendMethod, AppendPath and AppendQuery append what Method, Path and
+// Query return to dst: with a dst of enough capacity, reused from call to
+// call, they allocate nothing.
+func (c *Ctx) AppendMethod(dst []byte) ([]byte, error) { return c.appendField(dst, hostcall.Method) }
+
+// AppendPath: see AppendMethod.
+func (c *Ctx) AppendPath(dst []byte) ([]byte, error) { return c.appendField(dst, hostcall.Path) }
+
+// AppendQuery: see AppendMethod.
+func (c *Ctx) AppendQuery(dst []byte) ([]byte, error) { return c.appendField(dst, hostcall.Query) }
 
 // Method returns the request method.
 func (c *Ctx) Method() (string, error) { return c.field(hostcall.Method) }

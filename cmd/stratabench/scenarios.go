@@ -108,8 +108,8 @@ var scenarios = []scenario{
 	},
 	{
 		// hdr-plugin with call_timeout: none, which spares the plugin
-		// call wazero's per-call deadline watcher (plugins/RATIONALE.md):
-		// what the deadline costs.
+		// call its deadline check (plugins/RATIONALE.md): what the
+		// deadline costs.
 		name:    "hdr-nodl",
 		about:   "hdr-plugin without the plugin's call deadline",
 		servers: 1,
@@ -121,6 +121,29 @@ var scenarios = []scenario{
 				global:   fmt.Sprintf("  plugin_cache: %q\n", filepath.Join(p.dir, "cache")),
 				frontend: "    http_request: [\"path_header x-path\"]\n",
 				top:      fmt.Sprintf("plugins:\n  pathheader: { file: %q, grants: [headers], call_timeout: none }\n", filepath.Join(p.dir, "pathheader.wasm")),
+			})
+		},
+		haproxyConfig: func(p configParams) string {
+			return haproxyConfigWith(p, extra{
+				global:   fmt.Sprintf("    lua-load %s\n", filepath.Join(p.dir, "pathheader.lua")),
+				frontend: "    http-request lua.path_header\n",
+			})
+		},
+	},
+	{
+		// hdr-plugin's action written in WebAssembly text: what a plugin
+		// call costs without the Go SDK and runtime.
+		name:    "hdr-wat",
+		about:   "hdr-plugin's action in WebAssembly text (no SDK)",
+		servers: 1,
+		needs:   "plugins",
+		path:    "/bench/path",
+		setup:   setupPathHeaderWAT,
+		strataConfig: func(p configParams) string {
+			return strataConfigWith(p, extra{
+				global:   fmt.Sprintf("  plugin_cache: %q\n", filepath.Join(p.dir, "cache")),
+				frontend: "    http_request: [\"path_header x-path\"]\n",
+				top:      fmt.Sprintf("plugins:\n  pathheader: { file: %q, grants: [headers] }\n", filepath.Join(p.dir, "pathheader-wat.wasm")),
 			})
 		},
 		haproxyConfig: func(p configParams) string {
@@ -287,6 +310,18 @@ func setupPathHeader(dir string) error {
 			msg = err.Error()
 		}
 		return errors.New("building the pathheader plugin: " + oneLine(msg, 300))
+	}
+	return os.WriteFile(filepath.Join(dir, "pathheader.lua"), []byte(pathHeaderLua), 0o644)
+}
+
+// setupPathHeaderWAT assembles examples/plugins/pathheader/pathheader.wat
+// with wat2wasm and writes the Lua equivalent for HAProxy into dir.
+func setupPathHeaderWAT(dir string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "wat2wasm", "examples/plugins/pathheader/pathheader.wat", "-o", filepath.Join(dir, "pathheader-wat.wasm"))
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return errors.New("assembling pathheader.wat (wat2wasm, from wabt): " + oneLine(strings.TrimSpace(string(b))+" "+err.Error(), 300))
 	}
 	return os.WriteFile(filepath.Join(dir, "pathheader.lua"), []byte(pathHeaderLua), 0o644)
 }

@@ -15,8 +15,8 @@ import (
 // path is copied into a request header: by a native rule, by the
 // pathheader plugin action with its call deadline (the default), and by the
 // same action with the deadline off (call_timeout < 0, which the
-// configuration does not offer: it shows what wazero's per-call deadline
-// watcher costs).
+// configuration does not offer: it shows what enforcing the deadline
+// costs).
 func BenchmarkProxy_PluginAction(b *testing.B) {
 	for _, tc := range []struct {
 		name  string

@@ -219,7 +219,9 @@ func (h *fake) HeaderSet(handle uint32, resp bool, name, value string) abi.Statu
 	}
 	h.HeaderDel(handle, resp, name)
 	hs := h.headers(resp)
-	*hs = append(*hs, Header{name, value})
+	// Cloned: like the host, keep nothing of the caller's memory, which
+	// SetReqHeaderBytes lends only for the call.
+	*hs = append(*hs, Header{strings.Clone(name), strings.Clone(value)})
 	return abi.OK
 }
 

@@ -23,20 +23,22 @@ func init() {
 	sdk.RegisterAction(sdk.Action{Name: "path_header", Points: abi.PointHTTPRequest, MaxArgs: 1, Fn: pathHeader})
 }
 
+// name and path are reused from call to call (an instance runs one call
+// at a time): with the append-style calls the action allocates nothing.
+var name, path []byte
+
 func pathHeader(c *sdk.Ctx) (abi.Verdict, error) {
-	name := "x-path"
+	var err error
+	name = append(name[:0], "x-path"...)
 	if c.ArgCount() > 0 {
-		a, err := c.ArgStr(0)
-		if err != nil {
+		if name, err = c.AppendArg(name[:0], 0); err != nil {
 			return abi.VerdictContinue, err
 		}
-		name = a
 	}
-	p, err := c.Path()
-	if err != nil {
+	if path, err = c.AppendPath(path[:0]); err != nil {
 		return abi.VerdictContinue, err
 	}
-	return abi.VerdictContinue, c.SetReqHeader(name, p)
+	return abi.VerdictContinue, c.SetReqHeaderBytes(name, path)
 }
 
 func main() {}

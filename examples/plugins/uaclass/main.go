@@ -19,15 +19,19 @@ func init() {
 	sdk.RegisterFetch(sdk.Fetch{Name: "ua_class", Needs: abi.LayerTxn, Out: abi.TypeStr, Fn: uaClass})
 }
 
+// ua is reused from call to call (an instance runs one call at a time).
+var ua []byte
+
 func uaClass(c *sdk.Ctx) (sdk.Value, error) {
-	ua, err := c.ReqHeader("user-agent")
+	var err error
+	ua, err = c.AppendReqHeader(ua[:0], "user-agent")
 	if errors.Is(err, sdk.ErrNotFound) {
 		return sdk.Str("unknown"), nil
 	}
 	if err != nil {
 		return sdk.None, err
 	}
-	return sdk.Str(Classify(ua)), nil
+	return sdk.Str(Classify(string(ua))), nil
 }
 
 // Classify returns the class of a User-Agent value.

@@ -1,6 +1,6 @@
 // Command misbehave is a test-only strata plugin whose fetches fail in every
-// way a plugin can: a trap, an infinite loop, unbounded memory growth, a
-// host call that needs a layer the call lacks. Its "ok" fetch and the bench
+// way a plugin can: a trap, an infinite loop, endless recursion, unbounded
+// memory growth, a host call that needs a layer the call lacks. Its "ok" fetch and the bench
 // fetches show that the host keeps serving meanwhile. A converter, an
 // action, a routing target and a service that trap show the same for every
 // other kind.
@@ -8,6 +8,7 @@ package main
 
 import (
 	"errors"
+	"runtime"
 
 	"github.com/strata-proxy/strata/abi"
 	"github.com/strata-proxy/strata/sdk"
@@ -27,6 +28,9 @@ func init() {
 		for {
 			n++
 		}
+	}})
+	sdk.RegisterFetch(sdk.Fetch{Name: "recurse", Out: abi.TypeInt, Fn: func(c *sdk.Ctx) (sdk.Value, error) {
+		return sdk.Int(fanOut(60)), nil // 2^60 calls, 60 deep: runs forever without looping
 	}})
 	sdk.RegisterFetch(sdk.Fetch{Name: "grow", Out: abi.TypeInt, Fn: func(c *sdk.Ctx) (sdk.Value, error) {
 		for {
@@ -96,7 +100,31 @@ func init() {
 		_, err := c.ReqHeader("host")
 		return sdk.Bool(err == nil), nil
 	}})
+	// The SDK's common paths, append-style, and the guest's allocation
+	// count: the host's tests hold the former allocation-free.
+	sdk.RegisterAction(sdk.Action{Name: "bench_append", Points: abi.PointHTTPRequest, MaxArgs: 1, Fn: func(c *sdk.Ctx) (abi.Verdict, error) {
+		var err error
+		if name, err = c.AppendArg(name[:0], 0); err != nil {
+			return abi.VerdictContinue, err
+		}
+		if val, err = c.AppendPath(val[:0]); err != nil {
+			return abi.VerdictContinue, err
+		}
+		if val, err = c.AppendReqHeader(append(val, ' '), "host"); err != nil {
+			return abi.VerdictContinue, err
+		}
+		return abi.VerdictContinue, c.SetReqHeaderBytes(name, val)
+	}})
+	sdk.RegisterFetch(sdk.Fetch{Name: "mallocs", Out: abi.TypeInt, Fn: func(c *sdk.Ctx) (sdk.Value, error) {
+		runtime.ReadMemStats(&mem)
+		return sdk.Int(int64(mem.Mallocs)), nil
+	}})
 }
+
+var (
+	name, val []byte
+	mem       runtime.MemStats
+)
 
 var saved *sdk.Ctx
 
@@ -106,6 +134,16 @@ func trapIf(c *sdk.Ctx) {
 		return
 	}
 	panic("misbehave: deliberate trap")
+}
+
+// fanOut calls itself twice per level: the work is in calls, not loops.
+//
+//go:noinline
+func fanOut(n int) int64 {
+	if n == 0 {
+		return 1
+	}
+	return fanOut(n-1) + fanOut(n-1)
 }
 
 func main() {}
