@@ -396,6 +396,7 @@ func (p *Proxy) finish() {
 			p.alog.Close()
 		}
 		p.stopMetricsExport()
+		p.closeStickStore()
 	})
 }
 
