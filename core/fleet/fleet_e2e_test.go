@@ -51,7 +51,7 @@ func TestMain(m *testing.M) {
 }
 
 // freePort returns a port of 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -70,7 +70,7 @@ type redisServer struct {
 	cmd  *exec.Cmd
 }
 
-func startRedis(t *testing.T, extra ...string) *redisServer {
+func startRedis(t testing.TB, extra ...string) *redisServer {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -88,7 +88,7 @@ func startRedis(t *testing.T, extra ...string) *redisServer {
 	return r
 }
 
-func (r *redisServer) start(t *testing.T, bin string) {
+func (r *redisServer) start(t testing.TB, bin string) {
 	t.Helper()
 	r.cmd = exec.Command(bin, r.args...)
 	if err := r.cmd.Start(); err != nil {
@@ -121,7 +121,7 @@ func (r *redisServer) kill() {
 }
 
 // restart stops the server and starts it again, empty, on the same port.
-func (r *redisServer) restart(t *testing.T) {
+func (r *redisServer) restart(t testing.TB) {
 	t.Helper()
 	r.kill()
 	bin, _ := exec.LookPath("redis-server")
@@ -137,7 +137,7 @@ type strataInstance struct {
 
 const fleetToken = "fleet-token"
 
-func startInstance(t *testing.T, yaml string) *strataInstance {
+func startInstance(t testing.TB, yaml string) *strataInstance {
 	t.Helper()
 	s := &strataInstance{
 		web:    "127.0.0.1:" + strconv.Itoa(freePort(t)),
