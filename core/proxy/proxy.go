@@ -432,6 +432,7 @@ func (p *Proxy) finish(ctx context.Context) {
 			p.alog.Close()
 		}
 		p.stopMetricsExport()
+		p.closeStickStore() // shared tables push their last counts and leave the fleet
 		if !p.flushes.wait(stopFlushDeadline(ctx)) {
 			p.log.Warn("stopping: spans or metrics not delivered to the collector in time")
 		}

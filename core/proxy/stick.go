@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/strata-proxy/strata/core/admin"
 	"github.com/strata-proxy/strata/core/config"
+	"github.com/strata-proxy/strata/core/fleet"
 	"github.com/strata-proxy/strata/core/stick"
 	"github.com/strata-proxy/strata/core/track"
 	"github.com/strata-proxy/strata/core/transport"
@@ -46,6 +48,7 @@ type stickState struct {
 	eng    *track.Engine
 	on     map[*Backend]*track.StickOn
 	log    *slog.Logger
+	shared map[string]config.SharedTable // tables shared by a fleet, by name
 
 	once, closeOnce sync.Once
 	sweep           *track.Sweeper
@@ -110,6 +113,19 @@ func (g *Generation) buildStick(cfg *config.Config, opt BuildOptions) []*config.
 		log = slog.New(slog.DiscardHandler)
 	}
 	g.stick = &stickState{store: store, tables: tables, eng: eng, on: map[*Backend]*track.StickOn{}, log: log}
+	for _, ct := range cfg.StickTables {
+		if ct.Shared == nil {
+			continue
+		}
+		if err := fleet.Check(*ct.Shared); err != nil {
+			errs = append(errs, &config.Error{Path: ct.Path + ".shared", Msg: err.Error(), Fix: "set the variable in strata's environment, or remove password_env"})
+			continue
+		}
+		if g.stick.shared == nil {
+			g.stick.shared = map[string]config.SharedTable{}
+		}
+		g.stick.shared[ct.Name] = *ct.Shared
+	}
 	return errs
 }
 
@@ -150,7 +166,27 @@ func (g *Generation) startStick() {
 			st.log.Warn("stick tables: another configuration was applied since this one was built; its tables stay current", "error", err)
 		}
 		st.sweep = st.eng.StartSweeper()
+		st.startSyncers()
 	})
+}
+
+// startSyncers gives each shared table that has none a syncer (a table
+// kept across a reload keeps its syncer).
+func (st *stickState) startSyncers() {
+	for name, sc := range st.shared {
+		t := st.tables.Get(name)
+		if t == nil || t.HasSyncer() {
+			continue
+		}
+		s, err := fleet.New(t, sc, fleet.InstanceID(), st.log)
+		if err != nil {
+			st.log.Error("shared stick table: counting locally only", "table", name, "error", err)
+			continue
+		}
+		if t.AttachSyncer(s) {
+			s.Start()
+		}
+	}
 }
 
 // closeStick stops the sweeper. The tables stay in the store.
@@ -263,4 +299,18 @@ func (cc *clientConn) stickStore(x *exchange, be *Backend) {
 // registerStickAPI adds the stick-table routes of the runtime API.
 func (p *Proxy) registerStickAPI(a *admin.Server) {
 	track.RegisterAPI(a, func() *track.Engine { return p.gen.Load().StickEngine() })
+}
+
+// closeStickStore stops the syncers of shared tables when the proxy stops:
+// each pushes its last events and takes this instance out of the fleet.
+func (p *Proxy) closeStickStore() {
+	p.rl.mu.Lock()
+	store := p.rl.store
+	p.rl.mu.Unlock()
+	if store == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	store.Close(ctx)
 }

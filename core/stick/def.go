@@ -67,6 +67,11 @@ type Def struct {
 	// fails instead.
 	NoPurge bool
 	Store   []DataSpec
+	// Shared, when not empty, makes the table's entries keep a fleet share
+	// (share.go) for a syncer. It describes the sharing settings, so a
+	// table whose sharing changes on reload is a new table (its fleet
+	// values come back from the fleet at the first sync).
+	Shared string
 }
 
 // keyLen returns the effective key length in bytes.
@@ -151,7 +156,7 @@ func (d Def) normStore() []DataSpec {
 // Equal across a configuration reload keeps its entries.
 func (d Def) Equal(o Def) bool {
 	if d.Name != o.Name || d.Key != o.Key || d.keyLen() != o.keyLen() ||
-		d.Size != o.Size || d.Expire != o.Expire || d.NoPurge != o.NoPurge ||
+		d.Size != o.Size || d.Expire != o.Expire || d.NoPurge != o.NoPurge || d.Shared != o.Shared ||
 		len(d.Store) != len(o.Store) {
 		return false
 	}

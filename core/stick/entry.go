@@ -21,6 +21,7 @@ type Entry struct {
 	words []uint64 // stored data (see layout), then the key, packed
 	klen  uint16   // key length in bytes
 	shard uint8    // index of the shard holding the entry
+	share *Share   // fleet state, when the table is shared (share.go)
 
 	// Guarded by the shard lock.
 	flags      uint8 // flagIdle, flagDead
@@ -119,6 +120,9 @@ func (e *Entry) off(dt DataType) int { return int(e.t.lay.off[dt]) }
 func (e *Entry) addCounter(dt DataType, n uint64) bool {
 	if o := e.off(dt); o >= 0 {
 		atomic.AddUint64(&e.words[o], n)
+		if dt != DataConnCur {
+			e.sharedCount(o, int64(n))
+		}
 		return true
 	}
 	return false
@@ -127,6 +131,7 @@ func (e *Entry) addCounter(dt DataType, n uint64) bool {
 func (e *Entry) addRate(dt DataType, now uint32, n uint32) bool {
 	if o := e.off(dt); o >= 0 {
 		e.frq(o).add(e.t.lay.period[dt], now, n)
+		e.sharedCount(o, int64(n))
 		return true
 	}
 	return false
@@ -187,13 +192,21 @@ func (e *Entry) Get(dt DataType, idx int, now time.Time) (v int64, ok bool) {
 	}
 	switch dataInfo[dt].kind {
 	case kindRate:
-		return int64(e.frq(o).read(e.t.lay.period[dt], uint32(now.UnixMilli()))), true
+		v := int64(e.frq(o).read(e.t.lay.period[dt], uint32(now.UnixMilli())))
+		if e.share != nil {
+			v += e.share.othersRate(o, e.t.lay.period[dt], now)
+		}
+		return v, true
 	case kindSigned:
 		return int64(int32(atomic.LoadUint64(&e.words[o]))), true
 	case kindTag:
 		return int64(uint32(atomic.LoadUint64(&e.words[o]))), true
 	}
-	return int64(atomic.LoadUint64(&e.words[o])), true
+	v = int64(atomic.LoadUint64(&e.words[o]))
+	if e.share != nil {
+		v += e.share.others[o].Load()
+	}
+	return v, true
 }
 
 // Set stores v in data type dt (element idx), as the runtime API's
@@ -248,10 +261,12 @@ func (e *Entry) incGPC(cnt, rate DataType, idx int, now time.Time) (uint64, bool
 	if rdt, o, ok := e.t.lay.resolve(rate, idx); ok {
 		f := e.frq(o)
 		f.add(e.t.lay.period[rdt], uint32(ms), 1)
+		e.sharedCount(o, 1)
 		v, done = uint64(f.current()), true
 	}
 	if _, o, ok := e.t.lay.resolve(cnt, idx); ok {
 		v, done = atomic.AddUint64(&e.words[o], 1), true
+		e.sharedCount(o, 1)
 	}
 	if done {
 		e.touch(ms)
@@ -268,10 +283,12 @@ func (e *Entry) AddGPC(idx int, n uint32, now time.Time) (uint64, bool) {
 	if rdt, o, ok := e.t.lay.resolve(DataGPCRate, idx); ok {
 		f := e.frq(o)
 		f.add(e.t.lay.period[rdt], uint32(ms), n)
+		e.sharedCount(o, int64(n))
 		v, done = uint64(f.current()), true
 	}
 	if _, o, ok := e.t.lay.resolve(DataGPC, idx); ok {
 		v, done = atomic.AddUint64(&e.words[o], uint64(n)), true
+		e.sharedCount(o, int64(n))
 	}
 	if done {
 		e.touch(ms)
@@ -297,6 +314,11 @@ func (e *Entry) clearGPC(dt DataType, idx int, now time.Time) (uint64, bool) {
 		return 0, false
 	}
 	v := atomic.SwapUint64(&e.words[o], 0)
+	if e.share != nil {
+		// Cleared fleet-wide: the next sync resets the fleet's total.
+		e.share.others[o].Store(0)
+		e.share.cleared[o].Store(true)
+	}
 	e.touch(now.UnixMilli())
 	return v, true
 }
@@ -323,6 +345,9 @@ func (e *Entry) setWord(dt DataType, idx int, v uint64, now time.Time) bool {
 		return false
 	}
 	atomic.StoreUint64(&e.words[o], v)
+	if e.share != nil && dataInfo[dt].kind == kindTag {
+		e.share.dirty.Store(true)
+	}
 	e.touch(now.UnixMilli())
 	return true
 }

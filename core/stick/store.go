@@ -1,9 +1,11 @@
 package stick
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Store holds the tables across configuration generations, apart from any
@@ -71,8 +73,39 @@ func (s *Store) Commit(ts *Tables) error {
 		return ErrStale
 	}
 	ts.base = nil
+	old := s.cur
 	s.cur = ts
+	stopDropped(old, ts)
 	return nil
+}
+
+// syncerStopTimeout bounds how long a dropped shared table's syncer may
+// take to push its last events and leave the fleet.
+const syncerStopTimeout = 2 * time.Second
+
+// stopDropped stops, in the background, the syncers of the tables of old
+// that next no longer holds (their streams may still count into them, but
+// the fleet no longer hears of it).
+func stopDropped(old, next *Tables) {
+	for name, t := range old.byName {
+		if next.byName[name] != t && t.HasSyncer() {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), syncerStopTimeout)
+				defer cancel()
+				t.stopSyncer(ctx)
+			}()
+		}
+	}
+}
+
+// Close stops the syncers of the current tables, pushing their last events
+// and leaving the fleet, within ctx. The proxy calls it when it stops.
+func (s *Store) Close(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, t := range s.Current().byName {
+		wg.Go(func() { t.stopSyncer(ctx) })
+	}
+	wg.Wait()
 }
 
 // Get returns the table called name, or nil.

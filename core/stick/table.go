@@ -31,6 +31,11 @@ type Table struct {
 	// exactly once, so it stays 0 unless an operator set conn_cur by hand.
 	underflows atomic.Int64
 
+	// Fleet sharing (share.go): shared is Def.Shared, set at creation.
+	shared     atomic.Bool
+	shareState atomic.Pointer[ShareState]
+	syncer     atomic.Pointer[Syncer]
+
 	shards [numShards]shard
 }
 
@@ -64,6 +69,7 @@ func NewTable(d Def) (*Table, error) {
 		expireMs: d.Expire.Milliseconds(),
 		seed:     maphash.MakeSeed(),
 	}
+	t.shared.Store(d.Shared != "")
 	for i := range t.shards {
 		t.shards[i].m = make(map[uint64]*Entry)
 		t.shards[i].oldest.Store(math.MaxInt64)
@@ -182,6 +188,9 @@ func (t *Table) newEntry(kb []byte, ms int64, shard uint8) *Entry {
 	kw := e.words[t.lay.words:]
 	for i := range kw {
 		kw[i] = packWord(kb[8*i:])
+	}
+	if t.shared.Load() {
+		e.share = t.newShare()
 	}
 	e.touched.Store(ms)
 	return e

@@ -24,6 +24,18 @@ type TableInfo struct {
 	Store    []string `json:"store"`
 	// Header is HAProxy's "show table" heading line.
 	Header string `json:"header"`
+	// Shared is the fleet synchronisation of a table shared through Redis
+	// (absent for a table of this instance alone).
+	Shared *SharedInfo `json:"shared,omitempty"`
+}
+
+// SharedInfo is the state of a shared table's synchronisation.
+type SharedInfo struct {
+	Degraded  bool      `json:"degraded"` // counting locally: Redis did not answer the last sync
+	LastError string    `json:"last_error,omitempty"`
+	LastSync  time.Time `json:"last_sync,omitzero"`
+	Syncs     uint64    `json:"syncs"`
+	Failures  uint64    `json:"failures"`
 }
 
 // Entry is one entry of a table, with every stored value.
@@ -220,6 +232,10 @@ func tableInfo(t *stick.Table) TableInfo {
 	}
 	for _, s := range d.Store {
 		ti.Store = append(ti.Store, s.String())
+	}
+	if t.Shared() {
+		st := t.ShareState()
+		ti.Shared = &SharedInfo{Degraded: st.Degraded, LastError: st.LastError, LastSync: st.LastSync, Syncs: st.Syncs, Failures: st.Failures}
 	}
 	return ti
 }

@@ -234,6 +234,9 @@ func Defs(cfg *config.Config) ([]stick.Def, []*config.Error) {
 	}
 	for _, ct := range cfg.StickTables {
 		d := stick.Def{Name: ct.Name, KeyLen: ct.Len, Size: ct.Size, Expire: ct.Expire}
+		if ct.Shared != nil {
+			d.Shared = fmt.Sprintf("%+v", *ct.Shared)
+		}
 		kt, err := stick.ParseKeyType(ct.Type)
 		if err != nil {
 			errs = append(errs, &config.Error{Path: ct.Path + ".type", Msg: err.Error(), Fix: "use one of: ip, ipv6, integer, string, binary"})
