@@ -195,9 +195,17 @@ var InstanceID = sync.OnceValue(func() string {
 	return host + ":" + strconv.Itoa(os.Getpid()) + ":" + hex.EncodeToString(r[:])
 })
 
-// Start syncs once (so that the table enforces with the fleet's values of
-// the keys it already holds), then every sync interval until Stop.
+// Start reads the fleet's keys and values for the table (preload), so that
+// it enforces with them from the first request, then syncs every interval
+// until Stop, on its own goroutine. The preload waits at most the larger of
+// a second and the interval; a Redis that does not answer then is retried
+// by the loop, the table degraded meanwhile.
 func (s *Syncer) Start() {
+	ctx, cancel := context.WithTimeout(context.Background(), max(s.cfg.SyncInterval, time.Second))
+	if err := s.preload(ctx); err != nil {
+		s.log.Warn("shared stick table: the fleet's values could not be read at start; counting locally until Redis answers", "err", err)
+	}
+	cancel()
 	go func() {
 		defer close(s.done)
 		tick := time.NewTicker(s.cfg.SyncInterval)
