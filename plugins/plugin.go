@@ -52,7 +52,9 @@ type Plugin struct {
 
 type counters struct {
 	calls, errors, traps, timeouts, memory, busy, skipped, created atomic.Uint64
-	latency                                                        stats.Histogram // of every call into the guest
+	// ended counts calls that returned (the quarantine's failure ratio).
+	ended   atomic.Uint64
+	latency stats.Histogram // of every call into the guest
 }
 
 const wasiModule = wasi_snapshot_preview1.ModuleName
