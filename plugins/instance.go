@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 	"go.opentelemetry.io/otel/trace"
 
@@ -128,7 +129,9 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	in.timer.Stop()
 
 	mc := p.modConfig.WithStdout(&lineWriter{in: in, stream: "stdout"}).WithStderr(&lineWriter{in: in, stream: "stderr"})
-	mod, err := p.rt.InstantiateModule(in.ctx, p.compiled, mc)
+	// The allocator is read at instantiation only; in.ctx stays as it is
+	// for calls.
+	mod, err := p.rt.InstantiateModule(experimental.WithMemoryAllocator(in.ctx, memoryAllocator()), p.compiled, mc)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("instantiate: %w", err)
