@@ -317,7 +317,8 @@ func (a *Action) verdict(ctx *fetch.Ctx, v abi.Verdict, r *Reply) (rules.Verdict
 		if a.tcp || ctx.Txn == nil || len(loc) == 0 {
 			return rules.Verdict{}, fmt.Errorf("%w: action %s redirected without a location header", ErrGuest, a.reg.Name)
 		}
-		return rules.Verdict{Kind: rules.Redirect, Status: r.Status, Location: keep(loc)}, nil
+		return rules.Verdict{Kind: rules.Redirect, Status: r.Status, Location: keep(loc),
+			ContentType: keep(r.HeaderValue("content-type")), Body: keep(r.Body)}, nil
 	}
 	if v < 0 {
 		return rules.Verdict{}, nil // reported by the caller

@@ -1,6 +1,7 @@
 package plugins
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -969,19 +970,60 @@ func hRouteSet(ctx context.Context, _ api.Module, s []uint64) {
 		ret(s, abi.ErrArg)
 		return
 	}
+	ret(s, in.setRoute(c, abi.RouteKind(int32(s[1])), name))
+}
+
+// setRoute records a routing decision after checking, when the engine
+// gave the plugin its generation's names (UseRoutes), that what it names
+// exists: a backend of the stream's mode, a server (SERVER, in the backend
+// this route or the stream already chose, else the frontend's default
+// backend; or BACKEND/SERVER, which chooses both) or a service of the
+// stream's mode.
+func (in *instance) setRoute(c *fetch.Ctx, kind abi.RouteKind, name []byte) abi.Status {
 	r := &c.Strm.Ext.Route
-	switch abi.RouteKind(int32(s[1])) {
+	names := in.p.routeNames()
+	http := c.Txn != nil
+	switch kind {
 	case abi.RouteBackend:
-		r.Backend = in.intern(name)
+		n := in.intern(name)
+		if names != nil && !names.HasBackend(n, http) {
+			return abi.ErrNotFound
+		}
+		r.Backend = n
 	case abi.RouteServer:
-		r.Server = in.intern(name)
+		be, srv := r.Backend, name
+		explicit := false
+		if i := bytes.IndexByte(name, '/'); i >= 0 {
+			if i == 0 || i == len(name)-1 || bytes.IndexByte(name[i+1:], '/') >= 0 {
+				return abi.ErrArg
+			}
+			be, srv, explicit = in.intern(name[:i]), name[i+1:], true
+		} else if be == "" {
+			be = c.Strm.Backend
+		}
+		n := in.intern(srv)
+		if names != nil {
+			if explicit && !names.HasBackend(be, http) {
+				return abi.ErrNotFound
+			}
+			if !names.HasServer(c.Sess.Frontend, be, n) {
+				return abi.ErrNotFound
+			}
+		}
+		if explicit {
+			r.Backend = be
+		}
+		r.Server = n
 	case abi.RouteService:
-		r.Service = in.intern(name)
+		n := in.intern(name)
+		if names != nil && !names.HasService(n, http) {
+			return abi.ErrNotFound
+		}
+		r.Service = n
 	default:
-		ret(s, abi.ErrArg)
-		return
+		return abi.ErrArg
 	}
-	ret(s, abi.OK)
+	return abi.OK
 }
 
 // --- replies ---

@@ -19,6 +19,7 @@ import (
 
 	"github.com/strata-proxy/strata/abi"
 	"github.com/strata-proxy/strata/core/fetch"
+	"github.com/strata-proxy/strata/core/session"
 	"github.com/strata-proxy/strata/core/stats"
 )
 
@@ -48,7 +49,13 @@ type Plugin struct {
 	// samples is the registry sample_eval and sc_get evaluate against
 	// (Config.Samples, then UseSamples).
 	samples atomic.Pointer[fetch.Registry]
+	// routes holds the names route_set checks against (UseRoutes); nil:
+	// not checked.
+	routes atomic.Pointer[routeNamesBox]
 }
+
+// routeNamesBox lets an interface live in an atomic.Pointer.
+type routeNamesBox struct{ session.RouteNames }
 
 type counters struct {
 	calls, errors, traps, timeouts, memory, busy, skipped, created atomic.Uint64
@@ -342,6 +349,22 @@ func (p *Plugin) UseSamples(r *fetch.Registry) {
 	if r != nil {
 		p.samples.Store(r)
 	}
+}
+
+// UseRoutes makes r the names route_set checks a decision against (the
+// configuration generation the plugin serves): a name r does not have is
+// refused at the call with ERR_NOT_FOUND. Without it nothing is checked.
+func (p *Plugin) UseRoutes(r session.RouteNames) {
+	if r != nil {
+		p.routes.Store(&routeNamesBox{r})
+	}
+}
+
+func (p *Plugin) routeNames() session.RouteNames {
+	if b := p.routes.Load(); b != nil {
+		return b.RouteNames
+	}
+	return nil
 }
 
 // OnError returns the plugin's on_error policy.
