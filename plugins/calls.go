@@ -113,7 +113,7 @@ func (p *Plugin) callValue(kind int, r *Registration, ctx *fetch.Ctx, args []fet
 	}
 	p.stats.calls.Add(1)
 	in.begin(kind, ctx)
-	in.call.fargs, in.call.input = args, input
+	in.call.fargs, in.call.input, in.call.out = args, input, r.Out
 	rc, err := in.run(kind, r.ID, 0)
 	var v sample.Value
 	if err == nil {

@@ -266,7 +266,7 @@ func hResultInt(ctx context.Context, _ api.Module, s []uint64) {
 		return
 	}
 	t := abi.Type(uint32(s[1]))
-	if !t.Scalar() {
+	if !t.Scalar() || !in.call.resultFits(t) {
 		ret(s, abi.ErrArg)
 		return
 	}
@@ -289,7 +289,7 @@ func hResultBytes(ctx context.Context, _ api.Module, s []uint64) {
 		ret(s, abi.ErrMemory)
 		return
 	}
-	if t.Scalar() || t == abi.TypeNone {
+	if t.Scalar() || t == abi.TypeNone || !in.call.resultFits(t) {
 		ret(s, abi.ErrArg)
 		return
 	}
@@ -301,6 +301,14 @@ func hResultBytes(ctx context.Context, _ api.Module, s []uint64) {
 	}
 	in.call.result = v
 	ret(s, abi.OK)
+}
+
+// resultFits reports whether a result of type t matches what the fetch or
+// converter registered: the host does not convert, so a mismatch is the
+// guest's error, reported at the call (ERR_ARG) rather than as a failed
+// call afterwards.
+func (c *callState) resultFits(t abi.Type) bool {
+	return c.out == abi.TypeNone || c.out == t
 }
 
 // maxExprCache bounds the per-instance cache of parsed expressions.
@@ -493,28 +501,13 @@ const (
 	editDel
 )
 
-// validToken reports whether b is an HTTP field name (RFC 9110 token).
-func validToken(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for _, c := range b {
-		if c <= ' ' || c >= 0x7f || c == ':' || c == '(' || c == ')' || c == ',' || c == ';' || c == '"' || c == '/' || c == '[' || c == ']' || c == '?' || c == '=' || c == '{' || c == '}' || c == '@' || c == '<' || c == '>' || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
-
-// validValue reports whether b may be a field value (no CR, LF or NUL).
-func validValue(b []byte) bool {
-	for _, c := range b {
-		if c == '\r' || c == '\n' || c == 0 {
-			return false
-		}
-	}
-	return true
-}
+// validToken and validValue are the HTTP/1.1 writer's own checks, so a
+// value the host accepts is one the wire accepts (one validator: a second
+// copy that differs a little is where a 500 after an OK comes from).
+var (
+	validToken = h1.ValidFieldName
+	validValue = h1.ValidFieldValue
+)
 
 func hHeaderEdit(ctx context.Context, s []uint64, resp bool, e edit) {
 	in, c := enter(ctx, s, txnLayers)

@@ -78,8 +78,9 @@ type callState struct {
 	sargs  []string    // action, target and service arguments
 	input  sample.Value
 	result sample.Value
-	resBuf []byte // storage of result bytes, reused
-	reply  *Reply // actions and services; nil otherwise
+	out    abi.Type // the registered result type of a fetch or converter
+	resBuf []byte   // storage of result bytes, reused
+	reply  *Reply   // actions and services; nil otherwise
 	// span is the call's span (telemetry.go): the stream is sampled; the
 	// span_* host functions write to it. layerErr records that a host
 	// function refused for want of a layer, the call's outcome then.
@@ -253,7 +254,7 @@ func (in *instance) begin(kind int, ctx *fetch.Ctx) {
 	c := &in.call
 	c.kind, c.ctx, c.point = kind, ctx, 0
 	c.fargs, c.sargs, c.reply = nil, nil, nil
-	c.input, c.result = sample.Value{}, sample.Value{}
+	c.input, c.result, c.out = sample.Value{}, sample.Value{}, abi.TypeNone
 	c.span, c.layerErr = nil, false
 }
 
