@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -75,34 +74,9 @@ frontend web
 		fmt.Fprintf(&hcfg, "  http-request %s\n", r)
 	}
 	fmt.Fprintf(&hcfg, "  default_backend app\nbackend app\n  stick on src table per_ip\n  server s1 %s\n", up.Addr)
-	cfgPath := filepath.Join(dir, "haproxy.cfg")
-	if err := os.WriteFile(cfgPath, []byte(hcfg.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-db", "-f", cfgPath)
-	var hlog syncBuffer
-	cmd.Stdout, cmd.Stderr = &hlog, &hlog
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("haproxy said:\n%s", hlog.String())
-		}
-	})
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	haddr := fmt.Sprintf("127.0.0.1:%d", hport)
-	for i := 0; ; i++ {
-		c, err := net.Dial("tcp", haddr)
-		if err == nil {
-			c.Close() // this connection counts in HAProxy: strata gets one too
-			break
-		}
-		if i == 500 {
-			t.Fatalf("haproxy did not start: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	// The connection startHAProxy makes counts in HAProxy: strata gets
+	// one too, below.
+	haddr := startHAProxy(t, bin, hcfg.String(), hport)
 
 	quoted := make([]string, len(rules))
 	for i, r := range rules {
@@ -362,14 +336,4 @@ func equalLines(a, b []string) bool {
 		}
 	}
 	return true
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
