@@ -132,7 +132,7 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	mc := p.modConfig.WithStdout(&lineWriter{in: in, stream: "stdout"}).WithStderr(&lineWriter{in: in, stream: "stderr"})
 	// The allocator is read at instantiation only; in.ctx stays as it is
 	// for calls.
-	mod, err := p.rt.InstantiateModule(experimental.WithMemoryAllocator(in.ctx, memoryAllocator()), p.compiled, mc)
+	mod, err := p.rt.InstantiateModule(experimental.WithMemoryAllocator(in.ctx, p.memAlloc), p.compiled, mc)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("instantiate: %w", err)

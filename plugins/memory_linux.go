@@ -1,6 +1,7 @@
 package plugins
 
 import (
+	"sync/atomic"
 	"syscall"
 
 	"github.com/tetratelabs/wazero/experimental"
@@ -13,14 +14,24 @@ import (
 // and writable as the guest grows its memory (in place: nothing is copied
 // and no second copy lives until a GC), and the mapping is unmapped when
 // the instance is closed, so its pages go back to the OS at once.
-type mappedAllocator struct{}
+//
+// One exception: when a plugin is closed while calls still run (Close's
+// deadline passed), wazero frees the memory of modules whose code may
+// still be executing; unmapping it would fault that code and take the
+// process down. Then abandoned is set, and Free only gives the pages back
+// (madvise), leaving the mapping in place.
+type mappedAllocator struct {
+	abandoned *atomic.Bool
+}
 
-func memoryAllocator() experimental.MemoryAllocator { return mappedAllocator{} }
+func memoryAllocator(abandoned *atomic.Bool) experimental.MemoryAllocator {
+	return mappedAllocator{abandoned: abandoned}
+}
 
 // Allocate reserves max bytes. A memory that cannot grow (max 0) or a
 // reservation the kernel refuses falls back to the Go heap, as wazero's
 // own allocator would.
-func (mappedAllocator) Allocate(cap, max uint64) experimental.LinearMemory {
+func (a mappedAllocator) Allocate(cap, max uint64) experimental.LinearMemory {
 	if max == 0 || max > 1<<32 {
 		return &heapMemory{max: max}
 	}
@@ -28,7 +39,7 @@ func (mappedAllocator) Allocate(cap, max uint64) experimental.LinearMemory {
 	if err != nil {
 		return &heapMemory{max: max}
 	}
-	return &mappedMemory{buf: b}
+	return &mappedMemory{buf: b, abandoned: a.abandoned}
 }
 
 // mappedMemory is one linear memory: buf is the whole reservation, its
@@ -37,6 +48,7 @@ func (mappedAllocator) Allocate(cap, max uint64) experimental.LinearMemory {
 type mappedMemory struct {
 	buf       []byte
 	committed int
+	abandoned *atomic.Bool
 }
 
 // Reallocate makes the first size bytes accessible and returns them; nil
@@ -55,12 +67,18 @@ func (m *mappedMemory) Reallocate(size uint64) []byte {
 	return m.buf[:n:n]
 }
 
-// Free unmaps the memory: its pages go back to the OS.
+// Free unmaps the memory: its pages go back to the OS. Abandoned, it
+// only drops the pages: code still running sees zeros, not a fault.
 func (m *mappedMemory) Free() {
-	if m.buf != nil {
-		_ = syscall.Munmap(m.buf)
-		m.buf, m.committed = nil, 0
+	if m.buf == nil {
+		return
 	}
+	if m.abandoned.Load() {
+		_ = syscall.Madvise(m.buf[:m.committed], syscall.MADV_DONTNEED)
+	} else {
+		_ = syscall.Munmap(m.buf)
+	}
+	m.buf, m.committed = nil, 0
 }
 
 // heapMemory is a linear memory on the Go heap, bounded by max.

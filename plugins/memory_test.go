@@ -95,3 +95,27 @@ func TestPlugin_MemoryReturnsToOS(t *testing.T) {
 			left>>20, base>>20, memLeftOverhead>>20)
 	}
 }
+
+// Closing a plugin whose call is still running (Close's deadline passes)
+// closes its runtime under that call: the call's memory must stay mapped
+// so the guest's next write does not fault the process.
+func TestPlugin_CloseUnderRunningCall(t *testing.T) {
+	file := watFile(t, "grow")
+	e := newEnv(t)
+	p := e.load(t, Config{Name: "grow", File: file, CallTimeout: 2 * time.Second, InstancesMax: 1})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.eval(t, "touch_forever", httpCtx())
+	}()
+	for p.Stats().Idle != 0 { // the call has taken the instance
+		runtime.Gosched()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	p.Close(ctx)
+	<-done
+	if s := p.Stats(); s.Calls != 1 || s.Timeouts+s.Traps != 1 {
+		t.Errorf("the running call did not end as a failure: %+v", s)
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/strata-proxy/strata/abi"
@@ -52,6 +53,10 @@ type Plugin struct {
 	// routes holds the names route_set checks against (UseRoutes); nil:
 	// not checked.
 	routes atomic.Pointer[routeNamesBox]
+	// memAlloc maps instances' linear memory (memory_linux.go); abandoned
+	// tells it that Close closed the runtime under running calls.
+	memAlloc  experimental.MemoryAllocator
+	abandoned atomic.Bool
 }
 
 // routeNamesBox lets an interface live in an atomic.Pointer.
@@ -82,6 +87,7 @@ func (h *Host) Load(ctx context.Context, cfg Config) (*Plugin, error) {
 		}
 	}
 	p := &Plugin{host: h, cfg: rc, name: cfg.Name, log: h.log.With("plugin", cfg.Name), sum: sha256.Sum256(bin)}
+	p.memAlloc = memoryAllocator(&p.abandoned)
 	p.limiter = limiter{rate: h.opts.LogRate, burst: float64(h.opts.LogBurst), log: p.log}
 	p.quar.cfg = rc.Quarantine
 	if rc.Samples == nil {
@@ -396,6 +402,7 @@ func (p *Plugin) Close(ctx context.Context) {
 		p.pool.closeIdle()
 		select {
 		case <-ctx.Done():
+			p.abandoned.Store(true) // busy instances' memory must stay mapped
 			_ = p.rt.Close(context.Background())
 			return
 		case <-tick.C:
