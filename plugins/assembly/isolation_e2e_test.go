@@ -106,19 +106,34 @@ func runGoLoop(url string, stop <-chan struct{}, min int64) goodLoad {
 	return goodLoad{total.Load(), served.Load()}
 }
 
-// One source sending a trapping request every 100 ms while another sends
+// One source sending a failing request every 100 ms while another sends
 // good requests: the plugin keeps serving at least 99.9% of the good
 // requests (the default quarantine holds the bad source alone), and is
-// never quarantined as a whole.
+// never quarantined as a whole. The bad requests trap, or mix a trap, a
+// loop past call_timeout and memory past memory_limit.
 func TestIsolation_OneSourceCannotSwitchPluginOff(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		paths []string
+	}{
+		{name: "trap", paths: []string{"/trap"}},
+		{name: "trap, spin and grow", paths: []string{"/trap", "/spin", "/grow"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) { isolationRun(t, tt.paths) })
+	}
+}
+
+func isolationRun(t *testing.T, badPaths []string) {
 	up := startUpstream(t, "-mode", "echo")
 	p := startProxy(t, webFrontend+`
     http_request:
       - "set-header x-ok %[ok] if { path_beg /ok }"
       - "set-header x-v %[trap] if { path_beg /trap }"
+      - "set-header x-v %[spin] if { path_beg /spin }"
+      - "set-header x-v %[grow] if { path_beg /grow }"
     default_backend: app
 plugins:
-  mb: { file: "{{wasm:misbehave}}", call_timeout: 5s, instances: { min: 2, max: 4 }, on_error: fail_closed }
+  mb: { file: "{{wasm:misbehave}}", call_timeout: 1s, memory_limit: 32MiB, instances: { min: 2, max: 4 }, on_error: fail_closed }
 backends:`+appBackend, map[string]string{"up": up.Addr}, func(hc *plugins.Config) {
 		patient(hc)
 		hc.Quarantine = plugins.Quarantine{} // the defaults: what this test is about
@@ -129,23 +144,23 @@ backends:`+appBackend, map[string]string{"up": up.Addr}, func(hc *plugins.Config
 	}
 
 	stop := make(chan struct{})
-	var traps, trapped atomic.Int64
+	var sent, failed atomic.Int64
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { // the bad source: 127.0.0.2, a trapping request every 100 ms
+	go func() { // the bad source: 127.0.0.2, a failing request every 100 ms
 		defer wg.Done()
 		c := sourceClient("127.0.0.2")
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
-		for range 100 { // at most 10 s
+		for i := range 100 { // at most 10 s
 			select {
 			case <-stop:
 				return
 			case <-tick.C:
 			}
-			traps.Add(1)
-			if status(c, base+"/trap") == 500 {
-				trapped.Add(1)
+			sent.Add(1)
+			if status(c, base+badPaths[i%len(badPaths)]) == 500 {
+				failed.Add(1)
 			}
 		}
 	}()
@@ -161,9 +176,11 @@ backends:`+appBackend, map[string]string{"up": up.Addr}, func(hc *plugins.Config
 	wg.Wait()
 
 	s := p.stats(t, "mb")
-	t.Logf("good: %d served of %d; bad: %d sent, %d answered 500; plugin: %+v", g.served, g.total, traps.Load(), trapped.Load(), s)
-	if traps.Load() < 10 || trapped.Load() != traps.Load() {
-		t.Fatalf("the bad source sent %d trapping requests, %d failed: the attack did not run", traps.Load(), trapped.Load())
+	lost := s.Traps + s.Timeouts + s.MemoryFaults
+	t.Logf("good: %d served of %d; bad: %d sent, %d answered 500; plugin: instances lost %d (traps %d, timeouts %d, memory %d), skipped %d, quarantine %+v",
+		g.served, g.total, sent.Load(), failed.Load(), lost, s.Traps, s.Timeouts, s.MemoryFaults, s.Skipped, s.Quarantine)
+	if sent.Load() < 10 || failed.Load() != sent.Load() {
+		t.Fatalf("the bad source sent %d failing requests, %d failed: the attack did not run", sent.Load(), failed.Load())
 	}
 	if g.total < 1000 {
 		t.Fatalf("only %d good requests: too few to measure a 99.9%% ratio", g.total)
@@ -174,8 +191,8 @@ backends:`+appBackend, map[string]string{"up": up.Addr}, func(hc *plugins.Config
 	if s.Quarantine.Total != 0 || s.Quarantine.SourcesTotal == 0 || s.Skipped == 0 {
 		t.Errorf("want the source held and the plugin never quarantined: %+v", s.Quarantine)
 	}
-	if s.Traps >= uint64(traps.Load()) {
-		t.Errorf("every trapping request reached the plugin (%d traps): the source was not held", s.Traps)
+	if lost >= uint64(sent.Load()) {
+		t.Errorf("every failing request reached the plugin (%d instances lost): the source was not held", lost)
 	}
 }
 
