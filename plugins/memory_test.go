@@ -65,7 +65,9 @@ func TestPlugin_MemoryReturnsToOS(t *testing.T) {
 	base := settledRSS()
 	// Reset the peak (VmHWM) to the current RSS, where the kernel allows.
 	peakReset := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
-	p := e.load(t, Config{Name: "grow", File: file, MemoryLimit: limit, InstancesMin: instances, InstancesMax: instances, CallTimeout: time.Minute})
+	// Every instance fails on purpose: no quarantine may skip a call.
+	p := e.load(t, Config{Name: "grow", File: file, MemoryLimit: limit, InstancesMin: instances, InstancesMax: instances, CallTimeout: time.Minute,
+		Quarantine: Quarantine{Failures: 1000}})
 	var wg sync.WaitGroup
 	for range instances {
 		wg.Add(1)
@@ -77,7 +79,7 @@ func TestPlugin_MemoryReturnsToOS(t *testing.T) {
 	wg.Wait()
 	peak := procStatus("VmHWM")
 	if s := p.Stats(); s.MemoryFaults != instances {
-		t.Fatalf("memory faults %d (traps %d, timeouts %d): want every instance to reach its limit", s.MemoryFaults, s.Traps, s.Timeouts)
+		t.Fatalf("memory faults %d (traps %d, timeouts %d, skipped %d): want every instance to reach its limit", s.MemoryFaults, s.Traps, s.Timeouts, s.Skipped)
 	}
 	p.Close(context.Background())
 	// A collection, but no debug.FreeOSMemory: memory that only the Go
