@@ -124,3 +124,51 @@ func TestValidName(t *testing.T) {
 		}
 	}
 }
+
+// specSignature writes f as SPEC.md does: parameter names, "i64" after
+// the 64-bit ones, and the result type.
+func specSignature(f Func) string {
+	var b strings.Builder
+	b.WriteString(f.Name + "(")
+	for i, p := range f.Params {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(p.Name)
+		if p.Type == I64 {
+			b.WriteString(" i64")
+		}
+	}
+	b.WriteString(")")
+	if len(f.Results) == 1 {
+		if f.Results[0] == I64 {
+			b.WriteString(" -> i64")
+		} else {
+			b.WriteString(" -> i32")
+		}
+	}
+	return b.String()
+}
+
+// SPEC.md is normative and complete: every host function and every entry
+// point is written there with the host's exact signature, result included.
+func TestSpec_Signatures(t *testing.T) {
+	b, err := os.ReadFile("SPEC.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := string(b)
+	check := func(f Func) {
+		if want := "`" + specSignature(f) + "`"; !strings.Contains(spec, want) {
+			t.Errorf("SPEC.md does not state %s", want)
+		}
+	}
+	for _, f := range HostFuncs {
+		check(f)
+	}
+	for _, e := range Exports {
+		if len(e.Params) > 0 {
+			check(e.Func)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/strata-proxy/strata/abi"
@@ -12,14 +13,17 @@ import (
 	"github.com/strata-proxy/strata/core/sample"
 )
 
-// acquire takes an instance for one call, or says why there is none.
-func (p *Plugin) acquire() (*instance, error) {
+// acquire takes an instance for one call made for ctx, or says why there
+// is none.
+func (p *Plugin) acquire(ctx *fetch.Ctx) (*instance, error) {
 	if p.closed.Load() {
 		return nil, ErrClosed
 	}
-	if u := p.quar.until.Load(); u != 0 && !p.quar.admit(time.Now()) {
-		p.stats.skipped.Add(1)
-		return nil, ErrQuarantined
+	if p.quar.until.Load() != 0 || p.quar.held.Load() != 0 {
+		if !p.quar.admit(time.Now(), sourceOf(ctx)) {
+			p.stats.skipped.Add(1)
+			return nil, ErrQuarantined
+		}
 	}
 	in, err := p.pool.get(context.Background())
 	if err != nil {
@@ -38,23 +42,29 @@ func (p *Plugin) acquire() (*instance, error) {
 // is dead) or nil; the instance goes back to the pool unless a stream
 // keeps it.
 func (p *Plugin) release(in *instance, err error) {
+	ended := p.stats.ended.Add(1)
+	var src netip.Addr
+	if err != nil || p.quar.until.Load() != 0 || p.quar.held.Load() != 0 {
+		src = sourceOf(in.call.ctx) // before end, which forgets the call
+	}
 	in.end()
 	if err != nil {
 		in.kept = false
 		p.pool.discard(in)
-		p.failed(err)
+		p.failed(err, src, ended)
 		return
 	}
 	if !in.kept {
 		p.pool.put(in)
 	}
-	if p.quar.until.Load() != 0 && p.quar.success() {
+	if (p.quar.until.Load() != 0 || p.quar.held.Load() != 0) && p.quar.success(src) {
 		p.log.Info("plugin recovered from quarantine")
 	}
 }
 
-// failed counts an instance-killing failure and applies the quarantine.
-func (p *Plugin) failed(err error) {
+// failed counts an instance-killing failure of a call from src, which
+// ended as the ended-th call, and applies the quarantine.
+func (p *Plugin) failed(err error, src netip.Addr, ended uint64) {
 	switch {
 	case errors.Is(err, ErrTimeout):
 		p.stats.timeouts.Add(1)
@@ -64,10 +74,16 @@ func (p *Plugin) failed(err error) {
 		p.stats.traps.Add(1)
 	}
 	now := time.Now()
-	if until := p.quar.failure(now); !until.IsZero() {
+	until, srcUntil := p.quar.failure(now, src, ended)
+	if !until.IsZero() {
 		st := p.quar.state(now)
 		p.log.Error("plugin quarantined: its rules apply on_error without calling it",
-			"until", until, "backoff", until.Sub(now), "level", st.Level, "on_error", p.cfg.OnError.String(), "last_err", err)
+			"until", until, "backoff", until.Sub(now), "level", st.Level, "narrow", st.Narrow, "on_error", p.cfg.OnError.String(), "last_err", err)
+		return
+	}
+	if !srcUntil.IsZero() {
+		p.log.Warn("plugin quarantined for one source: its calls apply on_error without calling the plugin",
+			"source", src, "until", srcUntil, "backoff", srcUntil.Sub(now), "on_error", p.cfg.OnError.String(), "last_err", err)
 		return
 	}
 	if p.limiter.allow(now) {
@@ -91,13 +107,13 @@ func (p *Plugin) failClosed(ctx *fetch.Ctx, err error) {
 // callValue runs a fetch or converter and returns its sample, with bytes
 // copied into ctx's scratch arena.
 func (p *Plugin) callValue(kind int, r *Registration, ctx *fetch.Ctx, args []fetch.Arg, input sample.Value) (sample.Value, error) {
-	in, err := p.acquire()
+	in, err := p.acquire(ctx)
 	if err != nil {
 		return sample.Value{}, err
 	}
 	p.stats.calls.Add(1)
 	in.begin(kind, ctx)
-	in.call.fargs, in.call.input = args, input
+	in.call.fargs, in.call.input, in.call.out = args, input, r.Out
 	rc, err := in.run(kind, r.ID, 0)
 	var v sample.Value
 	if err == nil {
@@ -243,7 +259,7 @@ func (a *Action) Err(ctx *fetch.Ctx) (rules.Verdict, error) { return a.do(ctx) }
 
 func (a *Action) do(ctx *fetch.Ctx) (rules.Verdict, error) {
 	p := a.p
-	in, err := p.acquire()
+	in, err := p.acquire(ctx)
 	if err != nil {
 		return rules.Verdict{}, err
 	}
@@ -301,7 +317,8 @@ func (a *Action) verdict(ctx *fetch.Ctx, v abi.Verdict, r *Reply) (rules.Verdict
 		if a.tcp || ctx.Txn == nil || len(loc) == 0 {
 			return rules.Verdict{}, fmt.Errorf("%w: action %s redirected without a location header", ErrGuest, a.reg.Name)
 		}
-		return rules.Verdict{Kind: rules.Redirect, Status: r.Status, Location: keep(loc)}, nil
+		return rules.Verdict{Kind: rules.Redirect, Status: r.Status, Location: keep(loc),
+			ContentType: keep(r.HeaderValue("content-type")), Body: keep(r.Body)}, nil
 	}
 	if v < 0 {
 		return rules.Verdict{}, nil // reported by the caller
@@ -341,7 +358,7 @@ func (t *Target) Route(ctx *fetch.Ctx, args []string) (*Route, error) {
 		return nil, fmt.Errorf("%w: target %s takes %d to %d arguments", ErrRegistration, t.reg.Name, t.reg.MinArgs, t.reg.MaxArgs)
 	}
 	ctx.Strm.Ext.Route = Route{}
-	in, err := p.acquire()
+	in, err := p.acquire(ctx)
 	if err != nil {
 		p.failClosed(ctx, err)
 		return nil, err
@@ -406,7 +423,7 @@ func (s *Service) Serve(ctx *fetch.Ctx, ev abi.ServiceEvent, args []string, r *R
 		return true, fmt.Errorf("%w: the stream already holds an instance of plugin %s", ErrRegistration, in.p.name)
 	}
 	if in == nil {
-		if in, err = p.acquire(); err != nil {
+		if in, err = p.acquire(ctx); err != nil {
 			p.failClosed(ctx, err)
 			return true, err
 		}

@@ -73,8 +73,12 @@ type Config struct {
 	InitTimeout time.Duration
 	OnError     OnError
 	// Quarantine: after Failures traps, timeouts or memory faults within
-	// Window (default 5 in 10s) the plugin is not called for Backoff
-	// (default 1s), doubling on each relapse up to MaxBackoff (default 5m).
+	// Window (default 5 in 10s) from one source (client address), that
+	// source's calls are not made for Backoff (default 1s), doubling on
+	// each relapse up to MaxBackoff (default 5m); the whole plugin is not
+	// called when those failures came from Sources distinct sources
+	// (default 3) and were at least Ratio (default 0.5) of the calls, or
+	// when every call failed. See quarantine.go.
 	Quarantine Quarantine
 	// Env is the environment the guest sees when granted "env".
 	Env map[string]string
@@ -94,6 +98,8 @@ type Quarantine struct {
 	Window     time.Duration
 	Backoff    time.Duration
 	MaxBackoff time.Duration
+	Sources    int
+	Ratio      float64
 }
 
 // resolved is a Config with its defaults applied; immutable after Load.
@@ -157,6 +163,12 @@ func resolve(c Config, procs int) (*resolved, error) {
 	}
 	if q.MaxBackoff <= 0 {
 		q.MaxBackoff = 5 * time.Minute
+	}
+	if q.Sources <= 0 {
+		q.Sources = 3
+	}
+	if q.Ratio <= 0 || q.Ratio > 1 {
+		q.Ratio = 0.5
 	}
 	var err error
 	if r.settings, err = json.Marshal(c.Settings); err != nil {

@@ -54,11 +54,14 @@
 // registrations (immutable after Load) and a pool of instances.
 //
 // Plugin states: loading → serving ⇄ quarantined → closed. Load either
-// returns a serving plugin or leaves nothing behind. A serving plugin is
-// quarantined after Quarantine.Failures instance failures within
-// Quarantine.Window; while quarantined its rules apply on_error without a
-// call; when the backoff expires the next calls probe it: one success makes
-// it serving again, one failure quarantines it with twice the backoff.
+// returns a serving plugin or leaves nothing behind. Instance failures are
+// attributed to the client address of the call: a source is quarantined
+// alone after Quarantine.Failures of them within Quarantine.Window, the
+// plugin as a whole when they come from several sources and are most of
+// the calls, or when every call fails (quarantine.go). While quarantined
+// its rules apply on_error without a call; when the backoff expires the
+// next calls probe it: one success makes it serving again, one failure
+// quarantines it with twice the backoff.
 // Close makes every new call fail with ErrClosed.
 //
 // Instance states: created (instantiate, _initialize, strata_init) → idle

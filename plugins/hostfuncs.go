@@ -1,6 +1,7 @@
 package plugins
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -265,7 +266,7 @@ func hResultInt(ctx context.Context, _ api.Module, s []uint64) {
 		return
 	}
 	t := abi.Type(uint32(s[1]))
-	if !t.Scalar() {
+	if !t.Scalar() || !in.call.resultFits(t) {
 		ret(s, abi.ErrArg)
 		return
 	}
@@ -288,7 +289,7 @@ func hResultBytes(ctx context.Context, _ api.Module, s []uint64) {
 		ret(s, abi.ErrMemory)
 		return
 	}
-	if t.Scalar() || t == abi.TypeNone {
+	if t.Scalar() || t == abi.TypeNone || !in.call.resultFits(t) {
 		ret(s, abi.ErrArg)
 		return
 	}
@@ -300,6 +301,14 @@ func hResultBytes(ctx context.Context, _ api.Module, s []uint64) {
 	}
 	in.call.result = v
 	ret(s, abi.OK)
+}
+
+// resultFits reports whether a result of type t matches what the fetch or
+// converter registered: the host does not convert, so a mismatch is the
+// guest's error, reported at the call (ERR_ARG) rather than as a failed
+// call afterwards.
+func (c *callState) resultFits(t abi.Type) bool {
+	return c.out == abi.TypeNone || c.out == t
 }
 
 // maxExprCache bounds the per-instance cache of parsed expressions.
@@ -492,28 +501,13 @@ const (
 	editDel
 )
 
-// validToken reports whether b is an HTTP field name (RFC 9110 token).
-func validToken(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for _, c := range b {
-		if c <= ' ' || c >= 0x7f || c == ':' || c == '(' || c == ')' || c == ',' || c == ';' || c == '"' || c == '/' || c == '[' || c == ']' || c == '?' || c == '=' || c == '{' || c == '}' || c == '@' || c == '<' || c == '>' || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
-
-// validValue reports whether b may be a field value (no CR, LF or NUL).
-func validValue(b []byte) bool {
-	for _, c := range b {
-		if c == '\r' || c == '\n' || c == 0 {
-			return false
-		}
-	}
-	return true
-}
+// validToken and validValue are the HTTP/1.1 writer's own checks, so a
+// value the host accepts is one the wire accepts (one validator: a second
+// copy that differs a little is where a 500 after an OK comes from).
+var (
+	validToken = h1.ValidFieldName
+	validValue = h1.ValidFieldValue
+)
 
 func hHeaderEdit(ctx context.Context, s []uint64, resp bool, e edit) {
 	in, c := enter(ctx, s, txnLayers)
@@ -969,19 +963,60 @@ func hRouteSet(ctx context.Context, _ api.Module, s []uint64) {
 		ret(s, abi.ErrArg)
 		return
 	}
+	ret(s, in.setRoute(c, abi.RouteKind(int32(s[1])), name))
+}
+
+// setRoute records a routing decision after checking, when the engine
+// gave the plugin its generation's names (UseRoutes), that what it names
+// exists: a backend of the stream's mode, a server (SERVER, in the backend
+// this route or the stream already chose, else the frontend's default
+// backend; or BACKEND/SERVER, which chooses both) or a service of the
+// stream's mode.
+func (in *instance) setRoute(c *fetch.Ctx, kind abi.RouteKind, name []byte) abi.Status {
 	r := &c.Strm.Ext.Route
-	switch abi.RouteKind(int32(s[1])) {
+	names := in.p.routeNames()
+	http := c.Txn != nil
+	switch kind {
 	case abi.RouteBackend:
-		r.Backend = in.intern(name)
+		n := in.intern(name)
+		if names != nil && !names.HasBackend(n, http) {
+			return abi.ErrNotFound
+		}
+		r.Backend = n
 	case abi.RouteServer:
-		r.Server = in.intern(name)
+		be, srv := r.Backend, name
+		explicit := false
+		if i := bytes.IndexByte(name, '/'); i >= 0 {
+			if i == 0 || i == len(name)-1 || bytes.IndexByte(name[i+1:], '/') >= 0 {
+				return abi.ErrArg
+			}
+			be, srv, explicit = in.intern(name[:i]), name[i+1:], true
+		} else if be == "" {
+			be = c.Strm.Backend
+		}
+		n := in.intern(srv)
+		if names != nil {
+			if explicit && !names.HasBackend(be, http) {
+				return abi.ErrNotFound
+			}
+			if !names.HasServer(c.Sess.Frontend, be, n) {
+				return abi.ErrNotFound
+			}
+		}
+		if explicit {
+			r.Backend = be
+		}
+		r.Server = n
 	case abi.RouteService:
-		r.Service = in.intern(name)
+		n := in.intern(name)
+		if names != nil && !names.HasService(n, http) {
+			return abi.ErrNotFound
+		}
+		r.Service = n
 	default:
-		ret(s, abi.ErrArg)
-		return
+		return abi.ErrArg
 	}
-	ret(s, abi.OK)
+	return abi.OK
 }
 
 // --- replies ---

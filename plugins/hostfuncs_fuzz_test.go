@@ -31,7 +31,7 @@ func FuzzHostFunctions(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	in, err := p.acquire()
+	in, err := p.acquire(nil)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 	"go.opentelemetry.io/otel/trace"
 
@@ -76,8 +77,9 @@ type callState struct {
 	sargs  []string    // action, target and service arguments
 	input  sample.Value
 	result sample.Value
-	resBuf []byte // storage of result bytes, reused
-	reply  *Reply // actions and services; nil otherwise
+	out    abi.Type // the registered result type of a fetch or converter
+	resBuf []byte   // storage of result bytes, reused
+	reply  *Reply   // actions and services; nil otherwise
 	// span is the call's span (telemetry.go): the stream is sampled; the
 	// span_* host functions write to it. layerErr records that a host
 	// function refused for want of a layer, the call's outcome then.
@@ -124,7 +126,9 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	in.ctx = context.WithValue(context.Background(), instKey{}, in)
 
 	mc := p.modConfig.WithStdout(&lineWriter{in: in, stream: "stdout"}).WithStderr(&lineWriter{in: in, stream: "stderr"})
-	mod, err := p.rt.InstantiateModule(in.ctx, p.compiled, mc)
+	// The allocator is read at instantiation only; in.ctx stays as it is
+	// for calls.
+	mod, err := p.rt.InstantiateModule(experimental.WithMemoryAllocator(in.ctx, p.memAlloc), p.compiled, mc)
 	if err != nil {
 		return nil, fmt.Errorf("instantiate: %w", err)
 	}
@@ -246,7 +250,7 @@ func (in *instance) begin(kind int, ctx *fetch.Ctx) {
 	c := &in.call
 	c.kind, c.ctx, c.point = kind, ctx, 0
 	c.fargs, c.sargs, c.reply = nil, nil, nil
-	c.input, c.result = sample.Value{}, sample.Value{}
+	c.input, c.result, c.out = sample.Value{}, sample.Value{}, abi.TypeNone
 	c.span, c.layerErr = nil, false
 }
 

@@ -240,8 +240,11 @@ func (e *env) eval(t testing.TB, expr string, ctx *fetch.Ctx) (sample.Value, boo
 }
 
 // httpCtx builds the four layers of an HTTP request by hand.
-func httpCtx(headers ...string) *fetch.Ctx {
-	conn := &session.Conn{ID: 1, Src: netip.MustParseAddrPort("192.0.2.10:40000"), Dst: netip.MustParseAddrPort("198.51.100.1:80")}
+func httpCtx(headers ...string) *fetch.Ctx { return httpCtxFrom("192.0.2.10:40000", headers...) }
+
+// httpCtxFrom is httpCtx from client address src.
+func httpCtxFrom(src string, headers ...string) *fetch.Ctx {
+	conn := &session.Conn{ID: 1, Src: netip.MustParseAddrPort(src), Dst: netip.MustParseAddrPort("198.51.100.1:80")}
 	sess := &session.Session{ID: 1, Conn: conn, Frontend: "web"}
 	strm := &session.Stream{ID: 1, Sess: sess}
 	txn := &session.Txn{}

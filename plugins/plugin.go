@@ -15,10 +15,12 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/strata-proxy/strata/abi"
 	"github.com/strata-proxy/strata/core/fetch"
+	"github.com/strata-proxy/strata/core/session"
 	"github.com/strata-proxy/strata/core/stats"
 	"github.com/strata-proxy/strata/plugins/internal/instrument"
 )
@@ -50,11 +52,23 @@ type Plugin struct {
 	// samples is the registry sample_eval and sc_get evaluate against
 	// (Config.Samples, then UseSamples).
 	samples atomic.Pointer[fetch.Registry]
+	// routes holds the names route_set checks against (UseRoutes); nil:
+	// not checked.
+	routes atomic.Pointer[routeNamesBox]
+	// memAlloc maps instances' linear memory (memory_linux.go); abandoned
+	// tells it that Close closed the runtime under running calls.
+	memAlloc  experimental.MemoryAllocator
+	abandoned atomic.Bool
 }
+
+// routeNamesBox lets an interface live in an atomic.Pointer.
+type routeNamesBox struct{ session.RouteNames }
 
 type counters struct {
 	calls, errors, traps, timeouts, memory, busy, skipped, created atomic.Uint64
-	latency                                                        stats.Histogram // of every call into the guest
+	// ended counts calls that returned (the quarantine's failure ratio).
+	ended   atomic.Uint64
+	latency stats.Histogram // of every call into the guest
 }
 
 const wasiModule = wasi_snapshot_preview1.ModuleName
@@ -75,6 +89,7 @@ func (h *Host) Load(ctx context.Context, cfg Config) (*Plugin, error) {
 		}
 	}
 	p := &Plugin{host: h, cfg: rc, name: cfg.Name, log: h.log.With("plugin", cfg.Name), sum: sha256.Sum256(bin)}
+	p.memAlloc = memoryAllocator(&p.abandoned)
 	p.limiter = limiter{rate: h.opts.LogRate, burst: float64(h.opts.LogBurst), log: p.log}
 	p.quar.cfg = rc.Quarantine
 	if rc.Samples == nil {
@@ -353,6 +368,22 @@ func (p *Plugin) UseSamples(r *fetch.Registry) {
 	}
 }
 
+// UseRoutes makes r the names route_set checks a decision against (the
+// configuration generation the plugin serves): a name r does not have is
+// refused at the call with ERR_NOT_FOUND. Without it nothing is checked.
+func (p *Plugin) UseRoutes(r session.RouteNames) {
+	if r != nil {
+		p.routes.Store(&routeNamesBox{r})
+	}
+}
+
+func (p *Plugin) routeNames() session.RouteNames {
+	if b := p.routes.Load(); b != nil {
+		return b.RouteNames
+	}
+	return nil
+}
+
 // OnError returns the plugin's on_error policy.
 func (p *Plugin) OnError() OnError { return p.cfg.OnError }
 
@@ -382,6 +413,7 @@ func (p *Plugin) Close(ctx context.Context) {
 		p.pool.closeIdle()
 		select {
 		case <-ctx.Done():
+			p.abandoned.Store(true) // busy instances' memory must stay mapped
 			_ = p.rt.Close(context.Background())
 			return
 		case <-tick.C:

@@ -3,6 +3,7 @@ package plugins
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -370,6 +371,78 @@ func TestPlugin_Quarantine(t *testing.T) {
 	}
 	if st := p.Stats().Quarantine; st.Active || st.Probing || st.Level != 0 || st.Total != 2 {
 		t.Errorf("after recovery: %+v", st)
+	}
+}
+
+// One source's failures quarantine that source, not the plugin: others
+// keep being served. Failures from Sources distinct sources that are most
+// of the calls quarantine the plugin for everyone.
+func TestPlugin_QuarantinePerSource(t *testing.T) {
+	e := newEnv(t)
+	p := e.load(t, Config{Name: "misbehave", File: wasmFile(t, "misbehave"), InstancesMax: 1, OnError: FailOpen,
+		Quarantine: Quarantine{Failures: 3, Window: 10 * time.Second, Backoff: time.Minute}})
+	bad, good := httpCtxFrom("192.0.2.66:1000"), httpCtxFrom("192.0.2.10:2000")
+	for i := range 10 {
+		e.eval(t, "trap", bad)
+		if v, ok := e.eval(t, "ok", good); !ok || v.Int != 42 {
+			t.Fatalf("round %d: a good source was not served", i)
+		}
+	}
+	st := p.Stats()
+	if st.Quarantine.Active || st.Quarantine.Sources != 1 || st.Quarantine.SourcesTotal != 1 {
+		t.Fatalf("after one source's traps: %+v", st.Quarantine)
+	}
+	if st.Traps != 3 || st.Skipped != 7 {
+		t.Errorf("traps %d skipped %d, want 3 and 7 (the source is held after 3)", st.Traps, st.Skipped)
+	}
+	if !strings.Contains(e.logs.String(), "plugin quarantined for one source") {
+		t.Error("source quarantine not logged")
+	}
+	// An IPv6 client's whole /64 is one source.
+	for i := range 3 {
+		e.eval(t, "trap", httpCtxFrom(fmt.Sprintf("[2001:db8::%d]:1000", i+1)))
+	}
+	if _, ok := e.eval(t, "ok", httpCtxFrom("[2001:db8::99]:1000")); ok {
+		t.Error("another address of a held /64 was served")
+	}
+	// More sources fail at every call while the good one stays away:
+	// once failures are half the calls of the window, the plugin is
+	// quarantined for everyone.
+	for i := range 3 {
+		for range 3 {
+			e.eval(t, "trap", httpCtxFrom(fmt.Sprintf("192.0.2.%d:1000", 100+i)))
+		}
+	}
+	if st := p.Stats().Quarantine; !st.Active || st.Narrow {
+		t.Fatalf("failures from many sources, most of the calls: %+v", st)
+	}
+	if _, ok := e.eval(t, "ok", good); ok {
+		t.Error("a wide quarantine let a call through")
+	}
+}
+
+// A plugin whose every call fails from one source is quarantined as a
+// whole (narrow), but a call from another source goes through as a probe
+// and ends it when it works.
+func TestPlugin_QuarantineNarrow(t *testing.T) {
+	e := newEnv(t)
+	p := e.load(t, Config{Name: "misbehave", File: wasmFile(t, "misbehave"), InstancesMax: 1, OnError: FailOpen,
+		Quarantine: Quarantine{Failures: 3, Window: 10 * time.Second, Backoff: time.Minute}})
+	lone := httpCtxFrom("192.0.2.66:1000")
+	for range 3 {
+		e.eval(t, "trap", lone)
+	}
+	if st := p.Stats().Quarantine; !st.Active || !st.Narrow {
+		t.Fatalf("every call failed: %+v", st)
+	}
+	if _, ok := e.eval(t, "ok", lone); ok {
+		t.Error("the culprit was served")
+	}
+	if v, ok := e.eval(t, "ok", httpCtxFrom("192.0.2.10:2000")); !ok || v.Int != 42 {
+		t.Fatal("another source's probe was refused")
+	}
+	if st := p.Stats().Quarantine; st.Active || st.Level != 0 || st.Total != 1 {
+		t.Errorf("after another source's successful probe: %+v", st)
 	}
 }
 

@@ -60,3 +60,14 @@ func startHAProxy(t *testing.T, cfg, addr string) *haproxyProc {
 
 // haproxyAddr returns a free loopback address for an HAProxy bind.
 func haproxyAddr(t *testing.T) string { return fmt.Sprintf("127.0.0.1:%d", freePort(t)) }
+
+// freePort returns a TCP port of 127.0.0.1 that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}

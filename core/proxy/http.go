@@ -369,15 +369,24 @@ func (cc *clientConn) applyRequestRules(x *exchange, set *rules.Set) (stepResult
 		x.strm.Term.Set(session.CauseRewrite, session.PhaseRequest)
 		return cc.replyError(x, 500), true
 	}
+	if v.Kind == rules.Deny {
+		cc.trackDenied(x)
+	}
+	return cc.answerVerdict(x, v, session.PhaseRequest, 403)
+}
+
+// answerVerdict answers the client when rule verdict v says so, in phase:
+// deny and reject with v's status (default denyStatus) and body, when
+// there is one, return with its status (default 200) and body, redirect
+// with its location (default 302) and body. It reports false for a
+// verdict that lets the message through.
+func (cc *clientConn) answerVerdict(x *exchange, v rules.Verdict, phase session.Phase, denyStatus int) (stepResult, bool) {
+	status := v.Status
 	switch v.Kind {
 	case rules.Deny, rules.Reject:
-		if v.Kind == rules.Deny {
-			cc.trackDenied(x)
-		}
-		x.strm.Term.Set(session.CauseDenied, session.PhaseRequest)
-		status := v.Status
+		x.strm.Term.Set(session.CauseDenied, phase)
 		if status == 0 {
-			status = 403
+			status = denyStatus
 		}
 		if v.Kind == rules.Reject {
 			return cc.replyError(x, status), true
@@ -388,19 +397,17 @@ func (cc *clientConn) applyRequestRules(x *exchange, set *rules.Set) (stepResult
 		return cc.replyLocal(x, status, v.ContentType, nil, v.Body), true
 	case rules.Return:
 		// The proxy answered by itself: HAProxy's LR, not a denial.
-		x.strm.Term.Set(session.CauseLocal, session.PhaseRequest)
-		status := v.Status
+		x.strm.Term.Set(session.CauseLocal, phase)
 		if status == 0 {
 			status = 200
 		}
 		return cc.replyLocal(x, status, v.ContentType, nil, v.Body), true
 	case rules.Redirect:
-		x.strm.Term.Set(session.CauseLocal, session.PhaseRequest)
-		status := v.Status
+		x.strm.Term.Set(session.CauseLocal, phase)
 		if status == 0 {
 			status = 302
 		}
-		return cc.replyLocal(x, status, nil, v.Location, nil), true
+		return cc.replyLocal(x, status, v.ContentType, v.Location, v.Body), true
 	}
 	return keepOpen, false
 }
@@ -901,9 +908,10 @@ func (cc *clientConn) applyResponseRules(x *exchange, be *Backend) (res stepResu
 			strm.Term.Set(session.CauseRewrite, session.PhaseHeaders)
 			return cc.replyError(x, 500), true
 		}
-		if v.Kind == rules.Deny || v.Kind == rules.Reject {
-			strm.Term.Set(session.CauseDenied, session.PhaseHeaders)
-			return cc.replyError(x, 502), true
+		// Deny's default status here is HAProxy's for http-response
+		// deny: 502, the server's response being the thing refused.
+		if res, done := cc.answerVerdict(x, v, session.PhaseHeaders, 502); done {
+			return res, true
 		}
 	}
 	return keepOpen, false

@@ -270,3 +270,40 @@ func (cc *clientConn) routeServer(x *exchange, be *Backend) {
 		}
 	}
 }
+
+var _ session.RouteNames = (*Generation)(nil)
+
+// HasBackend reports whether name is a backend of the given mode: one that
+// selectBackend would take for a stream of that mode.
+func (g *Generation) HasBackend(name string, http bool) bool {
+	be := g.backends[name]
+	return be != nil && be.HTTP == http
+}
+
+// HasServer reports whether backend (the default backend of frontend
+// when "") has a server called server.
+func (g *Generation) HasServer(frontend, backend, server string) bool {
+	be := g.backends[backend]
+	if backend == "" {
+		for _, fe := range g.Frontends {
+			if fe.Name == frontend {
+				be = fe.Default
+			}
+		}
+	}
+	return be != nil && be.Server(server) != nil
+}
+
+// HasService reports whether name is a service answering streams of the
+// given mode.
+func (g *Generation) HasService(name string, http bool) bool {
+	svc, ok := g.Services[name]
+	if !ok {
+		return false
+	}
+	h, t := true, false
+	if ss, ok := svc.(StreamService); ok {
+		h, t = ss.Modes()
+	}
+	return (http && h) || (!http && t)
+}

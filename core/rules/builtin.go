@@ -202,6 +202,9 @@ func (a *replyAct) Do(ctx *fetch.Ctx) Verdict {
 func parseReply(kind VerdictKind, defStatus int) ParseFunc {
 	return func(args []string, env *Env) (Action, error) {
 		a := &replyAct{kind: kind, status: defStatus}
+		if kind == Deny && env.Point() == HTTPResponse {
+			a.status = 502 // HAProxy's: the server's response is what is refused
+		}
 		bodySet := false
 		for i := 0; i < len(args); i++ {
 			opt := args[i]

@@ -36,8 +36,8 @@ func (k VerdictKind) String() string {
 type Verdict struct {
 	Kind        VerdictKind
 	Status      int    // Deny (default 403), Return (default 200), Redirect (default 302)
-	ContentType []byte // Return, Deny
-	Body        []byte // Return, Deny
+	ContentType []byte // Return, Deny, Redirect (a plugin's reply)
+	Body        []byte // Return, Deny, Redirect (a plugin's reply)
 	Location    []byte // Redirect, already computed
 	Rule        *Rule  // the rule that decided
 }

@@ -19,3 +19,14 @@ type Route struct {
 
 // Empty reports whether nothing was chosen.
 func (r *Route) Empty() bool { return r.Backend == "" && r.Server == "" && r.Service == "" }
+
+// RouteNames says whether the names of a routing decision exist, so that
+// whoever sets a Route (a plugin's route_set) can refuse a name at once
+// rather than see it ignored at the selection point. The configuration
+// generation implements it; http is the mode of the stream's frontend.
+type RouteNames interface {
+	HasBackend(name string, http bool) bool
+	// HasServer: backend "" means the default backend of frontend.
+	HasServer(frontend, backend, server string) bool
+	HasService(name string, http bool) bool
+}

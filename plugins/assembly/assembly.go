@@ -133,6 +133,7 @@ func Build(ctx context.Context, cfg *config.Config, opt Options) (*Generation, e
 	}
 	for _, p := range g.plugins {
 		p.UseSamples(gen.Fetches)
+		p.UseRoutes(gen)
 	}
 	g.counters.eng.Store(gen.StickEngine())
 	g.Generation = gen
