@@ -414,14 +414,12 @@ func TestFleet_ConnCurExactAtRest(t *testing.T) {
 func TestFleet_InstanceStopTakesItsShareOut(t *testing.T) {
 	r := startRedis(t)
 	fleet := startFleet(t, 2, `{ address: "`+r.addr+`" }`, connRules)
-	var conns []net.Conn
-	for range 2 {
+	for range 2 { // held open until the test ends
 		c, err := net.Dial("tcp", fleet[1].web)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		conns = append(conns, c)
 	}
 	waitFor(t, 10*time.Second, "conn_cur 2 seen by the other instance", func() bool {
 		return fleet[0].table(t).value("conn_cur") == 2
