@@ -339,13 +339,14 @@ const rateRules = `    http_request:
 // checkFleetLimit: a limit of 100 requests per 10 s per source, enforced by
 // three instances that a client reaches in turn, lets through no fewer
 // than 100 and no more than 100 plus what the fleet could take in before
-// the instances heard of each other's counts (the instances times the
-// requests sent in one sync interval, taken twice: one interval to push,
-// one to pull).
+// the instances heard of each other's counts: the instances times the
+// requests sent while a count travels, which is one interval to push and
+// one to pull, plus as much again for a sync goroutine that a loaded
+// machine schedules late (a count of requests, not a time, is asserted).
 func checkFleetLimit(t *testing.T, fleet []*strataInstance) {
 	t.Helper()
 	ok, sent := sendRoundRobin(t, fleet, 300, 2*time.Millisecond)
-	slack := len(fleet) * mostInWindow(sent, 2*syncInterval)
+	slack := len(fleet) * mostInWindow(sent, 4*syncInterval)
 	t.Logf("%d of 300 let through by %d instances (limit 100, slack %d)", ok, len(fleet), slack)
 	if ok < 100 || ok > 100+slack {
 		t.Fatalf("%d requests let through, want 100 to %d", ok, 100+slack)
@@ -430,10 +431,12 @@ func TestFleet_InstanceStopTakesItsShareOut(t *testing.T) {
 	})
 }
 
-// TestFleet_RedisRestartLosesNothing: Redis is paused (SIGSTOP), then
-// restarted empty, while traffic flows: every request is answered, the
-// tables say they are degraded while Redis is away, and once it is back the
-// fleet's request count is the number of requests sent.
+// TestFleet_RedisRestartLosesNothing: Redis is paused (SIGSTOP) while
+// traffic flows, then resumed, which runs the writes queued meanwhile, then
+// restarted empty: every request is answered, the tables say they are
+// degraded while Redis is away, and each time it is back the fleet's
+// request count is exactly the number of requests sent: nothing lost, and
+// nothing counted twice by a push repeated after a lost reply.
 func TestFleet_RedisRestartLosesNothing(t *testing.T) {
 	r := startRedis(t)
 	fleet := startFleet(t, 3, `{ address: "`+r.addr+`" }`, `    http_request: ["track-sc0 src table per_ip"]`)
@@ -455,13 +458,19 @@ func TestFleet_RedisRestartLosesNothing(t *testing.T) {
 	}
 	send(30)
 
-	// Redis comes back empty: its process restarted without persistence.
+	// Redis resumes and runs the pushes it had queued, whose replies the
+	// instances gave up on.
 	r.cmd.Process.Signal(syscall.SIGCONT)
-	r.restart(t)
-	send(30)
 	for _, s := range fleet {
 		waitFor(t, 15*time.Second, "the table back in sync on "+s.web, func() bool { return !s.table(t).Shared.Degraded })
 	}
+	for _, s := range fleet {
+		s.waitValue(t, "http_req_cnt", int64(total))
+	}
+
+	// Redis comes back empty: its process restarted without persistence.
+	r.restart(t)
+	send(30)
 	for _, s := range fleet {
 		s.waitValue(t, "http_req_cnt", int64(total))
 	}

@@ -37,13 +37,18 @@ func TestShare_ReadsAddTheFleet(t *testing.T) {
 	for range 3 {
 		e.countPair(DataHTTPReqCnt, DataHTTPReqRate, 1, now)
 	}
-	if got := sh.TakePending(cnt.Off); got != 3 {
-		t.Errorf("pending http_req_cnt = %d, want 3", got)
+	// A counter is pushed whole (its local word is this instance's share);
+	// a rate's events are noted for the fleet's wall-clock buckets.
+	if got := e.Local(cnt.Off); got != 3 {
+		t.Errorf("local http_req_cnt = %d, want 3", got)
+	}
+	if got := sh.TakePending(cnt.Off); got != 0 {
+		t.Errorf("pending http_req_cnt = %d, want none: counters are pushed whole", got)
 	}
 	if got := sh.TakePending(rate.Off); got != 3 {
 		t.Errorf("pending http_req_rate = %d, want 3", got)
 	}
-	if got := sh.TakePending(cnt.Off); got != 0 {
+	if got := sh.TakePending(rate.Off); got != 0 {
 		t.Errorf("pending after a take = %d, want 0", got)
 	}
 
