@@ -191,6 +191,21 @@ func (s *strataInstance) api(method, path string) (*http.Response, error) {
 	return http.DefaultClient.Do(req)
 }
 
+// metrics returns the instance's GET /metrics.
+func (s *strataInstance) metrics(t *testing.T) string {
+	t.Helper()
+	resp, err := s.api("GET", "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // tableState is what GET /v1/tables/per_ip says of the table and of the
 // key 127.0.0.1.
 type tableState struct {
@@ -455,6 +470,9 @@ func TestFleet_RedisRestartLosesNothing(t *testing.T) {
 	send(60)
 	for _, s := range fleet {
 		waitFor(t, 15*time.Second, "the table degraded on "+s.web, func() bool { return s.table(t).Shared.Degraded })
+	}
+	if m := fleet[0].metrics(t); !strings.Contains(m, `strata_stick_table_shared_degraded{table="per_ip"} 1`) {
+		t.Errorf("/metrics does not say the table is degraded:\n%s", m)
 	}
 	send(30)
 

@@ -286,6 +286,9 @@ func (s *Syncer) Stop(ctx context.Context) {
 	})
 }
 
+// Close releases a syncer that was never started.
+func (s *Syncer) Close() { s.rdb.Close() }
+
 // leave removes this instance's conn_cur fields and heartbeat.
 func (s *Syncer) leave(ctx context.Context) {
 	s.mu.Lock()
