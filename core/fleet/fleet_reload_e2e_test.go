@@ -105,8 +105,8 @@ func (tr *traffic) stop(t *testing.T) int64 {
 	return tr.ok.Load()
 }
 
-// waitStartCount waits until every instance reads the requests the fleet
-// counted at start: startInstance's probe of each instance's address, a
+// waitStartCount waits until every instance, tracking its connections,
+// reads the requests the fleet counted at start: startInstance's probe of each instance's address, a
 // connection closed before its first request, counts as one request (as in
 // HAProxy). It returns that count.
 func waitStartCount(t *testing.T, fleet []*strataInstance) int64 {
@@ -340,5 +340,43 @@ func TestFleet_UpgradeKeepsSharedTable(t *testing.T) {
 	for _, s := range serving {
 		s.waitValue(t, "conn_cur", 0)
 		s.waitValue(t, "http_req_cnt", want)
+	}
+}
+
+// TestFleet_UpgradeKeepsLimit: a limit on the fleet's request count per
+// source holds exactly through the binary upgrade of one instance: the new
+// process enforces with the fleet's count, neither starting from nothing
+// (it would let more through) nor from a copy of the fleet's count on top
+// of it (fewer). A cumulative count, rather than a rate, makes the number
+// let through exact.
+func TestFleet_UpgradeKeepsLimit(t *testing.T) {
+	r := startRedis(t)
+	const limit = 100
+	rules := `    http_request:
+      - "track-sc0 src table per_ip"
+      - "deny status 429 if { sc0_http_req_cnt gt ` + strconv.Itoa(limit) + ` }"`
+	fleet := startFleet(t, 3, `{ address: "`+r.addr+`" }`, rules)
+	// Tracked from http_request on: startInstance's probes, which send no
+	// request, are not counted.
+	if ok, _ := sendRoundRobin(t, fleet, 80, time.Millisecond); ok != 80 {
+		t.Fatalf("%d of the first 80 requests let through, want all", ok)
+	}
+	old := fleet[1]
+	next := old.upgrade(t)
+	select {
+	case <-old.exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the old process did not exit")
+	}
+	const counted = 80
+	next.waitValue(t, "http_req_cnt", counted)
+	// Only the new process is sent requests now: each is counted, then
+	// let through while the fleet's count is within the limit.
+	ok, _ := sendRoundRobin(t, []*strataInstance{next}, 40, time.Millisecond)
+	if want := limit - int(counted); ok != want {
+		t.Fatalf("the new process let %d of 40 requests through, want %d (the fleet had counted %d, limit %d)", ok, want, counted, limit)
+	}
+	for _, s := range []*strataInstance{fleet[0], next, fleet[2]} {
+		s.waitValue(t, "http_req_cnt", counted+40)
 	}
 }
