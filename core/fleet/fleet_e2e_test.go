@@ -128,10 +128,15 @@ func (r *redisServer) restart(t testing.TB) {
 	r.start(t, bin)
 }
 
-// strataInstance is a `strata run` process of the fleet.
+// strataInstance is a `strata run` process of the fleet. Every instance
+// runs with a pid file, so that `strata reload` and a binary upgrade can
+// reach it.
 type strataInstance struct {
 	web, admin string
+	cfg        string // the configuration file, which a test may rewrite
+	pidfile    string
 	cmd        *exec.Cmd
+	exited     <-chan struct{} // closed once cmd has exited
 	stderr     *testsupport.SyncBuffer
 }
 
@@ -139,36 +144,15 @@ const fleetToken = "fleet-token"
 
 func startInstance(t testing.TB, yaml string) *strataInstance {
 	t.Helper()
+	dir := t.TempDir()
 	s := &strataInstance{
-		web:    "127.0.0.1:" + strconv.Itoa(freePort(t)),
-		admin:  "127.0.0.1:" + strconv.Itoa(freePort(t)),
-		stderr: &testsupport.SyncBuffer{},
+		web:     "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		admin:   "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		cfg:     filepath.Join(dir, "strata.yaml"),
+		pidfile: filepath.Join(dir, "strata.pid"),
 	}
-	yaml = strings.NewReplacer("{{web}}", s.web, "{{admin}}", s.admin).Replace(yaml)
-	cfg := filepath.Join(t.TempDir(), "strata.yaml")
-	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s.cmd = exec.Command(strataBin, "run", "-c", cfg)
-	s.cmd.Stdout = io.Discard
-	s.cmd.Stderr = s.stderr
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { s.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			s.cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("strata %s said:\n%s", s.web, s.stderr.String())
-		}
-	})
+	s.writeConfig(t, yaml)
+	s.spawn(t)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		if resp, err := s.api("GET", "/v1/tables"); err == nil {
@@ -183,6 +167,45 @@ func startInstance(t testing.TB, yaml string) *strataInstance {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// writeConfig writes the instance's configuration file from yaml, whose
+// {{web}} and {{admin}} are the instance's addresses.
+func (s *strataInstance) writeConfig(t testing.TB, yaml string) {
+	t.Helper()
+	yaml = strings.NewReplacer("{{web}}", s.web, "{{admin}}", s.admin).Replace(yaml)
+	if err := os.WriteFile(s.cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// spawn starts `strata run` with the instance's configuration and pid file
+// (and extra flags), and stops it at the end of the test.
+func (s *strataInstance) spawn(t testing.TB, extra ...string) {
+	t.Helper()
+	s.stderr = &testsupport.SyncBuffer{}
+	s.cmd = exec.Command(strataBin, append([]string{"run", "-c", s.cfg, "--pidfile", s.pidfile}, extra...)...)
+	s.cmd.Stdout = io.Discard
+	s.cmd.Stderr = s.stderr
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cmd, stderr := s.cmd, s.stderr
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	s.exited = done
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("strata %s (pid %d) said:\n%s", s.web, cmd.Process.Pid, stderr.String())
+		}
+	})
 }
 
 func (s *strataInstance) api(method, path string) (*http.Response, error) {
@@ -378,22 +401,7 @@ func checkConnCurAtRest(t *testing.T, fleet []*strataInstance) {
 	t.Helper()
 	var conns []net.Conn
 	for _, s := range fleet {
-		for range 3 {
-			c, err := net.Dial("tcp", s.web)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// One request each, so the connection is tracked and kept.
-			fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-			br := bufio.NewReader(c)
-			resp, err := http.ReadResponse(br, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			conns = append(conns, c)
-		}
+		conns = append(conns, holdConns(t, s, 3)...)
 	}
 	want := int64(len(conns))
 	for _, s := range fleet {
@@ -409,6 +417,30 @@ func checkConnCurAtRest(t *testing.T, fleet []*strataInstance) {
 			return s.table(t).value("conn_cur") == 0
 		})
 	}
+}
+
+// holdConns opens n connections to s, each after one keep-alive request
+// (so that it is tracked and kept), and returns them open. The test
+// closes them; they are closed at its end in any case.
+func holdConns(t *testing.T, s *strataInstance, n int) []net.Conn {
+	t.Helper()
+	var conns []net.Conn
+	for range n {
+		c, err := net.Dial("tcp", s.web)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		conns = append(conns, c)
+	}
+	return conns
 }
 
 const connRules = `    tcp_request_connection: ["track-sc0 src table per_ip"]`

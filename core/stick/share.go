@@ -61,6 +61,21 @@ type OwnShare struct {
 // Shared reports whether t is shared by a fleet.
 func (t *Table) Shared() bool { return t.shared.Load() }
 
+// FleetHolds reports whether, t being shared, the fleet holds its values
+// of dt: the counters and rates it sums over instances, and conn_cur. A
+// process that takes over another's entries (a binary upgrade) must not
+// set these locally: its first sync reads the fleet's value, which already
+// holds everything the old process counted (it pushes its last events when
+// it stops), so a local copy would count it twice. Tags (last writer wins)
+// and server_id (local) are not summed and may be set.
+func (t *Table) FleetHolds(dt DataType) bool {
+	if !t.Shared() || dt >= numDataTypes {
+		return false
+	}
+	k := dataInfo[dt].kind
+	return k == kindCounter || k == kindRate
+}
+
 // Syncer keeps a shared table in step with its fleet (core/fleet). A table
 // has at most one, attached when its first generation starts serving and
 // stopped when the table leaves the store.

@@ -123,3 +123,35 @@ func TestShare_UnsharedTableHasNone(t *testing.T) {
 		t.Error("an unshared table's entry has a Share")
 	}
 }
+
+// TestShare_FleetHolds: the counters and rates of a shared table, and
+// conn_cur, are the fleet's (a process taking over entries must not seed
+// them); tags and server_id are not, nor is anything of an unshared table.
+func TestShare_FleetHolds(t *testing.T) {
+	specs, err := ParseStores("conn_cur,http_req_cnt,http_req_rate(10s),gpc(1),gpc_rate(1,1s),gpt(1),server_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared, err := NewTable(Def{Name: "s", Key: KeyIP, Size: 10, Store: specs, Shared: "redis"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := NewTable(Def{Name: "l", Key: KeyIP, Size: 10, Store: specs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		dt   DataType
+		want bool
+	}{
+		{DataConnCur, true}, {DataHTTPReqCnt, true}, {DataHTTPReqRate, true}, {DataGPC, true}, {DataGPCRate, true},
+		{DataGPT, false}, {DataServerID, false}, {numDataTypes, false},
+	} {
+		if got := shared.FleetHolds(c.dt); got != c.want {
+			t.Errorf("shared table: FleetHolds(%v) = %v, want %v", c.dt, got, c.want)
+		}
+		if local.FleetHolds(c.dt) {
+			t.Errorf("unshared table: FleetHolds(%v) = true", c.dt)
+		}
+	}
+}
