@@ -128,10 +128,15 @@ func (r *redisServer) restart(t testing.TB) {
 	r.start(t, bin)
 }
 
-// strataInstance is a `strata run` process of the fleet.
+// strataInstance is a `strata run` process of the fleet. Every instance
+// runs with a pid file, so that `strata reload` and a binary upgrade can
+// reach it.
 type strataInstance struct {
 	web, admin string
+	cfg        string // the configuration file, which a test may rewrite
+	pidfile    string
 	cmd        *exec.Cmd
+	exited     <-chan struct{} // closed once cmd has exited
 	stderr     *testsupport.SyncBuffer
 }
 
@@ -139,36 +144,15 @@ const fleetToken = "fleet-token"
 
 func startInstance(t testing.TB, yaml string) *strataInstance {
 	t.Helper()
+	dir := t.TempDir()
 	s := &strataInstance{
-		web:    "127.0.0.1:" + strconv.Itoa(freePort(t)),
-		admin:  "127.0.0.1:" + strconv.Itoa(freePort(t)),
-		stderr: &testsupport.SyncBuffer{},
+		web:     "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		admin:   "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		cfg:     filepath.Join(dir, "strata.yaml"),
+		pidfile: filepath.Join(dir, "strata.pid"),
 	}
-	yaml = strings.NewReplacer("{{web}}", s.web, "{{admin}}", s.admin).Replace(yaml)
-	cfg := filepath.Join(t.TempDir(), "strata.yaml")
-	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s.cmd = exec.Command(strataBin, "run", "-c", cfg)
-	s.cmd.Stdout = io.Discard
-	s.cmd.Stderr = s.stderr
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { s.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			s.cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("strata %s said:\n%s", s.web, s.stderr.String())
-		}
-	})
+	s.writeConfig(t, yaml)
+	s.spawn(t)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		if resp, err := s.api("GET", "/v1/tables"); err == nil {
@@ -185,10 +169,64 @@ func startInstance(t testing.TB, yaml string) *strataInstance {
 	}
 }
 
+// writeConfig writes the instance's configuration file from yaml, whose
+// {{web}} and {{admin}} are the instance's addresses.
+func (s *strataInstance) writeConfig(t testing.TB, yaml string) {
+	t.Helper()
+	yaml = strings.NewReplacer("{{web}}", s.web, "{{admin}}", s.admin).Replace(yaml)
+	if err := os.WriteFile(s.cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// spawn starts `strata run` with the instance's configuration and pid file
+// (and extra flags), and stops it at the end of the test.
+func (s *strataInstance) spawn(t testing.TB, extra ...string) {
+	t.Helper()
+	s.stderr = &testsupport.SyncBuffer{}
+	s.cmd = exec.Command(strataBin, append([]string{"run", "-c", s.cfg, "--pidfile", s.pidfile}, extra...)...)
+	s.cmd.Stdout = io.Discard
+	s.cmd.Stderr = s.stderr
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cmd, stderr := s.cmd, s.stderr
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	s.exited = done
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("strata %s (pid %d) said:\n%s", s.web, cmd.Process.Pid, stderr.String())
+		}
+	})
+}
+
 func (s *strataInstance) api(method, path string) (*http.Response, error) {
 	req, _ := http.NewRequest(method, "http://"+s.admin+path, nil)
 	req.Header.Set("Authorization", "Bearer "+fleetToken)
 	return http.DefaultClient.Do(req)
+}
+
+// metrics returns the instance's GET /metrics.
+func (s *strataInstance) metrics(t *testing.T) string {
+	t.Helper()
+	resp, err := s.api("GET", "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // tableState is what GET /v1/tables/per_ip says of the table and of the
@@ -339,13 +377,14 @@ const rateRules = `    http_request:
 // checkFleetLimit: a limit of 100 requests per 10 s per source, enforced by
 // three instances that a client reaches in turn, lets through no fewer
 // than 100 and no more than 100 plus what the fleet could take in before
-// the instances heard of each other's counts (the instances times the
-// requests sent in one sync interval, taken twice: one interval to push,
-// one to pull).
+// the instances heard of each other's counts: the instances times the
+// requests sent while a count travels, which is one interval to push and
+// one to pull, plus as much again for a sync goroutine that a loaded
+// machine schedules late (a count of requests, not a time, is asserted).
 func checkFleetLimit(t *testing.T, fleet []*strataInstance) {
 	t.Helper()
 	ok, sent := sendRoundRobin(t, fleet, 300, 2*time.Millisecond)
-	slack := len(fleet) * mostInWindow(sent, 2*syncInterval)
+	slack := len(fleet) * mostInWindow(sent, 4*syncInterval)
 	t.Logf("%d of 300 let through by %d instances (limit 100, slack %d)", ok, len(fleet), slack)
 	if ok < 100 || ok > 100+slack {
 		t.Fatalf("%d requests let through, want 100 to %d", ok, 100+slack)
@@ -362,22 +401,7 @@ func checkConnCurAtRest(t *testing.T, fleet []*strataInstance) {
 	t.Helper()
 	var conns []net.Conn
 	for _, s := range fleet {
-		for range 3 {
-			c, err := net.Dial("tcp", s.web)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// One request each, so the connection is tracked and kept.
-			fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-			br := bufio.NewReader(c)
-			resp, err := http.ReadResponse(br, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			conns = append(conns, c)
-		}
+		conns = append(conns, holdConns(t, s, 3)...)
 	}
 	want := int64(len(conns))
 	for _, s := range fleet {
@@ -393,6 +417,30 @@ func checkConnCurAtRest(t *testing.T, fleet []*strataInstance) {
 			return s.table(t).value("conn_cur") == 0
 		})
 	}
+}
+
+// holdConns opens n connections to s, each after one keep-alive request
+// (so that it is tracked and kept), and returns them open. The test
+// closes them; they are closed at its end in any case.
+func holdConns(t *testing.T, s *strataInstance, n int) []net.Conn {
+	t.Helper()
+	var conns []net.Conn
+	for range n {
+		c, err := net.Dial("tcp", s.web)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		conns = append(conns, c)
+	}
+	return conns
 }
 
 const connRules = `    tcp_request_connection: ["track-sc0 src table per_ip"]`
@@ -430,10 +478,12 @@ func TestFleet_InstanceStopTakesItsShareOut(t *testing.T) {
 	})
 }
 
-// TestFleet_RedisRestartLosesNothing: Redis is paused (SIGSTOP), then
-// restarted empty, while traffic flows: every request is answered, the
-// tables say they are degraded while Redis is away, and once it is back the
-// fleet's request count is the number of requests sent.
+// TestFleet_RedisRestartLosesNothing: Redis is paused (SIGSTOP) while
+// traffic flows, then resumed, which runs the writes queued meanwhile, then
+// restarted empty: every request is answered, the tables say they are
+// degraded while Redis is away, and each time it is back the fleet's
+// request count is exactly the number of requests sent: nothing lost, and
+// nothing counted twice by a push repeated after a lost reply.
 func TestFleet_RedisRestartLosesNothing(t *testing.T) {
 	r := startRedis(t)
 	fleet := startFleet(t, 3, `{ address: "`+r.addr+`" }`, `    http_request: ["track-sc0 src table per_ip"]`)
@@ -453,15 +503,24 @@ func TestFleet_RedisRestartLosesNothing(t *testing.T) {
 	for _, s := range fleet {
 		waitFor(t, 15*time.Second, "the table degraded on "+s.web, func() bool { return s.table(t).Shared.Degraded })
 	}
+	if m := fleet[0].metrics(t); !strings.Contains(m, `strata_stick_table_shared_degraded{table="per_ip"} 1`) {
+		t.Errorf("/metrics does not say the table is degraded:\n%s", m)
+	}
 	send(30)
 
-	// Redis comes back empty: its process restarted without persistence.
+	// Redis resumes and runs the pushes it had queued, whose replies the
+	// instances gave up on.
 	r.cmd.Process.Signal(syscall.SIGCONT)
-	r.restart(t)
-	send(30)
 	for _, s := range fleet {
 		waitFor(t, 15*time.Second, "the table back in sync on "+s.web, func() bool { return !s.table(t).Shared.Degraded })
 	}
+	for _, s := range fleet {
+		s.waitValue(t, "http_req_cnt", int64(total))
+	}
+
+	// Redis comes back empty: its process restarted without persistence.
+	r.restart(t)
+	send(30)
 	for _, s := range fleet {
 		s.waitValue(t, "http_req_cnt", int64(total))
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -16,13 +17,22 @@ import (
 // keys, within ctx.
 func (s *Syncer) preload(ctx context.Context) error {
 	limit := s.t.Def().Size
+	var mu sync.Mutex // a cluster's masters are scanned at once
 	keys := map[string]bool{}
 	scan := func(ctx context.Context, c *redis.Client) error {
 		it := c.Scan(ctx, 0, s.tprefix+"*", 1000).Iterator()
-		for len(keys) < limit && it.Next(ctx) {
+		for it.Next(ctx) {
 			rest := strings.TrimPrefix(it.Val(), s.tprefix)
-			if k, _, ok := strings.Cut(rest, ":"); ok {
-				keys[k] = true
+			k, _, ok := strings.Cut(rest, ":")
+			if !ok {
+				continue
+			}
+			mu.Lock()
+			keys[k] = true
+			enough := len(keys) >= limit
+			mu.Unlock()
+			if enough {
+				break
 			}
 		}
 		return it.Err()

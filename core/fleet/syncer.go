@@ -4,33 +4,49 @@
 // A shared table counts locally, on the request path, exactly as an
 // unshared one (see core/stick's share.go); a Syncer per shared table
 // exchanges what changed with Redis once per sync interval, in one
-// pipeline, on its own goroutine:
+// pipeline, on its own goroutine. Every instance writes its own share of
+// each value whole, in a hash field named after it, and reads the others'
+// fields back:
 //
-//   - counters (conn_cnt, http_req_cnt, bytes, gpc, …): the events counted
-//     here since the last sync are added to a fleet total (INCRBY), whose
-//     reply gives the fleet's total back;
-//   - rates: the same, into a counter per wall-clock period bucket
+//   - counters (conn_cnt, http_req_cnt, bytes, gpc, …): its own total; the
+//     fleet's value sums every instance's field, live or gone, since their
+//     events happened;
+//   - rates: its own count in a hash per wall-clock period bucket
 //     (now / period) that expires after two periods, so the fleet's rate is
 //     HAProxy's sliding estimate over the last two buckets;
-//   - conn_cur: each instance writes its own absolute value in a hash field
-//     named after the instance; the fleet's value sums the fields of live
-//     instances, so the share of an instance that stops is removed at once
-//     and that of an instance that dies when its heartbeat goes stale;
+//   - conn_cur: its own value; the fleet's sums the fields of live
+//     instances (a heartbeat per sync), so the share of an instance that
+//     stops is removed at once and that of one that dies when its
+//     heartbeat goes stale;
 //   - gpt tags: last writer wins.
 //
-// No request waits on Redis. When a sync fails, the events it carried go
-// back to the entries' pending counts, the table is marked degraded (in
-// /v1/tables, /metrics and the log), counting goes on locally, and the next
-// successful sync merges everything.
+// Because shares are written whole, a push repeated after a lost reply
+// counts nothing twice, a push that failed is simply sent again, and a
+// Redis that restarted empty is filled again by the next full sync. No
+// request waits on Redis. When a sync fails the table is marked degraded
+// (in /v1/tables, /metrics and the log) and counting goes on locally.
+//
+// An entry that did not change since the last sync is left out of it,
+// except at a full sync every fullEvery intervals, which pushes and pulls
+// every entry (and refreshes the keys' expiry), so an idle entry's view of
+// the fleet is at most that old and the cost of a sync follows the keys in
+// use rather than the table's size.
+//
+// sc_clr_gpc clears a counter fleet-wide: the clearing instance writes the
+// time of the clear in the hash (field "~clear"), and every instance that
+// held the entry before then sets its own share to zero when it sees it.
 //
 // Keys, under the configured prefix (default "strata:"):
 //
-//	PREFIX t:TABLE:KEYHEX:TYPE          counter total (TYPE: http_req_cnt, gpc[1], …)
-//	PREFIX t:TABLE:KEYHEX:TYPE:EPOCH    rate bucket, EPOCH = unix ms / period
+//	PREFIX t:TABLE:KEYHEX:TYPE          hash: instance → its total (TYPE: http_req_cnt, gpc[1], …)
+//	PREFIX t:TABLE:KEYHEX:TYPE:EPOCH    hash: instance → its count in the bucket, EPOCH = unix ms / period
 //	PREFIX t:TABLE:KEYHEX:conn_cur      hash: instance → its conn_cur
+//	PREFIX t:TABLE:KEYHEX:gpt[N]        string: the last tag set
 //	PREFIX i:TABLE                      sorted set: instance → last heartbeat (unix ms)
 //
-// KEYHEX is the entry's key bytes as stored, in hexadecimal.
+// KEYHEX is the entry's key bytes as stored, in hexadecimal. Heartbeats and
+// buckets use each instance's clock: a fleet's clocks must agree within a
+// few intervals (NTP).
 //
 // Ownership: a Syncer's goroutine owns its bookkeeping (the entries' Own
 // shares); Start and Stop are called by the proxy's generation machinery.
@@ -57,6 +73,17 @@ import (
 	"github.com/strata-proxy/strata/core/stick"
 )
 
+// fullEvery is how many syncs apart a full sync comes.
+const fullEvery = 10
+
+// clearField is the hash field holding the time of a fleet-wide clear; it
+// cannot be an instance's name (those hold a host name first).
+const clearField = "~clear"
+
+// forgetAfter is how long a heartbeat is kept in the instances' set after
+// it went stale.
+const forgetAfter = time.Hour
+
 // Syncer keeps one shared table in step with the fleet.
 type Syncer struct {
 	// Immutable after New.
@@ -68,17 +95,16 @@ type Syncer struct {
 	words    []stick.SharedWord
 	tprefix  string // PREFIX t:TABLE:
 	ikey     string // PREFIX i:TABLE
-	rkey     string // PREFIX r:TABLE: Redis's incarnation, see repair
 	keyTTL   time.Duration
 	deadAft  time.Duration
 
 	// Owned by the sync goroutine (or the caller of SyncOnce, one at a time).
-	mu      sync.Mutex
-	seen    string // the incarnation the last sync saw
-	syncs   uint64 // syncs attempted, for incarnation candidates
-	entries []*stick.Entry
-	ops     []op
-	keybuf  []byte
+	mu       sync.Mutex
+	syncs    uint64 // syncs attempted
+	lastSync int64  // Unix ms of the last successful sync
+	entries  []*stick.Entry
+	ops      []op
+	keybuf   []byte
 
 	// Read by anyone.
 	commands atomic.Uint64 // Redis commands sent
@@ -93,12 +119,12 @@ type Syncer struct {
 type op struct {
 	e       *stick.Entry
 	w       stick.SharedWord
-	d       int64 // events pushed
-	cleared bool  // a counter reset first
+	pushed  int64 // the value pushed (counters, conn_cur)
+	cleared bool  // a fleet-wide clear pushed
 	dirty   bool  // a tag pushed
 	epoch   int64 // rates
 	main    redis.Cmder
-	prev    *redis.StringCmd // rates: the previous bucket
+	prev    *redis.MapStringStringCmd // rates: the previous bucket
 }
 
 // New returns the syncer of table t, shared as cfg says. instance names
@@ -118,7 +144,6 @@ func New(t *stick.Table, cfg config.SharedTable, instance string, log *slog.Logg
 		words:   t.SharedWords(),
 		tprefix: cfg.Redis.KeyPrefix + "t:" + d.Name + ":",
 		ikey:    cfg.Redis.KeyPrefix + "i:" + d.Name,
-		rkey:    cfg.Redis.KeyPrefix + "r:" + d.Name,
 		// An instance whose heartbeat is older than this is gone: its
 		// conn_cur share no longer counts.
 		deadAft: max(10*cfg.SyncInterval, 3*time.Second),
@@ -261,6 +286,9 @@ func (s *Syncer) Stop(ctx context.Context) {
 	})
 }
 
+// Close releases a syncer that was never started.
+func (s *Syncer) Close() { s.rdb.Close() }
+
 // leave removes this instance's conn_cur fields and heartbeat.
 func (s *Syncer) leave(ctx context.Context) {
 	s.mu.Lock()
@@ -303,63 +331,68 @@ func (s *Syncer) key(e *stick.Entry, w stick.SharedWord, epoch int64) string {
 	return string(b)
 }
 
-// SyncOnce pushes the table's pending events and pulls the fleet's values
-// of every entry it holds, in one pipeline. On failure nothing is lost: the
-// events go back to the entries, to be pushed by the next sync.
+// SyncOnce pushes this instance's share of the entries that changed (every
+// entry at a full sync) and pulls the rest of the fleet's, in one pipeline.
+// Nothing is lost when it fails: shares are pushed whole, so the next sync
+// sends them again.
 func (s *Syncer) SyncOnce(ctx context.Context, now time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	nowMs := now.UnixMilli()
+	full := s.syncs%fullEvery == 0
+	s.syncs++
 	s.entries = s.t.Entries(s.entries)
 	s.ops = s.ops[:0]
 	pipe := s.rdb.Pipeline()
-	nowMs := now.UnixMilli()
-	// The incarnation marker: set once by whichever instance comes first,
-	// it changes only when Redis lost its data (a restart without
-	// persistence, a flush). Then every instance pushes its whole share
-	// again (repair), so the fleet's totals come back.
-	// A candidate is never offered twice: were an instance to set the same
-	// value again after a loss, nobody would notice the loss.
-	s.syncs++
-	pipe.SetNX(ctx, s.rkey, s.instance+":"+strconv.FormatUint(s.syncs, 36), 0)
-	incarnation := pipe.Get(ctx, s.rkey)
 	pipe.ZAdd(ctx, s.ikey, redis.Z{Score: float64(nowMs), Member: s.instance})
+	if full {
+		pipe.ZRemRangeByScore(ctx, s.ikey, "-inf", strconv.FormatInt(nowMs-forgetAfter.Milliseconds(), 10))
+	}
 	live := pipe.ZRangeByScore(ctx, s.ikey, &redis.ZRangeBy{Min: strconv.FormatInt(nowMs-s.deadAft.Milliseconds(), 10), Max: "+inf"})
 	for _, e := range s.entries {
 		sh := e.Share()
 		if sh == nil {
 			continue
 		}
+		if sh.Joined == 0 {
+			sh.Joined = nowMs
+		}
+		// An entry nobody changed since the last sync that worked has
+		// nothing to push, and its pull can wait for the full sync.
+		if !full && e.Touched() < s.lastSync {
+			continue
+		}
 		dirty := sh.TakeDirty()
 		for _, w := range s.words {
 			o := op{e: e, w: w, epoch: -1}
+			k := s.key(e, w, -1)
 			switch w.Kind() {
-			case stick.ShareCounter:
-				k := s.key(e, w, -1)
-				o.d = sh.TakePending(w.Off)
-				o.cleared = sh.TakeCleared(w.Off)
-				if o.cleared {
-					pipe.Set(ctx, k, 0, 0)
+			case stick.ShareCounter, stick.ShareAbsolute:
+				o.pushed = int64(e.Local(w.Off))
+				if w.Kind() == stick.ShareCounter && sh.TakeCleared(w.Off) {
+					o.cleared = true
+					pipe.HSet(ctx, k, clearField, nowMs)
 				}
-				o.main = pipe.IncrBy(ctx, k, o.d)
-				if (o.d != 0 || o.cleared) && s.keyTTL > 0 {
-					pipe.PExpire(ctx, k, s.keyTTL)
+				if full || o.cleared || o.pushed != sh.Own[w.Off].Pushed {
+					pipe.HSet(ctx, k, s.instance, o.pushed)
+					if ttl := s.ttl(w); ttl > 0 {
+						pipe.PExpire(ctx, k, ttl)
+					}
 				}
+				o.main = pipe.HGetAll(ctx, k)
 			case stick.ShareRate:
 				o.epoch = stick.RateEpoch(w.Period, now)
+				own := &sh.Own[w.Off]
+				rotate(own, o.epoch)
+				own.Curr += sh.TakePending(w.Off)
 				k := s.key(e, w, o.epoch)
-				o.d = sh.TakePending(w.Off)
-				o.main = pipe.IncrBy(ctx, k, o.d)
-				if o.d != 0 {
+				if own.Curr > 0 {
+					pipe.HSet(ctx, k, s.instance, own.Curr)
 					pipe.PExpire(ctx, k, 2*w.Period+time.Second)
 				}
-				o.prev = pipe.Get(ctx, s.key(e, w, o.epoch-1))
-			case stick.ShareAbsolute:
-				k := s.key(e, w, -1)
-				pipe.HSet(ctx, k, s.instance, e.Local(w.Off))
-				pipe.PExpire(ctx, k, max(s.keyTTL, s.deadAft))
 				o.main = pipe.HGetAll(ctx, k)
+				o.prev = pipe.HGetAll(ctx, s.key(e, w, o.epoch-1))
 			case stick.ShareTag:
-				k := s.key(e, w, -1)
 				if dirty {
 					o.dirty = true
 					o.main = pipe.Set(ctx, k, e.Local(w.Off), s.keyTTL)
@@ -372,37 +405,30 @@ func (s *Syncer) SyncOnce(ctx context.Context, now time.Time) error {
 	}
 	s.commands.Add(uint64(pipe.Len()))
 	_, _ = pipe.Exec(ctx) // each command's own error is looked at below
-	// A cluster may answer some commands and not others: an operation
-	// whose command failed gives its events back, the others count.
-	var firstErr error
+	// A cluster may answer some commands and not others: what failed is
+	// sent again by the next sync, what came back counts.
+	firstErr := live.Err()
 	alive := map[string]bool{}
-	if err := live.Err(); err != nil {
-		firstErr = err
-	}
 	for _, m := range live.Val() {
 		alive[m] = true
 	}
-	lost := false
-	if inc, err := incarnation.Result(); err == nil {
-		lost = s.seen != "" && inc != s.seen
-		s.seen = inc
-	}
-	var repairs []*op
 	var gone []string // conn_cur hashes holding fields of dead instances
 	for i := range s.ops {
 		o := &s.ops[i]
 		if err := o.main.Err(); err != nil && !errors.Is(err, redis.Nil) {
 			firstErr = cmp.Or(firstErr, err)
-			s.giveBack(o)
+			if o.dirty {
+				o.e.Share().ReturnDirty()
+			}
+			if o.cleared {
+				o.e.Share().ReturnCleared(o.w.Off)
+			}
 			continue
-		}
-		if lost {
-			repairs = append(repairs, o)
 		}
 		if o.w.Kind() == stick.ShareAbsolute && live.Err() != nil {
 			continue // without the live set, keep the last sum
 		}
-		gone = s.apply(o, alive, gone)
+		gone = s.apply(o, nowMs, alive, gone)
 	}
 	if len(gone) > 0 {
 		// Best effort: a dead instance's fields are ignored anyway.
@@ -413,114 +439,91 @@ func (s *Syncer) SyncOnce(ctx context.Context, now time.Time) error {
 		s.commands.Add(uint64(pipe.Len()))
 		_, _ = pipe.Exec(ctx)
 	}
-	if len(repairs) > 0 {
-		s.log.Warn("Redis lost the shared table's values: pushing this instance's share again", "keys", len(repairs))
-		if err := s.repair(ctx, repairs); err != nil {
-			firstErr = cmp.Or(firstErr, err)
-		}
-	}
 	if firstErr != nil {
 		return fmt.Errorf("sync with redis: %w", firstErr)
 	}
+	s.lastSync = nowMs
 	return nil
 }
 
-// repair pushes again what this instance had pushed before Redis lost it:
-// counter totals and the two current rate buckets (conn_cur is written
-// whole at every sync anyway). The events of the sync that found the loss
-// are already in, so only what was pushed before it is added.
-func (s *Syncer) repair(ctx context.Context, ops []*op) error {
-	pipe := s.rdb.Pipeline()
-	for _, o := range ops {
-		own := o.e.Share().Own[o.w.Off]
-		switch o.w.Kind() {
-		case stick.ShareCounter:
-			if before := own.Total - o.d; before != 0 {
-				k := s.key(o.e, o.w, -1)
-				pipe.IncrBy(ctx, k, before)
-				if s.keyTTL > 0 {
-					pipe.PExpire(ctx, k, s.keyTTL)
-				}
-			}
-		case stick.ShareRate:
-			if before := own.Curr - o.d; before > 0 && own.Epoch == o.epoch {
-				pipe.IncrBy(ctx, s.key(o.e, o.w, o.epoch), before)
-				pipe.PExpire(ctx, s.key(o.e, o.w, o.epoch), 2*o.w.Period+time.Second)
-			}
-			if own.Prev > 0 {
-				pipe.IncrBy(ctx, s.key(o.e, o.w, o.epoch-1), own.Prev)
-				pipe.PExpire(ctx, s.key(o.e, o.w, o.epoch-1), o.w.Period+time.Second)
-			}
-		}
+// ttl is how long the key of word w lives after a push: as an idle entry
+// would (0: no expiry), and for conn_cur at least long enough to outlast a
+// dead instance's heartbeat.
+func (s *Syncer) ttl(w stick.SharedWord) time.Duration {
+	if w.Kind() == stick.ShareAbsolute {
+		return max(s.keyTTL, s.deadAft)
 	}
-	s.commands.Add(uint64(pipe.Len()))
-	_, err := pipe.Exec(ctx)
-	return err
+	return s.keyTTL
 }
 
-// giveBack returns the events of an operation that failed to its entry.
-func (s *Syncer) giveBack(o *op) {
-	sh := o.e.Share()
-	if o.d != 0 {
-		sh.ReturnPending(o.w.Off, o.d)
+// rotate moves a rate's own bucket counts to epoch.
+func rotate(own *stick.OwnShare, epoch int64) {
+	switch own.Epoch {
+	case epoch:
+	case epoch - 1:
+		own.Prev, own.Curr = own.Curr, 0
+	default:
+		own.Prev, own.Curr = 0, 0
 	}
-	if o.cleared {
-		sh.ReturnCleared(o.w.Off)
-	}
-	if o.dirty {
-		sh.ReturnDirty()
-	}
+	own.Epoch = epoch
 }
 
-// apply records the fleet's value that an operation returned. It appends
-// to gone the (hash, field) pairs of dead instances it met.
-func (s *Syncer) apply(o *op, alive map[string]bool, gone []string) []string {
+// apply records the fleet's share that an operation returned. It appends
+// to gone the (hash, field) pairs of dead instances' conn_cur it met.
+func (s *Syncer) apply(o *op, nowMs int64, alive map[string]bool, gone []string) []string {
 	sh := o.e.Share()
 	own := &sh.Own[o.w.Off]
-	{
-		switch o.w.Kind() {
-		case stick.ShareCounter:
-			if o.cleared {
-				own.Total = 0
+	switch o.w.Kind() {
+	case stick.ShareCounter:
+		own.Pushed = o.pushed
+		fields := o.main.(*redis.MapStringStringCmd).Val()
+		if o.cleared {
+			own.ClearSeen = nowMs
+		} else if t, err := strconv.ParseInt(fields[clearField], 10, 64); err == nil && t > own.ClearSeen {
+			own.ClearSeen = t
+			if t >= sh.Joined {
+				// Another instance cleared it after this one held it:
+				// this instance's share goes too, at the next push.
+				o.e.ClearLocal(o.w.Off)
+				sh.SetOthers(o.w.Off, 0)
+				return gone
 			}
-			own.Total += o.d
-			total := o.main.(*redis.IntCmd).Val()
-			sh.SetOthers(o.w.Off, max(0, total-own.Total))
-		case stick.ShareRate:
-			switch own.Epoch {
-			case o.epoch:
-			case o.epoch - 1:
-				own.Prev, own.Curr = own.Curr, 0
-			default:
-				own.Prev, own.Curr = 0, 0
+		}
+		sh.SetOthers(o.w.Off, sumOthers(fields, s.instance, nil))
+	case stick.ShareAbsolute:
+		own.Pushed = o.pushed
+		fields := o.main.(*redis.MapStringStringCmd).Val()
+		for inst := range fields {
+			if inst != s.instance && !alive[inst] {
+				gone = append(gone, s.key(o.e, o.w, -1), inst)
 			}
-			own.Epoch = o.epoch
-			own.Curr += o.d
-			curr := o.main.(*redis.IntCmd).Val()
-			prev, _ := o.prev.Int64() // redis.Nil: no bucket, 0
-			sh.SetOthersRate(o.w.Off, o.epoch, max(0, curr-own.Curr), max(0, prev-own.Prev))
-		case stick.ShareAbsolute:
-			var sum int64
-			for inst, v := range o.main.(*redis.MapStringStringCmd).Val() {
-				if inst == s.instance {
-					continue
-				}
-				if !alive[inst] {
-					gone = append(gone, s.key(o.e, o.w, -1), inst)
-					continue
-				}
-				n, _ := strconv.ParseInt(v, 10, 64)
-				sum += max(0, n)
-			}
-			sh.SetOthers(o.w.Off, sum)
-		case stick.ShareTag:
-			if o.dirty {
-				break
-			}
-			if v, err := o.main.(*redis.StringCmd).Uint64(); err == nil {
-				o.e.SetFleetTag(o.w.Off, uint32(v))
-			}
+		}
+		sh.SetOthers(o.w.Off, sumOthers(fields, s.instance, alive))
+	case stick.ShareRate:
+		curr := sumOthers(o.main.(*redis.MapStringStringCmd).Val(), s.instance, nil)
+		prev := sumOthers(o.prev.Val(), s.instance, nil)
+		sh.SetOthersRate(o.w.Off, o.epoch, curr, prev)
+	case stick.ShareTag:
+		if o.dirty {
+			break
+		}
+		if v, err := o.main.(*redis.StringCmd).Uint64(); err == nil {
+			o.e.SetFleetTag(o.w.Off, uint32(v))
 		}
 	}
 	return gone
+}
+
+// sumOthers sums the instances' fields of a hash but self's (and, when
+// alive is not nil, those of instances not in it).
+func sumOthers(fields map[string]string, self string, alive map[string]bool) int64 {
+	var sum int64
+	for inst, v := range fields {
+		if inst == self || inst == clearField || (alive != nil && !alive[inst]) {
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		sum += max(0, n)
+	}
+	return sum
 }

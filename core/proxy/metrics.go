@@ -116,6 +116,16 @@ func (p *Proxy) gatherCore(m *telemetry.Metrics) {
 			t := ts.Get(name)
 			m.Gauge("strata_stick_table_entries", "Entries in the stick table.", float64(t.Len()), "table", name)
 			m.Gauge("strata_stick_table_size", "Maximum number of entries of the stick table.", float64(t.Def().Size), "table", name)
+			if t.Shared() {
+				ss := t.ShareState()
+				degraded := 0.0
+				if ss.Degraded {
+					degraded = 1
+				}
+				m.Gauge("strata_stick_table_shared_degraded", "1 while a shared table counts locally only: its last sync with Redis failed.", degraded, "table", name)
+				m.Counter("strata_stick_table_syncs_total", "Syncs of a shared table with Redis, by outcome.", float64(ss.Syncs), "table", name, "outcome", "success")
+				m.Counter("strata_stick_table_syncs_total", "Syncs of a shared table with Redis, by outcome.", float64(ss.Failures), "table", name, "outcome", "failure")
+			}
 		}
 	}
 	rs := p.ReloadStatus()

@@ -160,13 +160,18 @@ func (g *Generation) startStick() {
 		return
 	}
 	st.once.Do(func() {
-		if err := st.store.Commit(st.tables); err != nil && !errors.Is(err, stick.ErrStale) {
+		err := st.store.Commit(st.tables)
+		if err != nil && !errors.Is(err, stick.ErrStale) {
 			st.log.Error("stick tables", "error", err)
 		} else if err != nil {
 			st.log.Warn("stick tables: another configuration was applied since this one was built; its tables stay current", "error", err)
 		}
 		st.sweep = st.eng.StartSweeper()
-		st.startSyncers()
+		if err == nil {
+			// Only tables the store holds get a syncer: the store stops
+			// it when the table leaves (a stale generation's would leak).
+			st.startSyncers()
+		}
 	})
 }
 
@@ -185,6 +190,8 @@ func (st *stickState) startSyncers() {
 		}
 		if t.AttachSyncer(s) {
 			s.Start()
+		} else {
+			s.Close() // another generation attached one first
 		}
 	}
 }

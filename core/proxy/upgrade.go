@@ -148,9 +148,11 @@ func (p *Proxy) DumpTables() TableDump {
 
 // RestoreTables fills g's tables from d, before g serves: tables of the
 // same name get the entries, each value the table stores set as the
-// runtime API would set it (conn_cur excepted). It returns the number of
-// entries restored; entries whose key does not fit the table, or that do
-// not fit in it, are skipped.
+// runtime API would set it, but conn_cur and, in a table shared by a
+// fleet, every counter and rate (the new process's first sync reads them
+// from the fleet, which holds the old process's events). It returns the
+// number of entries restored; entries whose key does not fit the table, or
+// that do not fit in it, are skipped.
 func RestoreTables(g *Generation, d TableDump) (int, error) {
 	e := g.StickEngine()
 	if e == nil {
@@ -176,7 +178,9 @@ func RestoreTables(g *Generation, d TableDump) (int, error) {
 				continue
 			}
 			for _, v := range de.Values {
-				if v.Type == stick.DataConnCur {
+				// conn_cur counts the old process's connections, which
+				// it keeps; a shared table's sums come from the fleet.
+				if v.Type == stick.DataConnCur || t.FleetHolds(v.Type) {
 					continue
 				}
 				ent.Set(v.Type, v.Index, v.Value, now)

@@ -120,9 +120,6 @@ func (e *Entry) off(dt DataType) int { return int(e.t.lay.off[dt]) }
 func (e *Entry) addCounter(dt DataType, n uint64) bool {
 	if o := e.off(dt); o >= 0 {
 		atomic.AddUint64(&e.words[o], n)
-		if dt != DataConnCur {
-			e.sharedCount(o, int64(n))
-		}
 		return true
 	}
 	return false
@@ -227,6 +224,9 @@ func (e *Entry) Set(dt DataType, idx int, v int64, now time.Time) error {
 		atomic.StoreUint64(&e.words[o], uint64(uint32(int32(v))))
 	case kindTag:
 		atomic.StoreUint64(&e.words[o], uint64(uint32(v)))
+		if e.share != nil {
+			e.share.dirty.Store(true)
+		}
 	default:
 		atomic.StoreUint64(&e.words[o], uint64(v))
 	}
@@ -266,7 +266,6 @@ func (e *Entry) incGPC(cnt, rate DataType, idx int, now time.Time) (uint64, bool
 	}
 	if _, o, ok := e.t.lay.resolve(cnt, idx); ok {
 		v, done = atomic.AddUint64(&e.words[o], 1), true
-		e.sharedCount(o, 1)
 	}
 	if done {
 		e.touch(ms)
@@ -288,7 +287,6 @@ func (e *Entry) AddGPC(idx int, n uint32, now time.Time) (uint64, bool) {
 	}
 	if _, o, ok := e.t.lay.resolve(DataGPC, idx); ok {
 		v, done = atomic.AddUint64(&e.words[o], uint64(n)), true
-		e.sharedCount(o, int64(n))
 	}
 	if done {
 		e.touch(ms)

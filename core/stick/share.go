@@ -10,26 +10,29 @@ import (
 //
 // A shared table counts locally exactly as an unshared one: the same
 // atomic operations on the entry's words, so a request never waits on the
-// network. Beside them, each entry of a shared table has a Share that a
-// syncer (core/fleet) drives once per sync interval:
+// network. The local words hold this instance's own counts; each entry of a
+// shared table also has a Share that a syncer (core/fleet) drives once per
+// sync interval:
 //
-//	pending  events counted here since the last push, per word: the syncer
-//	         swaps them to zero and adds them to the fleet's totals;
-//	others   what the rest of the fleet holds, per word: the fleet's
-//	         total minus what this instance pushed, written by the syncer.
+//	others   what the rest of the fleet holds, per word, written by the
+//	         syncer from what the other instances pushed;
+//	pending  rate events counted here since the last sync (a rate's local
+//	         freqCtr is not aligned on the fleet's buckets, so the syncer
+//	         adds them to its own count of the current bucket);
+//	cleared  a counter cleared here (sc_clr_gpc), for the fleet;
+//	dirty    a tag set here, for the fleet.
 //
-// Get returns local + others, so an instance's own events are never counted
-// twice and none are missed between syncs. Rates keep HAProxy's sliding
-// estimate fleet-wide: the fleet counts each rate in buckets aligned on the
-// wall clock (now / period), and others' share of a rate is read with the
-// same two-period formula as freqCtr. conn_cur is pushed as the instance's
-// own absolute value, not as a delta, so that the share of an instance that
-// stops or dies can be taken out whole. Tags (gpt) are last-writer-wins;
-// server_id stays local (server ids are per instance configuration).
+// Get returns local + others. Every instance pushes its own values whole
+// (absolute, never deltas), so a push that is repeated after a lost reply
+// counts nothing twice, and one that fails is simply sent again. Rates keep
+// HAProxy's sliding estimate fleet-wide: each instance's count per bucket
+// aligned on the wall clock (now / period), read with the same two-period
+// formula as freqCtr. Tags (gpt) are last-writer-wins; server_id stays
+// local (server ids are per instance configuration).
 //
-// Ownership: pending and dirty are written by request goroutines and
-// swapped by the syncer; others and epochs by the syncer alone and read by
-// anyone. Own is the syncer's private bookkeeping.
+// Ownership: pending, cleared and dirty are written by request goroutines
+// and swapped by the syncer; others and epochs by the syncer alone and read
+// by anyone. Own is the syncer's private bookkeeping.
 
 // Share is the fleet state of one entry of a shared table.
 type Share struct {
@@ -39,19 +42,39 @@ type Share struct {
 	cleared []atomic.Bool  // by word offset: a counter cleared here (sc_clr_gpc)
 	dirty   atomic.Bool    // a tag was set here since the last push
 
-	// Own is what this instance has pushed, for the syncer alone: totals
-	// of counters, and of rates the counts of the buckets Epoch (Curr) and
-	// Epoch-1 (Prev), by word offset.
+	// Own is this instance's share, for the syncer alone, by word offset.
 	Own []OwnShare
+	// Joined is when the syncer first saw the entry (Unix ms), for the
+	// syncer alone: a fleet-wide clear older than that is not this
+	// entry's.
+	Joined int64
 }
 
-// OwnShare is what this instance pushed for one word.
+// OwnShare is this instance's share of one word, as the syncer keeps it.
 type OwnShare struct {
-	Total, Curr, Prev, Epoch int64
+	Pushed     int64 // the counter or conn_cur value last pushed
+	Curr, Prev int64 // a rate's own counts in buckets Epoch and Epoch-1
+	Epoch      int64
+	ClearSeen  int64 // the last fleet-wide clear applied here (Unix ms)
 }
 
 // Shared reports whether t is shared by a fleet.
 func (t *Table) Shared() bool { return t.shared.Load() }
+
+// FleetHolds reports whether, t being shared, the fleet holds its values
+// of dt: the counters and rates it sums over instances, and conn_cur. A
+// process that takes over another's entries (a binary upgrade) must not
+// set these locally: its first sync reads the fleet's value, which already
+// holds everything the old process counted (it pushes its last events when
+// it stops), so a local copy would count it twice. Tags (last writer wins)
+// and server_id (local) are not summed and may be set.
+func (t *Table) FleetHolds(dt DataType) bool {
+	if !t.Shared() || dt >= numDataTypes {
+		return false
+	}
+	k := dataInfo[dt].kind
+	return k == kindCounter || k == kindRate
+}
 
 // Syncer keeps a shared table in step with its fleet (core/fleet). A table
 // has at most one, attached when its first generation starts serving and
@@ -159,19 +182,15 @@ func (w SharedWord) Kind() ShareKind {
 type ShareKind uint8
 
 const (
-	ShareCounter  ShareKind = iota // deltas added to a fleet total
-	ShareRate                      // deltas added to a wall-clock bucket
-	ShareAbsolute                  // each instance's own value, summed (conn_cur)
+	ShareCounter  ShareKind = iota // each instance's own total, summed over every instance
+	ShareRate                      // each instance's own count per wall-clock bucket, summed
+	ShareAbsolute                  // each instance's own value, summed over live instances (conn_cur)
 	ShareTag                       // last writer wins (gpt)
 )
 
-// TakePending returns the events of word off counted here since the last
-// call and resets them.
+// TakePending returns the rate events of word off counted here since the
+// last call and resets them.
 func (s *Share) TakePending(off int) int64 { return s.pending[off].Swap(0) }
-
-// ReturnPending gives back events that could not be pushed, so that they
-// are pushed with the next sync.
-func (s *Share) ReturnPending(off int, n int64) { s.pending[off].Add(n) }
 
 // TakeCleared reports whether counter off was cleared here since the last
 // call: the syncer then resets the fleet's total before adding the pending
@@ -187,8 +206,8 @@ func (s *Share) ReturnDirty() { s.dirty.Store(true) }
 // TakeDirty reports whether a tag was set here since the last call.
 func (s *Share) TakeDirty() bool { return s.dirty.Swap(false) }
 
-// SetOthers records the rest of the fleet's total of a counter, or the sum
-// of the other instances' conn_cur.
+// SetOthers records the rest of the fleet's share of a counter or of
+// conn_cur.
 func (s *Share) SetOthers(off int, v int64) { s.others[off].Store(v) }
 
 // SetOthersRate records the rest of the fleet's counts of a rate in the
@@ -198,6 +217,13 @@ func (s *Share) SetOthersRate(off int, epoch, curr, prev int64) {
 	s.others[off+1].Store(prev)
 	s.epoch[off].Store(epoch)
 }
+
+// ClearLocal sets counter word off to zero: the fleet cleared it (another
+// instance's sc_clr_gpc).
+func (e *Entry) ClearLocal(off int) { atomic.StoreUint64(&e.words[off], 0) }
+
+// Touched returns when e last changed (Unix ms).
+func (e *Entry) Touched() int64 { return e.touched.Load() }
 
 // Local returns this instance's own value of word off (the absolute
 // conn_cur, or a tag) without the fleet's share.
@@ -211,7 +237,7 @@ func (e *Entry) SetFleetTag(off int, v uint32) {
 	}
 }
 
-// sharedCount notes n events on word off for the next push.
+// sharedCount notes n rate events on word off for the next push.
 func (e *Entry) sharedCount(off int, n int64) {
 	if e.share != nil {
 		e.share.pending[off].Add(n)

@@ -37,13 +37,18 @@ func TestShare_ReadsAddTheFleet(t *testing.T) {
 	for range 3 {
 		e.countPair(DataHTTPReqCnt, DataHTTPReqRate, 1, now)
 	}
-	if got := sh.TakePending(cnt.Off); got != 3 {
-		t.Errorf("pending http_req_cnt = %d, want 3", got)
+	// A counter is pushed whole (its local word is this instance's share);
+	// a rate's events are noted for the fleet's wall-clock buckets.
+	if got := e.Local(cnt.Off); got != 3 {
+		t.Errorf("local http_req_cnt = %d, want 3", got)
+	}
+	if got := sh.TakePending(cnt.Off); got != 0 {
+		t.Errorf("pending http_req_cnt = %d, want none: counters are pushed whole", got)
 	}
 	if got := sh.TakePending(rate.Off); got != 3 {
 		t.Errorf("pending http_req_rate = %d, want 3", got)
 	}
-	if got := sh.TakePending(cnt.Off); got != 0 {
+	if got := sh.TakePending(rate.Off); got != 0 {
 		t.Errorf("pending after a take = %d, want 0", got)
 	}
 
@@ -116,5 +121,37 @@ func TestShare_UnsharedTableHasNone(t *testing.T) {
 	defer tbl.Release(e, now)
 	if e.Share() != nil || tbl.Shared() {
 		t.Error("an unshared table's entry has a Share")
+	}
+}
+
+// TestShare_FleetHolds: the counters and rates of a shared table, and
+// conn_cur, are the fleet's (a process taking over entries must not seed
+// them); tags and server_id are not, nor is anything of an unshared table.
+func TestShare_FleetHolds(t *testing.T) {
+	specs, err := ParseStores("conn_cur,http_req_cnt,http_req_rate(10s),gpc(1),gpc_rate(1,1s),gpt(1),server_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared, err := NewTable(Def{Name: "s", Key: KeyIP, Size: 10, Store: specs, Shared: "redis"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, err := NewTable(Def{Name: "l", Key: KeyIP, Size: 10, Store: specs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		dt   DataType
+		want bool
+	}{
+		{DataConnCur, true}, {DataHTTPReqCnt, true}, {DataHTTPReqRate, true}, {DataGPC, true}, {DataGPCRate, true},
+		{DataGPT, false}, {DataServerID, false}, {numDataTypes, false},
+	} {
+		if got := shared.FleetHolds(c.dt); got != c.want {
+			t.Errorf("shared table: FleetHolds(%v) = %v, want %v", c.dt, got, c.want)
+		}
+		if local.FleetHolds(c.dt) {
+			t.Errorf("unshared table: FleetHolds(%v) = true", c.dt)
+		}
 	}
 }
