@@ -89,12 +89,7 @@ func TestH2Load_Conformance(t *testing.T) {
 						t.Skip("load test: the -c1 run checks the same under -short")
 					}
 					checkH2Load(t, "strata", runH2Load(t, bin, append(args, fe.scheme+"://"+p.web+"/")...), args)
-					// 200,000 more requests over TLS through HAProxy
-					// would lengthen CI's run for little: the TLS
-					// frontend's -c1 run and the h2c frontend's -c10 run
-					// already compare HAProxy on each frontend and at
-					// each concurrency.
-					if fe.haproxy == "" || (fe.name == "tls" && args[0] != "-c1") {
+					if fe.haproxy == "" {
 						return
 					}
 					checkH2Load(t, "haproxy", runH2Load(t, bin, append(args, fe.scheme+"://"+fe.haproxy+"/")...), args)
