@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // h2loadYAML serves HTTP/2 on frontend web in front of the upstream up:
@@ -57,6 +59,12 @@ backends:
 // failed, a connection ended by GOAWAY as errored. .ci/run installs
 // h2load (nghttp2-client); the test is skipped where it is missing. The
 // 200,000-request runs are skipped under -short (CI runs without it).
+//
+// HAProxy 2.6, which advertises the same 100 streams, runs beside strata
+// on the same upstream with the same two frontends, and the same h2load
+// command lines must succeed as wholly through it; both results are
+// logged side by side. Where HAProxy is missing (or under -short) strata
+// is checked alone.
 func TestH2Load_Conformance(t *testing.T) {
 	bin, err := exec.LookPath("h2load")
 	if err != nil {
@@ -65,13 +73,13 @@ func TestH2Load_Conformance(t *testing.T) {
 	up := startUpstream(t, "s1")
 	dir := t.TempDir()
 	cert, key := writeSelfSigned(t, dir)
-	for _, fe := range []struct{ name, scheme, yaml string }{
-		{"h2c", "http", h2loadYAML(up.addr, "", "")},
-		{"tls", "https", h2loadYAML(up.addr, cert, key)},
+	hap := startH2LoadHAProxy(t, up.addr, cert, key)
+	for _, fe := range []struct{ name, scheme, yaml, haproxy string }{
+		{"h2c", "http", h2loadYAML(up.addr, "", ""), hap.h2c},
+		{"tls", "https", h2loadYAML(up.addr, cert, key), hap.tls},
 	} {
 		t.Run(fe.name, func(t *testing.T) {
 			p := startStrata(t, fe.yaml, false)
-			url := fe.scheme + "://" + p.web + "/"
 			for _, args := range [][]string{
 				{"-c1", "-m100", "-n100000"},
 				{"-c10", "-m100", "-n200000"},
@@ -80,7 +88,11 @@ func TestH2Load_Conformance(t *testing.T) {
 					if testing.Short() && args[0] != "-c1" {
 						t.Skip("load test: the -c1 run checks the same under -short")
 					}
-					checkH2Load(t, runH2Load(t, bin, append(args, url)...), args)
+					checkH2Load(t, "strata", runH2Load(t, bin, append(args, fe.scheme+"://"+p.web+"/")...), args)
+					if fe.haproxy == "" {
+						return
+					}
+					checkH2Load(t, "haproxy", runH2Load(t, bin, append(args, fe.scheme+"://"+fe.haproxy+"/")...), args)
 				})
 			}
 			select {
@@ -90,6 +102,52 @@ func TestH2Load_Conformance(t *testing.T) {
 			}
 		})
 	}
+}
+
+// h2loadHAProxy holds the addresses of HAProxy's frontends in
+// TestH2Load_Conformance, both empty when HAProxy does not run.
+type h2loadHAProxy struct{ h2c, tls string }
+
+// startH2LoadHAProxy runs HAProxy with the frontends of h2loadYAML in
+// front of the upstream up: h2c with prior knowledge, and TLS with ALPN
+// h2 on the certificate cert and its key (HAProxy reads both from one
+// file). Its timeouts are strata's there; HAProxy's default
+// tune.h2.max-concurrent-streams is 100, as strata's.
+func startH2LoadHAProxy(t *testing.T, up, cert, key string) h2loadHAProxy {
+	t.Helper()
+	if why := testsupport.HAProxyUnavailable(); why != "" {
+		t.Logf("strata is checked alone: %s", why)
+		return h2loadHAProxy{}
+	}
+	pem := filepath.Join(t.TempDir(), "haproxy.pem")
+	var both []byte
+	for _, f := range []string{cert, key} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		both = append(both, b...)
+	}
+	if err := os.WriteFile(pem, both, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := h2loadHAProxy{h2c: freePort(t), tls: freePort(t)}
+	testsupport.StartHAProxy(t, fmt.Sprintf(`global
+defaults
+  mode http
+  timeout client 30s
+  timeout server 20s
+  timeout connect 2s
+frontend h2c
+  bind %s proto h2
+  default_backend app
+frontend tls
+  bind %s ssl crt %s alpn h2,http/1.1
+  default_backend app
+backend app
+  server s1 %s
+`, h.h2c, h.tls, pem, up), h.h2c)
+	return h
 }
 
 // runH2Load runs h2load with args, bounded in time, and returns its output.
@@ -105,8 +163,9 @@ func runH2Load(t *testing.T, bin string, args ...string) string {
 }
 
 // checkH2Load asserts that every request of an h2load run with args
-// (-nN among them) succeeded with a 2xx over HTTP/2.
-func checkH2Load(t *testing.T, out string, args []string) {
+// (-nN among them) through proxy succeeded with a 2xx over HTTP/2, and
+// logs its summary under the proxy's name.
+func checkH2Load(t *testing.T, proxy, out string, args []string) {
 	t.Helper()
 	var want int64
 	for _, a := range args {
@@ -115,10 +174,10 @@ func checkH2Load(t *testing.T, out string, args []string) {
 		}
 	}
 	reqs, codes, proto := h2loadSummary(t, out)
-	t.Logf("requests: %s", reqs.line)
-	t.Logf("status codes: %s", codes.line)
+	t.Logf("%-7s requests: %s", proxy, reqs.line)
+	t.Logf("%-7s status codes: %s", proxy, codes.line)
 	if proto != "h2" && proto != "h2c" {
-		t.Errorf("application protocol %q, want h2 or h2c:\n%s", proto, out)
+		t.Errorf("%s: application protocol %q, want h2 or h2c:\n%s", proxy, proto, out)
 	}
 	for _, c := range []struct {
 		name string
@@ -134,11 +193,11 @@ func checkH2Load(t *testing.T, out string, args []string) {
 		{"2xx", codes.n["2xx"], want},
 	} {
 		if c.got != c.want {
-			t.Errorf("%s: %d, want %d", c.name, c.got, c.want)
+			t.Errorf("%s: %s: %d, want %d", proxy, c.name, c.got, c.want)
 		}
 	}
 	if t.Failed() {
-		t.Logf("h2load output:\n%s", out)
+		t.Logf("h2load output (%s):\n%s", proxy, out)
 	}
 }
 
