@@ -160,9 +160,6 @@ type Backend struct {
 
 	checks checkRunner
 	reaper reaper
-	// closed is set by Close: a connection given back after it is closed
-	// at once rather than pooled with nobody left to reap it.
-	closed atomic.Bool
 }
 
 // New builds a backend. It fails on a balance or hash type it does not
@@ -452,10 +449,11 @@ func (b *Backend) Start() {
 // Close stops the health checks and the reaper and closes the idle
 // connections of every server. It may be called more than once.
 func (b *Backend) Close() {
-	b.closed.Store(true)
 	b.checks.stop()
 	b.reaper.stop()
+	// After the reaper: a connection given back from now on is closed at
+	// once rather than pooled with nobody left to reap it.
 	for _, s := range b.Servers {
-		s.CloseIdle()
+		s.shutdown()
 	}
 }

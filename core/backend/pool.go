@@ -94,16 +94,14 @@ func (r *reaper) stop() {
 func (b *Backend) reapLoop(quit <-chan struct{}, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
-	var dead []*ServerConn
+	w := newSweep()
 	for {
 		select {
 		case <-quit:
 			return
 		case now := <-t.C:
 			for _, s := range b.Servers {
-				var n int
-				n, dead = s.reapIdle(now, dead)
-				s.Reaped.Add(int64(n))
+				s.Reaped.Add(int64(s.reapIdle(now, w)))
 			}
 		}
 	}

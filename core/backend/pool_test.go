@@ -1,8 +1,11 @@
 package backend
 
 import (
+	"errors"
+	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -155,5 +158,155 @@ func TestServer_PoolMaxConn(t *testing.T) {
 		if n := s.IdleCount(); n != 0 {
 			t.Fatalf("a closed backend pooled %d connections", n)
 		}
+	}
+}
+
+// TestServer_PutRacesClose: connections given back while the backend
+// closes, or while the server goes to maint, are all closed in the end:
+// none is pooled after the pool was emptied for the last time (its
+// descriptor would stay open with no sweep to close it). Each server-side
+// peer reads strata's close, and the pool is empty.
+func TestServer_PutRacesClose(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		stop func(b *Backend)
+	}{
+		{"backend closed", func(b *Backend) { b.Close() }},
+		{"server in maint", func(b *Backend) { b.Servers[0].SetState(StateMaint) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for round := range 5 {
+				putRacesStop(t, round, tt.stop)
+			}
+		})
+	}
+}
+
+// putRacesStop dials connections, then gives them back from several
+// goroutines at once while stop runs, and checks every one is closed.
+func putRacesStop(t *testing.T, round int, stop func(b *Backend)) {
+	addr, accepted := poolServer(t)
+	b := newPoolBackend(t, addr, time.Minute, 0)
+	b.Start()
+	s := b.Servers[0]
+	const workers, perWorker = 8, 16
+	conns := make([][]*ServerConn, workers)
+	var peers []net.Conn
+	for w := range conns {
+		for range perWorker {
+			sc, err := s.Dial()
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns[w] = append(conns[w], sc)
+			peers = append(peers, <-accepted)
+		}
+	}
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, mine := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for _, sc := range mine {
+				s.Put(sc, time.Now())
+			}
+		}()
+	}
+	close(start)
+	stop(b) // while the goroutines give their connections back
+	wg.Wait()
+	if n := s.IdleCount(); n != 0 {
+		t.Fatalf("round %d: %d connections pooled after the pool was emptied", round, n)
+	}
+	for i, peer := range peers {
+		peer.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if k, err := peer.Read(make([]byte, 1)); k != 0 || !errors.Is(err, io.EOF) {
+			t.Fatalf("round %d, connection %d: the server read %d bytes, %v; want strata's close", round, i, k, err)
+		}
+	}
+}
+
+// TestServer_ReapRacesGet: a sweep runs without the pool's lock while
+// streams take connections, use them and give them back. A connection a
+// stream took after the sweep copied the pool is the stream's: its peek
+// may see the server's response arriving, yet the sweep never closes it,
+// nor removes it from the pool once given back. Every exchange succeeds
+// and the sweeps close nothing, since every pooled connection is quiet.
+func TestServer_ReapRacesGet(t *testing.T) {
+	addr, accepted := poolServer(t)
+	b := newPoolBackend(t, addr, time.Minute, 0)
+	s := b.Servers[0]
+	go func() { // the server answers each byte with one byte
+		for c := range accepted {
+			go func() {
+				buf := make([]byte, 1)
+				for {
+					if _, err := c.Read(buf); err != nil {
+						return
+					}
+					if _, err := c.Write(buf); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+
+	done := make(chan struct{})
+	var reaped atomic.Int64
+	var sweeps sync.WaitGroup
+	sweeps.Add(1)
+	go func() {
+		defer sweeps.Done()
+		w := newSweep()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+				reaped.Add(int64(s.reapIdle(time.Now(), w)))
+			}
+		}
+	}()
+
+	const workers, exchanges = 4, 300
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 1)
+			for i := range exchanges {
+				sc := s.Get(time.Now())
+				if sc == nil {
+					var err error
+					if sc, err = s.Dial(); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+				sc.TCP.SetDeadline(time.Now().Add(10 * time.Second))
+				if _, err := sc.TCP.Write([]byte{'x'}); err != nil {
+					t.Errorf("exchange %d: write: %v", i, err)
+					return
+				}
+				if _, err := io.ReadFull(sc.TCP, buf); err != nil {
+					t.Errorf("exchange %d: read: %v", i, err)
+					return
+				}
+				s.Put(sc, time.Now())
+			}
+		}()
+	}
+	wg.Wait()
+	close(done)
+	sweeps.Wait()
+	if n := reaped.Load(); n != 0 {
+		t.Fatalf("the sweeps closed %d connections, want 0: every pooled one was quiet", n)
+	}
+	if n := s.IdleCount(); n < 1 || n > workers {
+		t.Fatalf("%d idle connections, want 1 to %d", n, workers)
 	}
 }

@@ -111,8 +111,10 @@ type Server struct {
 	check    checkState
 	obsFails atomic.Int32 // consecutive errors seen by passive checks
 
-	mu   sync.Mutex
-	idle []*ServerConn // LIFO: the most recently used connection is reused first
+	mu sync.Mutex
+	// Guarded by mu:
+	idle   []*ServerConn // LIFO: the most recently used connection is reused first
+	closed bool          // set by shutdown: Put closes, never pools
 }
 
 // State returns the server's operator state.
@@ -158,8 +160,12 @@ type ServerConn struct {
 	*transport.Conn
 	Srv    *Server
 	Buf    transport.Buffer
-	Reused bool      // taken from the idle pool
+	Reused bool // taken from the idle pool
+
+	// Guarded by Srv.mu:
 	idleAt time.Time // when it was put back
+	pooled bool      // in the idle pool now
+	puts   uint64    // times put back: a sweep tells a later stay in the pool from the one it probed
 }
 
 // DefaultPoolMaxConn bounds the idle pool of a server whose
@@ -171,27 +177,41 @@ const DefaultPoolMaxConn = 1024
 // (or wrote to) while they sat in the pool, are closed on the way: a
 // request written to one of those would be lost.
 func (s *Server) Get(now time.Time) *ServerConn {
-	s.mu.Lock()
-	for n := len(s.idle); n > 0; n = len(s.idle) {
-		c := s.idle[n-1]
-		s.idle[n-1] = nil
-		s.idle = s.idle[:n-1]
-		if s.expired(c, now) || !c.Idle() {
-			s.mu.Unlock()
+	for {
+		c, expired := s.pop(now)
+		if c == nil {
+			return nil
+		}
+		// c is ours now: the peek runs outside s.mu, so that other
+		// streams' Get and Put do not wait for a system call.
+		if expired || !c.Idle() {
 			c.Close()
-			s.mu.Lock()
 			continue
 		}
-		s.mu.Unlock()
 		c.Reused = true
 		return c
 	}
-	s.mu.Unlock()
-	return nil
+}
+
+// pop takes the most recently pooled connection out of the pool, and
+// reports whether it has expired; nil when the pool is empty.
+func (s *Server) pop(now time.Time) (*ServerConn, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.idle)
+	if n == 0 {
+		return nil, false
+	}
+	c := s.idle[n-1]
+	s.idle[n-1] = nil
+	s.idle = s.idle[:n-1]
+	c.pooled = false
+	return c, s.expired(c, now)
 }
 
 // expired reports whether c has been idle for longer than the keep-alive
-// timeout.
+// timeout. Called with s.mu held, or by the owner of a connection taken
+// from the pool.
 func (s *Server) expired(c *ServerConn, now time.Time) bool {
 	ka := s.timeouts.HTTPKeepAlive
 	return ka > 0 && now.Sub(c.idleAt) > ka
@@ -199,52 +219,127 @@ func (s *Server) expired(c *ServerConn, now time.Time) bool {
 
 // Put returns c to the idle pool for reuse, or closes it when the pool is
 // full, the server no longer takes streams or the backend is closed.
+//
+// The checks run under s.mu, the lock CloseIdle and shutdown empty the
+// pool under: a server put in maint or found down stores its new state
+// before it empties the pool, and a closed backend marks its servers
+// closed while emptying it, so a Put that raced with either sees the
+// change, or pooled early enough to be emptied with the rest. A
+// connection pooled after the last emptying would hold its descriptor
+// with no sweep left to close it.
 func (s *Server) Put(c *ServerConn, now time.Time) {
 	c.Buf.Release()
-	if c.Buf.Held() || s.State() == StateMaint || s.Health() == HealthDown || s.be.closed.Load() {
+	if c.Buf.Held() || !s.push(c, now) {
 		c.Close()
-		return
+	}
+}
+
+// push pools c and reports whether it did.
+func (s *Server) push(c *ServerConn, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || len(s.idle) >= s.PoolMaxConn || s.State() == StateMaint || s.Health() == HealthDown {
+		return false
 	}
 	c.idleAt = now
-	s.mu.Lock()
-	if len(s.idle) >= s.PoolMaxConn {
-		s.mu.Unlock()
-		c.Close()
-		return
-	}
+	c.pooled = true
+	c.puts++
 	s.idle = append(s.idle, c)
-	s.mu.Unlock()
+	return true
 }
+
+// sweep is a reaper's scratch, kept from one sweep to the next.
+type sweep struct {
+	probe *transport.Prober
+	seen  []seenConn
+	dead  []*ServerConn
+}
+
+// seenConn is a pooled connection as a sweep found it.
+type seenConn struct {
+	c       *ServerConn
+	puts    uint64 // c.puts when seen
+	expired bool
+}
+
+func newSweep() *sweep { return &sweep{probe: transport.NewProber()} }
 
 // reapIdle closes the pooled connections that the server has closed or
 // that have been idle for longer than the keep-alive timeout, and returns
-// how many it closed. dead is scratch storage, returned for the next call.
-func (s *Server) reapIdle(now time.Time, dead []*ServerConn) (int, []*ServerConn) {
-	dead = dead[:0]
+// how many it closed.
+//
+// It holds s.mu only to copy the pool and to remove the dead: the peeks,
+// a system call per connection, run without it, so that a sweep of a
+// large pool does not stall every stream's Get and Put. Meanwhile a Get
+// may take a connection the sweep is peeking at (whose peek then sees the
+// stream's response, or the stream's close) and even put it back: only a
+// connection still in the pool since the sweep copied it is removed.
+func (s *Server) reapIdle(now time.Time, w *sweep) int {
+	w.seen = w.seen[:0]
 	s.mu.Lock()
+	for _, c := range s.idle {
+		w.seen = append(w.seen, seenConn{c: c, puts: c.puts, expired: s.expired(c, now)})
+	}
+	s.mu.Unlock()
+
+	dying := w.seen[:0]
+	for _, e := range w.seen {
+		if e.expired || !w.probe.SocketIdle(e.c.Conn) {
+			dying = append(dying, e)
+		}
+	}
+	clear(w.seen[len(dying):])
+	if len(dying) == 0 {
+		return 0
+	}
+
+	w.dead = w.dead[:0]
+	s.mu.Lock()
+	for _, e := range dying {
+		if e.c.pooled && e.c.puts == e.puts {
+			e.c.pooled = false // marks it for the filter below
+		}
+	}
 	live := s.idle[:0]
 	for _, c := range s.idle {
-		if s.expired(c, now) || !c.Idle() {
-			dead = append(dead, c)
-			continue
+		if c.pooled {
+			live = append(live, c)
+		} else {
+			w.dead = append(w.dead, c)
 		}
-		live = append(live, c)
 	}
 	clear(s.idle[len(live):])
 	s.idle = live
 	s.mu.Unlock()
-	for i, c := range dead {
+
+	clear(dying)
+	for i, c := range w.dead {
 		c.Close()
-		dead[i] = nil
+		w.dead[i] = nil
 	}
-	return len(dead), dead
+	return len(w.dead)
 }
 
-// CloseIdle closes every pooled connection (shutdown, reload, server down).
-func (s *Server) CloseIdle() {
+// CloseIdle closes every pooled connection (reload, server down or in
+// maint, a send_proxy server's connections). The server pools again
+// afterwards; shutdown is the final one.
+func (s *Server) CloseIdle() { s.closeIdle(false) }
+
+// shutdown closes every pooled connection and makes every later Put close
+// its connection instead of pooling it: the backend is closed and its
+// sweep stopped.
+func (s *Server) shutdown() { s.closeIdle(true) }
+
+func (s *Server) closeIdle(final bool) {
 	s.mu.Lock()
+	if final {
+		s.closed = true
+	}
 	idle := s.idle
 	s.idle = nil
+	for _, c := range idle {
+		c.pooled = false
+	}
 	s.mu.Unlock()
 	for _, c := range idle {
 		c.Close()

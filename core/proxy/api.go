@@ -37,6 +37,7 @@ type ServerStats struct {
 	Queue         int64             `json:"queue"`
 	QueueMax      int64             `json:"queue_max"`
 	IdleConns     int               `json:"idle_connections"`
+	IdleReaped    int64             `json:"idle_reaped"` // pooled connections the sweep closed
 	Retries       int64             `json:"retries"`
 	Redispatches  int64             `json:"redispatches"`
 	Check         backend.CheckInfo `json:"check"`
@@ -107,7 +108,7 @@ func serverStats(be *Backend, s *backend.Server) ServerStats {
 		State: s.State().String(), Health: s.Health().String(),
 		Weight: s.Weight(), InitialWeight: s.InitialWeight, Backup: s.Backup, MaxConn: s.MaxConn,
 		Current: s.Cur.Load(), MaxCurrent: s.MaxCur.Load(), Queue: s.QueueLen(), QueueMax: s.QueueMax.Load(),
-		IdleConns: s.IdleCount(), Retries: s.Retries.Load(), Redispatches: s.Redispatches.Load(),
+		IdleConns: s.IdleCount(), IdleReaped: s.Reaped.Load(), Retries: s.Retries.Load(), Redispatches: s.Redispatches.Load(),
 		Check: s.CheckInfo(), Snapshot: s.Stats.Snapshot(),
 	}
 	ss.CurStreams = ss.Current

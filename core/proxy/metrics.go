@@ -99,6 +99,7 @@ func (p *Proxy) gatherCore(m *telemetry.Metrics) {
 			m.Gauge("strata_server_current_streams", "Streams being served by the server.", float64(s.Cur.Load()), l...)
 			m.Gauge("strata_server_queue_length", "Streams waiting for a slot of the server.", float64(s.QueueLen()), l...)
 			m.Gauge("strata_server_idle_connections", "Idle pooled connections to the server.", float64(s.IdleCount()), l...)
+			m.Counter("strata_server_idle_reaped_total", "Idle pooled connections to the server closed by the sweep: closed by the server, or idle past http_keep_alive.", float64(s.Reaped.Load()), l...)
 			m.Counter("strata_server_retries_total", "Connection retries to the server.", float64(s.Retries.Load()), l...)
 			running := 0.0
 			if s.Running() {

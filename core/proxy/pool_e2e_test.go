@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -404,4 +405,63 @@ func TestPool_TLSServerClosedIdle(t *testing.T) {
 		st := tcpStates(t, port)
 		return st[tcpCloseWait] == 0 && st[tcpEstablished] == 0 && p.server(t, "s1").IdleConns == 0
 	})
+}
+
+// TestPool_ReapedCounted: each pooled connection the server closes is
+// closed by strata's sweep (no request comes to pop it) and counted, in
+// GET /v1/stats (idle_reaped) and GET /metrics
+// (strata_server_idle_reaped_total), read over the admin listener. One
+// request per round finds the pool empty and leaves one connection in
+// it, so after round k exactly k connections were reaped.
+func TestPool_ReapedCounted(t *testing.T) {
+	ups, vars := startUpstreams(t, []string{"s1"}, "-idle-timeout", "50ms")
+	u := ups["s1"]
+	p := startProxy(t, backendConfig(`
+    timeouts: { server: 5s, http_keep_alive: 60s }
+    servers:
+      s1: { address: "{{s1}}" }
+`), vars)
+	adm := startAdminAPI(t, p)
+	const series = `strata_server_idle_reaped_total{backend="app",server="s1"}`
+	if got := metric(t, adm, series); got != 0 {
+		t.Fatalf("%s = %v before any request, want 0", series, got)
+	}
+	for k := 1; k <= 3; k++ {
+		if r := dial(t, p.addr("web"), "").get(t, fmt.Sprintf("/r%d", k)); r.err != nil || r.status != 200 {
+			t.Fatalf("round %d: %+v", k, r)
+		}
+		eventually(t, 15*time.Second, "the sweep closing the connection the server closed", func() bool {
+			s := adminServerStats(t, adm, "app", "s1")
+			return s.IdleReaped == int64(k) && s.IdleConns == 0
+		})
+		if n := len(u.Events(t, "accept")); n != k {
+			t.Fatalf("round %d: the server accepted %d connections, want %d", k, n, k)
+		}
+		if got := metric(t, adm, series); got != float64(k) {
+			t.Fatalf("round %d: %s = %v, want %d", k, series, got, k)
+		}
+	}
+}
+
+// adminServerStats reads one server's stats through GET /v1/stats on the
+// admin listener adm.
+func adminServerStats(t *testing.T, adm, be, srv string) ServerStats {
+	t.Helper()
+	code, body := adminGet(t, adm, "/v1/stats")
+	if code != 200 {
+		t.Fatalf("GET /v1/stats: %d %s", code, body)
+	}
+	var st Stats
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		t.Fatalf("GET /v1/stats: %v in %s", err, body)
+	}
+	for _, b := range st.Backends {
+		for _, s := range b.Servers {
+			if b.Name == be && s.Name == srv {
+				return s
+			}
+		}
+	}
+	t.Fatalf("no server %s/%s in GET /v1/stats", be, srv)
+	return ServerStats{}
 }

@@ -291,17 +291,49 @@ func (c *Conn) Idle() bool {
 	return c.probeOK
 }
 
-func (c *Conn) doProbe(fd uintptr) {
+func (c *Conn) doProbe(fd uintptr) { c.probeOK = peekQuiet(fd, &c.probeBuf) }
+
+// peekQuiet peeks at the socket fd without blocking and reports whether it
+// is open with nothing to read.
+func peekQuiet(fd uintptr, buf *[1]byte) bool {
 	for {
-		n, _, err := syscall.Recvfrom(int(fd), c.probeBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		if err == syscall.EINTR {
 			continue
 		}
 		// EAGAIN alone means open and quiet; n == 0 without error is
 		// the end of the stream, n > 0 bytes nobody asked for.
-		c.probeOK = err == syscall.EAGAIN && n <= 0
-		return
+		return err == syscall.EAGAIN && n <= 0
 	}
+}
+
+// Prober peeks at the sockets of connections its caller does not own, as
+// the sweep of an idle pool does while a stream may take one of them: it
+// touches nothing of the Conn but its socket, so it races with no read,
+// write or Idle of the owner. A Prober is for one goroutine at a time.
+type Prober struct {
+	buf [1]byte
+	ok  bool
+	fn  func(fd uintptr) // bound once: a probe allocates nothing
+}
+
+// NewProber returns a Prober.
+func NewProber() *Prober {
+	p := &Prober{}
+	p.fn = func(fd uintptr) { p.ok = peekQuiet(fd, &p.buf) }
+	return p
+}
+
+// SocketIdle reports whether the socket of c is open with nothing to
+// read, as Idle does, but without looking at what c has buffered (TLS
+// records): that belongs to c's owner, whose own Idle checks it. A closed
+// c is not idle.
+func (p *Prober) SocketIdle(c *Conn) bool {
+	p.ok = false
+	if err := c.rc.Control(p.fn); err != nil {
+		return false
+	}
+	return p.ok
 }
 
 // ResetByPeer reports whether the server reset the connection: err (from
