@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"net"
 	"testing"
 
 	"github.com/strata-proxy/strata/internal/testsupport"
