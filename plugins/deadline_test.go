@@ -43,11 +43,16 @@ func TestDeadline_SpinnersOnEveryP(t *testing.T) {
 		})
 	}
 	gcDone := make(chan struct{})
+	spinning := p.stats.checks.Load()
 	close(start)
 	go func() {
-		time.Sleep(50 * time.Millisecond) // the guests are spinning by now, or soon
+		defer close(gcDone)
+		// The GC starts once a guest has reached a check, so while the
+		// spinners run: each must reach one to be stopped, so this ends.
+		for p.stats.checks.Load() == spinning {
+			runtime.Gosched()
+		}
 		runtime.GC()
-		close(gcDone)
 	}()
 	wg.Wait()
 	<-gcDone
