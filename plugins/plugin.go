@@ -121,7 +121,7 @@ func (p *Plugin) load(ctx context.Context, bin []byte) error {
 		WithCompilationCache(p.host.cache).
 		WithMemoryLimitPages(rc.pages)
 	p.rt = wazero.NewRuntimeWithConfig(ctx, rcfg)
-	bin, err := p.host.instrumented(bin, p.sum)
+	bin, err := p.host.instrumented(ctx, bin, p.sum)
 	if err != nil {
 		return err
 	}
