@@ -21,7 +21,7 @@ import (
 // CacheDir, when there is one, keeps it across restarts, so that an
 // unchanged module is neither rewritten nor compiled again. sum is bin's
 // SHA-256.
-func (h *Host) instrumented(bin []byte, sum [sha256.Size]byte) ([]byte, error) {
+func (h *Host) instrumented(ctx context.Context, bin []byte, sum [sha256.Size]byte) ([]byte, error) {
 	h.mu.Lock()
 	var out []byte
 	for p := range h.plugins {
@@ -42,6 +42,9 @@ func (h *Host) instrumented(bin []byte, sum [sha256.Size]byte) ([]byte, error) {
 		}
 	}
 	if out == nil {
+		if err := validate(ctx, bin); err != nil {
+			return nil, err
+		}
 		var err error
 		if out, err = instrument.Instrument(bin); err != nil {
 			return nil, fmt.Errorf("the module cannot be instrumented for call_timeout, so it is refused: %w", err)
@@ -56,6 +59,21 @@ func (h *Host) instrumented(bin []byte, sum [sha256.Size]byte) ([]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+// validate checks bin as wazero would before it is rewritten: the rewrite
+// gives meaning to indices that are invalid in the input (the injected
+// global's and function's), so validating only the output would let such
+// a reference through. The interpreter validates as the compiler does and
+// compiles faster; what it builds is thrown away.
+func validate(ctx context.Context, bin []byte) (err error) {
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
+	defer rt.Close(ctx)
+	cm, err := compile(ctx, rt, bin)
+	if err != nil {
+		return fmt.Errorf("compile: %w", err)
+	}
+	return cm.Close(ctx)
 }
 
 // buildCheckModule instantiates the module the instrumented code imports

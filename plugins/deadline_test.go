@@ -43,11 +43,16 @@ func TestDeadline_SpinnersOnEveryP(t *testing.T) {
 		})
 	}
 	gcDone := make(chan struct{})
+	spinning := p.stats.checks.Load()
 	close(start)
 	go func() {
-		time.Sleep(50 * time.Millisecond) // the guests are spinning by now, or soon
+		defer close(gcDone)
+		// The GC starts once a guest has reached a check, so while the
+		// spinners run: each must reach one to be stopped, so this ends.
+		for p.stats.checks.Load() == spinning {
+			runtime.Gosched()
+		}
 		runtime.GC()
-		close(gcDone)
 	}()
 	wg.Wait()
 	<-gcDone
@@ -158,5 +163,34 @@ func TestLoad_MalformedModuleRefused(t *testing.T) {
 	_, err := e.host.Load(context.Background(), Config{Name: "malformed", Wasm: bin})
 	if err == nil || !strings.Contains(err.Error(), "malformed module") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// A module writing the global index the deadline counter takes once it is
+// injected (an index the module does not define) is refused at load, by
+// the validation of the module as given and by the rewrite itself: run,
+// it would reset the counter in its loop and never reach the check.
+func TestLoad_RefusesWritingTheCounter(t *testing.T) {
+	bin := []byte{0, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
+		1, 4, 1, 0x60, 0, 0, // type () -> ()
+		3, 2, 1, 0, // one function
+		7, 8, 1, 4, 's', 'p', 'i', 'n', 0, 0, // export "spin"
+		// loop  i32.const 0  global.set 0  br 0  end end: global 0 is
+		// the counter's index in the rewritten module.
+		10, 13, 1, 11, 0, 0x03, 0x40, 0x41, 0, 0x24, 0, 0x0c, 0, 0x0b, 0x0b}
+	if err := validate(context.Background(), bin); err == nil {
+		t.Error("the module as given passed validation")
+	}
+	if _, err := instrument.Instrument(bin); !errors.Is(err, instrument.ErrUnsupported) {
+		t.Errorf("instrument: %v, want ErrUnsupported", err)
+	}
+	e := newEnv(t)
+	p, err := e.host.Load(context.Background(), Config{Name: "counter", Wasm: bin, CallTimeout: time.Second})
+	if err == nil {
+		p.Close(context.Background())
+		t.Fatal("the module was loaded")
+	}
+	if !strings.Contains(err.Error(), "global") {
+		t.Errorf("load: %v, want the invalid global named", err)
 	}
 }

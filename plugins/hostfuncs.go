@@ -976,43 +976,45 @@ func (in *instance) setRoute(c *fetch.Ctx, kind abi.RouteKind, name []byte) abi.
 	r := &c.Strm.Ext.Route
 	names := in.p.routeNames()
 	http := c.Txn != nil
+	// The names are looked up as views of guest memory and interned only
+	// once known to exist: interning first would let a plugin fill the
+	// bounded intern table with names that do not exist, after which every
+	// valid name would allocate.
 	switch kind {
 	case abi.RouteBackend:
-		n := in.intern(name)
-		if names != nil && !names.HasBackend(n, http) {
+		if names != nil && !names.HasBackend(unsafeString(name), http) {
 			return abi.ErrNotFound
 		}
-		r.Backend = n
+		r.Backend = in.intern(name)
 	case abi.RouteServer:
 		be, srv := r.Backend, name
-		explicit := false
+		var explicit []byte
 		if i := bytes.IndexByte(name, '/'); i >= 0 {
 			if i == 0 || i == len(name)-1 || bytes.IndexByte(name[i+1:], '/') >= 0 {
 				return abi.ErrArg
 			}
-			be, srv, explicit = in.intern(name[:i]), name[i+1:], true
+			explicit, srv = name[:i], name[i+1:]
+			be = unsafeString(explicit)
 		} else if be == "" {
 			be = c.Strm.Backend
 		}
-		n := in.intern(srv)
 		if names != nil {
-			if explicit && !names.HasBackend(be, http) {
+			if explicit != nil && !names.HasBackend(be, http) {
 				return abi.ErrNotFound
 			}
-			if !names.HasServer(c.Sess.Frontend, be, n) {
+			if !names.HasServer(c.Sess.Frontend, be, unsafeString(srv)) {
 				return abi.ErrNotFound
 			}
 		}
-		if explicit {
-			r.Backend = be
+		if explicit != nil {
+			r.Backend = in.intern(explicit)
 		}
-		r.Server = n
+		r.Server = in.intern(srv)
 	case abi.RouteService:
-		n := in.intern(name)
-		if names != nil && !names.HasService(n, http) {
+		if names != nil && !names.HasService(unsafeString(name), http) {
 			return abi.ErrNotFound
 		}
-		r.Service = n
+		r.Service = in.intern(name)
 	default:
 		return abi.ErrArg
 	}

@@ -2,6 +2,7 @@ package plugins
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/strata-proxy/strata/abi"
@@ -48,5 +49,65 @@ func TestTypes_MatchSampleTypes(t *testing.T) {
 		if sample.Type(p.a) != p.s || p.a.String() != p.s.String() {
 			t.Errorf("abi %v (%d) vs sample %v (%d)", p.a, p.a, p.s, p.s)
 		}
+	}
+}
+
+// routeSet is the RouteNames of a generation with fixed names (both modes).
+type routeSet map[string]bool
+
+func (r routeSet) HasBackend(name string, _ bool) bool { return r["be:"+name] }
+func (r routeSet) HasServer(_, backend, server string) bool {
+	return r["srv:"+backend+"/"+server]
+}
+func (r routeSet) HasService(name string, _ bool) bool { return r["svc:"+name] }
+
+// Names route_set refuses as unknown never enter the instance's bounded
+// intern table: a plugin trying name after unknown name cannot fill it
+// and make every later valid name allocate.
+func TestInstance_SetRoute_UnknownNamesNotInterned(t *testing.T) {
+	p := &Plugin{}
+	p.UseRoutes(routeSet{"be:api": true, "srv:api/s1": true, "svc:stats": true})
+	in := &instance{p: p, names: map[string]string{}}
+	ctx := httpCtx()
+	for i := range 2 * maxInterned {
+		for _, c := range []struct {
+			kind abi.RouteKind
+			name string
+		}{
+			{abi.RouteBackend, fmt.Sprintf("nobe%d", i)},
+			{abi.RouteServer, fmt.Sprintf("nosrv%d", i)},
+			{abi.RouteServer, fmt.Sprintf("api/nosrv%d", i)},
+			{abi.RouteServer, fmt.Sprintf("nobe%d/s1", i)},
+			{abi.RouteService, fmt.Sprintf("nosvc%d", i)},
+		} {
+			if st := in.setRoute(ctx, c.kind, []byte(c.name)); st != abi.ErrNotFound {
+				t.Fatalf("route_set(%v, %q) = %v, want ERR_NOT_FOUND", c.kind, c.name, st)
+			}
+		}
+	}
+	if len(in.names) != 0 {
+		t.Fatalf("%d unknown names interned", len(in.names))
+	}
+	if rt := RouteOf(ctx.Strm); rt != nil {
+		t.Fatalf("refused names left a route: %+v", *rt)
+	}
+	for _, c := range []struct {
+		kind abi.RouteKind
+		name string
+	}{{abi.RouteBackend, "api"}, {abi.RouteServer, "api/s1"}, {abi.RouteServer, "s1"}, {abi.RouteService, "stats"}} {
+		if st := in.setRoute(ctx, c.kind, []byte(c.name)); st != abi.OK {
+			t.Fatalf("route_set(%v, %q) = %v", c.kind, c.name, st)
+		}
+	}
+	if rt := RouteOf(ctx.Strm); rt == nil || rt.Backend != "api" || rt.Server != "s1" || rt.Service != "stats" {
+		t.Fatalf("route = %+v", rt)
+	}
+	if len(in.names) != 3 {
+		t.Errorf("interned %v, want api, s1 and stats", in.names)
+	}
+	// Valid names, now interned, cost nothing however many were refused.
+	name := []byte("api/s1")
+	if n := testing.AllocsPerRun(100, func() { in.setRoute(ctx, abi.RouteServer, name) }); n != 0 {
+		t.Errorf("route_set of an interned name: %v allocs", n)
 	}
 }

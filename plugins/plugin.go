@@ -1,11 +1,9 @@
 package plugins
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -69,7 +67,11 @@ type routeNamesBox struct{ session.RouteNames }
 type counters struct {
 	calls, errors, traps, timeouts, memory, busy, skipped, created atomic.Uint64
 	// ended counts calls that returned (the quarantine's failure ratio).
-	ended   atomic.Uint64
+	ended atomic.Uint64
+	// checks counts deadline checks reached in calls that have a deadline
+	// (one per instrument.Interval loop iterations and function entries):
+	// proof for tests that a guest is running its code.
+	checks  atomic.Uint64
 	latency stats.Histogram // of every call into the guest
 }
 
@@ -111,12 +113,6 @@ func (h *Host) Load(ctx context.Context, cfg Config) (*Plugin, error) {
 	return p, nil
 }
 
-// wasmHeader opens every WebAssembly 1.0 binary module: the magic number
-// and the version.
-var wasmHeader = []byte("\x00asm\x01\x00\x00\x00")
-
-var errNotWasm = errors.New("not a WebAssembly binary module (it does not start with \\0asm and version 1)")
-
 func (p *Plugin) load(ctx context.Context, bin []byte) error {
 	rc := p.cfg
 	// No WithCloseOnContextDone: the instrumented code enforces the
@@ -125,12 +121,7 @@ func (p *Plugin) load(ctx context.Context, bin []byte) error {
 		WithCompilationCache(p.host.cache).
 		WithMemoryLimitPages(rc.pages)
 	p.rt = wazero.NewRuntimeWithConfig(ctx, rcfg)
-	if !bytes.HasPrefix(bin, wasmHeader) {
-		// Not a module at all: say so as a compiler would, before the
-		// instrumenter's "not supported" suggests a missing feature.
-		return fmt.Errorf("compile: %w", errNotWasm)
-	}
-	bin, err := p.host.instrumented(bin, p.sum)
+	bin, err := p.host.instrumented(ctx, bin, p.sum)
 	if err != nil {
 		return err
 	}

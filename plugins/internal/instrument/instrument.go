@@ -9,9 +9,11 @@
 // Adding an import shifts the index of every function the module defines
 // by one, so the rewrite also remaps call, return_call and ref.func in
 // code, function indices in element segments, exports, the start function
-// and the name section. Everything else is copied as it is. A module the
-// rewrite does not understand (an unknown opcode, section or encoding) is
-// refused with an error: it would otherwise run without the check.
+// and the name section. Everything else is copied as it is, except that a
+// global index the input does not define (in the output, the counter's) is
+// refused. A module the rewrite does not understand (an unknown opcode,
+// section or encoding) is refused with an error: it would otherwise run
+// without the check.
 package instrument
 
 import (
@@ -32,7 +34,8 @@ const Interval = 1 << 16
 
 // Version names the rewrite, so that a cache of rewritten modules can tell
 // outputs of an older rewrite apart.
-const Version = 1
+// Version 2 refuses input that names the counter's global index.
+const Version = 2
 
 // ErrUnsupported wraps every refusal.
 var ErrUnsupported = errors.New("instrument: module not supported")
@@ -74,7 +77,7 @@ type section struct {
 type rewriter struct {
 	funcImports  uint32 // function imports of the input: defined functions start here
 	globalImport uint32
-	globals      uint32 // index of the injected counter
+	globals      uint32 // index of the injected counter: the input's global count
 	check        uint32 // index of the injected import (== funcImports)
 	checkType    uint32
 }
@@ -148,6 +151,8 @@ func Instrument(bin []byte) ([]byte, error) {
 			s.body, err = r.elements(s.body)
 		case secCode:
 			s.body, err = r.code(s.body)
+		case secData:
+			err = r.data(s.body)
 		case secCustom:
 			if s.name == "name" {
 				if nb, nerr := r.names(s.body); nerr == nil {
@@ -348,6 +353,8 @@ func (r *rewriter) addGlobal(body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Known before the init expressions, which must not name the counter.
+	r.globals = r.globalImport + n
 	// Init expressions may hold ref.func: rewrite them.
 	out := appendU32(nil, n+1)
 	for range n {
@@ -366,7 +373,6 @@ func (r *rewriter) addGlobal(body []byte) ([]byte, error) {
 	if !rd.done() {
 		return nil, unsupported("global section has trailing bytes")
 	}
-	r.globals = r.globalImport + n
 	// (mut i32) = Interval
 	out = append(out, 0x7f, 0x01, 0x41)
 	out = appendS64(out, Interval)
@@ -400,6 +406,9 @@ func (r *rewriter) exports(body []byte) ([]byte, error) {
 		}
 		if kind == 0 {
 			idx = r.remap(idx)
+		}
+		if kind == 3 && idx >= r.globals {
+			return nil, unsupported("export %q of global %d: the module has %d globals", name, idx, r.globals)
 		}
 		out = appendName(out, name)
 		out = append(out, kind)
@@ -483,6 +492,47 @@ func (r *rewriter) elements(body []byte) ([]byte, error) {
 		return nil, unsupported("element section has trailing bytes")
 	}
 	return out, nil
+}
+
+// data checks the offset expressions of active data segments, which are
+// copied as they are, for global indices.
+func (r *rewriter) data(body []byte) error {
+	rd := &reader{b: body}
+	n, err := rd.u32()
+	if err != nil {
+		return err
+	}
+	for range n {
+		flags, err := rd.u32()
+		if err != nil {
+			return err
+		}
+		switch flags {
+		case 0, 2:
+			if flags == 2 { // explicit memory index
+				if _, err := rd.u32(); err != nil {
+					return err
+				}
+			}
+			if _, err := r.expr(nil, rd); err != nil {
+				return err
+			}
+		case 1: // passive: no offset
+		default:
+			return unsupported("data segment flags %d", flags)
+		}
+		k, err := rd.u32()
+		if err != nil {
+			return err
+		}
+		if _, err := rd.bytes(int(k)); err != nil {
+			return err
+		}
+	}
+	if !rd.done() {
+		return unsupported("data section has trailing bytes")
+	}
+	return nil
 }
 
 // prologue is the check sequence placed at function entries and loop
@@ -605,6 +655,19 @@ func (r *rewriter) body(out []byte, rd *reader, instrument bool) ([]byte, error)
 			out = append(out, op)
 			out = appendU32(out, r.remap(f))
 			continue
+		case op == 0x23 || op == 0x24: // global.get, global.set
+			g, err := rd.u32()
+			if err != nil {
+				return nil, err
+			}
+			// The counter's index is invalid in the input but valid in the
+			// output: code naming it could reset the counter and never
+			// reach the check.
+			if g >= r.globals {
+				return nil, unsupported("global %d: the module has %d globals", g, r.globals)
+			}
+			out = append(out, rd.b[start:rd.off]...)
+			continue
 		}
 		if err := rd.skipImmediates(op); err != nil {
 			return nil, err
@@ -646,7 +709,7 @@ func (rd *reader) skipImmediates(op byte) error {
 			}
 		}
 		return nil
-	case op >= 0x20 && op <= 0x26: // local.* global.* table.get table.set
+	case op >= 0x20 && op <= 0x26: // local.* (global.* are handled by body) table.get table.set
 		_, err := rd.u32()
 		return err
 	case op >= 0x28 && op <= 0x3e: // loads and stores

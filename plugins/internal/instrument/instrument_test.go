@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
@@ -225,4 +226,49 @@ func compileSafely(ctx context.Context, rt wazero.Runtime, bin []byte) (err erro
 		cm.Close(ctx)
 	}
 	return err
+}
+
+// module assembles a binary module from sections, each given as its id
+// followed by its body.
+func module(sections ...[]byte) []byte {
+	bin := []byte{0, 0x61, 0x73, 0x6d, 1, 0, 0, 0}
+	for _, s := range sections {
+		bin = append(bin, s[0], byte(len(s)-1))
+		bin = append(bin, s[1:]...)
+	}
+	return bin
+}
+
+// A module naming the global index the counter takes in the output (its
+// own global count) is refused: in a loop, global.set of that index would
+// reset the counter on every iteration and the check would never run.
+func TestInstrument_RefusesTheCounterIndex(t *testing.T) {
+	typ := []byte{1, 1, 0x60, 0, 0}                // () -> ()
+	fn := []byte{3, 1, 0}                          // one function of type 0
+	global := []byte{6, 1, 0x7f, 1, 0x41, 0, 0x0b} // (mut i32) = 0
+	mem := []byte{5, 1, 0, 1}                      // one page
+	spin := func(g byte) []byte {                  // loop i32.const 0 global.set g br 0 end
+		return []byte{10, 1, 11, 0, 0x03, 0x40, 0x41, 0, 0x24, g, 0x0c, 0, 0x0b, 0x0b}
+	}
+	for _, c := range []struct {
+		name string
+		bin  []byte
+	}{
+		{"global.set in a loop", module(typ, fn, spin(0))},
+		{"global.set past the module's globals", module(typ, fn, global, spin(1))},
+		{"global.get", module(typ, fn, global, []byte{10, 1, 5, 0, 0x23, 1, 0x1a, 0x0b})},
+		{"global init", module([]byte{6, 1, 0x7f, 0, 0x23, 1, 0x0b})},
+		{"export", module([]byte{7, 1, 1, 'g', 3, 0})},
+		{"element offset", module(typ, fn, []byte{4, 1, 0x70, 0, 1}, []byte{9, 1, 0, 0x23, 0, 0x0b, 1, 0}, []byte{10, 1, 2, 0, 0x0b})},
+		{"data offset", module(mem, []byte{11, 1, 0, 0x23, 0, 0x0b, 1, 'x'})},
+	} {
+		out, err := Instrument(c.bin)
+		if !errors.Is(err, ErrUnsupported) || out != nil || !strings.Contains(err.Error(), "globals") {
+			t.Errorf("%s: %v, want a refusal naming the global", c.name, err)
+		}
+	}
+	// The same module with an index it defines is rewritten.
+	if _, err := Instrument(module(typ, fn, global, spin(0))); err != nil {
+		t.Errorf("global.set of the module's own global: %v", err)
+	}
 }
