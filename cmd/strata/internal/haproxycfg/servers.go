@@ -132,6 +132,10 @@ func (c *converter) server(p *proxyState, l Line) {
 		c.report(l, NotConverted, "server needs a name and an address", "")
 		return
 	}
+	if p.be != nil && slices.ContainsFunc(p.be.servers, func(s *serverOut) bool { return s.name == w[1] }) {
+		c.report(l, NotConverted, "a second server called "+w[1]+" in this backend (HAProxy refuses it): the line is left out", "")
+		return
+	}
 	addr, ok := hostPort(w[2])
 	if !ok || strings.Contains(w[2], "@") {
 		c.report(l, NotConverted, "strata needs host:port for a server (no port, port offsets and sockets are not supported)", "")
