@@ -116,6 +116,9 @@ func TestBalance_First(t *testing.T) {
 			t.Fatalf("sequential request went to %s", r.server)
 		}
 	}
+	// The last sequential stream releases its slot on s1 just after the
+	// client has its response: wait for it, so that s1 has both slots.
+	eventually(t, 5*time.Second, "s1's slots free", func() bool { return p.server(t, "s1").Current == 0 })
 	// Five at once fill s1, then s2, then one on s3.
 	rs := parallel(t, p.addr("web"), []string{"/delay/500ms", "/delay/500ms", "/delay/500ms", "/delay/500ms", "/delay/500ms"})
 	if c := tally(rs); c["s1"] != 2 || c["s2"] != 2 || c["s3"] != 1 {
