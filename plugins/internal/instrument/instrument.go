@@ -179,15 +179,7 @@ func splitSections(bin []byte) ([]section, error) {
 	var secs []section
 	last := 0
 	for !rd.done() {
-		id, err := rd.byte()
-		if err != nil {
-			return nil, err
-		}
-		size, err := rd.u32()
-		if err != nil {
-			return nil, err
-		}
-		body, err := rd.bytes(int(size))
+		id, body, err := rd.section()
 		if err != nil {
 			return nil, err
 		}
@@ -819,15 +811,7 @@ func (r *rewriter) names(body []byte) ([]byte, error) {
 	rd := &reader{b: body}
 	var out []byte
 	for !rd.done() {
-		id, err := rd.byte()
-		if err != nil {
-			return nil, err
-		}
-		size, err := rd.u32()
-		if err != nil {
-			return nil, err
-		}
-		sub, err := rd.bytes(int(size))
+		id, sub, err := rd.section()
 		if err != nil {
 			return nil, err
 		}

@@ -29,6 +29,20 @@ func (rd *reader) bytes(n int) ([]byte, error) {
 	return b, nil
 }
 
+// section reads an id byte then a body prefixed by its u32 size: the shape
+// of a module's sections and of the name section's subsections.
+func (rd *reader) section() (id byte, body []byte, err error) {
+	if id, err = rd.byte(); err != nil {
+		return 0, nil, err
+	}
+	size, err := rd.u32()
+	if err != nil {
+		return 0, nil, err
+	}
+	body, err = rd.bytes(int(size))
+	return id, body, err
+}
+
 // uleb reads an unsigned LEB128 of at most bits bits.
 func (rd *reader) uleb(bits int) (uint64, error) {
 	var v uint64
