@@ -28,7 +28,8 @@
 //
 // An entry that did not change since the last sync is left out of it,
 // except at a full sync every fullEvery intervals, which pushes and pulls
-// every entry (and refreshes the keys' expiry), so an idle entry's view of
+// every entry (and refreshes the expiry of its counter and conn_cur keys;
+// a tag's key is refreshed only when the tag is set), so an idle entry's view of
 // the fleet is at most that old and the cost of a sync follows the keys in
 // use rather than the table's size.
 //
