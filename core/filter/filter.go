@@ -21,6 +21,9 @@
 package filter
 
 import (
+	"context"
+	"time"
+
 	"github.com/strata-proxy/strata/core/fetch"
 )
 
@@ -134,4 +137,34 @@ type Reply struct {
 	Body   []byte
 	// Details says why, for the log (Proxy-Wasm's details argument).
 	Details string
+}
+
+// Caller sends HTTP requests to the configuration generation's backends on
+// behalf of filters (Proxy-Wasm's proxy_http_call), from a stream or from a
+// root context (a tick). The engine implements it: the backend's balancing,
+// health and connection pools apply as for a client's request.
+type Caller interface {
+	// Call sends req to a server of backend req.Backend and returns its
+	// answer, or an error when the backend is unknown, no server could be
+	// reached, or req.Timeout (or ctx) ended first.
+	Call(ctx context.Context, req *CallRequest) (*CallResponse, error)
+}
+
+// CallRequest is a request of a filter to a backend.
+type CallRequest struct {
+	Backend string
+	// Fields are the head, with ":method", ":path" and ":authority"
+	// pseudo-header fields (":scheme" optional).
+	Fields   [][2]string
+	Body     []byte
+	Trailers [][2]string
+	Timeout  time.Duration
+}
+
+// CallResponse is a backend's answer to a CallRequest; Fields start with
+// ":status".
+type CallResponse struct {
+	Fields   [][2]string
+	Body     []byte
+	Trailers [][2]string
 }
