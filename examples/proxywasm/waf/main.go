@@ -2,7 +2,7 @@
 // application firewall with the OWASP Core Rule Set. It is written with the
 // Proxy-Wasm Go SDK for standard Go and built as a WASI reactor:
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o waf.wasm .
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o waf.wasm ./waf
 //
 // The rules are compiled once per instance, in proxy_on_configure, so the
 // cost is paid when strata loads the filter, not per request. The plugin

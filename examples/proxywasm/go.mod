@@ -1,4 +1,4 @@
-module github.com/strata-proxy/strata/examples/proxywasm/waf
+module github.com/strata-proxy/strata/examples/proxywasm
 
 go 1.26
 
