@@ -154,6 +154,30 @@ var scenarios = []scenario{
 		},
 	},
 	{
+		// hdr-plugin written as a Proxy-Wasm filter with the Proxy-Wasm
+		// Go SDK (examples/proxywasm/pathheader), in the frontend's
+		// filter chain.
+		name:    "hdr-proxywasm",
+		about:   "hdr-plugin as a Proxy-Wasm filter (Go SDK) vs Lua (HAProxy)",
+		servers: 1,
+		needs:   "Proxy-Wasm filters",
+		path:    "/bench/path",
+		setup:   setupPathHeaderProxyWasm,
+		strataConfig: func(p configParams) string {
+			return strataConfigWith(p, extra{
+				global:   fmt.Sprintf("  plugin_cache: %q\n", filepath.Join(p.dir, "cache")),
+				frontend: "    filters: [{ plugin: pathheader }]\n",
+				top:      fmt.Sprintf("plugins:\n  pathheader: { file: %q }\n", filepath.Join(p.dir, "pathheader-proxywasm.wasm")),
+			})
+		},
+		haproxyConfig: func(p configParams) string {
+			return haproxyConfigWith(p, extra{
+				global:   fmt.Sprintf("    lua-load %s\n", filepath.Join(p.dir, "pathheader.lua")),
+				frontend: "    http-request lua.path_header\n",
+			})
+		},
+	},
+	{
 		name:    "leastconn2",
 		about:   "one backend, two servers, balance leastconn",
 		servers: 2,
@@ -310,6 +334,28 @@ func setupPathHeader(dir string) error {
 			msg = err.Error()
 		}
 		return errors.New("building the pathheader plugin: " + oneLine(msg, 300))
+	}
+	return os.WriteFile(filepath.Join(dir, "pathheader.lua"), []byte(pathHeaderLua), 0o644)
+}
+
+// setupPathHeaderProxyWasm builds examples/proxywasm/pathheader (its own
+// module) and writes the Lua equivalent for HAProxy into dir.
+func setupPathHeaderProxyWasm(dir string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := filepath.Abs(filepath.Join(dir, "pathheader-proxywasm.wasm"))
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-buildmode=c-shared", "-o", out, "./pathheader")
+	cmd.Dir = "examples/proxywasm"
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		msg := strings.TrimSpace(string(b))
+		if msg == "" {
+			msg = err.Error()
+		}
+		return errors.New("building the Proxy-Wasm pathheader filter: " + oneLine(msg, 300))
 	}
 	return os.WriteFile(filepath.Join(dir, "pathheader.lua"), []byte(pathHeaderLua), 0o644)
 }
