@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,6 +24,11 @@ type decoder struct {
 	// dir is the directory relative file names are resolved against
 	// (Config.Dir), for the files read while decoding (TLS).
 	dir string
+	// sections are the defaults sections by name; builtin holds the
+	// built-in values, for frontends and backends that take no section
+	// (inherit.go).
+	sections map[string]*DefaultsSection
+	builtin  *DefaultsSection
 }
 
 func (d *decoder) errorf(path, fix, format string, args ...any) {
@@ -89,6 +95,7 @@ func (o *object) unknown(k string) {
 		} else {
 			valid := append([]string(nil), o.known...)
 			sort.Strings(valid)
+			valid = slices.Compact(valid) // a key may be read twice
 			fix = "remove it; valid keys here: " + strings.Join(valid, ", ")
 		}
 	}
@@ -152,8 +159,8 @@ func (o *object) oneOf(key, def string, allowed ...string) string {
 	return def
 }
 
-func (o *object) mode(key string) Mode {
-	if o.oneOf(key, "http", "http", "tcp") == "tcp" {
+func (o *object) mode(key string, def Mode) Mode {
+	if o.oneOf(key, def.String(), "http", "tcp") == "tcp" {
 		return ModeTCP
 	}
 	return ModeHTTP
