@@ -75,7 +75,7 @@ func builtinDefaults() *DefaultsSection {
 
 // defaultsSections decodes `defaults`: `default` first (over the built-in
 // values), then the named sections over it, whatever the file order.
-func (d *decoder) defaultsSections(root *object) (map[string]*DefaultsSection, []string) {
+func (d *decoder) defaultsSections(root *object) map[string]*DefaultsSection {
 	names, values, p := root.named("defaults")
 	all := map[string]*DefaultsSection{}
 	base := builtinDefaults()
@@ -88,7 +88,7 @@ func (d *decoder) defaultsSections(root *object) (map[string]*DefaultsSection, [
 			all[n] = d.defaultsSection(n, joinPath(p, n), values[n], base)
 		}
 	}
-	return all, names
+	return all
 }
 
 // defaultsSection decodes one section over parent, with the accessors and

@@ -14,7 +14,7 @@ func (d *decoder) config(raw map[string]any) *Config {
 	// Defaults first, whatever the file order: frontends and backends
 	// are decoded over them (inherit.go).
 	d.builtin = builtinDefaults()
-	d.sections, _ = d.defaultsSections(root)
+	d.sections = d.defaultsSections(root)
 	for _, key := range d.st.keys("", raw) {
 		switch key {
 		case "defaults": // decoded above
