@@ -163,7 +163,9 @@ var balanceFix = "use one of: " + strings.Join(balanceAlgorithms, ", ")
 
 // balance returns the load-balancing algorithm at key, normalised, or def.
 func (o *object) balance(key, def string) string {
-	o.d.note(joinPath(o.path, key), "string: "+strings.Join(balanceAlgorithms, ", "), def, 2)
+	if o.d.rec != nil { // the reference (reference.go)
+		o.d.note(joinPath(o.path, key), "string: "+strings.Join(balanceAlgorithms, ", "), def, 2)
+	}
 	s, p, ok := o.scalar(key)
 	if !ok {
 		return def
@@ -359,7 +361,9 @@ var initAddrMethods = []string{"libc", "none"}
 
 // initAddr decodes an init_addr value: methods separated by commas.
 func (o *object) initAddr(key string, def []string) []string {
-	o.d.note(joinPath(o.path, key), "methods, comma-separated: "+strings.Join(initAddrMethods, ", "), strings.Join(def, ","), 2)
+	if o.d.rec != nil { // the reference (reference.go)
+		o.d.note(joinPath(o.path, key), "methods, comma-separated: "+strings.Join(initAddrMethods, ", "), strings.Join(def, ","), 2)
+	}
 	s, p, ok := o.scalar(key)
 	if !ok {
 		return def

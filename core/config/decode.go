@@ -141,7 +141,9 @@ func (d *decoder) scalar(path string, v any) (string, bool) {
 
 // str returns the string at key, trimmed, or def.
 func (o *object) str(key, def string) string {
-	o.d.note(joinPath(o.path, key), "string", def, 2)
+	if o.d.rec != nil { // the reference (reference.go)
+		o.d.note(joinPath(o.path, key), "string", def, 2)
+	}
 	s, _, ok := o.scalar(key)
 	if !ok {
 		return def
@@ -152,7 +154,9 @@ func (o *object) str(key, def string) string {
 // oneOf returns the value at key, which must be one of allowed (compared
 // without case), or def.
 func (o *object) oneOf(key, def string, allowed ...string) string {
-	o.d.note(joinPath(o.path, key), "one of: "+strings.Join(allowed, ", "), def, 2)
+	if o.d.rec != nil { // the reference (reference.go)
+		o.d.note(joinPath(o.path, key), "one of: "+strings.Join(allowed, ", "), def, 2)
+	}
 	s, p, ok := o.scalar(key)
 	if !ok {
 		return def
@@ -175,7 +179,9 @@ func (o *object) mode(key string, def Mode) Mode {
 }
 
 func (o *object) boolean(key string, def bool) bool {
-	o.d.note(joinPath(o.path, key), "boolean", strconv.FormatBool(def), 2)
+	if o.d.rec != nil { // the reference (reference.go)
+		o.d.note(joinPath(o.path, key), "boolean", strconv.FormatBool(def), 2)
+	}
 	s, p, ok := o.scalar(key)
 	if !ok {
 		return def
@@ -190,7 +196,9 @@ func (o *object) boolean(key string, def bool) bool {
 
 // integer returns the whole number at key, in [lo, hi], or def.
 func (o *object) integer(key string, def, lo, hi int) int {
-	o.d.note(joinPath(o.path, key), "integer, "+rangeText(int64(lo), int64(hi), strconv.FormatInt), strconv.Itoa(def), 2)
+	if o.d.rec != nil { // the reference (reference.go)
+		o.d.note(joinPath(o.path, key), "integer, "+rangeText(int64(lo), int64(hi), strconv.FormatInt), strconv.Itoa(def), 2)
+	}
 	s, p, ok := o.scalar(key)
 	if !ok {
 		return def
@@ -221,7 +229,9 @@ func rangeFix(lo, hi int64, what string) string {
 
 // size returns the size at key (see parseSize), in [lo, hi], or def.
 func (o *object) size(key string, def, lo, hi int64) int64 {
-	o.d.note(joinPath(o.path, key), "size, "+rangeText(lo, hi, func(n int64, _ int) string { return formatSize(n) }), formatSize(def), 2)
+	if o.d.rec != nil { // the reference (reference.go)
+		o.d.note(joinPath(o.path, key), "size, "+rangeText(lo, hi, func(n int64, _ int) string { return formatSize(n) }), formatSize(def), 2)
+	}
 	s, p, ok := o.scalar(key)
 	if !ok {
 		return def
@@ -255,7 +265,9 @@ const durationFix = "write a duration such as 500ms, 5s, 1m30s or 1h, or a numbe
 // duration returns the duration at key, at least lo, or def; set tells
 // whether the key was given.
 func (o *object) duration(key string, def, lo time.Duration) (d time.Duration, set bool) {
-	o.d.note(joinPath(o.path, key), "duration", formatDuration(def), 2)
+	if o.d.rec != nil { // the reference (reference.go)
+		o.d.note(joinPath(o.path, key), "duration", formatDuration(def), 2)
+	}
 	s, p, ok := o.scalar(key)
 	if !ok {
 		return def, false
