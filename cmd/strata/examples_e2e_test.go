@@ -121,3 +121,74 @@ func TestExample_RateLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestExample_Canary runs examples/configs/canary.yaml: the x-canary
+// header and the canary cookie force either version, and without them a
+// client stays on the version it was first given (the stick table).
+func TestExample_Canary(t *testing.T) {
+	v1, v2 := startUpstream(t, "v1"), startUpstream(t, "v2")
+	p := strataRun(t, "-c", "../../examples/configs/canary.yaml", "--set", "frontends.web.bind=127.0.0.1:0",
+		"--set", "backends.app.servers.v1.address="+v1.addr, "--set", "backends.app.servers.v2.address="+v2.addr,
+		"--set", "backends.v1.servers.s1.address="+v1.addr, "--set", "backends.v2.servers.s1.address="+v2.addr)
+	addr := p.listenAddr(t, "web")
+	send := func(header string) string {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: test\r\n%s\r\n", header)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(resp.Body)
+		return resp.Header.Get("x-server")
+	}
+	for _, tc := range []struct{ name, header, want string }{
+		{"header forces v2", "x-canary: 1\r\n", "v2"},
+		{"header forces v1", "x-canary: 0\r\n", "v1"},
+		{"cookie forces v2", "cookie: a=b; canary=always\r\n", "v2"},
+		{"cookie forces v1", "cookie: canary=never\r\n", "v1"},
+	} {
+		if got := send(tc.header); got != tc.want {
+			t.Errorf("%s: answered by %q, want %s", tc.name, got, tc.want)
+		}
+	}
+	first := send("")
+	for i := range 10 {
+		if got := send(""); got != first {
+			t.Fatalf("request %d went to %q, the client's first to %q: not sticky", i, got, first)
+		}
+	}
+}
+
+// TestExample_WebSocket runs examples/configs/websocket.yaml: an Upgrade
+// request goes to the ws backend and gets the server's 101; a plain
+// request goes to app.
+func TestExample_WebSocket(t *testing.T) {
+	ws, app := startUpstream(t, "ws"), startUpstream(t, "app")
+	p := strataRun(t, "-c", "../../examples/configs/websocket.yaml", "--set", "frontends.web.bind=127.0.0.1:0",
+		"--set", "backends.ws.servers.ws1.address="+ws.addr, "--set", "backends.ws.servers.ws2.address="+ws.addr,
+		"--set", "backends.app.servers.s1.address="+app.addr)
+	c, err := net.Dial("tcp", p.listenAddr(t, "web"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	if resp := getOn(t, c, br, "test", "/page"); resp.StatusCode != 200 || resp.Header.Get("x-server") != "app" {
+		t.Fatalf("plain request: %d from %q, want 200 from app", resp.StatusCode, resp.Header.Get("x-server"))
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "GET /chat HTTP/1.1\r\nHost: test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 101 || resp.Header.Get("x-server") != "ws" || resp.Header.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		t.Fatalf("upgrade: %d from %q (accept %q), want 101 from ws", resp.StatusCode, resp.Header.Get("x-server"), resp.Header.Get("Sec-WebSocket-Accept"))
+	}
+}
