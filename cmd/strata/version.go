@@ -17,9 +17,11 @@ import (
 // checkout (vcs.revision), which it cannot read in a git worktree or with
 // -buildvcs=false: hence the -X.
 var (
-	version = "0.1.0-dev"
+	version = defaultVersion
 	commit  = ""
 )
+
+const defaultVersion = "0.1.0-dev"
 
 // buildInfo is what `strata version --json` prints.
 type buildInfo struct {
@@ -44,6 +46,12 @@ func readBuildInfo() buildInfo {
 		ABI:      map[string][]string{"strata": {abi.ImportModuleFor(abi.Version)}},
 	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
+		// `go install github.com/strata-proxy/strata/cmd/strata@v1.2.3`
+		// records the module's version; a build from a checkout records
+		// "(devel)".
+		if version == defaultVersion && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			b.Version = bi.Main.Version
+		}
 		for _, s := range bi.Settings {
 			switch s.Key {
 			case "vcs.revision":
