@@ -7,6 +7,10 @@
 // (default 10s); then the rest are closed, the last spans and metrics are
 // exported (within what is left of the grace period, at least 1s), and
 // strata exits 0. A second signal exits at once, with status 1.
+//
+// Under systemd (Type=notify, dist/systemd/strata.service), strata reports
+// READY=1 once it serves, RELOADING=1 … READY=1 around each SIGHUP reload
+// and STOPPING=1 at the stop, over $NOTIFY_SOCKET (notify.go).
 package main
 
 import (

@@ -80,8 +80,8 @@ type reloader struct {
 	versions *assembly.Versions
 	// hups counts the SIGHUP reloads done; owned by wait.
 	hups uint64
-	// notify tells systemd (Type=notify) of readiness and reloads
-	// (notify.go); owned by wait.
+	// notify tells systemd (Type=notify) of readiness, reloads and the
+	// stop (notify.go); used by the goroutine of serve and wait.
 	notify *notifier
 }
 
