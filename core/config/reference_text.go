@@ -175,11 +175,11 @@ var keyTexts = map[string]keyText{
 
 	// plugins
 	"plugins":                    {meaning: "WebAssembly plugins, by name.", haproxy: "`lua-load` (Lua, not WebAssembly)"},
-	"plugins.NAME.call_timeout":  {meaning: "Deadline of one call into the plugin; none disables it.", haproxy: "`tune.lua.session-timeout`"},
+	"plugins.NAME.call_timeout":  {meaning: "Deadline of one call into the plugin; none disables it (for trusted plugins only: a looping plugin then holds its stream).", haproxy: "`tune.lua.session-timeout`", typ: "duration, or none"},
 	"plugins.NAME.config":        {meaning: "Free-form mapping handed to the plugin at load, with YAML's types.", haproxy: "—", typ: "mapping"},
 	"plugins.NAME.env":           {meaning: "Environment the plugin sees when granted one.", haproxy: "—", typ: "mapping of names to strings"},
 	"plugins.NAME.file":          {meaning: "The .wasm module (required), relative to the configuration.", haproxy: "`lua-load FILE`"},
-	"plugins.NAME.grants":        {meaning: "What the plugin may reach beyond the ABI (WASI clock, random, env, …).", haproxy: "—"},
+	"plugins.NAME.grants":        {meaning: "Capabilities given beyond the ABI's core functions; an empty list gives none.", haproxy: "—", def: "headers, vars, log, trace, clock, random"},
 	"plugins.NAME.instances":     {meaning: "Pool of instances (an instance runs one call at a time).", haproxy: "—"},
 	"plugins.NAME.instances.max": {meaning: "Most instances at once.", haproxy: "—", def: "16, or min when larger"},
 	"plugins.NAME.instances.min": {meaning: "Instances kept warm.", haproxy: "—"},
