@@ -37,7 +37,7 @@ docs:
 docker:
 	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
 
-## systemd-check: the systemd unit passes systemd-analyze verify
+## systemd-check: systemd-analyze verify on the unit, and strata's sd_notify over a real socket
 systemd-check:
 	$(GO) test -count=1 -run 'TestSystemdUnit|TestSdNotify' ./cmd/strata
 
