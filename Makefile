@@ -11,13 +11,35 @@ LONGFUZZ ?= 5m
 FUZZMIN  ?= 500x
 # Flags of cmd/stratabench for `make bench` (go run ./cmd/stratabench -h).
 BENCHFLAGS ?=
+# Stamped into the binary (strata version): `git describe` and the commit,
+# empty outside a checkout (the binary then says 0.1.0-dev).
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS  := $(if $(VERSION),-X main.version=$(VERSION)) $(if $(COMMIT),-X main.commit=$(COMMIT))
+IMAGE    ?= strata:$(or $(VERSION),dev)
 
-.PHONY: all build run test check vet fmt tidy-check wasm-check unit fuzz-short fuzz bench clean
+.PHONY: all build install run test check vet fmt tidy-check wasm-check unit fuzz-short fuzz bench docs docker systemd-check clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/strata
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/strata
+
+## install: strata into $(go env GOPATH)/bin (or GOBIN), version stamped
+install:
+	$(GO) install -ldflags '$(LDFLAGS)' ./cmd/strata
+
+## docs: regenerate what is generated from the code (docs/config-reference.md)
+docs:
+	$(GO) generate ./core/config
+
+## docker: the container image (Dockerfile), tagged $(IMAGE)
+docker:
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
+
+## systemd-check: systemd-analyze verify on the unit, and strata's sd_notify over a real socket
+systemd-check:
+	$(GO) test -count=1 -run 'TestSystemdUnit|TestSdNotify' ./cmd/strata
 
 ## run: start strata with the demo configuration and its demo upstreams
 run: build

@@ -5,19 +5,46 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
+// exampleTasks are the common tasks examples/configs must show, by file.
+var exampleTasks = map[string]string{
+	"tls-sni.yaml":       "TLS termination with SNI",
+	"rate-limit.yaml":    "rate limiting",
+	"canary.yaml":        "canary release",
+	"websocket.yaml":     "WebSocket",
+	"tcp.yaml":           "TCP mode",
+	"health-checks.yaml": "health checks",
+	"plugins.yaml":       "plugins",
+}
+
 // TestExampleConfigsAreValid keeps examples/configs true to the code: every
-// example passes `strata check`.
+// example passes `strata check`, and the example of each common task
+// exists. An example that loads plugins (file: plugins/NAME.wasm) is
+// checked with examples/plugins/NAME built next to a copy of it, as its
+// comment tells users to do.
 func TestExampleConfigsAreValid(t *testing.T) {
 	files, err := filepath.Glob("../../examples/configs/*.yaml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no example configurations found: %v", err)
 	}
+	have := map[string]bool{}
+	for _, f := range files {
+		have[filepath.Base(f)] = true
+	}
+	for file, task := range exampleTasks {
+		if !have[file] {
+			t.Errorf("examples/configs/%s (%s) is missing", file, task)
+		}
+	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
+			f := withExamplePlugins(t, f)
 			var out, errb bytes.Buffer
 			if code := run([]string{"check", "-c", f}, &out, &errb); code != 0 {
 				t.Fatalf("strata check %s: exit %d\n%s", f, code, errb.String())
@@ -58,6 +85,33 @@ backends:
 			t.Errorf("missing %q in:\n%s", want, errb.String())
 		}
 	}
+}
+
+// pluginFileRE matches the plugin files of an example configuration.
+var pluginFileRE = regexp.MustCompile(`(?m)^\s+file: plugins/([a-z0-9_-]+)\.wasm\s*$`)
+
+// withExamplePlugins returns path, or, when the configuration loads
+// plugins/NAME.wasm files, a copy of it in a directory where those are
+// built from examples/plugins/NAME.
+func withExamplePlugins(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := pluginFileRE.FindAllStringSubmatch(string(b), -1)
+	if len(ms) == 0 {
+		return path
+	}
+	dir := t.TempDir()
+	for _, m := range ms {
+		if err := testsupport.BuildPlugin("../..", m[1], filepath.Join(dir, "plugins", m[1]+".wasm")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cp := filepath.Join(dir, filepath.Base(path))
+	writeFile(t, cp, string(b))
+	return cp
 }
 
 func writeFile(t *testing.T, path, content string) {

@@ -7,6 +7,10 @@
 // (default 10s); then the rest are closed, the last spans and metrics are
 // exported (within what is left of the grace period, at least 1s), and
 // strata exits 0. A second signal exits at once, with status 1.
+//
+// Under systemd (Type=notify, dist/systemd/strata.service), strata reports
+// READY=1 once it serves, RELOADING=1 … READY=1 around each SIGHUP reload
+// and STOPPING=1 at the stop, over $NOTIFY_SOCKET (notify.go).
 package main
 
 import (
@@ -18,7 +22,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -31,9 +34,6 @@ import (
 	"github.com/strata-proxy/strata/plugins/assembly"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "0.1.0-dev"
-
 const usage = `strata — a reverse proxy with a native core and WebAssembly plugins
 
 Usage:
@@ -43,7 +43,7 @@ Usage:
   strata reload  --pidfile FILE                           make a running strata reload its configuration (SIGHUP),
                                                          wait for the outcome; exit 1 with the errors if it failed
   strata import  [--check] [--strict] [-o FILE] haproxy.cfg   convert an HAProxy configuration (import.go)
-  strata version                                          print the version
+  strata version [--json]                                 print the version, commit, Go version and plugin ABIs
 
 Environment: STRATA_<PATH> overrides a key, with "__" between path elements
 (STRATA_GLOBAL__ADMIN__TOKEN=secret sets global.admin.token).
@@ -66,8 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmd, args := args[0], args[1:]
 	switch cmd {
 	case "version", "-v", "--version":
-		fmt.Fprintln(stdout, "strata", versionString())
-		return 0
+		return runVersion(args, stdout, stderr) // version.go
 	case "run", "check":
 	case "ctl":
 		return runCtl(args, stdout, stderr)
@@ -307,6 +306,7 @@ func serve(cfg *config.Config, gen *assembly.Generation, log *slog.Logger, ro ru
 	log.Info("strata started", "version", versionString(), "pid", os.Getpid())
 
 	sig := rl.wait(sigs, up)
+	rl.sdNotify(rl.notify.stopping())
 	grace := cfg.Global.Grace
 	log.Info("stopping: draining in-flight streams", "signal", sig.String(), "grace", grace)
 	stopped := make(chan struct{})
@@ -336,17 +336,4 @@ func serve(cfg *config.Config, gen *assembly.Generation, log *slog.Logger, ro ru
 	}
 	log.Info("stopped")
 	return 0
-}
-
-func versionString() string {
-	v := version
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += " (" + s.Value[:12] + ")"
-			}
-		}
-		v += " " + bi.GoVersion
-	}
-	return v
 }

@@ -80,10 +80,13 @@ type reloader struct {
 	versions *assembly.Versions
 	// hups counts the SIGHUP reloads done; owned by wait.
 	hups uint64
+	// notify tells systemd (Type=notify) of readiness, reloads and the
+	// stop (notify.go); used by the goroutine of serve and wait.
+	notify *notifier
 }
 
 func newReloader(p *proxy.Proxy, cfg *config.Config, gen *assembly.Generation, ro runOptions, log *slog.Logger) *reloader {
-	r := &reloader{p: p, log: log, ro: ro, versions: assembly.NewVersions()}
+	r := &reloader{p: p, log: log, ro: ro, versions: assembly.NewVersions(), notify: newNotifier()}
 	r.cfg.Store(cfg)
 	r.versions.Serving(gen)
 	r.cur.Store(r.serve(gen))
@@ -112,6 +115,9 @@ func (r *reloader) wait(stop <-chan os.Signal, up *upgradeServer) os.Signal {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	r.writeHupStatus(nil, nil) // SIGHUP is served from now on: strata reload may signal
+	// Ready only now, for the same reason: systemd sends ExecReload's
+	// SIGHUP as soon as the service is ready.
+	r.sdNotify(r.notify.ready())
 	var upgraded chan struct{}
 	if up != nil {
 		upgraded = up.done
@@ -132,10 +138,21 @@ func (r *reloader) wait(stop <-chan os.Signal, up *upgradeServer) os.Signal {
 			return upgradeSignal{}
 		case <-hup:
 			r.log.Info("SIGHUP: reloading the configuration")
+			r.sdNotify(r.notify.reloading())
 			g, err := r.reloadConfig()
 			r.hups++
 			r.writeHupStatus(g, err)
+			r.sdNotify(r.notify.reloaded(err))
 		}
+	}
+}
+
+// sdNotify logs a failure to reach systemd's notify socket: the service
+// manager then waits for a readiness that will not come, which the log
+// must explain.
+func (r *reloader) sdNotify(err error) {
+	if err != nil {
+		r.log.Warn("sd_notify", "socket", os.Getenv("NOTIFY_SOCKET"), "error", err)
 	}
 }
 

@@ -161,6 +161,27 @@ type ServerTLS struct {
 
 var balanceFix = "use one of: " + strings.Join(balanceAlgorithms, ", ")
 
+// balance returns the load-balancing algorithm at key, normalised, or def.
+func (o *object) balance(key, def string) string {
+	if o.d.rec != nil { // the reference (reference.go)
+		o.d.note(joinPath(o.path, key), "string: "+strings.Join(balanceAlgorithms, ", "), def, 2)
+	}
+	s, p, ok := o.scalar(key)
+	if !ok {
+		return def
+	}
+	n, ok := checkBalance(s)
+	if ok {
+		return n
+	}
+	fix := balanceFix
+	if sg := suggest(n, balanceAlgorithms); sg != "" && !strings.Contains(sg, "(") {
+		fix = "did you mean " + quote(sg) + "?"
+	}
+	o.d.errorf(p, fix, "invalid balance %s", quote(s))
+	return def
+}
+
 // frontendOnly are backend mistakes worth a precise fix.
 var frontendOnly = map[string]string{
 	"bind":            "bind belongs in a frontend: move it under frontends.NAME",
@@ -173,44 +194,42 @@ func (d *decoder) backend(name, path string, v any) *Backend {
 	o := d.entity(path, v)
 	o.elsewhere = frontendOnly
 	b := &Backend{Name: name, Path: path}
-	b.Mode = o.mode("mode")
-
-	b.Balance = DefaultBalance
-	if s, p, ok := o.scalar("balance"); ok {
-		if n, ok := checkBalance(s); ok {
-			b.Balance = n
-		} else {
-			fix := balanceFix
-			if sg := suggest(n, balanceAlgorithms); sg != "" && !strings.Contains(sg, "(") {
-				fix = "did you mean " + quote(sg) + "?"
-			}
-			d.errorf(p, fix, "invalid balance %s", quote(s))
-		}
-	}
-	b.HashType = o.oneOf("hash_type", DefaultHashType, "map-based", "consistent")
+	ds := d.sectionFor(o) // defaults (inherit.go)
+	b.Mode = o.mode("mode", ds.Mode)
+	b.Balance = o.balance("balance", ds.Balance)
+	b.HashType = o.oneOf("hash_type", ds.HashType, "map-based", "consistent")
 
 	t := o.sub("timeouts")
-	b.Timeouts.Connect, _ = t.duration("connect", DefaultConnectTimeout, 1)
-	b.Timeouts.Server, _ = t.duration("server", DefaultServerTimeout, 1)
-	b.Timeouts.Tunnel, _ = t.duration("tunnel", DefaultTunnelTimeout, 1)
-	b.Timeouts.Queue, _ = t.duration("queue", b.Timeouts.Connect, 1)
+	b.Timeouts.Connect, _ = t.duration("connect", ds.Timeouts.Connect, 1)
+	b.Timeouts.Server, _ = t.duration("server", ds.Timeouts.Server, 1)
+	b.Timeouts.Tunnel, _ = t.duration("tunnel", ds.Timeouts.Tunnel, 1)
+	queueDef := b.Timeouts.Connect // an unset queue timeout is the connect timeout
+	if ds.set["queue"] {
+		queueDef = ds.Timeouts.Queue
+	}
+	b.Timeouts.Queue, _ = t.duration("queue", queueDef, 1)
 	b.Timeouts.HTTPKeepAlive, _ = t.duration("http_keep_alive", DefaultServerKeepAlive, 1)
 	t.done()
 
-	b.Retries = o.integer("retries", DefaultRetries, 0, 100)
-	b.Redispatch = o.boolean("redispatch", false)
+	b.Retries = o.integer("retries", ds.Retries, 0, 100)
+	b.Redispatch = o.boolean("redispatch", ds.Redispatch)
 	b.MaxConn = o.integer("maxconn", 0, 0, math.MaxInt32)
 	b.PoolMaxConn = o.integer("pool_max_conn", DefaultPoolMaxConn, 0, maxPoolMaxConn)
-	b.HealthCheck = d.healthCheck(o)
-	b.Observe = o.oneOf("observe", "", "layer4", "layer7")
-	b.ErrorLimit = o.integer("error_limit", DefaultErrorLimit, 1, 1000000)
+	b.HealthCheck = ds.HealthCheck
+	if o.has("health_check") {
+		b.HealthCheck = d.healthCheck(o)
+	} else {
+		o.get("health_check")
+	}
+	b.Observe = o.oneOf("observe", ds.Observe, "layer4", "layer7")
+	b.ErrorLimit = o.integer("error_limit", ds.ErrorLimit, 1, 1000000)
 	b.ACLs, b.ACLOrder, b.ACLPath = o.acls("acls")
 	b.HTTPRequest = o.rules("http_request")
 	b.HTTPResponse = o.rules("http_response")
 	b.HTTPAfterResponse = o.rules("http_after_response")
 	b.UseService = o.rules("use_service")
-	b.ForwardFor = o.forwardFor("forward_for")
-	b.Forwarded = o.boolean("forwarded", false)
+	b.ForwardFor = o.inheritForwardFor(ds, b.Mode)
+	b.Forwarded = o.inheritForwarded(ds, b.Mode)
 
 	if o.has("stick") {
 		s := o.sub("stick")
@@ -342,6 +361,9 @@ var initAddrMethods = []string{"libc", "none"}
 
 // initAddr decodes an init_addr value: methods separated by commas.
 func (o *object) initAddr(key string, def []string) []string {
+	if o.d.rec != nil { // the reference (reference.go)
+		o.d.note(joinPath(o.path, key), "methods, comma-separated: "+strings.Join(initAddrMethods, ", "), strings.Join(def, ","), 2)
+	}
 	s, p, ok := o.scalar(key)
 	if !ok {
 		return def

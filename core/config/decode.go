@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,6 +24,14 @@ type decoder struct {
 	// dir is the directory relative file names are resolved against
 	// (Config.Dir), for the files read while decoding (TLS).
 	dir string
+	// sections are the defaults sections by name; builtin holds the
+	// built-in values, for frontends and backends that take no section
+	// (inherit.go).
+	sections map[string]*DefaultsSection
+	builtin  *DefaultsSection
+	// rec, when set, records every key the decoder reads, with its type
+	// and default: the configuration reference (reference.go).
+	rec *recorder
 }
 
 func (d *decoder) errorf(path, fix, format string, args ...any) {
@@ -57,7 +66,9 @@ func (d *decoder) object(path string, v any) *object {
 // and its path.
 func (o *object) get(key string) (any, string) {
 	o.known = append(o.known, key)
-	return o.m[key], joinPath(o.path, key)
+	p := joinPath(o.path, key)
+	o.d.note(p, "", "", 0)
+	return o.m[key], p
 }
 
 // has reports whether key is set to something other than null, without
@@ -89,6 +100,7 @@ func (o *object) unknown(k string) {
 		} else {
 			valid := append([]string(nil), o.known...)
 			sort.Strings(valid)
+			valid = slices.Compact(valid) // a key may be read twice
 			fix = "remove it; valid keys here: " + strings.Join(valid, ", ")
 		}
 	}
@@ -98,6 +110,7 @@ func (o *object) unknown(k string) {
 // sub returns the mapping at key (empty when absent).
 func (o *object) sub(key string) *object {
 	v, p := o.get(key)
+	o.d.note(p, "mapping", "", 1)
 	return o.d.object(p, v)
 }
 
@@ -128,6 +141,9 @@ func (d *decoder) scalar(path string, v any) (string, bool) {
 
 // str returns the string at key, trimmed, or def.
 func (o *object) str(key, def string) string {
+	if o.d.rec != nil { // the reference (reference.go)
+		o.d.note(joinPath(o.path, key), "string", def, 2)
+	}
 	s, _, ok := o.scalar(key)
 	if !ok {
 		return def
@@ -138,6 +154,9 @@ func (o *object) str(key, def string) string {
 // oneOf returns the value at key, which must be one of allowed (compared
 // without case), or def.
 func (o *object) oneOf(key, def string, allowed ...string) string {
+	if o.d.rec != nil { // the reference (reference.go)
+		o.d.note(joinPath(o.path, key), "one of: "+strings.Join(allowed, ", "), def, 2)
+	}
 	s, p, ok := o.scalar(key)
 	if !ok {
 		return def
@@ -152,14 +171,17 @@ func (o *object) oneOf(key, def string, allowed ...string) string {
 	return def
 }
 
-func (o *object) mode(key string) Mode {
-	if o.oneOf(key, "http", "http", "tcp") == "tcp" {
+func (o *object) mode(key string, def Mode) Mode {
+	if o.oneOf(key, def.String(), "http", "tcp") == "tcp" {
 		return ModeTCP
 	}
 	return ModeHTTP
 }
 
 func (o *object) boolean(key string, def bool) bool {
+	if o.d.rec != nil { // the reference (reference.go)
+		o.d.note(joinPath(o.path, key), "boolean", strconv.FormatBool(def), 2)
+	}
 	s, p, ok := o.scalar(key)
 	if !ok {
 		return def
@@ -174,6 +196,9 @@ func (o *object) boolean(key string, def bool) bool {
 
 // integer returns the whole number at key, in [lo, hi], or def.
 func (o *object) integer(key string, def, lo, hi int) int {
+	if o.d.rec != nil { // the reference (reference.go)
+		o.d.note(joinPath(o.path, key), "integer, "+rangeText(int64(lo), int64(hi), strconv.FormatInt), strconv.Itoa(def), 2)
+	}
 	s, p, ok := o.scalar(key)
 	if !ok {
 		return def
@@ -204,6 +229,9 @@ func rangeFix(lo, hi int64, what string) string {
 
 // size returns the size at key (see parseSize), in [lo, hi], or def.
 func (o *object) size(key string, def, lo, hi int64) int64 {
+	if o.d.rec != nil { // the reference (reference.go)
+		o.d.note(joinPath(o.path, key), "size, "+rangeText(lo, hi, func(n int64, _ int) string { return formatSize(n) }), formatSize(def), 2)
+	}
 	s, p, ok := o.scalar(key)
 	if !ok {
 		return def
@@ -237,6 +265,9 @@ const durationFix = "write a duration such as 500ms, 5s, 1m30s or 1h, or a numbe
 // duration returns the duration at key, at least lo, or def; set tells
 // whether the key was given.
 func (o *object) duration(key string, def, lo time.Duration) (d time.Duration, set bool) {
+	if o.d.rec != nil { // the reference (reference.go)
+		o.d.note(joinPath(o.path, key), "duration", formatDuration(def), 2)
+	}
 	s, p, ok := o.scalar(key)
 	if !ok {
 		return def, false
@@ -269,6 +300,7 @@ func (o *object) list(key string) []string {
 }
 
 func (d *decoder) list(path string, v any) []string {
+	d.note(path, "list of strings", "", 1)
 	switch x := v.(type) {
 	case nil:
 		return nil
@@ -337,6 +369,7 @@ func (o *object) rules(key string) Rules {
 }
 
 func (d *decoder) rules(path string, v any) Rules {
+	d.note(path, "list of rules", "", 2)
 	r := Rules{Path: path}
 	var items []any
 	switch x := v.(type) {
@@ -378,6 +411,7 @@ func (d *decoder) rules(path string, v any) Rules {
 // with their values. The mapping is optional; names are checked.
 func (o *object) named(key string) (names []string, values map[string]any, path string) {
 	v, p := o.get(key)
+	o.d.note(p, "mapping of names", "", 1)
 	switch m := v.(type) {
 	case nil:
 		return nil, nil, p
@@ -409,6 +443,7 @@ func (d *decoder) entity(path string, v any) *object {
 // acls decodes `acls: { name: "cond" | ["cond", …] }`.
 func (o *object) acls(key string) (acls map[string][]string, order []string, path string) {
 	names, values, p := o.named(key)
+	o.d.note(p, "mapping of names to conditions", "", 2)
 	if len(names) == 0 {
 		return nil, nil, p
 	}
@@ -441,6 +476,7 @@ func (o *object) acls(key string) (acls map[string][]string, order []string, pat
 // forwardFor decodes `forward_for: true | false | { header, except }`.
 func (o *object) forwardFor(key string) *ForwardFor {
 	v, p := o.get(key)
+	o.d.note(p, "boolean, or mapping { header, except }", "false", 2)
 	switch x := v.(type) {
 	case nil:
 		return nil

@@ -99,6 +99,14 @@
 // HAProxy), a backend's queue timeout follows connect, a health check's
 // timeout follows its interval.
 //
+// The `defaults` section (inherit.go, DefaultsSection) holds named sets of
+// defaults, as HAProxy's `defaults NAME`: `default` applies to every
+// frontend and backend, a named one to those that say `defaults: NAME`,
+// read over `default`; their values replace the built-in defaults above,
+// and a key written in the frontend or backend wins over both. Sections
+// are decoded once, before the frontends and backends, so an error in one
+// is reported once, at its own path.
+//
 // # Why is every scalar a string until decoded?
 //
 // Values come from three layers, and the environment and --set only have

@@ -114,16 +114,11 @@ func (d *decoder) frontend(name, path string, v any) *Frontend {
 		}
 		d.binds = append(d.binds, bound{hp, p, a})
 	}
-	f.Mode = o.mode("mode")
+	ds := d.sectionFor(o) // defaults (inherit.go)
+	f.Mode = o.mode("mode", ds.Mode)
 
 	t := o.sub("timeouts")
-	f.Timeouts.Client, _ = t.duration("client", DefaultClientTimeout, 1)
-	req, reqSet := t.duration("http_request", DefaultHTTPRequestTimeout, 1)
-	ka, kaSet := t.duration("http_keep_alive", DefaultHTTPKeepAliveTimeout, 1)
-	if reqSet && !kaSet {
-		ka = req
-	}
-	f.Timeouts.HTTPRequest, f.Timeouts.HTTPKeepAlive = req, ka
+	f.Timeouts, _ = t.frontendTimeouts(ds.Timeouts.FrontendTimeouts, ds.set)
 	t.done()
 
 	f.MaxConn = o.integer("maxconn", 0, 0, math.MaxInt32)
@@ -137,8 +132,8 @@ func (d *decoder) frontend(name, path string, v any) *Frontend {
 	f.UseBackend = o.rules("use_backend")
 	f.UseService = o.rules("use_service")
 	f.DefaultBackend = o.str("default_backend", "")
-	f.ForwardFor = o.forwardFor("forward_for")
-	f.Forwarded = o.boolean("forwarded", false)
+	f.ForwardFor = o.inheritForwardFor(ds, f.Mode)
+	f.Forwarded = o.inheritForwarded(ds, f.Mode)
 	f.AcceptProxy = o.boolean("accept_proxy", false)
 	f.TLS = d.frontendTLS(o, f.Mode)
 	f.H2 = d.frontendH2(o, f.Mode)

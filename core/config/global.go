@@ -105,6 +105,7 @@ type Tune struct {
 }
 
 func (d *decoder) global(v any) Global {
+	d.note("global", "mapping", "", 1)
 	o := d.object("global", v)
 	var g Global
 

@@ -44,7 +44,7 @@ const (
 )
 
 // topKeys are the sections of a configuration.
-var topKeys = []string{"global", "frontends", "backends", "stick_tables", "plugins"}
+var topKeys = []string{"global", "defaults", "frontends", "backends", "stick_tables", "plugins"}
 
 // Load reads, merges, decodes and validates a configuration. On failure it
 // returns nil and an *Errors listing every problem found, in file order

@@ -11,8 +11,13 @@ func (d *decoder) config(raw map[string]any) *Config {
 	root := d.object("", raw)
 	root.known = append(root.known, topKeys...)
 	c := &Config{}
+	// Defaults first, whatever the file order: frontends and backends
+	// are decoded over them (inherit.go).
+	d.builtin = builtinDefaults()
+	d.sections = d.defaultsSections(root)
 	for _, key := range d.st.keys("", raw) {
 		switch key {
+		case "defaults": // decoded above
 		case "global":
 			c.Global = d.global(raw[key])
 		case "frontends":

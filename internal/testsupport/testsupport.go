@@ -11,6 +11,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -183,4 +184,17 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// BuildPlugin builds the example plugin examples/plugins/<name> for the
+// plugin target (GOOS=wasip1, a WASI reactor) into out. root is the
+// repository's root, relative to the test's directory ("../..").
+func BuildPlugin(root, name, out string) error {
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "./examples/plugins/"+name)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("building plugin %s: %v\n%s", name, err, b)
+	}
+	return nil
 }
