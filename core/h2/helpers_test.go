@@ -31,6 +31,13 @@ type testServer struct {
 
 func startServer(t testing.TB, cfg Config, h Handler, useTLS bool) *testServer {
 	t.Helper()
+	return startServerOver(t, cfg, h, useTLS, func(nc net.Conn) Transport { return nc })
+}
+
+// startServerOver is startServer with each accepted connection wrapped by
+// wrap before the Conn sees it (to count its writes, say).
+func startServerOver(t testing.TB, cfg Config, h Handler, useTLS bool, wrap func(net.Conn) Transport) *testServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +57,7 @@ func startServer(t testing.TB, cfg Config, h Handler, useTLS bool) *testServer {
 			if err != nil {
 				return
 			}
-			c := NewConn(nc, nil, cfg, h)
+			c := NewConn(wrap(nc), nil, cfg, h)
 			ts.mu.Lock()
 			ts.conns = append(ts.conns, c)
 			ts.mu.Unlock()
