@@ -1,13 +1,10 @@
 package h2
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -38,11 +35,10 @@ import (
 //   - Callers open streams and write request bodies and read responses from
 //     their own goroutines.
 //   - ClientConn.mu guards the stream table, windows and stream state;
-//     ClientConn.wmu serialises frame writes (one Framer over a pooled
-//     buffered writer, flushed at the end of each logical write), the HPACK
-//     encoder and the choice of the next stream id (ids must reach the wire
-//     in increasing order). wmu is taken before mu; mu is never held while
-//     writing to t.
+//     ClientConn.wmu serialises the buffering of frames (writer.go), the
+//     HPACK encoder and the choice of the next stream id (ids must reach
+//     the wire in increasing order). wmu is taken before mu; neither is
+//     held while writing to t.
 
 // Defaults of ClientConfig.
 const (
@@ -111,64 +107,26 @@ func (cfg ClientConfig) withDefaults() ClientConfig {
 
 // ClientConn is the client side of one HTTP/2 connection to a server.
 type ClientConn struct {
+	// The frame writer, the stream table, flow control (link.go). Its mu
+	// guards the fields below marked so; wmu is taken before mu.
+	link[*ClientStream]
+
 	// Immutable after NewClientConn:
-	t    Transport
 	cfg  ClientConfig
 	done chan struct{} // closed by the reader goroutine when the connection is dead
-
-	// fr reads in the reader goroutine; its write methods need wmu.
-	fr *http2.Framer
 
 	// Owned by the reader goroutine:
 	blockDecoder // response header blocks being received (block.go)
 	gotSettings  bool
 
-	// Guarded by wmu: frame writes, the HPACK encoder (its dynamic table
-	// must see header blocks in wire order) and stream id allocation.
-	wmu        sync.Mutex
-	bw         *bufio.Writer // from writerPool during a logical write
-	enc        *hpack.Encoder
-	hbuf       bytes.Buffer
-	werr       error // sticky write error
-	goAwaySent bool
-
-	// Guarded by mu. Lock order: wmu before mu; mu is never held while
-	// writing to t or waiting for wmu.
-	mu                sync.Mutex
-	streams           map[uint32]*ClientStream // open and half-closed streams
-	nextID            uint32                   // next stream id (changed with wmu held too)
-	sendWindow        int64                    // connection send window
-	recvWindow        int64                    // what the server may still send
-	recvUnacked       int64                    // received, not yet granted back
-	peerInitial       int64                    // server's SETTINGS_INITIAL_WINDOW_SIZE
-	peerMaxFrame      int                      // server's SETTINGS_MAX_FRAME_SIZE
-	peerMaxStreams    uint32                   // server's SETTINGS_MAX_CONCURRENT_STREAMS
-	peerMaxHeaderList uint32                   // server's SETTINGS_MAX_HEADER_LIST_SIZE, 0: none
-	shutdown          bool                     // Shutdown called: draining
-	goAway            bool                     // GOAWAY received: draining
-	goAwayLast        uint32                   // the lowest last-stream-id received
-	closing           bool                     // t is closed or being closed
-	dead              bool                     // the reader ended; every write fails
-	endErr            error                    // why the connection ended, nil for a graceful end
-	idleSince         time.Time                // when the last open stream ended
-	recent            [recentClosed]closedRec
-	recentNext        int
-}
-
-// clientWriter is the Framer's writer: frames go to a pooled buffer flushed
-// at the end of each logical write. Used with wmu held.
-type clientWriter struct{ c *ClientConn }
-
-func (w clientWriter) Write(p []byte) (int, error) {
-	c := w.c
-	if c.werr != nil {
-		return 0, c.werr
-	}
-	if c.bw == nil {
-		c.bw = writerPool.Get().(*bufio.Writer)
-		c.bw.Reset(c.t)
-	}
-	return c.bw.Write(p)
+	// Guarded by mu:
+	nextID            uint32    // next stream id (changed with wmu held too: ids reach the wire in order)
+	peerMaxStreams    uint32    // server's SETTINGS_MAX_CONCURRENT_STREAMS
+	peerMaxHeaderList uint32    // server's SETTINGS_MAX_HEADER_LIST_SIZE, 0: none
+	shutdown          bool      // Shutdown called: draining
+	goAway            bool      // GOAWAY received: draining
+	goAwayLast        uint32    // the lowest last-stream-id received
+	idleSince         time.Time // when the last open stream ended
 }
 
 // NewClientConn starts HTTP/2 over t (a TCP or TLS connection already
@@ -180,26 +138,18 @@ func (w clientWriter) Write(p []byte) (int, error) {
 func NewClientConn(t Transport, cfg ClientConfig) *ClientConn {
 	cfg = cfg.withDefaults()
 	c := &ClientConn{
-		t:              t,
 		cfg:            cfg,
 		done:           make(chan struct{}),
-		streams:        make(map[uint32]*ClientStream),
 		nextID:         1,
-		sendWindow:     65535,
-		recvWindow:     int64(cfg.ConnWindowSize),
-		peerInitial:    65535,
-		peerMaxFrame:   16384,
 		peerMaxStreams: DefaultMaxConcurrentStreams,
 		idleSince:      time.Now(),
 	}
-	c.fr = http2.NewFramer(clientWriter{c}, t)
+	c.init(t, t, c, cfg.InitialWindowSize, cfg.ConnWindowSize, cfg.ZeroWindowTimeout)
 	c.fr.SetMaxReadFrameSize(DefaultMaxFrameSize) // the default we advertise by not sending it
-	c.fr.SetReuseFrames()
-	c.enc = hpack.NewEncoder(&c.hbuf)
 	c.initDecoder(cfg.MaxHeaderListSize)
 
-	c.wmu.Lock()
-	io.WriteString(clientWriter{c}, Preface)
+	c.lockW()
+	io.WriteString(linkWriter[*ClientStream]{&c.link}, Preface)
 	c.fr.WriteSettings(
 		http2.Setting{ID: http2.SettingEnablePush, Val: 0},
 		http2.Setting{ID: http2.SettingInitialWindowSize, Val: cfg.InitialWindowSize},
@@ -208,8 +158,7 @@ func NewClientConn(t Transport, cfg ClientConfig) *ClientConn {
 	if cfg.ConnWindowSize > 65535 {
 		c.fr.WriteWindowUpdate(0, cfg.ConnWindowSize-65535)
 	}
-	c.flushLocked() // an error aborts the connection
-	c.wmu.Unlock()
+	c.unlockW() // an error aborts the connection
 
 	go c.readLoop()
 	return c
@@ -296,11 +245,11 @@ func (c *ClientConn) Close() error {
 // stream, open streams finish, then t closes. Safe from any goroutine,
 // idempotent; it does not wait (see Done).
 func (c *ClientConn) Shutdown() {
-	c.wmu.Lock()
+	c.lockW()
 	c.mu.Lock()
 	if c.shutdown || c.closing {
 		c.mu.Unlock()
-		c.wmu.Unlock()
+		c.unlockW()
 		return
 	}
 	c.shutdown = true
@@ -309,9 +258,8 @@ func (c *ClientConn) Shutdown() {
 		// A client's GOAWAY names the last server-initiated stream: none.
 		c.fr.WriteGoAway(0, http2.ErrCodeNo, nil)
 		c.goAwaySent = true
-		c.flushLocked()
 	}
-	c.wmu.Unlock()
+	c.unlockW()
 	c.maybeFinish()
 }
 
@@ -365,32 +313,22 @@ func (c *ClientConn) readFrames() error {
 // the error that ends the reader (nil too once the connection is closing:
 // the end was decided elsewhere).
 func (c *ClientConn) readError(err error) error {
-	var se http2.StreamError
-	var ce http2.ConnectionError
-	switch {
-	case c.isClosing():
+	if c.isClosing() {
 		return nil
-	case errors.As(err, &se):
-		reason := "invalid frame"
-		if se.Cause != nil {
-			reason = se.Cause.Error()
-		}
+	}
+	if id, code, reason, se, ok := c.readErrorCode(err); ok {
 		c.mu.Lock()
-		idle := c.idleLocked(se.StreamID)
+		idle := se && c.idleLocked(id)
 		c.mu.Unlock()
-		if idle { // no RST_STREAM on an idle stream (§5.1)
+		switch {
+		case idle: // no RST_STREAM on an idle stream (§5.1)
 			return c.connError(http2.ErrCodeProtocol, reason+" on a stream the client did not open", nil)
+		case se:
+			return c.streamError(id, code, reason, nil)
 		}
-		c.streamError(se.StreamID, se.Code, reason, nil)
-		return nil
-	case errors.As(err, &ce):
-		reason := "invalid frame"
-		if d := c.fr.ErrorDetail(); d != nil {
-			reason = d.Error()
-		}
-		return c.connError(http2.ErrCode(ce), reason, nil)
-	case errors.Is(err, http2.ErrFrameTooLarge):
-		return c.connError(http2.ErrCodeFrameSize, "frame larger than SETTINGS_MAX_FRAME_SIZE", nil)
+		return c.connError(code, reason, nil)
+	}
+	switch {
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("%w: server closed the connection", ErrConnClosed)
 	default:
@@ -413,14 +351,7 @@ func (c *ClientConn) processFrame(f http2.Frame) error {
 	case *http2.RSTStreamFrame:
 		return c.onRSTStream(f)
 	case *http2.PingFrame:
-		if f.IsAck() {
-			return nil // we send no PING: an unsolicited ack is ignored
-		}
-		c.wmu.Lock()
-		c.fr.WritePing(true, f.Data)
-		err := c.flushLocked()
-		c.wmu.Unlock()
-		return err
+		return c.onPing(f)
 	case *http2.GoAwayFrame:
 		return c.onGoAway(f)
 	case *http2.PushPromiseFrame:
@@ -455,47 +386,17 @@ func (c *ClientConn) onSettings(f *http2.SettingsFrame) error {
 		errors.As(err, &ce)
 		return c.connError(http2.ErrCode(ce), "invalid SETTINGS value", nil)
 	}
-	// Values apply in order (RFC 9113 §6.5.3); wmu is held until the ACK
-	// is written so no frame sent under the new values precedes it.
-	var tableSize uint32
-	hasTable, overflow := false, false
-	c.wmu.Lock()
-	c.mu.Lock()
-	f.ForeachSetting(func(st http2.Setting) error {
-		switch st.ID {
-		case http2.SettingHeaderTableSize:
-			tableSize, hasTable = st.Val, true
-		case http2.SettingMaxFrameSize:
-			c.peerMaxFrame = int(st.Val)
-		case http2.SettingMaxConcurrentStreams:
-			c.peerMaxStreams = st.Val
-		case http2.SettingMaxHeaderListSize:
-			c.peerMaxHeaderList = st.Val
-		case http2.SettingInitialWindowSize:
-			// §6.9.2: the change applies to every open stream's send
-			// window, which may go negative.
-			delta := int64(st.Val) - c.peerInitial
-			c.peerInitial = int64(st.Val)
-			for _, s := range c.streams {
-				s.sendWindow += delta
-				overflow = overflow || s.sendWindow > maxWindow
-				s.cond.Broadcast()
-			}
-		}
-		return nil
-	})
-	c.mu.Unlock()
-	if overflow {
-		c.wmu.Unlock()
-		return c.connError(http2.ErrCodeFlowControl, "SETTINGS_INITIAL_WINDOW_SIZE overflows a stream window", nil)
+	return c.link.onSettings(f)
+}
+
+// settingLocked applies the server's settings only a client acts on.
+func (c *ClientConn) settingLocked(st http2.Setting) {
+	switch st.ID {
+	case http2.SettingMaxConcurrentStreams:
+		c.peerMaxStreams = st.Val
+	case http2.SettingMaxHeaderListSize:
+		c.peerMaxHeaderList = st.Val
 	}
-	if hasTable {
-		c.enc.SetMaxDynamicTableSize(tableSize)
-	}
-	c.fr.WriteSettingsAck()
-	err = c.flushLocked()
-	c.wmu.Unlock()
-	return err
 }
 
 func (c *ClientConn) onHeaders(f *http2.HeadersFrame) error {
@@ -678,11 +579,15 @@ func (c *ClientConn) onData(f *http2.DataFrame) error {
 				c.endRecvLocked(s)
 			}
 			s.cond.Broadcast()
-			ws = c.streamCreditLocked(s)
+			ws = c.streamCreditLocked(&s.streamFlow)
 		}
 	}
 	c.mu.Unlock()
-	if err := c.sendWindowUpdates(s, ws, wc); err != nil {
+	var sf *streamFlow // nil unless ws > 0
+	if ws > 0 {
+		sf = &s.streamFlow
+	}
+	if err := c.sendWindowUpdates(sf, ws, wc); err != nil {
 		return err
 	}
 	switch {
@@ -692,41 +597,6 @@ func (c *ClientConn) onData(f *http2.DataFrame) error {
 		c.streamError(id, code, reason, sentinel)
 	}
 	c.maybeFinish()
-	return nil
-}
-
-func (c *ClientConn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
-	id, incr := f.StreamID, int64(f.Increment)
-	c.mu.Lock()
-	if id == 0 {
-		c.sendWindow += incr
-		if c.sendWindow > maxWindow {
-			c.mu.Unlock()
-			return c.connError(http2.ErrCodeFlowControl, "connection window above 2^31-1", nil)
-		}
-		for _, s := range c.streams {
-			s.cond.Broadcast()
-		}
-		c.mu.Unlock()
-		return nil
-	}
-	if c.idleLocked(id) {
-		c.mu.Unlock()
-		return c.connError(http2.ErrCodeProtocol, "WINDOW_UPDATE on a stream the client did not open", nil)
-	}
-	s := c.streams[id]
-	if s == nil {
-		c.mu.Unlock()
-		return nil // closed: RFC 9113 §5.1 lets it through
-	}
-	s.sendWindow += incr
-	if s.sendWindow > maxWindow {
-		c.mu.Unlock()
-		c.streamError(id, http2.ErrCodeFlowControl, "stream window above 2^31-1", nil)
-		return nil
-	}
-	s.cond.Broadcast()
-	c.mu.Unlock()
 	return nil
 }
 
@@ -788,9 +658,11 @@ func (c *ClientConn) onGoAway(f *http2.GoAwayFrame) error {
 
 // ---- errors, resets, ending ----
 
-// streamError resets stream id with code (a stream error detected here).
-func (c *ClientConn) streamError(id uint32, code http2.ErrCode, reason string, sentinel error) {
+// streamError resets stream id with code (a stream error detected here);
+// the connection goes on (nil).
+func (c *ClientConn) streamError(id uint32, code http2.ErrCode, reason string, sentinel error) error {
 	c.resetStream(id, nil, code, &ProtocolError{Stream: id, Code: code, Reason: reason, Err: sentinel})
+	return nil
 }
 
 // connError ends the connection with GOAWAY(code), failing every stream,
@@ -808,59 +680,14 @@ func (c *ClientConn) connError(code http2.ErrCode, reason string, sentinel error
 	}
 	c.closeAllLocked(pe)
 	c.mu.Unlock()
-	c.wmu.Lock()
+	c.lockW()
 	c.fr.WriteGoAway(0, code, []byte(reason))
 	c.goAwaySent = true
-	c.flushLocked()
+	c.drainLocked() // before t closes
 	c.werr = ErrConnClosed
-	c.wmu.Unlock()
+	c.unlockW()
 	c.t.Close()
 	return pe
-}
-
-// resetStream sends RST_STREAM(code) on id and closes the stream if it is
-// open. When only is non-nil, nothing happens unless only is the open
-// stream (a caller's Reset of an already closed stream).
-func (c *ClientConn) resetStream(id uint32, only *ClientStream, code http2.ErrCode, cause error) {
-	c.wmu.Lock()
-	c.mu.Lock()
-	s := c.streams[id]
-	if only != nil && s != only {
-		c.mu.Unlock()
-		c.wmu.Unlock()
-		return
-	}
-	if s != nil {
-		c.closeStreamLocked(s, &ResetError{Code: code, Err: cause}, closedByUs)
-	} else {
-		c.recordClosedLocked(id, closedByUs)
-	}
-	dead := c.dead || c.closing
-	c.mu.Unlock()
-	if !dead {
-		c.fr.WriteRSTStream(id, code)
-		c.flushLocked()
-	}
-	c.wmu.Unlock()
-	c.maybeFinish()
-}
-
-func (c *ClientConn) isClosing() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closing
-}
-
-// abort ends the connection after a write error.
-func (c *ClientConn) abort(err error) {
-	c.mu.Lock()
-	c.closing = true
-	if c.endErr == nil {
-		c.endErr = err
-	}
-	c.closeAllLocked(err)
-	c.mu.Unlock()
-	c.t.Close()
 }
 
 // teardown runs when the reader ends: the connection is dead, every
@@ -879,155 +706,34 @@ func (c *ClientConn) teardown(err error) {
 	c.closeAllLocked(cause)
 	c.mu.Unlock()
 	c.t.Close()
-	c.wmu.Lock()
-	if c.bw != nil {
-		c.bw.Reset(nil)
-		writerPool.Put(c.bw)
-		c.bw = nil
-	}
-	if c.werr == nil {
-		c.werr = ErrConnClosed
-	}
-	c.wmu.Unlock()
+	c.endWrites()
 	c.hb = headerBlock{}
 	close(c.done)
 }
 
-func (c *ClientConn) closeAllLocked(cause error) {
-	if !errors.Is(cause, ErrConnClosed) {
-		cause = fmt.Errorf("%w: %w", ErrConnClosed, cause)
-	}
-	for _, s := range c.streams {
-		c.closeStreamLocked(s, cause, closedByUs)
+// streamClosedLocked is told by the link that s closed.
+func (c *ClientConn) streamClosedLocked(_ *ClientStream, wasOpen bool, _ error) {
+	if wasOpen && len(c.streams) == 0 {
+		c.idleSince = time.Now()
 	}
 }
 
-// closeStreamLocked moves s to closed: Done closes with err (nil for a
-// normal end), waiters wake, an abnormal end drops the unread body.
-func (c *ClientConn) closeStreamLocked(s *ClientStream, err error, how closeHow) {
-	if s.closed {
-		return
-	}
-	s.closed, s.err = true, err
-	if s.inMap {
-		delete(c.streams, s.id)
-		s.inMap = false
-		if len(c.streams) == 0 {
-			c.idleSince = time.Now()
-		}
-	}
-	c.recordClosedLocked(s.id, how)
-	if err != nil {
-		s.recv.release() // the connection window was credited on receipt
-	}
-	close(s.done)
-	s.cond.Broadcast()
-}
+// closedFrame: a frame on a closed stream is ignored; the server is one
+// the configuration chose (see RATIONALE: "Why does the client not
+// rate-limit control frames like the server?").
+func (c *ClientConn) closedFrame() error { return nil }
 
-// endRecvLocked records the server's END_STREAM.
-func (c *ClientConn) endRecvLocked(s *ClientStream) {
-	s.recvEnded = true
-	s.cond.Broadcast()
-	if s.sendEnded {
-		c.closeStreamLocked(s, nil, closedNormal)
-	}
-}
+// report: the client side has no protocol error counter.
+func (c *ClientConn) report(error) {}
 
-func (c *ClientConn) recordClosedLocked(id uint32, how closeHow) {
-	c.recent[c.recentNext] = closedRec{id, how}
-	c.recentNext = (c.recentNext + 1) % recentClosed
-}
-
-func (c *ClientConn) closedHowLocked(id uint32) closeHow {
-	for _, r := range c.recent {
-		if r.id == id {
-			return r.how
-		}
-	}
-	return 0
-}
-
-// ---- flow control and writing ----
-
-// streamCreditLocked grants back what the caller consumed of a stream once
-// it reaches half a window, so a slow reader back-pressures the server and
-// WINDOW_UPDATE frames stay few. It returns the increment to send (0:
-// none).
-func (c *ClientConn) streamCreditLocked(s *ClientStream) uint32 {
-	if !s.inMap || s.recvEnded || s.recvUnacked < int64(c.cfg.InitialWindowSize/2) {
-		return 0
-	}
-	ws := uint32(s.recvUnacked)
-	s.recvWindow += s.recvUnacked
-	s.recvUnacked = 0
-	return ws
-}
-
-func (c *ClientConn) connCreditLocked() uint32 {
-	if c.recvUnacked < int64(c.cfg.ConnWindowSize/2) {
-		return 0
-	}
-	wc := uint32(c.recvUnacked)
-	c.recvWindow += c.recvUnacked
-	c.recvUnacked = 0
-	return wc
-}
-
-func (c *ClientConn) sendWindowUpdates(s *ClientStream, ws, wc uint32) error {
-	if ws == 0 && wc == 0 {
-		return nil
-	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if wc > 0 {
-		c.fr.WriteWindowUpdate(0, wc)
-	}
-	if ws > 0 {
-		c.mu.Lock()
-		open := s.inMap
-		c.mu.Unlock()
-		if open {
-			c.fr.WriteWindowUpdate(s.id, ws)
-		}
-	}
-	return c.flushLocked()
-}
-
-// flushLocked ends a logical write: the buffered frames go out and the
-// buffer returns to the pool. A write error is sticky and aborts the
-// connection. Needs wmu.
-func (c *ClientConn) flushLocked() error {
-	if c.bw == nil {
-		return c.werr
-	}
-	err := c.bw.Flush()
-	c.bw.Reset(nil)
-	writerPool.Put(c.bw)
-	c.bw = nil
-	if err != nil && c.werr == nil {
-		c.werr = fmt.Errorf("%w: write: %w", ErrConnClosed, err)
-		c.abort(c.werr)
-	}
-	return c.werr
-}
-
-// writeBlockLocked writes the header block in c.hbuf as HEADERS plus
-// CONTINUATION frames of at most maxFrame bytes. Needs wmu.
-func (c *ClientConn) writeBlockLocked(id uint32, endStream bool, maxFrame int) {
-	block := c.hbuf.Bytes()
-	for first := true; first || len(block) > 0; first = false {
-		n := min(len(block), maxFrame)
-		frag := block[:n]
-		block = block[n:]
-		if first {
-			c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: frag, EndStream: endStream, EndHeaders: len(block) == 0})
-		} else {
-			c.fr.WriteContinuation(id, len(block) == 0, frag)
-		}
-	}
-	if c.hbuf.Cap() > writeBufSize {
-		c.hbuf = bytes.Buffer{} // an unusually large block: do not keep its buffer
-	}
+// connStalled: the server keeps the connection window at zero, so no
+// request body can go out on the connection any more: the stream waiting
+// is reset (CANCEL) and the connection drains as after Shutdown (GOAWAY,
+// no new stream), so that the streams receiving their responses finish
+// and a pool opens another connection for new requests.
+func (c *ClientConn) connStalled(s *ClientStream, pe *ProtocolError) {
+	c.resetStream(s.id, s, http2.ErrCodeCancel, pe)
+	c.Shutdown()
 }
 
 // requestField returns f as sent in a request header (or trailer)

@@ -1,8 +1,6 @@
 package h2
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -60,8 +58,11 @@ const (
 
 // Conn is the server side of one HTTP/2 connection.
 type Conn struct {
+	// The frame writer, the stream table, flow control (link.go). Its mu
+	// guards the fields below marked so; wmu is taken before mu.
+	link[*Stream]
+
 	// Immutable after NewConn:
-	t   Transport
 	cfg Config
 	h   Handler
 
@@ -71,41 +72,18 @@ type Conn struct {
 	resets       rateCounter
 	controls     rateCounter
 
-	// fr reads in the serve loop; its write methods need wmu.
-	fr *http2.Framer
-
-	// Guarded by wmu: frame writes and the HPACK encoder, whose dynamic
-	// table must see header blocks in the order they hit the wire.
-	wmu         sync.Mutex
-	bw          *bufio.Writer // from writerPool during a logical write
-	enc         *hpack.Encoder
-	hbuf        bytes.Buffer
-	werr        error // sticky write error
+	// Guarded by wmu:
 	prefaceSent bool
-	goAwaySent  bool
 
-	// Guarded by mu. Lock order: wmu before mu; mu is never held while
-	// writing to t or waiting for wmu.
-	mu               sync.Mutex
-	streams          map[uint32]*Stream // open and half-closed streams
-	live             int                // streams open or whose handler runs
-	handlers         int                // handler goroutines started, not returned
-	pending          []*Stream          // open streams waiting for a handler, oldest first
-	lastStreamID     uint32             // highest client stream id seen
-	sendWindow       int64              // connection send window
-	recvWindow       int64              // what the client may still send
-	recvUnacked      int64              // consumed, not yet granted back
-	peerInitial      int64              // client's SETTINGS_INITIAL_WINDOW_SIZE
-	peerMaxFrame     int                // client's SETTINGS_MAX_FRAME_SIZE
-	shutdown         bool               // Shutdown called: no new streams
-	peerGoAway       bool               // client sent GOAWAY: no new streams
-	closing          bool               // final GOAWAY decided: draining
-	dead             bool               // torn down: every write fails
-	endErr           error              // why the connection ends
+	// Guarded by mu:
+	live             int       // streams open or whose handler runs
+	handlers         int       // handler goroutines started, not returned
+	pending          []*Stream // open streams waiting for a handler, oldest first
+	lastStreamID     uint32    // highest client stream id seen
+	shutdown         bool      // Shutdown called: no new streams
+	peerGoAway       bool      // client sent GOAWAY: no new streams
 	lingerTimer      *time.Timer
 	idleTimer        *time.Timer
-	recent           [recentClosed]closedRec
-	recentNext       int
 	lastActivityNano atomic.Int64 // serve loop writes; idle timer reads
 
 	wg sync.WaitGroup // handler goroutines
@@ -161,42 +139,16 @@ func (r *prereadReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// connWriter is the Framer's writer: frames go to a pooled buffer flushed
-// at the end of each logical write. Used with wmu held.
-type connWriter struct{ c *Conn }
-
-func (w connWriter) Write(p []byte) (int, error) {
-	c := w.c
-	if c.werr != nil {
-		return 0, c.werr
-	}
-	if c.bw == nil {
-		c.bw = writerPool.Get().(*bufio.Writer)
-		c.bw.Reset(c.t)
-	}
-	return c.bw.Write(p)
-}
-
 // NewConn returns a connection ready to Serve. preread holds bytes already
 // read from t (it may hold the preface and more); the Conn reads it before
 // t and does not modify it.
 func NewConn(t Transport, preread []byte, cfg Config, h Handler) *Conn {
 	cfg = cfg.withDefaults()
-	c := &Conn{
-		t:            t,
-		cfg:          cfg,
-		h:            h,
-		r:            prereadReader{buf: preread, t: t},
-		streams:      make(map[uint32]*Stream),
-		sendWindow:   65535,
-		recvWindow:   int64(cfg.ConnWindowSize),
-		peerInitial:  65535,
-		peerMaxFrame: 16384,
-	}
-	c.fr = http2.NewFramer(connWriter{c}, &c.r)
+	c := &Conn{cfg: cfg, h: h}
+	c.r = prereadReader{buf: preread, t: t}
+	c.init(t, &c.r, c, cfg.InitialWindowSize, cfg.ConnWindowSize, cfg.ZeroWindowTimeout)
+	c.creditOnRead, c.endThenNoError = true, true
 	c.fr.SetMaxReadFrameSize(cfg.MaxFrameSize)
-	c.fr.SetReuseFrames()
-	c.enc = hpack.NewEncoder(&c.hbuf)
 	c.initDecoder(cfg.MaxHeaderListSize)
 	return c
 }
@@ -246,7 +198,7 @@ func (c *Conn) serveFrames() error {
 		{ID: http2.SettingMaxFrameSize, Val: c.cfg.MaxFrameSize},
 		{ID: http2.SettingMaxHeaderListSize, Val: c.cfg.MaxHeaderListSize},
 	}
-	c.wmu.Lock()
+	c.lockW()
 	c.fr.WriteSettings(settings...)
 	if c.cfg.ConnWindowSize > 65535 {
 		c.fr.WriteWindowUpdate(0, c.cfg.ConnWindowSize-65535)
@@ -259,9 +211,7 @@ func (c *Conn) serveFrames() error {
 		c.fr.WriteGoAway(0, http2.ErrCodeNo, nil)
 		c.goAwaySent = true
 	}
-	err := c.flushLocked()
-	c.wmu.Unlock()
-	if err != nil {
+	if err := c.unlockW(); err != nil {
 		return err
 	}
 	if c.cfg.IdleTimeout > 0 {
@@ -318,23 +268,13 @@ func (c *Conn) serveFrames() error {
 // readError turns a Framer read error into a stream error (nil: go on) or
 // the error that ends the serve loop.
 func (c *Conn) readError(err error) error {
-	var se http2.StreamError
-	var ce http2.ConnectionError
+	if id, code, reason, se, ok := c.readErrorCode(err); ok {
+		if se {
+			return c.streamError(id, code, reason, nil)
+		}
+		return c.connError(code, reason, nil)
+	}
 	switch {
-	case errors.As(err, &se):
-		reason := "invalid frame"
-		if se.Cause != nil {
-			reason = se.Cause.Error()
-		}
-		return c.streamError(se.StreamID, se.Code, reason, nil, true)
-	case errors.As(err, &ce):
-		reason := "invalid frame"
-		if d := c.fr.ErrorDetail(); d != nil {
-			reason = d.Error()
-		}
-		return c.connError(http2.ErrCode(ce), reason, nil)
-	case errors.Is(err, http2.ErrFrameTooLarge):
-		return c.connError(http2.ErrCodeFrameSize, "frame larger than SETTINGS_MAX_FRAME_SIZE", nil)
 	case c.isClosing():
 		return nil // closed under us by Close, the linger timer or a write error
 	case errors.Is(err, io.EOF):
@@ -371,14 +311,10 @@ func (c *Conn) processFrame(f http2.Frame) error {
 		if f.IsAck() {
 			return nil // we send no PING: an unsolicited ack is ignored
 		}
-		c.wmu.Lock()
-		c.fr.WritePing(true, f.Data)
-		err := c.flushLocked()
-		c.wmu.Unlock()
-		return err
+		return c.onPing(f)
 	case *http2.PriorityFrame:
 		if f.StreamDep == f.StreamID {
-			return c.streamError(f.StreamID, http2.ErrCodeProtocol, "stream depends on itself", nil, true)
+			return c.resetForError(f.StreamID, http2.ErrCodeProtocol, "stream depends on itself", nil, true)
 		}
 		return c.countControl() // priorities are advisory; RFC 9113 deprecates them
 	case *http2.GoAwayFrame:
@@ -404,44 +340,7 @@ func (c *Conn) onSettings(f *http2.SettingsFrame) error {
 		errors.As(err, &ce)
 		return c.connError(http2.ErrCode(ce), "invalid SETTINGS value", nil)
 	}
-	// Values apply in the order they appear (RFC 9113 §6.5.3). wmu is held
-	// from before they apply until the ACK is written, so no frame sent
-	// under the new values precedes the ACK.
-	var tableSize uint32
-	hasTable, overflow := false, false
-	c.wmu.Lock()
-	c.mu.Lock()
-	f.ForeachSetting(func(st http2.Setting) error {
-		switch st.ID {
-		case http2.SettingHeaderTableSize:
-			tableSize, hasTable = st.Val, true
-		case http2.SettingMaxFrameSize:
-			c.peerMaxFrame = int(st.Val)
-		case http2.SettingInitialWindowSize:
-			// RFC 9113 §6.9.2: the change applies to every open stream's
-			// send window, which may go negative.
-			delta := int64(st.Val) - c.peerInitial
-			c.peerInitial = int64(st.Val)
-			for _, s := range c.streams {
-				s.sendWindow += delta
-				overflow = overflow || s.sendWindow > maxWindow
-				s.cond.Broadcast()
-			}
-		}
-		return nil
-	})
-	c.mu.Unlock()
-	if overflow {
-		c.wmu.Unlock()
-		return c.connError(http2.ErrCodeFlowControl, "SETTINGS_INITIAL_WINDOW_SIZE overflows a stream window", nil)
-	}
-	if hasTable {
-		c.enc.SetMaxDynamicTableSize(tableSize)
-	}
-	c.fr.WriteSettingsAck()
-	err := c.flushLocked()
-	c.wmu.Unlock()
-	return err
+	return c.link.onSettings(f)
 }
 
 func (c *Conn) onHeaders(f *http2.HeadersFrame) error {
@@ -500,7 +399,7 @@ func (c *Conn) endBlock() error {
 			if err := c.countControl(); err != nil {
 				return err
 			}
-			return c.streamError(id, http2.ErrCodeStreamClosed, "HEADERS on a stream reset by the client", nil, false)
+			return c.resetForError(id, http2.ErrCodeStreamClosed, "HEADERS on a stream reset by the client", nil, false)
 		}
 		return c.connError(http2.ErrCodeProtocol, "HEADERS on a stream id lower than a previous one", nil)
 	}
@@ -523,24 +422,16 @@ func (c *Conn) endBlock() error {
 	}
 	c.mu.Unlock()
 	if hb.selfDep {
-		return c.streamError(id, http2.ErrCodeProtocol, "stream depends on itself", nil, true)
+		return c.resetForError(id, http2.ErrCodeProtocol, "stream depends on itself", nil, true)
 	}
 	req, reason := buildRequest(hb.fields, hb.endStream)
 	if reason != "" {
-		return c.streamError(id, http2.ErrCodeProtocol, reason, ErrMalformed, true)
+		return c.resetForError(id, http2.ErrCodeProtocol, reason, ErrMalformed, true)
 	}
-	s := &Stream{
-		id:         id,
-		c:          c,
-		req:        req,
-		done:       make(chan struct{}),
-		inMap:      true,
-		recvEnded:  hb.endStream,
-		recvWindow: int64(c.cfg.InitialWindowSize),
-	}
-	s.cond.L = &c.mu
+	s := &Stream{c: c, req: req}
 	c.mu.Lock()
-	s.sendWindow = c.peerInitial
+	c.initFlowLocked(&s.streamFlow, id)
+	s.recvEnded = hb.endStream
 	c.streams[id] = s
 	c.live++
 	start := c.handlers < c.maxHandlers()
@@ -608,21 +499,21 @@ func (c *Conn) onTrailers(s *Stream) error {
 	recvEnded := s.recvEnded
 	c.mu.Unlock()
 	if recvEnded {
-		return c.streamError(s.id, http2.ErrCodeStreamClosed, "HEADERS on a half-closed stream", nil, true)
+		return c.resetForError(s.id, http2.ErrCodeStreamClosed, "HEADERS on a half-closed stream", nil, true)
 	}
 	if !hb.endStream {
-		return c.streamError(s.id, http2.ErrCodeProtocol, "trailers without END_STREAM", ErrMalformed, true)
+		return c.resetForError(s.id, http2.ErrCodeProtocol, "trailers without END_STREAM", ErrMalformed, true)
 	}
 	if hb.selfDep {
-		return c.streamError(s.id, http2.ErrCodeProtocol, "stream depends on itself", nil, true)
+		return c.resetForError(s.id, http2.ErrCodeProtocol, "stream depends on itself", nil, true)
 	}
 	if reason := checkTrailers(hb.fields); reason != "" {
-		return c.streamError(s.id, http2.ErrCodeProtocol, reason, ErrMalformed, true)
+		return c.resetForError(s.id, http2.ErrCodeProtocol, reason, ErrMalformed, true)
 	}
 	c.mu.Lock()
 	if cl := s.req.ContentLength; cl >= 0 && cl != s.recvd {
 		c.mu.Unlock()
-		return c.streamError(s.id, http2.ErrCodeProtocol, "body shorter than content-length", ErrMalformed, true)
+		return c.resetForError(s.id, http2.ErrCodeProtocol, "body shorter than content-length", ErrMalformed, true)
 	}
 	s.trailers = append([]hpack.HeaderField(nil), hb.fields...)
 	c.endRecvLocked(s)
@@ -656,14 +547,14 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 		}
 		switch {
 		case s != nil && !s.recvEnded:
-			return c.streamError(id, http2.ErrCodeFlowControl, "DATA beyond the stream window", nil, true)
+			return c.resetForError(id, http2.ErrCodeFlowControl, "DATA beyond the stream window", nil, true)
 		case s == nil && how == closedByUs:
 			return c.countControl() // raced our RST_STREAM: ignore
 		}
 		if err := c.countControl(); err != nil {
 			return err
 		}
-		return c.streamError(id, http2.ErrCodeStreamClosed, "DATA on a closed or half-closed stream", nil, false)
+		return c.resetForError(id, http2.ErrCodeStreamClosed, "DATA on a closed or half-closed stream", nil, false)
 	}
 	s.recvWindow -= n
 	if pad := n - int64(len(data)); pad > 0 {
@@ -675,7 +566,7 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 	cl := s.req.ContentLength
 	if cl >= 0 && (s.recvd > cl || (f.StreamEnded() && s.recvd != cl)) {
 		c.mu.Unlock()
-		return c.streamError(id, http2.ErrCodeProtocol, "DATA length differs from content-length", ErrMalformed, true)
+		return c.resetForError(id, http2.ErrCodeProtocol, "DATA length differs from content-length", ErrMalformed, true)
 	}
 	if s.ended {
 		c.recvUnacked += int64(len(data)) // nobody will read it
@@ -686,9 +577,9 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 		c.endRecvLocked(s)
 	}
 	s.cond.Broadcast()
-	ws, wc := c.creditLocked(s)
+	ws, wc := c.streamCreditLocked(&s.streamFlow), c.connCreditLocked()
 	c.mu.Unlock()
-	if err := c.sendWindowUpdates(s, ws, wc); err != nil {
+	if err := c.sendWindowUpdates(&s.streamFlow, ws, wc); err != nil {
 		return err
 	}
 	if len(data) == 0 && !f.StreamEnded() {
@@ -697,40 +588,6 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 		}
 	}
 	c.maybeFinish()
-	return nil
-}
-
-func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
-	id, incr := f.StreamID, int64(f.Increment)
-	c.mu.Lock()
-	if id == 0 {
-		c.sendWindow += incr
-		if c.sendWindow > maxWindow {
-			c.mu.Unlock()
-			return c.connError(http2.ErrCodeFlowControl, "connection window above 2^31-1", nil)
-		}
-		for _, s := range c.streams {
-			s.cond.Broadcast()
-		}
-		c.mu.Unlock()
-		return nil
-	}
-	if id > c.lastStreamID {
-		c.mu.Unlock()
-		return c.connError(http2.ErrCodeProtocol, "WINDOW_UPDATE on an idle stream", nil)
-	}
-	s := c.streams[id]
-	if s == nil {
-		c.mu.Unlock()
-		return c.countControl() // closed: RFC 9113 §5.1 lets it through
-	}
-	s.sendWindow += incr
-	if s.sendWindow > maxWindow {
-		c.mu.Unlock()
-		return c.streamError(id, http2.ErrCodeFlowControl, "stream window above 2^31-1", nil, true)
-	}
-	s.cond.Broadcast()
-	c.mu.Unlock()
 	return nil
 }
 
@@ -789,10 +646,10 @@ func (c *Conn) report(err error) {
 	}
 }
 
-// streamError resets stream id with code, tells OnProtocolError and, when
-// count, counts the reset toward MaxResets. It returns a non-nil error only
+// resetForError resets stream id with code, tells OnProtocolError and,
+// when count, counts the reset toward MaxResets. It returns a non-nil error only
 // when the connection must end.
-func (c *Conn) streamError(id uint32, code http2.ErrCode, reason string, sentinel error, count bool) error {
+func (c *Conn) resetForError(id uint32, code http2.ErrCode, reason string, sentinel error, count bool) error {
 	pe := &ProtocolError{Stream: id, Code: code, Reason: reason, Err: sentinel}
 	c.report(pe)
 	c.resetStream(id, nil, code, pe)
@@ -802,6 +659,11 @@ func (c *Conn) streamError(id uint32, code http2.ErrCode, reason string, sentine
 	return nil
 }
 
+// streamError is resetForError counting the reset (side of link).
+func (c *Conn) streamError(id uint32, code http2.ErrCode, reason string, sentinel error) error {
+	return c.resetForError(id, code, reason, sentinel, true)
+}
+
 // connError starts the end of the connection with GOAWAY(code) and returns
 // the error for Serve.
 func (c *Conn) connError(code http2.ErrCode, reason string, sentinel error) error {
@@ -809,44 +671,6 @@ func (c *Conn) connError(code http2.ErrCode, reason string, sentinel error) erro
 	c.report(pe)
 	c.goAway(code, pe, reason)
 	return pe
-}
-
-// resetStream sends RST_STREAM(code) on id and closes the stream if it is
-// open. When only is non-nil, nothing happens unless only is the open
-// stream (a handler's Reset of an already closed stream).
-func (c *Conn) resetStream(id uint32, only *Stream, code http2.ErrCode, cause error) {
-	c.wmu.Lock()
-	c.mu.Lock()
-	s := c.streams[id]
-	if only != nil && s != only {
-		c.mu.Unlock()
-		c.wmu.Unlock()
-		return
-	}
-	if s != nil {
-		var err error = &ResetError{Code: code, Err: cause}
-		if code == http2.ErrCodeNo && s.endSent {
-			err = nil // RFC 9113 §8.1: response complete, request body not wanted
-		}
-		c.closeStreamLocked(s, err, closedByUs)
-	} else {
-		c.recordClosedLocked(id, closedByUs)
-	}
-	dead := c.dead
-	c.mu.Unlock()
-	if !dead {
-		c.fr.WriteRSTStream(id, code)
-		c.flushLocked()
-	}
-	c.wmu.Unlock()
-	c.maybeFinish()
-}
-
-func (c *Conn) writeRST(id uint32, code http2.ErrCode) {
-	c.wmu.Lock()
-	c.fr.WriteRSTStream(id, code)
-	c.flushLocked()
-	c.wmu.Unlock()
 }
 
 // goAway decides the end of the connection: it ends every open stream when
@@ -870,7 +694,7 @@ func (c *Conn) goAway(code http2.ErrCode, cause error, debug string) {
 	c.lingerTimer = time.AfterFunc(lingerTimeout, func() { c.t.Close() })
 	c.mu.Unlock()
 
-	c.wmu.Lock()
+	c.lockW()
 	if c.prefaceSent && (!c.goAwaySent || code != http2.ErrCodeNo) {
 		var dbg []byte
 		if debug != "" {
@@ -878,13 +702,13 @@ func (c *Conn) goAway(code http2.ErrCode, cause error, debug string) {
 		}
 		c.fr.WriteGoAway(last, code, dbg)
 		c.goAwaySent = true
-		c.flushLocked()
 	}
-	if cw, ok := c.t.(interface{ CloseWrite() error }); ok && c.werr == nil {
+	// Everything buffered goes out before our FIN.
+	if cw, ok := c.t.(interface{ CloseWrite() error }); ok && c.drainLocked() == nil {
 		cw.CloseWrite()
 	}
 	c.werr = ErrConnClosed // nothing more may be written after our FIN
-	c.wmu.Unlock()
+	c.unlockW()
 }
 
 // maybeFinish ends the connection gracefully once Shutdown was called and
@@ -898,12 +722,6 @@ func (c *Conn) maybeFinish() {
 	}
 }
 
-func (c *Conn) isClosing() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closing
-}
-
 // drain reads and drops input after the last GOAWAY until the client
 // closes, the linger timer closes t, or lingerMaxBytes.
 func (c *Conn) drain() {
@@ -915,11 +733,11 @@ func (c *Conn) drain() {
 // left to finish, then the connection closes and Serve returns nil. Safe
 // from any goroutine, idempotent.
 func (c *Conn) Shutdown() {
-	c.wmu.Lock()
+	c.lockW()
 	c.mu.Lock()
 	if c.shutdown || c.closing {
 		c.mu.Unlock()
-		c.wmu.Unlock()
+		c.unlockW()
 		return
 	}
 	// Holding mu while the reader would accept a stream makes the id in
@@ -930,9 +748,8 @@ func (c *Conn) Shutdown() {
 	if c.prefaceSent && !c.goAwaySent {
 		c.fr.WriteGoAway(last, http2.ErrCodeNo, nil)
 		c.goAwaySent = true
-		c.flushLocked()
 	}
-	c.wmu.Unlock()
+	c.unlockW()
 	c.maybeFinish()
 }
 
@@ -940,17 +757,6 @@ func (c *Conn) Shutdown() {
 // Reads and Writes return errors, Serve returns ErrConnClosed.
 func (c *Conn) Close() {
 	c.abort(ErrConnClosed)
-}
-
-func (c *Conn) abort(err error) {
-	c.mu.Lock()
-	c.closing = true
-	if c.endErr == nil {
-		c.endErr = err
-	}
-	c.closeAllLocked(err)
-	c.mu.Unlock()
-	c.t.Close()
 }
 
 // teardown runs when the serve loop ends: the connection is dead, every
@@ -968,63 +774,41 @@ func (c *Conn) teardown(err error) {
 	c.closeAllLocked(cause)
 	c.mu.Unlock()
 	c.t.Close()
-	c.wmu.Lock()
-	if c.bw != nil {
-		c.bw.Reset(nil)
-		writerPool.Put(c.bw)
-		c.bw = nil
-	}
-	if c.werr == nil {
-		c.werr = ErrConnClosed
-	}
-	c.wmu.Unlock()
+	c.endWrites()
 }
 
-func (c *Conn) closeAllLocked(cause error) {
-	if !errors.Is(cause, ErrConnClosed) {
-		cause = fmt.Errorf("%w: %w", ErrConnClosed, cause)
-	}
-	for _, s := range c.streams {
-		c.closeStreamLocked(s, cause, closedByUs)
-	}
-}
-
-// closeStreamLocked moves s to closed: Done closes with err (nil for a
-// normal end), waiters wake, and an abnormal end drops the unread body.
-func (c *Conn) closeStreamLocked(s *Stream, err error, how closeHow) {
-	if s.closed {
-		return
-	}
-	s.closed, s.err = true, err
+// streamClosedLocked is told by the link that s closed: a stream waiting
+// for a handler leaves the queue (its handler never runs), one whose
+// handler is not running stops being live, and an abnormal end runs
+// OnAbort's function.
+func (c *Conn) streamClosedLocked(s *Stream, wasOpen bool, err error) {
 	if s.queued {
-		c.unqueueLocked(s) // its handler never runs
+		c.unqueueLocked(s)
 	}
-	if s.inMap {
-		delete(c.streams, s.id)
-		s.inMap = false
-		if !s.handlerRunning {
-			c.liveDoneLocked()
-		}
+	if wasOpen && !s.handlerRunning {
+		c.liveDoneLocked()
 	}
-	c.recordClosedLocked(s.id, how)
-	if err != nil {
-		c.recvUnacked += int64(s.recv.release())
-		if s.onAbort != nil {
-			s.onAbort()
-		}
+	if err != nil && s.onAbort != nil {
+		s.onAbort()
 	}
 	s.onAbort = nil
-	close(s.done)
-	s.cond.Broadcast()
 }
 
-// endRecvLocked records the client's END_STREAM.
-func (c *Conn) endRecvLocked(s *Stream) {
-	s.recvEnded = true
-	s.cond.Broadcast()
-	if s.endSent {
-		c.closeStreamLocked(s, nil, closedNormal)
-	}
+// idleLocked: a client stream id not used yet.
+func (c *Conn) idleLocked(id uint32) bool { return id > c.lastStreamID }
+
+// closedFrame counts a frame on a closed stream as a control frame.
+func (c *Conn) closedFrame() error { return c.countControl() }
+
+// settingLocked: the link applies every setting a client sends that the
+// server acts on.
+func (c *Conn) settingLocked(http2.Setting) {}
+
+// connStalled: a client that keeps the connection window at zero stops
+// every response with a body; the connection ends
+// (GOAWAY(ENHANCE_YOUR_CALM), every stream fails).
+func (c *Conn) connStalled(_ *Stream, pe *ProtocolError) {
+	c.goAway(pe.Code, pe, pe.Reason)
 }
 
 func (c *Conn) liveDoneLocked() {
@@ -1032,20 +816,6 @@ func (c *Conn) liveDoneLocked() {
 	if c.live == 0 && c.cfg.IdleTimeout > 0 {
 		c.touch()
 	}
-}
-
-func (c *Conn) recordClosedLocked(id uint32, how closeHow) {
-	c.recent[c.recentNext] = closedRec{id, how}
-	c.recentNext = (c.recentNext + 1) % recentClosed
-}
-
-func (c *Conn) closedHowLocked(id uint32) closeHow {
-	for _, r := range c.recent {
-		if r.id == id {
-			return r.how
-		}
-	}
-	return 0
 }
 
 func (c *Conn) touch() { c.lastActivityNano.Store(time.Now().UnixNano()) }
@@ -1070,71 +840,6 @@ func (c *Conn) idleCheck() {
 	}
 	c.idleTimer.Reset(next)
 	c.mu.Unlock()
-}
-
-// ---- flow control ----
-
-// creditLocked grants back what the handler consumed once it reaches half
-// a window, so a slow handler back-pressures the client and WINDOW_UPDATE
-// frames stay few. It returns the increments to send (0: none).
-func (c *Conn) creditLocked(s *Stream) (ws, wc uint32) {
-	if s != nil && !s.recvEnded && !s.closed && s.recvUnacked >= int64(c.cfg.InitialWindowSize/2) {
-		ws = uint32(s.recvUnacked)
-		s.recvWindow += s.recvUnacked
-		s.recvUnacked = 0
-	}
-	return ws, c.connCreditLocked()
-}
-
-func (c *Conn) connCreditLocked() uint32 {
-	if c.recvUnacked < int64(c.cfg.ConnWindowSize/2) {
-		return 0
-	}
-	wc := uint32(c.recvUnacked)
-	c.recvWindow += c.recvUnacked
-	c.recvUnacked = 0
-	return wc
-}
-
-func (c *Conn) sendWindowUpdates(s *Stream, ws, wc uint32) error {
-	if ws == 0 && wc == 0 {
-		return nil
-	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if wc > 0 {
-		c.fr.WriteWindowUpdate(0, wc)
-	}
-	if ws > 0 {
-		c.mu.Lock()
-		closed := s.closed
-		c.mu.Unlock()
-		if !closed { // no frame but PRIORITY on a closed stream
-			c.fr.WriteWindowUpdate(s.id, ws)
-		}
-	}
-	return c.flushLocked()
-}
-
-// flushLocked ends a logical write: the buffered frames go out and the
-// buffer returns to the pool. A write error is sticky and aborts the
-// connection. Needs wmu.
-func (c *Conn) flushLocked() error {
-	if c.bw == nil {
-		return c.werr
-	}
-	err := c.bw.Flush()
-	c.bw.Reset(nil)
-	writerPool.Put(c.bw)
-	c.bw = nil
-	if err != nil && c.werr == nil {
-		c.werr = err
-		c.abort(fmt.Errorf("h2: write: %w", err))
-	}
-	if c.werr != nil {
-		return c.werr
-	}
-	return nil
 }
 
 func (c *Conn) runHandler(s *Stream) {
