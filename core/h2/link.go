@@ -46,8 +46,10 @@ type link[S stream] struct {
 	wcond    sync.Cond    // L is &wmu: a flush ended or took the buffer
 	writers  atomic.Int32 // logical writes started (lockW) and not ended
 	flushing bool         // a goroutine is writing to t, wmu released
-	wbuf     *[]byte      // frames not yet handed to t, from bufPool
-	werr     error        // sticky write error
+	// flushQueued: a goroutine yields before it flushes (writer.go).
+	flushQueued bool
+	wbuf        *[]byte // frames not yet handed to t, from bufPool
+	werr        error   // sticky write error
 	// enc is the HPACK encoder: its dynamic table must see header blocks
 	// in the order they reach the wire, i.e. the buffer's order.
 	enc        *hpack.Encoder

@@ -1,16 +1,22 @@
 package h2
 
-import "fmt"
+import (
+	"fmt"
+	"runtime"
+)
 
 // The frame writer of a connection. A logical write (a response's
 // HEADERS, a body chunk, a WINDOW_UPDATE, a PING ack) buffers its frames
 // between lockW and unlockW; unlockW writes the buffer to the transport
 // unless another logical write is waiting for wmu (it will write the
-// buffer with its own frames) or a flush is under way (its goroutine
-// writes what was buffered meanwhile before it returns). So the frames of
-// streams finishing together leave in one write system call instead of one
-// each, and no goroutine waits for another's write to end before
-// buffering its frames. The transport is written with wmu released.
+// buffer with its own frames), a flush is under way (its goroutine writes
+// what was buffered meanwhile before it returns) or queued. Before it
+// writes, the flushing goroutine yields once (the flush is queued), so
+// that the goroutines made runnable at the same time, as the responses of
+// several streams arriving together, buffer their frames first: the
+// frames of streams finishing together leave in one write system call
+// (and one TLS record) instead of one each, even on one CPU. The
+// transport is written with wmu released.
 //
 // A logical write returns once its frames are buffered; its error is the
 // connection's sticky write error, seen by the writes after a failure.
@@ -39,16 +45,32 @@ func (l *link[S]) lockW() {
 	l.wmu.Lock()
 }
 
-// unlockW ends a logical write started by lockW, writes the buffer to the
-// transport when no other writer is waiting for wmu and no flush is under
-// way, and releases wmu. It returns the sticky write error.
+// unlockW ends a logical write started by lockW: it writes the buffer to
+// the transport unless another goroutine will, and releases wmu. It
+// returns the sticky write error.
 func (l *link[S]) unlockW() error {
 	l.writers.Add(-1)
-	for l.flushing && l.buffered() >= writeBufSize && l.werr == nil {
-		l.wcond.Wait() // back-pressure: the flush takes the buffer first
-	}
-	if !l.flushing && l.writers.Load() == 0 {
-		l.flushLocked()
+	yielded := false
+	for l.wbuf != nil && l.werr == nil {
+		if l.flushing {
+			if l.buffered() < writeBufSize {
+				break // the flush under way writes it
+			}
+			l.wcond.Wait() // back-pressure: the flush takes the buffer first
+			continue
+		}
+		if l.buffered() < writeBufSize && (l.writers.Load() > 0 || l.flushQueued) {
+			break // a writer waiting for wmu, or the queued flush, writes it
+		}
+		if yielded || l.buffered() >= writeBufSize {
+			l.flushLocked()
+			break
+		}
+		l.flushQueued, yielded = true, true
+		l.wmu.Unlock()
+		runtime.Gosched()
+		l.wmu.Lock()
+		l.flushQueued = false
 	}
 	err := l.werr
 	l.wmu.Unlock()
