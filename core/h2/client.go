@@ -116,14 +116,12 @@ type ClientConn struct {
 	done chan struct{} // closed by the reader goroutine when the connection is dead
 
 	// Owned by the reader goroutine:
-	blockDecoder // response header blocks being received (block.go)
-	gotSettings  bool
+	gotSettings bool
 
 	// Guarded by mu:
 	nextID            uint32    // next stream id (changed with wmu held too: ids reach the wire in order)
 	peerMaxStreams    uint32    // server's SETTINGS_MAX_CONCURRENT_STREAMS
 	peerMaxHeaderList uint32    // server's SETTINGS_MAX_HEADER_LIST_SIZE, 0: none
-	shutdown          bool      // Shutdown called: draining
 	goAway            bool      // GOAWAY received: draining
 	goAwayLast        uint32    // the lowest last-stream-id received
 	idleSince         time.Time // when the last open stream ended
@@ -146,10 +144,11 @@ func NewClientConn(t Transport, cfg ClientConfig) *ClientConn {
 	}
 	c.init(t, t, c, cfg.InitialWindowSize, cfg.ConnWindowSize, cfg.ZeroWindowTimeout)
 	c.fr.SetMaxReadFrameSize(DefaultMaxFrameSize) // the default we advertise by not sending it
-	c.initDecoder(cfg.MaxHeaderListSize)
+	c.initDecoder(cfg.MaxHeaderListSize, false, "response ")
 
 	c.lockW()
 	io.WriteString(linkWriter[*ClientStream]{&c.link}, Preface)
+	c.prefaceSent = true
 	c.fr.WriteSettings(
 		http2.Setting{ID: http2.SettingEnablePush, Val: 0},
 		http2.Setting{ID: http2.SettingInitialWindowSize, Val: cfg.InitialWindowSize},
@@ -245,23 +244,12 @@ func (c *ClientConn) Close() error {
 // stream, open streams finish, then t closes. Safe from any goroutine,
 // idempotent; it does not wait (see Done).
 func (c *ClientConn) Shutdown() {
-	c.lockW()
-	c.mu.Lock()
-	if c.shutdown || c.closing {
-		c.mu.Unlock()
-		c.unlockW()
-		return
-	}
-	c.shutdown = true
-	c.mu.Unlock()
-	if !c.goAwaySent {
-		// A client's GOAWAY names the last server-initiated stream: none.
-		c.fr.WriteGoAway(0, http2.ErrCodeNo, nil)
-		c.goAwaySent = true
-	}
-	c.unlockW()
-	c.maybeFinish()
+	c.shutdownGracefully()
 }
+
+// lastPeerStreamLocked: a client's GOAWAY names the last server-initiated
+// stream: none.
+func (c *ClientConn) lastPeerStreamLocked() uint32 { return 0 }
 
 // maybeFinish closes a draining connection once no stream is open. Called
 // without mu.
@@ -282,6 +270,7 @@ func (c *ClientConn) maybeFinish() {
 func (c *ClientConn) readLoop() {
 	err := c.readFrames()
 	c.teardown(err)
+	close(c.done)
 }
 
 func (c *ClientConn) readFrames() error {
@@ -336,32 +325,15 @@ func (c *ClientConn) readError(err error) error {
 	}
 }
 
-func (c *ClientConn) processFrame(f http2.Frame) error {
-	switch f := f.(type) {
-	case *http2.DataFrame:
-		return c.onData(f)
-	case *http2.HeadersFrame:
-		return c.onHeaders(f)
-	case *http2.ContinuationFrame:
-		return c.feedBlock(f.HeaderBlockFragment(), f.HeadersEnded(), f.Length)
-	case *http2.SettingsFrame:
-		return c.onSettings(f)
-	case *http2.WindowUpdateFrame:
-		return c.onWindowUpdate(f)
-	case *http2.RSTStreamFrame:
-		return c.onRSTStream(f)
-	case *http2.PingFrame:
-		return c.onPing(f)
-	case *http2.GoAwayFrame:
-		return c.onGoAway(f)
-	case *http2.PushPromiseFrame:
+// otherFrame acts on the frames the link leaves to the side.
+func (c *ClientConn) otherFrame(f http2.Frame) error {
+	if _, ok := f.(*http2.PushPromiseFrame); ok {
 		// We sent SETTINGS_ENABLE_PUSH=0 (RFC 9113 §6.6, §8.4).
 		return c.connError(http2.ErrCodeProtocol, "PUSH_PROMISE with push disabled", nil)
-	default:
-		// PRIORITY (advisory, deprecated by RFC 9113, and about streams
-		// the server sends on), PRIORITY_UPDATE and unknown types: ignored.
-		return nil
 	}
+	// PRIORITY (advisory, deprecated by RFC 9113, and about streams the
+	// server sends on), PRIORITY_UPDATE and unknown types: ignored.
+	return nil
 }
 
 // idleLocked says whether id names a stream never opened: even ids (push
@@ -386,7 +358,7 @@ func (c *ClientConn) onSettings(f *http2.SettingsFrame) error {
 		errors.As(err, &ce)
 		return c.connError(http2.ErrCode(ce), "invalid SETTINGS value", nil)
 	}
-	return c.link.onSettings(f)
+	return c.applySettings(f)
 }
 
 // settingLocked applies the server's settings only a client acts on.
@@ -399,44 +371,22 @@ func (c *ClientConn) settingLocked(st http2.Setting) {
 	}
 }
 
-func (c *ClientConn) onHeaders(f *http2.HeadersFrame) error {
-	id := f.StreamID
+// newBlock: a server sends HEADERS only on streams the client opened.
+func (c *ClientConn) newBlock(id uint32) error {
 	c.mu.Lock()
 	idle := c.idleLocked(id)
 	c.mu.Unlock()
 	if idle {
 		return c.connError(http2.ErrCodeProtocol, "HEADERS on a stream the client did not open", nil)
 	}
-	c.hb = headerBlock{
-		streamID:  id,
-		endStream: f.StreamEnded(),
-		selfDep:   f.HasPriority() && f.Priority.StreamDep == id,
-		fields:    c.hb.fields[:0],
-	}
-	c.dec.SetEmitEnabled(true)
-	return c.feedBlock(f.HeaderBlockFragment(), f.HeadersEnded(), f.Length)
-}
-
-// feedBlock decodes one fragment of a response header block. A decoded
-// list over the limit fails only its stream (endBlock), as the server is
-// one the configuration chose.
-func (c *ClientConn) feedBlock(frag []byte, end bool, frameLen uint32) error {
-	done, berr := c.decode(frag, end, frameLen)
-	if berr != nil {
-		return c.connError(berr.code, "response "+berr.reason, berr.err)
-	}
-	if !done {
-		return nil
-	}
-	err := c.endBlock()
-	c.recycle()
-	return err
+	return nil
 }
 
 // endBlock acts on a complete header block: a response (interim or
-// final), trailers, or a block on a stream that cannot take one.
-func (c *ClientConn) endBlock() error {
-	hb := &c.hb
+// final), trailers, or a block on a stream that cannot take one. A
+// decoded response header list over the limit fails only its stream, as
+// the server is one the configuration chose.
+func (c *ClientConn) endBlock(hb *headerBlock) error {
 	id := hb.streamID
 	c.mu.Lock()
 	s := c.streams[id]
@@ -465,7 +415,7 @@ func (c *ClientConn) endBlock() error {
 		c.streamError(id, http2.ErrCodeCancel, "response header list too large", ErrHeaderListTooLarge)
 		return nil
 	case final:
-		c.onTrailers(s)
+		c.onTrailers(s, hb)
 		return nil
 	}
 	resp, reason := buildResponse(hb.fields, hb.endStream)
@@ -500,43 +450,22 @@ func (c *ClientConn) endBlock() error {
 	return nil
 }
 
-func (c *ClientConn) onTrailers(s *ClientStream) {
-	hb := &c.hb
-	if !hb.endStream {
-		c.streamError(s.id, http2.ErrCodeProtocol, "trailers without END_STREAM", ErrMalformedResponse)
-		return
+func (c *ClientConn) onTrailers(s *ClientStream, hb *headerBlock) {
+	cl := s.contentLength // set by this goroutine
+	if s.noBody {
+		cl = -1
 	}
-	if reason := checkTrailers(hb.fields); reason != "" {
+	if reason := c.trailersReceived(s, hb, cl); reason != "" {
 		c.streamError(s.id, http2.ErrCodeProtocol, reason, ErrMalformedResponse)
-		return
 	}
-	c.mu.Lock()
-	if cl := s.contentLength; cl >= 0 && !s.noBody && cl != s.recvd {
-		c.mu.Unlock()
-		c.streamError(s.id, http2.ErrCodeProtocol, "body shorter than content-length", ErrMalformedResponse)
-		return
-	}
-	s.trailers = append([]hpack.HeaderField(nil), hb.fields...)
-	c.endRecvLocked(s)
-	c.mu.Unlock()
-	c.maybeFinish()
 }
 
 func (c *ClientConn) onData(f *http2.DataFrame) error {
 	id, n := f.StreamID, int64(f.Length)
 	data := f.Data()
 	c.mu.Lock()
-	if c.idleLocked(id) {
-		c.mu.Unlock()
-		return c.connError(http2.ErrCodeProtocol, "DATA on a stream the client did not open", nil)
-	}
-	if n > c.recvWindow {
-		c.mu.Unlock()
-		return c.connError(http2.ErrCodeFlowControl, "DATA beyond the connection window", nil)
-	}
 	// The connection window is credited on receipt, whatever becomes of
 	// the bytes: stream windows bound what is buffered.
-	c.recvWindow -= n
 	c.recvUnacked += n
 	wc := c.connCreditLocked()
 
@@ -641,17 +570,11 @@ func (c *ClientConn) onGoAway(f *http2.GoAwayFrame) error {
 			c.closeStreamLocked(s, fmt.Errorf("%w: %w", ErrRetryable, ge), closedByUs)
 		}
 	}
+	c.mu.Unlock()
 	if f.ErrCode != http2.ErrCodeNo {
-		c.closing = true
-		if c.endErr == nil {
-			c.endErr = ge
-		}
-		c.closeAllLocked(ge)
-		c.mu.Unlock()
-		c.t.Close()
+		c.abort(ge)
 		return ge
 	}
-	c.mu.Unlock()
 	c.maybeFinish()
 	return nil
 }
@@ -690,25 +613,10 @@ func (c *ClientConn) connError(code http2.ErrCode, reason string, sentinel error
 	return pe
 }
 
-// teardown runs when the reader ends: the connection is dead, every
-// stream still open fails, t closes, Done closes.
-func (c *ClientConn) teardown(err error) {
-	c.mu.Lock()
-	c.closing, c.dead = true, true
-	// A read error after a drain with no stream left is the graceful end.
-	if c.endErr == nil && err != nil && (len(c.streams) > 0 || !(c.shutdown || c.goAway)) {
-		c.endErr = err
-	}
-	cause := c.endErr
-	if cause == nil {
-		cause = ErrConnClosed
-	}
-	c.closeAllLocked(cause)
-	c.mu.Unlock()
-	c.t.Close()
-	c.endWrites()
-	c.hb = headerBlock{}
-	close(c.done)
+// drainedLocked: a read error after a drain with no stream left is the
+// graceful end.
+func (c *ClientConn) drainedLocked() bool {
+	return len(c.streams) == 0 && (c.shutdown || c.goAway)
 }
 
 // streamClosedLocked is told by the link that s closed.
@@ -718,10 +626,10 @@ func (c *ClientConn) streamClosedLocked(_ *ClientStream, wasOpen bool, _ error) 
 	}
 }
 
-// closedFrame: a frame on a closed stream is ignored; the server is one
-// the configuration chose (see RATIONALE: "Why does the client not
-// rate-limit control frames like the server?").
-func (c *ClientConn) closedFrame() error { return nil }
+// controlFrame: a PING or a frame on a closed stream costs nothing; the
+// server is one the configuration chose (see RATIONALE: "Why does the
+// client not rate-limit control frames like the server?").
+func (c *ClientConn) controlFrame() error { return nil }
 
 // report: the client side has no protocol error counter.
 func (c *ClientConn) report(error) {}

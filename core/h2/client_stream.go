@@ -167,26 +167,11 @@ func (s *ClientStream) WriteTrailers(fields []hpack.HeaderField) error {
 		return s.CloseWrite()
 	}
 	c := s.c
-	c.lockW()
-	c.mu.Lock()
-	if err := s.writableLocked(c.dead); err != nil {
-		c.mu.Unlock()
-		c.unlockW()
-		return err
-	}
-	c.endSentLocked(s)
-	maxFrame := c.peerMaxFrame
-	c.mu.Unlock()
-	c.hbuf.Reset()
-	for _, f := range fields {
+	return c.writeTrailers(s, fields, nil, func(f hpack.HeaderField) {
 		if g, ok := requestField(f, true); ok {
 			c.enc.WriteField(g)
 		}
-	}
-	c.writeBlockLocked(s.id, true, maxFrame)
-	err := c.unlockW()
-	c.maybeFinish()
-	return err
+	})
 }
 
 // ReadResponse waits for the next response header section: an interim
@@ -272,21 +257,14 @@ func buildResponse(fields []hpack.HeaderField, endStream bool) (ClientResponse, 
 			continue
 		}
 		regular = true
-		if reason := checkField(f); reason != "" {
+		skip, reason := regularField(f, &resp.ContentLength)
+		switch {
+		case reason != "":
 			return resp, reason
-		}
-		switch f.Name {
-		case "te":
+		case skip:
+			continue
+		case f.Name == "te":
 			return resp, "connection-specific field te"
-		case "content-length":
-			n, ok := parseContentLength(f.Value)
-			if !ok || (resp.ContentLength >= 0 && n != resp.ContentLength) {
-				return resp, "invalid content-length"
-			}
-			if resp.ContentLength >= 0 {
-				continue // an identical repeat (RFC 9110 §8.6): keep one
-			}
-			resp.ContentLength = n
 		}
 		resp.Fields = append(resp.Fields, hpack.HeaderField{Name: f.Name, Value: f.Value})
 	}

@@ -67,20 +67,15 @@ type Conn struct {
 	h   Handler
 
 	// Owned by the serve loop (the goroutine running Serve):
-	r            prereadReader
-	blockDecoder // header blocks being received (block.go)
-	resets       rateCounter
-	controls     rateCounter
-
-	// Guarded by wmu:
-	prefaceSent bool
+	r        prereadReader
+	resets   rateCounter
+	controls rateCounter
 
 	// Guarded by mu:
 	live             int       // streams open or whose handler runs
 	handlers         int       // handler goroutines started, not returned
 	pending          []*Stream // open streams waiting for a handler, oldest first
 	lastStreamID     uint32    // highest client stream id seen
-	shutdown         bool      // Shutdown called: no new streams
 	peerGoAway       bool      // client sent GOAWAY: no new streams
 	lingerTimer      *time.Timer
 	idleTimer        *time.Timer
@@ -149,7 +144,7 @@ func NewConn(t Transport, preread []byte, cfg Config, h Handler) *Conn {
 	c.init(t, &c.r, c, cfg.InitialWindowSize, cfg.ConnWindowSize, cfg.ZeroWindowTimeout)
 	c.creditOnRead, c.endThenNoError = true, true
 	c.fr.SetMaxReadFrameSize(cfg.MaxFrameSize)
-	c.initDecoder(cfg.MaxHeaderListSize)
+	c.initDecoder(cfg.MaxHeaderListSize, true, "")
 	return c
 }
 
@@ -178,7 +173,6 @@ func (c *Conn) Serve() error {
 		c.idleTimer.Stop()
 	}
 	c.mu.Unlock()
-	c.hb = headerBlock{}
 	return err
 }
 
@@ -290,35 +284,14 @@ func (c *Conn) readError(err error) error {
 	}
 }
 
-func (c *Conn) processFrame(f http2.Frame) error {
+// otherFrame acts on the frames the link leaves to the side.
+func (c *Conn) otherFrame(f http2.Frame) error {
 	switch f := f.(type) {
-	case *http2.DataFrame:
-		return c.onData(f)
-	case *http2.HeadersFrame:
-		return c.onHeaders(f)
-	case *http2.ContinuationFrame:
-		return c.feedBlock(f.HeaderBlockFragment(), f.HeadersEnded(), f.Length)
-	case *http2.SettingsFrame:
-		return c.onSettings(f)
-	case *http2.WindowUpdateFrame:
-		return c.onWindowUpdate(f)
-	case *http2.RSTStreamFrame:
-		return c.onRSTStream(f)
-	case *http2.PingFrame:
-		if err := c.countControl(); err != nil {
-			return err
-		}
-		if f.IsAck() {
-			return nil // we send no PING: an unsolicited ack is ignored
-		}
-		return c.onPing(f)
 	case *http2.PriorityFrame:
 		if f.StreamDep == f.StreamID {
 			return c.resetForError(f.StreamID, http2.ErrCodeProtocol, "stream depends on itself", nil, true)
 		}
 		return c.countControl() // priorities are advisory; RFC 9113 deprecates them
-	case *http2.GoAwayFrame:
-		return c.onGoAway(f)
 	case *http2.PushPromiseFrame:
 		return c.connError(http2.ErrCodeProtocol, "PUSH_PROMISE from a client", nil)
 	default:
@@ -340,51 +313,25 @@ func (c *Conn) onSettings(f *http2.SettingsFrame) error {
 		errors.As(err, &ce)
 		return c.connError(http2.ErrCode(ce), "invalid SETTINGS value", nil)
 	}
-	return c.link.onSettings(f)
+	return c.applySettings(f)
 }
 
-func (c *Conn) onHeaders(f *http2.HeadersFrame) error {
-	id := f.StreamID
+// newBlock: client streams have odd ids (RFC 9113 §5.1.1).
+func (c *Conn) newBlock(id uint32) error {
 	if id%2 == 0 {
 		return c.connError(http2.ErrCodeProtocol, "even stream id from a client", nil)
 	}
-	c.hb = headerBlock{
-		streamID:  id,
-		endStream: f.StreamEnded(),
-		selfDep:   f.HasPriority() && f.Priority.StreamDep == id,
-		fields:    c.hb.fields[:0],
-	}
-	return c.feedBlock(f.HeaderBlockFragment(), f.HeadersEnded(), f.Length)
-}
-
-// feedBlock decodes one fragment of a request's header block; the last
-// one starts the stream. A header list over the limit ends the connection
-// at once: the client cannot be trusted to stop sending.
-func (c *Conn) feedBlock(frag []byte, end bool, frameLen uint32) error {
-	done, berr := c.decode(frag, end, frameLen)
-	if berr != nil {
-		return c.connError(berr.code, berr.reason, berr.err)
-	}
-	if c.hb.tooLarge {
-		return c.connError(http2.ErrCodeEnhanceYourCalm, "header list too large", ErrHeaderListTooLarge)
-	}
-	if !done {
-		return nil
-	}
-	err := c.endBlock()
-	c.recycle()
-	return err
+	return nil
 }
 
 // endBlock acts on a complete header block: a new request, trailers, or a
 // block on a stream that cannot take one.
-func (c *Conn) endBlock() error {
-	hb := &c.hb
+func (c *Conn) endBlock(hb *headerBlock) error {
 	id := hb.streamID
 	c.mu.Lock()
 	if s := c.streams[id]; s != nil {
 		c.mu.Unlock()
-		return c.onTrailers(s)
+		return c.onTrailers(s, hb)
 	}
 	if id <= c.lastStreamID {
 		how := c.closedHowLocked(id)
@@ -493,32 +440,19 @@ func (c *Conn) refuse(id uint32) {
 	c.writeRST(id, http2.ErrCodeRefusedStream)
 }
 
-func (c *Conn) onTrailers(s *Stream) error {
-	hb := &c.hb
+func (c *Conn) onTrailers(s *Stream, hb *headerBlock) error {
 	c.mu.Lock()
 	recvEnded := s.recvEnded
 	c.mu.Unlock()
 	if recvEnded {
 		return c.resetForError(s.id, http2.ErrCodeStreamClosed, "HEADERS on a half-closed stream", nil, true)
 	}
-	if !hb.endStream {
-		return c.resetForError(s.id, http2.ErrCodeProtocol, "trailers without END_STREAM", ErrMalformed, true)
-	}
 	if hb.selfDep {
 		return c.resetForError(s.id, http2.ErrCodeProtocol, "stream depends on itself", nil, true)
 	}
-	if reason := checkTrailers(hb.fields); reason != "" {
+	if reason := c.trailersReceived(s, hb, s.req.ContentLength); reason != "" {
 		return c.resetForError(s.id, http2.ErrCodeProtocol, reason, ErrMalformed, true)
 	}
-	c.mu.Lock()
-	if cl := s.req.ContentLength; cl >= 0 && cl != s.recvd {
-		c.mu.Unlock()
-		return c.resetForError(s.id, http2.ErrCodeProtocol, "body shorter than content-length", ErrMalformed, true)
-	}
-	s.trailers = append([]hpack.HeaderField(nil), hb.fields...)
-	c.endRecvLocked(s)
-	c.mu.Unlock()
-	c.maybeFinish()
 	return nil
 }
 
@@ -526,15 +460,6 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 	id, n := f.StreamID, int64(f.Length)
 	data := f.Data()
 	c.mu.Lock()
-	if id > c.lastStreamID {
-		c.mu.Unlock()
-		return c.connError(http2.ErrCodeProtocol, "DATA on an idle stream", nil)
-	}
-	if n > c.recvWindow {
-		c.mu.Unlock()
-		return c.connError(http2.ErrCodeFlowControl, "DATA beyond the connection window", nil)
-	}
-	c.recvWindow -= n
 	s := c.streams[id]
 	if s == nil || s.recvEnded || n > s.recvWindow {
 		// Not delivered: give the connection window back at once.
@@ -733,25 +658,13 @@ func (c *Conn) drain() {
 // left to finish, then the connection closes and Serve returns nil. Safe
 // from any goroutine, idempotent.
 func (c *Conn) Shutdown() {
-	c.lockW()
-	c.mu.Lock()
-	if c.shutdown || c.closing {
-		c.mu.Unlock()
-		c.unlockW()
-		return
-	}
-	// Holding mu while the reader would accept a stream makes the id in
-	// GOAWAY exact: any stream after it sees shutdown and is refused.
-	c.shutdown = true
-	last := c.lastStreamID
-	c.mu.Unlock()
-	if c.prefaceSent && !c.goAwaySent {
-		c.fr.WriteGoAway(last, http2.ErrCodeNo, nil)
-		c.goAwaySent = true
-	}
-	c.unlockW()
-	c.maybeFinish()
+	c.shutdownGracefully()
 }
+
+// lastPeerStreamLocked is the last stream accepted, for GOAWAY. Holding mu
+// while the reader would accept a stream makes it exact: any stream after
+// it sees shutdown and is refused.
+func (c *Conn) lastPeerStreamLocked() uint32 { return c.lastStreamID }
 
 // Close aborts the connection now: every stream's Done closes, blocked
 // Reads and Writes return errors, Serve returns ErrConnClosed.
@@ -759,23 +672,9 @@ func (c *Conn) Close() {
 	c.abort(ErrConnClosed)
 }
 
-// teardown runs when the serve loop ends: the connection is dead, every
-// stream ends, t closes.
-func (c *Conn) teardown(err error) {
-	c.mu.Lock()
-	c.closing, c.dead = true, true
-	if c.endErr == nil && err != nil {
-		c.endErr = err
-	}
-	cause := c.endErr
-	if cause == nil {
-		cause = ErrConnClosed
-	}
-	c.closeAllLocked(cause)
-	c.mu.Unlock()
-	c.t.Close()
-	c.endWrites()
-}
+// drainedLocked: the serve loop's error says why the connection ended,
+// unless one was recorded first.
+func (c *Conn) drainedLocked() bool { return false }
 
 // streamClosedLocked is told by the link that s closed: a stream waiting
 // for a handler leaves the queue (its handler never runs), one whose
@@ -797,8 +696,9 @@ func (c *Conn) streamClosedLocked(s *Stream, wasOpen bool, err error) {
 // idleLocked: a client stream id not used yet.
 func (c *Conn) idleLocked(id uint32) bool { return id > c.lastStreamID }
 
-// closedFrame counts a frame on a closed stream as a control frame.
-func (c *Conn) closedFrame() error { return c.countControl() }
+// controlFrame counts a PING or a frame on a closed stream as a control
+// frame.
+func (c *Conn) controlFrame() error { return c.countControl() }
 
 // settingLocked: the link applies every setting a client sends that the
 // server acts on.

@@ -41,6 +41,9 @@ type link[S stream] struct {
 	// wmu (they append to the write buffer).
 	fr *http2.Framer
 
+	// Owned by the goroutine that reads frames:
+	blockDecoder // header blocks being received (block.go)
+
 	// The write side (writer.go). Guarded by wmu, but for writers.
 	wmu      sync.Mutex
 	wcond    sync.Cond    // L is &wmu: a flush ended or took the buffer
@@ -52,9 +55,10 @@ type link[S stream] struct {
 	werr        error   // sticky write error
 	// enc is the HPACK encoder: its dynamic table must see header blocks
 	// in the order they reach the wire, i.e. the buffer's order.
-	enc        *hpack.Encoder
-	hbuf       bytes.Buffer
-	goAwaySent bool
+	enc         *hpack.Encoder
+	hbuf        bytes.Buffer
+	goAwaySent  bool
+	prefaceSent bool // GOAWAY may be sent (server side: after SETTINGS)
 
 	// Guarded by mu:
 	mu           sync.Mutex
@@ -64,6 +68,7 @@ type link[S stream] struct {
 	recvUnacked  int64        // consumed, not yet granted back
 	peerInitial  int64        // peer's SETTINGS_INITIAL_WINDOW_SIZE
 	peerMaxFrame int          // peer's SETTINGS_MAX_FRAME_SIZE
+	shutdown     bool         // Shutdown called: no new stream, draining
 	closing      bool         // the end is decided (side-specific)
 	dead         bool         // the reader ended: every write fails
 	endErr       error        // why the connection ends
@@ -83,8 +88,20 @@ type side[S stream] interface {
 	// idleLocked: id names a stream the peer may not send frames on yet
 	// (RFC 9113 §5.1: a connection error).
 	idleLocked(id uint32) bool
-	// closedFrame accounts for a frame ignored on a closed stream.
-	closedFrame() error
+	// controlFrame accounts for a PING, or a frame ignored on a closed
+	// stream.
+	controlFrame() error
+	// The frame handlers of the side. onData gets a DATA frame the
+	// connection window took (dataAllowedLocked).
+	onData(f *http2.DataFrame) error
+	// newBlock checks the stream id of a HEADERS frame.
+	newBlock(id uint32) error
+	// endBlock acts on a complete header block.
+	endBlock(hb *headerBlock) error
+	onSettings(f *http2.SettingsFrame) error
+	onRSTStream(f *http2.RSTStreamFrame) error
+	onGoAway(f *http2.GoAwayFrame) error
+	otherFrame(f http2.Frame) error
 	// streamError resets stream id for a stream error found here; a
 	// non-nil result ends the connection.
 	streamError(id uint32, code http2.ErrCode, reason string, sentinel error) error
@@ -103,6 +120,12 @@ type side[S stream] interface {
 	report(err error)
 	// maybeFinish ends a draining connection once nothing is left.
 	maybeFinish()
+	// lastPeerStreamLocked is the last stream id the peer opened that
+	// this side accepted, for GOAWAY.
+	lastPeerStreamLocked() uint32
+	// drainedLocked: the connection ended gracefully whatever the
+	// reader's last error (teardown).
+	drainedLocked() bool
 }
 
 // init sets l up to read frames from r and write them to t.
@@ -165,8 +188,64 @@ func (l *link[S]) readErrorCode(err error) (id uint32, code http2.ErrCode, reaso
 	return 0, 0, "", false, false
 }
 
+// processFrame acts on a frame read: WINDOW_UPDATE and PING here, the
+// others through the side's handlers.
+func (l *link[S]) processFrame(f http2.Frame) error {
+	switch f := f.(type) {
+	case *http2.DataFrame:
+		l.mu.Lock()
+		code, reason := l.dataAllowedLocked(f.StreamID, int64(f.Length))
+		l.mu.Unlock()
+		if reason != "" {
+			return l.side.connError(code, reason, nil)
+		}
+		return l.side.onData(f)
+	case *http2.HeadersFrame:
+		return l.onHeaders(f)
+	case *http2.ContinuationFrame:
+		return l.feedBlock(f.HeaderBlockFragment(), f.HeadersEnded(), f.Length)
+	case *http2.SettingsFrame:
+		return l.side.onSettings(f)
+	case *http2.WindowUpdateFrame:
+		return l.onWindowUpdate(f)
+	case *http2.RSTStreamFrame:
+		return l.side.onRSTStream(f)
+	case *http2.PingFrame:
+		return l.onPing(f)
+	case *http2.GoAwayFrame:
+		return l.side.onGoAway(f)
+	}
+	return l.side.otherFrame(f)
+}
+
+// feedBlock decodes one fragment of a header block, as it arrives (see
+// RATIONALE); the side acts on the block once complete.
+func (l *link[S]) feedBlock(frag []byte, end bool, frameLen uint32) error {
+	done, berr := l.decode(frag, end, frameLen)
+	switch {
+	case berr != nil:
+		return l.side.connError(berr.code, berr.reason, berr.err)
+	case !done:
+		return nil
+	}
+	defer l.recycle()
+	return l.side.endBlock(&l.hb)
+}
+
+// onHeaders starts a header block: a request or a response, trailers.
+func (l *link[S]) onHeaders(f *http2.HeadersFrame) error {
+	if err := l.side.newBlock(f.StreamID); err != nil {
+		return err
+	}
+	l.begin(f)
+	return l.feedBlock(f.HeaderBlockFragment(), f.HeadersEnded(), f.Length)
+}
+
 // onPing answers a PING; an unsolicited ack is ignored (we send none).
 func (l *link[S]) onPing(f *http2.PingFrame) error {
+	if err := l.side.controlFrame(); err != nil {
+		return err
+	}
 	if f.IsAck() {
 		return nil
 	}
@@ -175,11 +254,11 @@ func (l *link[S]) onPing(f *http2.PingFrame) error {
 	return l.unlockW()
 }
 
-// onSettings applies a valid SETTINGS frame and acknowledges it. Values
+// applySettings applies a valid SETTINGS frame and acknowledges it. Values
 // apply in the order they appear (RFC 9113 §6.5.3); wmu is held from
 // before they apply until the ACK is buffered, so no frame sent under the
 // new values precedes the ACK.
-func (l *link[S]) onSettings(f *http2.SettingsFrame) error {
+func (l *link[S]) applySettings(f *http2.SettingsFrame) error {
 	var tableSize uint32
 	hasTable, overflow := false, false
 	l.lockW()
@@ -240,7 +319,7 @@ func (l *link[S]) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	s, ok := l.streams[id]
 	if !ok {
 		l.mu.Unlock()
-		return l.side.closedFrame() // closed: RFC 9113 §5.1 lets it through
+		return l.side.controlFrame() // closed: RFC 9113 §5.1 lets it through
 	}
 	sf := s.flow()
 	sf.sendWindow += incr
@@ -251,6 +330,46 @@ func (l *link[S]) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	sf.cond.Broadcast()
 	l.mu.Unlock()
 	return nil
+}
+
+// dataAllowedLocked checks a DATA frame of n bytes on stream id: not on
+// an idle stream, not beyond the connection window; then takes n from
+// the window (RFC 9113 §6.9.1: every DATA frame counts, whatever becomes
+// of it). A non-empty reason is a connection error. Needs mu.
+func (l *link[S]) dataAllowedLocked(id uint32, n int64) (http2.ErrCode, string) {
+	switch {
+	case l.side.idleLocked(id):
+		return http2.ErrCodeProtocol, "DATA on an idle stream"
+	case n > l.recvWindow:
+		return http2.ErrCodeFlowControl, "DATA beyond the connection window"
+	}
+	l.recvWindow -= n
+	return 0, ""
+}
+
+// trailersReceived acts on a trailer section received on s: it must end
+// the stream, hold no pseudo-header field (RFC 9113 §8.1), and follow a
+// body of cl bytes when cl is not -1 (content-length). A valid one is
+// kept and the peer's END_STREAM recorded; else the reason of the stream
+// error is returned.
+func (l *link[S]) trailersReceived(s S, hb *headerBlock, cl int64) string {
+	if !hb.endStream {
+		return "trailers without END_STREAM"
+	}
+	if reason := checkTrailers(hb.fields); reason != "" {
+		return reason
+	}
+	f := s.flow()
+	l.mu.Lock()
+	if cl >= 0 && cl != f.recvd {
+		l.mu.Unlock()
+		return "body shorter than content-length"
+	}
+	f.trailers = append([]hpack.HeaderField(nil), hb.fields...)
+	l.endRecvLocked(s)
+	l.mu.Unlock()
+	l.side.maybeFinish()
+	return ""
 }
 
 // wakeAllLocked wakes every stream waiting for the connection window.
@@ -491,6 +610,36 @@ func (l *link[S]) dataFramesLocked(id uint32, data []byte, end bool, maxFrame in
 	}
 }
 
+// writeTrailers ends the stream with a trailer section: fields, each
+// through encode (which drops what may not be sent), in HEADERS with
+// END_STREAM. ready, when not nil, says whether the stream may send it
+// (with mu held).
+func (l *link[S]) writeTrailers(s S, fields []hpack.HeaderField, ready func() error, encode func(hpack.HeaderField)) error {
+	f := s.flow()
+	l.lockW()
+	l.mu.Lock()
+	err := f.writableLocked(l.dead)
+	if err == nil && ready != nil {
+		err = ready()
+	}
+	if err != nil {
+		l.mu.Unlock()
+		l.unlockW()
+		return err
+	}
+	l.endSentLocked(s)
+	maxFrame := l.peerMaxFrame
+	l.mu.Unlock()
+	l.hbuf.Reset()
+	for _, hf := range fields {
+		encode(hf)
+	}
+	l.writeBlockLocked(f.id, true, maxFrame)
+	err = l.unlockW()
+	l.side.maybeFinish()
+	return err
+}
+
 // writeBlockLocked buffers the header block in hbuf as HEADERS plus
 // CONTINUATION frames of at most maxFrame bytes. Needs wmu.
 func (l *link[S]) writeBlockLocked(id uint32, endStream bool, maxFrame int) {
@@ -603,6 +752,48 @@ func (l *link[S]) closeAllLocked(cause error) {
 	for _, s := range l.streams {
 		l.closeStreamLocked(s, cause, closedByUs)
 	}
+}
+
+// shutdownGracefully starts a graceful end: no new stream, GOAWAY
+// (NO_ERROR) naming the last peer stream accepted, open streams left to
+// finish. Only the first call acts.
+func (l *link[S]) shutdownGracefully() {
+	l.lockW()
+	l.mu.Lock()
+	if l.shutdown || l.closing {
+		l.mu.Unlock()
+		l.unlockW()
+		return
+	}
+	l.shutdown = true
+	last := l.side.lastPeerStreamLocked()
+	l.mu.Unlock()
+	if l.prefaceSent && !l.goAwaySent {
+		l.fr.WriteGoAway(last, http2.ErrCodeNo, nil)
+		l.goAwaySent = true
+	}
+	l.unlockW()
+	l.side.maybeFinish()
+}
+
+// teardown runs when the reading goroutine ends: the connection is dead,
+// every stream still open fails with why it ended (err unless something
+// else was recorded first or it drained), t closes, writes end.
+func (l *link[S]) teardown(err error) {
+	l.mu.Lock()
+	l.closing, l.dead = true, true
+	if l.endErr == nil && err != nil && !l.side.drainedLocked() {
+		l.endErr = err
+	}
+	cause := l.endErr
+	if cause == nil {
+		cause = ErrConnClosed
+	}
+	l.closeAllLocked(cause)
+	l.mu.Unlock()
+	l.t.Close()
+	l.endWrites()
+	l.hb = headerBlock{}
 }
 
 // abort ends the connection now (Close, a write error): every stream

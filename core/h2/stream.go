@@ -185,35 +185,21 @@ func (s *Stream) WriteTrailers(fields []hpack.HeaderField) error {
 	if len(fields) == 0 {
 		return s.endData()
 	}
-	c.lockW()
-	c.mu.Lock()
-	err := s.writableLocked(c.dead)
-	if err == nil && !s.finalSent {
-		err = ErrNoHeaders
+	ready := func() error {
+		if !s.finalSent {
+			return ErrNoHeaders
+		}
+		return nil
 	}
-	if err != nil {
-		c.mu.Unlock()
-		c.unlockW()
-		return err
-	}
-	c.endSentLocked(s)
-	maxFrame := c.peerMaxFrame
-	c.mu.Unlock()
-	c.hbuf.Reset()
-	for _, f := range fields {
-		c.encodeResponseFieldLocked(f)
-	}
-	c.writeBlockLocked(s.id, true, maxFrame)
-	err = c.unlockW()
-	c.maybeFinish()
-	return err
+	return c.writeTrailers(s, fields, ready, c.encodeResponseFieldLocked)
 }
 
 // Write sends body bytes in DATA frames, split by the client's
 // SETTINGS_MAX_FRAME_SIZE and limited by the stream and connection send
 // windows. It blocks while a window is zero, up to ZeroWindowTimeout; then
 // the stream is reset (or, when the connection window is the one at zero,
-// the connection ends) and Write returns ErrZeroWindow.
+// the connection ends) and Write returns a *ProtocolError wrapping
+// ErrZeroWindow.
 func (s *Stream) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
