@@ -18,8 +18,9 @@ import (
 // open → draining → closing → dead.
 //   - open: NewClientConn sent the preface and SETTINGS; OpenStream takes
 //     new streams while the server's SETTINGS_MAX_CONCURRENT_STREAMS allows.
-//   - draining: Shutdown sent GOAWAY(NO_ERROR), or the server sent
-//     GOAWAY(NO_ERROR). No new stream; open ones finish (those above the
+//   - draining: Shutdown sent GOAWAY(NO_ERROR) (also sent when the server
+//     kept the connection send window at zero for ZeroWindowTimeout), or
+//     the server sent GOAWAY(NO_ERROR). No new stream; open ones finish (those above the
 //     server's last stream id fail with ErrRetryable at once).
 //   - closing: the last stream of a draining connection ended, Close was
 //     called, or a connection error (ours: GOAWAY sent; the server's: a
@@ -80,8 +81,9 @@ type ClientConfig struct {
 	MaxHeaderListSize uint32
 	// ZeroWindowTimeout: a Write blocked this long because the server keeps
 	// a send window (the stream's or the connection's) at zero resets the
-	// stream (CANCEL) and returns an error wrapping ErrZeroWindow. Default
-	// 30 s.
+	// stream (CANCEL) and returns an error wrapping ErrZeroWindow; when it
+	// is the connection's, the connection drains too (GOAWAY(NO_ERROR), no
+	// new stream). Default 30 s.
 	ZeroWindowTimeout time.Duration
 }
 

@@ -130,8 +130,9 @@ func (c *ClientConn) OpenStream(r *ClientRequest) (*ClientStream, error) {
 // Write sends request body bytes in DATA frames, split by the server's
 // SETTINGS_MAX_FRAME_SIZE and limited by the stream and connection send
 // windows. It blocks while a window is zero, up to ZeroWindowTimeout; then
-// the stream is reset (CANCEL) and Write returns an error wrapping
-// ErrZeroWindow. After the server ended the stream early (a complete
+// the stream is reset (CANCEL; the connection drains too when its window
+// is the one at zero) and Write returns an error wrapping ErrZeroWindow.
+// After the server ended the stream early (a complete
 // response then RST_STREAM(NO_ERROR), RFC 9113 §8.1) Write returns
 // ErrStreamClosed: the rest of the body is not wanted.
 func (s *ClientStream) Write(p []byte) (int, error) {
