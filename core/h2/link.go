@@ -51,7 +51,7 @@ type link[S stream] struct {
 	flushing bool         // a goroutine is writing to t, wmu released
 	// flushQueued: a goroutine yields before it flushes (writer.go).
 	flushQueued bool
-	wbuf        *[]byte // frames not yet handed to t, from bufPool
+	wbuf        *[]byte // frames not yet handed to t, from writeBufPool
 	werr        error   // sticky write error
 	// enc is the HPACK encoder: its dynamic table must see header blocks
 	// in the order they reach the wire, i.e. the buffer's order.
