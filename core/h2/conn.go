@@ -75,6 +75,9 @@ type Conn struct {
 	live             int       // streams open or whose handler runs
 	handlers         int       // handler goroutines started, not returned
 	pending          []*Stream // open streams waiting for a handler, oldest first
+	spares           int       // handler goroutines waiting for a stream (awaitStream)
+	handoff          []*Stream // streams given to spares, not yet taken
+	spareCond        sync.Cond // L is &mu: a handoff, or a reason for spares to end
 	lastStreamID     uint32    // highest client stream id seen
 	peerGoAway       bool      // client sent GOAWAY: no new streams
 	lingerTimer      *time.Timer
@@ -142,6 +145,7 @@ func NewConn(t Transport, preread []byte, cfg Config, h Handler) *Conn {
 	c := &Conn{cfg: cfg, h: h}
 	c.r = prereadReader{buf: preread, t: t}
 	c.init(t, &c.r, c, cfg.InitialWindowSize, cfg.ConnWindowSize, cfg.ZeroWindowTimeout)
+	c.spareCond.L = &c.mu
 	c.creditOnRead, c.endThenNoError = true, true
 	c.fr.SetMaxReadFrameSize(cfg.MaxFrameSize)
 	c.initDecoder(cfg.MaxHeaderListSize, true, "")
@@ -163,6 +167,9 @@ func (c *Conn) ActiveStreams() int {
 func (c *Conn) Serve() error {
 	err := c.serve()
 	c.teardown(err)
+	c.mu.Lock()
+	c.spareCond.Broadcast() // the connection is dead: spare handlers end
+	c.mu.Unlock()
 	c.wg.Wait()
 	c.mu.Lock()
 	err = c.endErr
@@ -381,10 +388,18 @@ func (c *Conn) endBlock(hb *headerBlock) error {
 	s.recvEnded = hb.endStream
 	c.streams[id] = s
 	c.live++
-	start := c.handlers < c.maxHandlers()
+	start, handoff := c.handlers < c.maxHandlers(), false
 	if start {
 		c.handlers++
 		s.handlerRunning = true
+		if c.spares > 0 {
+			// A goroutine whose handler returned runs this one, with the
+			// stack it has grown already.
+			c.spares--
+			c.handoff = append(c.handoff, s)
+			c.spareCond.Signal()
+			handoff = true
+		}
 	} else {
 		// Handlers of streams already closed are still returning: the
 		// stream is open (the client may send its body) and waits for one
@@ -393,7 +408,7 @@ func (c *Conn) endBlock(hb *headerBlock) error {
 		c.pending = append(c.pending, s)
 	}
 	c.mu.Unlock()
-	if start {
+	if start && !handoff {
 		c.startHandler(s)
 	}
 	return nil
@@ -713,8 +728,11 @@ func (c *Conn) connStalled(_ *Stream, pe *ProtocolError) {
 
 func (c *Conn) liveDoneLocked() {
 	c.live--
-	if c.live == 0 && c.cfg.IdleTimeout > 0 {
-		c.touch()
+	if c.live == 0 {
+		c.spareCond.Broadcast() // spares end: the connection is idle
+		if c.cfg.IdleTimeout > 0 {
+			c.touch()
+		}
 	}
 }
 
@@ -742,15 +760,62 @@ func (c *Conn) idleCheck() {
 	c.mu.Unlock()
 }
 
+// runHandler runs the handler of s, then of the streams waiting for one,
+// then, while the connection has live streams, of the new streams handed
+// to it as a spare.
 func (c *Conn) runHandler(s *Stream) {
 	defer c.wg.Done()
-	defer c.handlerReturned(s)
-	c.h(s)
+	for s != nil {
+		s = c.runOne(s)
+		if s == nil {
+			s = c.awaitStream()
+		}
+	}
 }
 
-// handlerReturned ends what the handler left open and releases the
-// stream's slot.
-func (c *Conn) handlerReturned(s *Stream) {
+// runOne runs the handler of s and returns the next stream waiting for
+// one, if any.
+func (c *Conn) runOne(s *Stream) (next *Stream) {
+	defer func() { next = c.handlerReturned(s) }()
+	c.h(s)
+	return nil
+}
+
+// maxSpares bounds the handler goroutines kept waiting for a stream. Each
+// new stream otherwise starts a goroutine whose stack grows again through
+// the whole proxy path (runtime.newstack was 8 % of the CPU in the tls-h2
+// benchmark); a few spares per busy connection cover a client keeping
+// several streams in flight.
+const maxSpares = handlerSlack
+
+// awaitStream keeps a goroutine whose handler returned as a spare while
+// the connection has live streams (more are likely to come) and returns
+// the stream handed to it, or nil when it should end: no live stream (an
+// idle connection holds no goroutine), enough spares, or the connection
+// closing.
+func (c *Conn) awaitStream() *Stream {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.spares >= maxSpares || c.live == 0 || c.closing {
+		return nil
+	}
+	c.spares++
+	for len(c.handoff) == 0 && c.live > 0 && !c.closing {
+		c.spareCond.Wait()
+	}
+	if len(c.handoff) == 0 {
+		c.spares--
+		return nil
+	}
+	s := c.handoff[0]
+	c.handoff = slices.Delete(c.handoff, 0, 1) // at most maxSpares
+	return s
+}
+
+// handlerReturned ends what the handler left open, releases the stream's
+// slot and returns the oldest stream waiting for a handler, now counted
+// as running, if any.
+func (c *Conn) handlerReturned(s *Stream) *Stream {
 	c.mu.Lock()
 	ended, endSent, closed := s.ended, s.endSent, s.closed
 	c.mu.Unlock()
@@ -771,9 +836,6 @@ func (c *Conn) handlerReturned(s *Stream) {
 	next := c.nextPendingLocked()
 	c.mu.Unlock()
 	c.releaseBody(s)
-	if next != nil {
-		// Serve's wg.Wait cannot have returned: this handler still counts.
-		c.startHandler(next)
-	}
 	c.maybeFinish()
+	return next
 }

@@ -35,8 +35,11 @@
 //   - The serve loop (the goroutine in Serve) reads every frame, owns the
 //     HPACK decoder, the header block being received and the rate counters.
 //     It never holds a lock while it blocks in Read.
-//   - One goroutine per stream runs the Handler; it reads the body and
-//     writes the response through the Stream.
+//   - One goroutine at a time runs a stream's Handler; it reads the body and
+//     writes the response through the Stream. When the handler returns, the
+//     goroutine runs the next stream waiting for a handler, or waits as a
+//     spare (at most maxSpares) for the next new stream while the connection
+//     has live streams; it ends once none is live.
 //   - Conn.mu guards the stream table, windows and stream state; Conn.wmu
 //     serialises the buffering of frames in the connection's write buffer
 //     and the HPACK encoder. wmu is taken before mu; neither is held while
