@@ -78,6 +78,8 @@ type Conn struct {
 	spares           int       // handler goroutines waiting for a stream (awaitStream)
 	handoff          []*Stream // streams given to spares, not yet taken
 	spareCond        sync.Cond // L is &mu: a handoff, or a reason for spares to end
+	spareTimer       *time.Timer
+	spareGen         uint64 // spares waiting since an older generation end
 	lastStreamID     uint32    // highest client stream id seen
 	peerGoAway       bool      // client sent GOAWAY: no new streams
 	lingerTimer      *time.Timer
@@ -178,6 +180,9 @@ func (c *Conn) Serve() error {
 	}
 	if c.idleTimer != nil {
 		c.idleTimer.Stop()
+	}
+	if c.spareTimer != nil {
+		c.spareTimer.Stop()
 	}
 	c.mu.Unlock()
 	return err
@@ -729,7 +734,9 @@ func (c *Conn) connStalled(_ *Stream, pe *ProtocolError) {
 func (c *Conn) liveDoneLocked() {
 	c.live--
 	if c.live == 0 {
-		c.spareCond.Broadcast() // spares end: the connection is idle
+		if c.spares > 0 {
+			c.lingerSparesLocked()
+		}
 		if c.cfg.IdleTimeout > 0 {
 			c.touch()
 		}
@@ -784,23 +791,32 @@ func (c *Conn) runOne(s *Stream) (next *Stream) {
 // maxSpares bounds the handler goroutines kept waiting for a stream. Each
 // new stream otherwise starts a goroutine whose stack grows again through
 // the whole proxy path (runtime.newstack was 8 % of the CPU in the tls-h2
-// benchmark); a few spares per busy connection cover a client keeping
-// several streams in flight.
+// benchmark); a few spares per connection cover a client keeping several
+// streams in flight.
 const maxSpares = handlerSlack
 
-// awaitStream keeps a goroutine whose handler returned as a spare while
-// the connection has live streams (more are likely to come) and returns
-// the stream handed to it, or nil when it should end: no live stream (an
-// idle connection holds no goroutine), enough spares, or the connection
-// closing.
+// spareLinger is how long spares outlive the connection's last live
+// stream: a client that sends its requests in rounds (h2load -m10 sends
+// ten as soon as the last ten answers arrived, and the answers of a round
+// leave together) finds them still there, while a connection left idle
+// soon holds no goroutine.
+const spareLinger = 100 * time.Millisecond
+
+// awaitStream keeps a goroutine whose handler returned as a spare and
+// returns the stream handed to it, or nil when it should end: enough
+// spares, no live stream for spareLinger, or the connection closing.
 func (c *Conn) awaitStream() *Stream {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.spares >= maxSpares || c.live == 0 || c.closing {
+	if c.spares >= maxSpares || c.closing {
 		return nil
 	}
 	c.spares++
-	for len(c.handoff) == 0 && c.live > 0 && !c.closing {
+	if c.live == 0 {
+		c.lingerSparesLocked()
+	}
+	gen := c.spareGen
+	for len(c.handoff) == 0 && c.spareGen == gen && !c.closing {
 		c.spareCond.Wait()
 	}
 	if len(c.handoff) == 0 {
@@ -810,6 +826,27 @@ func (c *Conn) awaitStream() *Stream {
 	s := c.handoff[0]
 	c.handoff = slices.Delete(c.handoff, 0, 1) // at most maxSpares
 	return s
+}
+
+// lingerSparesLocked arms the end of the spares, spareLinger from now
+// unless a stream is live by then. Needs mu.
+func (c *Conn) lingerSparesLocked() {
+	if c.spareTimer == nil {
+		c.spareTimer = time.AfterFunc(spareLinger, c.endSpares)
+		return
+	}
+	c.spareTimer.Reset(spareLinger)
+}
+
+// endSpares runs from the spare timer: with no live stream, the spares
+// waiting end.
+func (c *Conn) endSpares() {
+	c.mu.Lock()
+	if c.live == 0 {
+		c.spareGen++
+		c.spareCond.Broadcast()
+	}
+	c.mu.Unlock()
 }
 
 // handlerReturned ends what the handler left open, releases the stream's

@@ -38,8 +38,8 @@
 //   - One goroutine at a time runs a stream's Handler; it reads the body and
 //     writes the response through the Stream. When the handler returns, the
 //     goroutine runs the next stream waiting for a handler, or waits as a
-//     spare (at most maxSpares) for the next new stream while the connection
-//     has live streams; it ends once none is live.
+//     spare (at most maxSpares) for the next new stream; spares end once no
+//     stream was live for spareLinger (100 ms) or the connection closes.
 //   - Conn.mu guards the stream table, windows and stream state; Conn.wmu
 //     serialises the buffering of frames in the connection's write buffer
 //     and the HPACK encoder. wmu is taken before mu; neither is held while

@@ -32,9 +32,9 @@ func waitSpares(t *testing.T, c *Conn, n int) {
 	}
 }
 
-// TestConn_SpareHandlers: while a connection has live streams, the
-// goroutine of a handler that returned runs the next new stream; once no
-// stream is live, it ends, so an idle connection holds no goroutine.
+// TestConn_SpareHandlers: the goroutine of a handler that returned runs
+// the next new stream; once no stream is live (for spareLinger), it ends,
+// so an idle connection holds no goroutine.
 func TestConn_SpareHandlers(t *testing.T) {
 	release := make(chan struct{})
 	ids := make(chan string, 2)
