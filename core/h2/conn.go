@@ -80,8 +80,8 @@ type Conn struct {
 	spareCond        sync.Cond // L is &mu: a handoff, or a reason for spares to end
 	spareTimer       *time.Timer
 	spareGen         uint64 // spares waiting since an older generation end
-	lastStreamID     uint32    // highest client stream id seen
-	peerGoAway       bool      // client sent GOAWAY: no new streams
+	lastStreamID     uint32 // highest client stream id seen
+	peerGoAway       bool   // client sent GOAWAY: no new streams
 	lingerTimer      *time.Timer
 	idleTimer        *time.Timer
 	lastActivityNano atomic.Int64 // serve loop writes; idle timer reads
