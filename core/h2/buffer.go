@@ -14,15 +14,19 @@ type chunk struct {
 	r, w int
 }
 
-// recvBuf is a FIFO of request-body bytes. Guarded by Conn.mu.
+// recvBuf is a FIFO of received body bytes. Guarded by the link's mu.
 type recvBuf struct {
 	chunks []chunk
-	n      int // unread bytes
+	n      int      // unread bytes
+	inline [1]chunk // backs chunks while one is enough: no allocation per body
 }
 
 func (b *recvBuf) len() int { return b.n }
 
 func (b *recvBuf) write(p []byte) {
+	if b.chunks == nil {
+		b.chunks = b.inline[:0]
+	}
 	b.n += len(p)
 	for len(p) > 0 {
 		if k := len(b.chunks); k == 0 || b.chunks[k-1].w == chunkSize {
