@@ -1,12 +1,14 @@
 package h2
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -138,4 +140,33 @@ func okHandler(s *Stream) {
 	}
 	s.Write([]byte("hello"))
 	s.Close()
+}
+
+// concurrentEchoes runs n echo round trips at once, the i-th with a random
+// body of size(i) bytes, and fails t for each one that errs or echoes
+// another body.
+func concurrentEchoes(t *testing.T, n int, size func(i int) int, echo func(body []byte) ([]byte, error)) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := make([]byte, size(i))
+			rand.Read(body)
+			got, err := echo(body)
+			if err == nil && !bytes.Equal(got, body) {
+				err = fmt.Errorf("stream %d: echoed body differs", i)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
 }
