@@ -72,18 +72,21 @@ type Conn struct {
 	controls rateCounter
 
 	// Guarded by mu:
-	live             int       // streams open or whose handler runs
-	handlers         int       // handler goroutines started, not returned
-	pending          []*Stream // open streams waiting for a handler, oldest first
-	spares           int       // handler goroutines waiting for a stream (awaitStream)
-	handoff          []*Stream // streams given to spares, not yet taken
-	spareCond        sync.Cond // L is &mu: a handoff, or a reason for spares to end
-	spareTimer       *time.Timer
-	spareGen         uint64 // spares waiting since an older generation end
-	lastStreamID     uint32 // highest client stream id seen
-	peerGoAway       bool   // client sent GOAWAY: no new streams
-	lingerTimer      *time.Timer
-	idleTimer        *time.Timer
+	live         int       // streams open or whose handler runs
+	handlers     int       // handler goroutines started, not returned
+	pending      []*Stream // open streams waiting for a handler, oldest first
+	lastStreamID uint32    // highest client stream id seen
+	peerGoAway   bool      // client sent GOAWAY: no new streams
+	lingerTimer  *time.Timer
+	idleTimer    *time.Timer
+
+	// Spare handler goroutines (awaitStream). Guarded by mu:
+	spares     int         // waiting for a stream
+	handoff    []*Stream   // given to spares, not yet taken
+	spareCond  sync.Cond   // L is &mu: a handoff, or a reason for spares to end
+	spareTimer *time.Timer // ends them spareLinger after the last live stream
+	spareGen   uint64      // bumped to end the spares waiting
+
 	lastActivityNano atomic.Int64 // serve loop writes; idle timer reads
 
 	wg sync.WaitGroup // handler goroutines
