@@ -55,7 +55,8 @@
 // Every Config field bounds one attack; see Config for each default:
 // concurrent streams as the protocol counts them, handler goroutines (plus
 // a small constant slack for streams whose handler has not returned yet;
-// a new stream waits for a handler beyond that: rapid reset), resets per
+// a new stream waits for a handler beyond that: rapid reset; and as many
+// spares at most, waiting for a stream), resets per
 // window (CVE-2023-44487), control frames per window (PING, SETTINGS,
 // PRIORITY, empty DATA floods), header block size compressed and decoded
 // (HPACK bomb, CONTINUATION flood), receive windows (memory), zero send
