@@ -147,19 +147,27 @@ func okHandler(s *Stream) {
 // another body.
 func concurrentEchoes(t *testing.T, n int, size func(i int) int, echo func(body []byte) ([]byte, error)) {
 	t.Helper()
+	concurrently(t, n, func(i int) error {
+		body := make([]byte, size(i))
+		rand.Read(body)
+		got, err := echo(body)
+		if err == nil && !bytes.Equal(got, body) {
+			err = fmt.Errorf("stream %d: echoed body differs", i)
+		}
+		return err
+	})
+}
+
+// concurrently runs f(0) to f(n-1) at once and fails t for each error.
+func concurrently(t *testing.T, n int, f func(i int) error) {
+	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			body := make([]byte, size(i))
-			rand.Read(body)
-			got, err := echo(body)
-			if err == nil && !bytes.Equal(got, body) {
-				err = fmt.Errorf("stream %d: echoed body differs", i)
-			}
-			errs <- err
+			errs <- f(i)
 		}()
 	}
 	wg.Wait()

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"sync"
 	"testing"
 
 	"golang.org/x/net/http2/hpack"
@@ -53,22 +52,7 @@ func hammerWriter(t *testing.T, cfg ClientConfig) {
 		s.Close()
 	}, false)
 	cc := dialClientConn(t, ts.addr, false, cfg)
-	var wg sync.WaitGroup
-	errs := make(chan error, streams)
-	for seed := range streams {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs <- readPattern(cc, seed, size)
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Error(err)
-		}
-	}
+	concurrently(t, streams, func(seed int) error { return readPattern(cc, seed, size) })
 }
 
 // readPattern fetches /seed and checks its body is size bytes of
