@@ -17,10 +17,16 @@ type blockDecoder struct {
 	dec *hpack.Decoder
 	hb  headerBlock
 	max int
+	// strict: a decoded list beyond max ends the connection at once (the
+	// server side: a client cannot be trusted to stop sending); else only
+	// its stream fails once the block is decoded (hb.tooLarge).
+	strict bool
+	// what names the blocks in errors ("response " or "").
+	what string
 }
 
-func (d *blockDecoder) initDecoder(max uint32) {
-	d.max = int(max)
+func (d *blockDecoder) initDecoder(max uint32, strict bool, what string) {
+	d.max, d.strict, d.what = int(max), strict, what
 	d.dec = hpack.NewDecoder(4096, d.emitField)
 	d.dec.SetMaxStringLength(d.max)
 }
@@ -39,6 +45,18 @@ func (d *blockDecoder) emitField(f hpack.HeaderField) {
 	hb.fields = append(hb.fields, f)
 }
 
+// begin starts the header block of a HEADERS frame. Decoded fields are
+// collected again (a block too large stopped collecting, client side).
+func (d *blockDecoder) begin(f *http2.HeadersFrame) {
+	d.hb = headerBlock{
+		streamID:  f.StreamID,
+		endStream: f.StreamEnded(),
+		selfDep:   f.HasPriority() && f.Priority.StreamDep == f.StreamID,
+		fields:    d.hb.fields[:0],
+	}
+	d.dec.SetEmitEnabled(true)
+}
+
 // blockError is a header block that ends the connection: its code and
 // reason for GOAWAY, and the sentinel a caller matches.
 type blockError struct {
@@ -53,19 +71,22 @@ func (d *blockDecoder) decode(frag []byte, end bool, frameLen uint32) (done bool
 	hb := &d.hb
 	hb.wire += int(frameLen) + 9
 	if hb.wire > d.max {
-		return false, &blockError{http2.ErrCodeEnhanceYourCalm, "header block too large", ErrHeaderListTooLarge}
+		return false, &blockError{http2.ErrCodeEnhanceYourCalm, d.what + "header block too large", ErrHeaderListTooLarge}
 	}
 	if _, err := d.dec.Write(frag); err != nil {
 		if errors.Is(err, hpack.ErrStringLength) {
-			return false, &blockError{http2.ErrCodeEnhanceYourCalm, "header field too large", ErrHeaderListTooLarge}
+			return false, &blockError{http2.ErrCodeEnhanceYourCalm, d.what + "header field too large", ErrHeaderListTooLarge}
 		}
-		return false, &blockError{http2.ErrCodeCompression, err.Error(), nil}
+		return false, &blockError{http2.ErrCodeCompression, d.what + err.Error(), nil}
+	}
+	if d.strict && hb.tooLarge {
+		return false, &blockError{http2.ErrCodeEnhanceYourCalm, "header list too large", ErrHeaderListTooLarge}
 	}
 	if !end {
 		return false, nil
 	}
 	if err := d.dec.Close(); err != nil {
-		return false, &blockError{http2.ErrCodeCompression, err.Error(), nil}
+		return false, &blockError{http2.ErrCodeCompression, d.what + err.Error(), nil}
 	}
 	return true, nil
 }

@@ -1,9 +1,6 @@
 package h2
 
-import (
-	"bufio"
-	"sync"
-)
+import "sync"
 
 // chunkSize is the unit of request-body buffering. Bodies are appended to
 // pooled chunks so a stream holds memory only for bytes received and not yet
@@ -17,15 +14,19 @@ type chunk struct {
 	r, w int
 }
 
-// recvBuf is a FIFO of request-body bytes. Guarded by Conn.mu.
+// recvBuf is a FIFO of received body bytes. Guarded by the link's mu.
 type recvBuf struct {
 	chunks []chunk
-	n      int // unread bytes
+	n      int      // unread bytes
+	inline [1]chunk // backs chunks while one is enough: no allocation per body
 }
 
 func (b *recvBuf) len() int { return b.n }
 
 func (b *recvBuf) write(p []byte) {
+	if b.chunks == nil {
+		b.chunks = b.inline[:0]
+	}
 	b.n += len(p)
 	for len(p) > 0 {
 		if k := len(b.chunks); k == 0 || b.chunks[k-1].w == chunkSize {
@@ -74,8 +75,27 @@ func (b *recvBuf) release() int {
 	return dropped
 }
 
-// writeBufSize: frame writes of one logical write are batched in a pooled
-// buffer and flushed together; 64 KiB holds four 16 KiB DATA frames.
+// writeBufSize bounds the frames a connection buffers behind a flush
+// under way, and the bytes of one DATA write (four 16 KiB frames).
 const writeBufSize = 64 << 10
 
-var writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writeBufSize) }}
+// maxPooledWriteBuf: a write buffer grown beyond this (a large header
+// block, many writers at once) is not kept.
+const maxPooledWriteBuf = 4 * writeBufSize
+
+var writeBufPool = sync.Pool{New: func() any { b := make([]byte, 0, writeBufSize); return &b }}
+
+// getWriteBuf returns an empty write buffer from the pool: a connection
+// holds one only while it has frames to write.
+func getWriteBuf() *[]byte {
+	b := writeBufPool.Get().(*[]byte)
+	*b = (*b)[:0]
+	return b
+}
+
+func putWriteBuf(b *[]byte) {
+	if cap(*b) > maxPooledWriteBuf {
+		return
+	}
+	writeBufPool.Put(b)
+}

@@ -1,13 +1,10 @@
 package h2
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -21,8 +18,9 @@ import (
 // open → draining → closing → dead.
 //   - open: NewClientConn sent the preface and SETTINGS; OpenStream takes
 //     new streams while the server's SETTINGS_MAX_CONCURRENT_STREAMS allows.
-//   - draining: Shutdown sent GOAWAY(NO_ERROR), or the server sent
-//     GOAWAY(NO_ERROR). No new stream; open ones finish (those above the
+//   - draining: Shutdown sent GOAWAY(NO_ERROR) (also sent when the server
+//     kept the connection send window at zero for ZeroWindowTimeout), or
+//     the server sent GOAWAY(NO_ERROR). No new stream; open ones finish (those above the
 //     server's last stream id fail with ErrRetryable at once).
 //   - closing: the last stream of a draining connection ended, Close was
 //     called, or a connection error (ours: GOAWAY sent; the server's: a
@@ -38,11 +36,10 @@ import (
 //   - Callers open streams and write request bodies and read responses from
 //     their own goroutines.
 //   - ClientConn.mu guards the stream table, windows and stream state;
-//     ClientConn.wmu serialises frame writes (one Framer over a pooled
-//     buffered writer, flushed at the end of each logical write), the HPACK
-//     encoder and the choice of the next stream id (ids must reach the wire
-//     in increasing order). wmu is taken before mu; mu is never held while
-//     writing to t.
+//     ClientConn.wmu serialises the buffering of frames (writer.go), the
+//     HPACK encoder and the choice of the next stream id (ids must reach
+//     the wire in increasing order). wmu is taken before mu; neither is
+//     held while writing to t.
 
 // Defaults of ClientConfig.
 const (
@@ -84,8 +81,9 @@ type ClientConfig struct {
 	MaxHeaderListSize uint32
 	// ZeroWindowTimeout: a Write blocked this long because the server keeps
 	// a send window (the stream's or the connection's) at zero resets the
-	// stream (CANCEL) and returns an error wrapping ErrZeroWindow. Default
-	// 30 s.
+	// stream (CANCEL) and returns an error wrapping ErrZeroWindow; when it
+	// is the connection's, the connection drains too (GOAWAY(NO_ERROR), no
+	// new stream). Default 30 s.
 	ZeroWindowTimeout time.Duration
 }
 
@@ -111,64 +109,24 @@ func (cfg ClientConfig) withDefaults() ClientConfig {
 
 // ClientConn is the client side of one HTTP/2 connection to a server.
 type ClientConn struct {
+	// The frame writer, the stream table, flow control (link.go). Its mu
+	// guards the fields below marked so; wmu is taken before mu.
+	link[*ClientStream]
+
 	// Immutable after NewClientConn:
-	t    Transport
 	cfg  ClientConfig
 	done chan struct{} // closed by the reader goroutine when the connection is dead
 
-	// fr reads in the reader goroutine; its write methods need wmu.
-	fr *http2.Framer
-
 	// Owned by the reader goroutine:
-	blockDecoder // response header blocks being received (block.go)
-	gotSettings  bool
+	gotSettings bool
 
-	// Guarded by wmu: frame writes, the HPACK encoder (its dynamic table
-	// must see header blocks in wire order) and stream id allocation.
-	wmu        sync.Mutex
-	bw         *bufio.Writer // from writerPool during a logical write
-	enc        *hpack.Encoder
-	hbuf       bytes.Buffer
-	werr       error // sticky write error
-	goAwaySent bool
-
-	// Guarded by mu. Lock order: wmu before mu; mu is never held while
-	// writing to t or waiting for wmu.
-	mu                sync.Mutex
-	streams           map[uint32]*ClientStream // open and half-closed streams
-	nextID            uint32                   // next stream id (changed with wmu held too)
-	sendWindow        int64                    // connection send window
-	recvWindow        int64                    // what the server may still send
-	recvUnacked       int64                    // received, not yet granted back
-	peerInitial       int64                    // server's SETTINGS_INITIAL_WINDOW_SIZE
-	peerMaxFrame      int                      // server's SETTINGS_MAX_FRAME_SIZE
-	peerMaxStreams    uint32                   // server's SETTINGS_MAX_CONCURRENT_STREAMS
-	peerMaxHeaderList uint32                   // server's SETTINGS_MAX_HEADER_LIST_SIZE, 0: none
-	shutdown          bool                     // Shutdown called: draining
-	goAway            bool                     // GOAWAY received: draining
-	goAwayLast        uint32                   // the lowest last-stream-id received
-	closing           bool                     // t is closed or being closed
-	dead              bool                     // the reader ended; every write fails
-	endErr            error                    // why the connection ended, nil for a graceful end
-	idleSince         time.Time                // when the last open stream ended
-	recent            [recentClosed]closedRec
-	recentNext        int
-}
-
-// clientWriter is the Framer's writer: frames go to a pooled buffer flushed
-// at the end of each logical write. Used with wmu held.
-type clientWriter struct{ c *ClientConn }
-
-func (w clientWriter) Write(p []byte) (int, error) {
-	c := w.c
-	if c.werr != nil {
-		return 0, c.werr
-	}
-	if c.bw == nil {
-		c.bw = writerPool.Get().(*bufio.Writer)
-		c.bw.Reset(c.t)
-	}
-	return c.bw.Write(p)
+	// Guarded by mu:
+	nextID            uint32    // next stream id (changed with wmu held too: ids reach the wire in order)
+	peerMaxStreams    uint32    // server's SETTINGS_MAX_CONCURRENT_STREAMS
+	peerMaxHeaderList uint32    // server's SETTINGS_MAX_HEADER_LIST_SIZE, 0: none
+	goAway            bool      // GOAWAY received: draining
+	goAwayLast        uint32    // the lowest last-stream-id received
+	idleSince         time.Time // when the last open stream ended
 }
 
 // NewClientConn starts HTTP/2 over t (a TCP or TLS connection already
@@ -180,26 +138,19 @@ func (w clientWriter) Write(p []byte) (int, error) {
 func NewClientConn(t Transport, cfg ClientConfig) *ClientConn {
 	cfg = cfg.withDefaults()
 	c := &ClientConn{
-		t:              t,
 		cfg:            cfg,
 		done:           make(chan struct{}),
-		streams:        make(map[uint32]*ClientStream),
 		nextID:         1,
-		sendWindow:     65535,
-		recvWindow:     int64(cfg.ConnWindowSize),
-		peerInitial:    65535,
-		peerMaxFrame:   16384,
 		peerMaxStreams: DefaultMaxConcurrentStreams,
 		idleSince:      time.Now(),
 	}
-	c.fr = http2.NewFramer(clientWriter{c}, t)
+	c.init(t, t, c, cfg.InitialWindowSize, cfg.ConnWindowSize, cfg.ZeroWindowTimeout)
 	c.fr.SetMaxReadFrameSize(DefaultMaxFrameSize) // the default we advertise by not sending it
-	c.fr.SetReuseFrames()
-	c.enc = hpack.NewEncoder(&c.hbuf)
-	c.initDecoder(cfg.MaxHeaderListSize)
+	c.initDecoder(cfg.MaxHeaderListSize, false, "response ")
 
-	c.wmu.Lock()
-	io.WriteString(clientWriter{c}, Preface)
+	c.lockW()
+	io.WriteString(linkWriter[*ClientStream]{&c.link}, Preface)
+	c.prefaceSent = true
 	c.fr.WriteSettings(
 		http2.Setting{ID: http2.SettingEnablePush, Val: 0},
 		http2.Setting{ID: http2.SettingInitialWindowSize, Val: cfg.InitialWindowSize},
@@ -208,8 +159,7 @@ func NewClientConn(t Transport, cfg ClientConfig) *ClientConn {
 	if cfg.ConnWindowSize > 65535 {
 		c.fr.WriteWindowUpdate(0, cfg.ConnWindowSize-65535)
 	}
-	c.flushLocked() // an error aborts the connection
-	c.wmu.Unlock()
+	c.unlockW() // an error aborts the connection
 
 	go c.readLoop()
 	return c
@@ -296,24 +246,12 @@ func (c *ClientConn) Close() error {
 // stream, open streams finish, then t closes. Safe from any goroutine,
 // idempotent; it does not wait (see Done).
 func (c *ClientConn) Shutdown() {
-	c.wmu.Lock()
-	c.mu.Lock()
-	if c.shutdown || c.closing {
-		c.mu.Unlock()
-		c.wmu.Unlock()
-		return
-	}
-	c.shutdown = true
-	c.mu.Unlock()
-	if !c.goAwaySent {
-		// A client's GOAWAY names the last server-initiated stream: none.
-		c.fr.WriteGoAway(0, http2.ErrCodeNo, nil)
-		c.goAwaySent = true
-		c.flushLocked()
-	}
-	c.wmu.Unlock()
-	c.maybeFinish()
+	c.shutdownGracefully()
 }
+
+// lastPeerStreamLocked: a client's GOAWAY names the last server-initiated
+// stream: none.
+func (c *ClientConn) lastPeerStreamLocked() uint32 { return 0 }
 
 // maybeFinish closes a draining connection once no stream is open. Called
 // without mu.
@@ -334,6 +272,7 @@ func (c *ClientConn) maybeFinish() {
 func (c *ClientConn) readLoop() {
 	err := c.readFrames()
 	c.teardown(err)
+	close(c.done)
 }
 
 func (c *ClientConn) readFrames() error {
@@ -365,32 +304,22 @@ func (c *ClientConn) readFrames() error {
 // the error that ends the reader (nil too once the connection is closing:
 // the end was decided elsewhere).
 func (c *ClientConn) readError(err error) error {
-	var se http2.StreamError
-	var ce http2.ConnectionError
-	switch {
-	case c.isClosing():
+	if c.isClosing() {
 		return nil
-	case errors.As(err, &se):
-		reason := "invalid frame"
-		if se.Cause != nil {
-			reason = se.Cause.Error()
-		}
+	}
+	if id, code, reason, se, ok := c.readErrorCode(err); ok {
 		c.mu.Lock()
-		idle := c.idleLocked(se.StreamID)
+		idle := se && c.idleLocked(id)
 		c.mu.Unlock()
-		if idle { // no RST_STREAM on an idle stream (§5.1)
+		switch {
+		case idle: // no RST_STREAM on an idle stream (§5.1)
 			return c.connError(http2.ErrCodeProtocol, reason+" on a stream the client did not open", nil)
+		case se:
+			return c.streamError(id, code, reason, nil)
 		}
-		c.streamError(se.StreamID, se.Code, reason, nil)
-		return nil
-	case errors.As(err, &ce):
-		reason := "invalid frame"
-		if d := c.fr.ErrorDetail(); d != nil {
-			reason = d.Error()
-		}
-		return c.connError(http2.ErrCode(ce), reason, nil)
-	case errors.Is(err, http2.ErrFrameTooLarge):
-		return c.connError(http2.ErrCodeFrameSize, "frame larger than SETTINGS_MAX_FRAME_SIZE", nil)
+		return c.connError(code, reason, nil)
+	}
+	switch {
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("%w: server closed the connection", ErrConnClosed)
 	default:
@@ -398,39 +327,15 @@ func (c *ClientConn) readError(err error) error {
 	}
 }
 
-func (c *ClientConn) processFrame(f http2.Frame) error {
-	switch f := f.(type) {
-	case *http2.DataFrame:
-		return c.onData(f)
-	case *http2.HeadersFrame:
-		return c.onHeaders(f)
-	case *http2.ContinuationFrame:
-		return c.feedBlock(f.HeaderBlockFragment(), f.HeadersEnded(), f.Length)
-	case *http2.SettingsFrame:
-		return c.onSettings(f)
-	case *http2.WindowUpdateFrame:
-		return c.onWindowUpdate(f)
-	case *http2.RSTStreamFrame:
-		return c.onRSTStream(f)
-	case *http2.PingFrame:
-		if f.IsAck() {
-			return nil // we send no PING: an unsolicited ack is ignored
-		}
-		c.wmu.Lock()
-		c.fr.WritePing(true, f.Data)
-		err := c.flushLocked()
-		c.wmu.Unlock()
-		return err
-	case *http2.GoAwayFrame:
-		return c.onGoAway(f)
-	case *http2.PushPromiseFrame:
+// otherFrame acts on the frames the link leaves to the side.
+func (c *ClientConn) otherFrame(f http2.Frame) error {
+	if _, ok := f.(*http2.PushPromiseFrame); ok {
 		// We sent SETTINGS_ENABLE_PUSH=0 (RFC 9113 §6.6, §8.4).
 		return c.connError(http2.ErrCodeProtocol, "PUSH_PROMISE with push disabled", nil)
-	default:
-		// PRIORITY (advisory, deprecated by RFC 9113, and about streams
-		// the server sends on), PRIORITY_UPDATE and unknown types: ignored.
-		return nil
 	}
+	// PRIORITY (advisory, deprecated by RFC 9113, and about streams the
+	// server sends on), PRIORITY_UPDATE and unknown types: ignored.
+	return nil
 }
 
 // idleLocked says whether id names a stream never opened: even ids (push
@@ -455,87 +360,35 @@ func (c *ClientConn) onSettings(f *http2.SettingsFrame) error {
 		errors.As(err, &ce)
 		return c.connError(http2.ErrCode(ce), "invalid SETTINGS value", nil)
 	}
-	// Values apply in order (RFC 9113 §6.5.3); wmu is held until the ACK
-	// is written so no frame sent under the new values precedes it.
-	var tableSize uint32
-	hasTable, overflow := false, false
-	c.wmu.Lock()
-	c.mu.Lock()
-	f.ForeachSetting(func(st http2.Setting) error {
-		switch st.ID {
-		case http2.SettingHeaderTableSize:
-			tableSize, hasTable = st.Val, true
-		case http2.SettingMaxFrameSize:
-			c.peerMaxFrame = int(st.Val)
-		case http2.SettingMaxConcurrentStreams:
-			c.peerMaxStreams = st.Val
-		case http2.SettingMaxHeaderListSize:
-			c.peerMaxHeaderList = st.Val
-		case http2.SettingInitialWindowSize:
-			// §6.9.2: the change applies to every open stream's send
-			// window, which may go negative.
-			delta := int64(st.Val) - c.peerInitial
-			c.peerInitial = int64(st.Val)
-			for _, s := range c.streams {
-				s.sendWindow += delta
-				overflow = overflow || s.sendWindow > maxWindow
-				s.cond.Broadcast()
-			}
-		}
-		return nil
-	})
-	c.mu.Unlock()
-	if overflow {
-		c.wmu.Unlock()
-		return c.connError(http2.ErrCodeFlowControl, "SETTINGS_INITIAL_WINDOW_SIZE overflows a stream window", nil)
-	}
-	if hasTable {
-		c.enc.SetMaxDynamicTableSize(tableSize)
-	}
-	c.fr.WriteSettingsAck()
-	err = c.flushLocked()
-	c.wmu.Unlock()
-	return err
+	return c.applySettings(f)
 }
 
-func (c *ClientConn) onHeaders(f *http2.HeadersFrame) error {
-	id := f.StreamID
+// settingLocked applies the server's settings only a client acts on.
+func (c *ClientConn) settingLocked(st http2.Setting) {
+	switch st.ID {
+	case http2.SettingMaxConcurrentStreams:
+		c.peerMaxStreams = st.Val
+	case http2.SettingMaxHeaderListSize:
+		c.peerMaxHeaderList = st.Val
+	}
+}
+
+// newBlock: a server sends HEADERS only on streams the client opened.
+func (c *ClientConn) newBlock(id uint32) error {
 	c.mu.Lock()
 	idle := c.idleLocked(id)
 	c.mu.Unlock()
 	if idle {
 		return c.connError(http2.ErrCodeProtocol, "HEADERS on a stream the client did not open", nil)
 	}
-	c.hb = headerBlock{
-		streamID:  id,
-		endStream: f.StreamEnded(),
-		selfDep:   f.HasPriority() && f.Priority.StreamDep == id,
-		fields:    c.hb.fields[:0],
-	}
-	c.dec.SetEmitEnabled(true)
-	return c.feedBlock(f.HeaderBlockFragment(), f.HeadersEnded(), f.Length)
-}
-
-// feedBlock decodes one fragment of a response header block. A decoded
-// list over the limit fails only its stream (endBlock), as the server is
-// one the configuration chose.
-func (c *ClientConn) feedBlock(frag []byte, end bool, frameLen uint32) error {
-	done, berr := c.decode(frag, end, frameLen)
-	if berr != nil {
-		return c.connError(berr.code, "response "+berr.reason, berr.err)
-	}
-	if !done {
-		return nil
-	}
-	err := c.endBlock()
-	c.recycle()
-	return err
+	return nil
 }
 
 // endBlock acts on a complete header block: a response (interim or
-// final), trailers, or a block on a stream that cannot take one.
-func (c *ClientConn) endBlock() error {
-	hb := &c.hb
+// final), trailers, or a block on a stream that cannot take one. A
+// decoded response header list over the limit fails only its stream, as
+// the server is one the configuration chose.
+func (c *ClientConn) endBlock(hb *headerBlock) error {
 	id := hb.streamID
 	c.mu.Lock()
 	s := c.streams[id]
@@ -564,7 +417,7 @@ func (c *ClientConn) endBlock() error {
 		c.streamError(id, http2.ErrCodeCancel, "response header list too large", ErrHeaderListTooLarge)
 		return nil
 	case final:
-		c.onTrailers(s)
+		c.onTrailers(s, hb)
 		return nil
 	}
 	resp, reason := buildResponse(hb.fields, hb.endStream)
@@ -599,43 +452,22 @@ func (c *ClientConn) endBlock() error {
 	return nil
 }
 
-func (c *ClientConn) onTrailers(s *ClientStream) {
-	hb := &c.hb
-	if !hb.endStream {
-		c.streamError(s.id, http2.ErrCodeProtocol, "trailers without END_STREAM", ErrMalformedResponse)
-		return
+func (c *ClientConn) onTrailers(s *ClientStream, hb *headerBlock) {
+	cl := s.contentLength // set by this goroutine
+	if s.noBody {
+		cl = -1
 	}
-	if reason := checkTrailers(hb.fields); reason != "" {
+	if reason := c.trailersReceived(s, hb, cl); reason != "" {
 		c.streamError(s.id, http2.ErrCodeProtocol, reason, ErrMalformedResponse)
-		return
 	}
-	c.mu.Lock()
-	if cl := s.contentLength; cl >= 0 && !s.noBody && cl != s.recvd {
-		c.mu.Unlock()
-		c.streamError(s.id, http2.ErrCodeProtocol, "body shorter than content-length", ErrMalformedResponse)
-		return
-	}
-	s.trailers = append([]hpack.HeaderField(nil), hb.fields...)
-	c.endRecvLocked(s)
-	c.mu.Unlock()
-	c.maybeFinish()
 }
 
 func (c *ClientConn) onData(f *http2.DataFrame) error {
 	id, n := f.StreamID, int64(f.Length)
 	data := f.Data()
 	c.mu.Lock()
-	if c.idleLocked(id) {
-		c.mu.Unlock()
-		return c.connError(http2.ErrCodeProtocol, "DATA on a stream the client did not open", nil)
-	}
-	if n > c.recvWindow {
-		c.mu.Unlock()
-		return c.connError(http2.ErrCodeFlowControl, "DATA beyond the connection window", nil)
-	}
 	// The connection window is credited on receipt, whatever becomes of
 	// the bytes: stream windows bound what is buffered.
-	c.recvWindow -= n
 	c.recvUnacked += n
 	wc := c.connCreditLocked()
 
@@ -678,11 +510,15 @@ func (c *ClientConn) onData(f *http2.DataFrame) error {
 				c.endRecvLocked(s)
 			}
 			s.cond.Broadcast()
-			ws = c.streamCreditLocked(s)
+			ws = c.streamCreditLocked(&s.streamFlow)
 		}
 	}
 	c.mu.Unlock()
-	if err := c.sendWindowUpdates(s, ws, wc); err != nil {
+	var sf *streamFlow // nil unless ws > 0
+	if ws > 0 {
+		sf = &s.streamFlow
+	}
+	if err := c.sendWindowUpdates(sf, ws, wc); err != nil {
 		return err
 	}
 	switch {
@@ -692,41 +528,6 @@ func (c *ClientConn) onData(f *http2.DataFrame) error {
 		c.streamError(id, code, reason, sentinel)
 	}
 	c.maybeFinish()
-	return nil
-}
-
-func (c *ClientConn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
-	id, incr := f.StreamID, int64(f.Increment)
-	c.mu.Lock()
-	if id == 0 {
-		c.sendWindow += incr
-		if c.sendWindow > maxWindow {
-			c.mu.Unlock()
-			return c.connError(http2.ErrCodeFlowControl, "connection window above 2^31-1", nil)
-		}
-		for _, s := range c.streams {
-			s.cond.Broadcast()
-		}
-		c.mu.Unlock()
-		return nil
-	}
-	if c.idleLocked(id) {
-		c.mu.Unlock()
-		return c.connError(http2.ErrCodeProtocol, "WINDOW_UPDATE on a stream the client did not open", nil)
-	}
-	s := c.streams[id]
-	if s == nil {
-		c.mu.Unlock()
-		return nil // closed: RFC 9113 §5.1 lets it through
-	}
-	s.sendWindow += incr
-	if s.sendWindow > maxWindow {
-		c.mu.Unlock()
-		c.streamError(id, http2.ErrCodeFlowControl, "stream window above 2^31-1", nil)
-		return nil
-	}
-	s.cond.Broadcast()
-	c.mu.Unlock()
 	return nil
 }
 
@@ -771,26 +572,22 @@ func (c *ClientConn) onGoAway(f *http2.GoAwayFrame) error {
 			c.closeStreamLocked(s, fmt.Errorf("%w: %w", ErrRetryable, ge), closedByUs)
 		}
 	}
+	c.mu.Unlock()
 	if f.ErrCode != http2.ErrCodeNo {
-		c.closing = true
-		if c.endErr == nil {
-			c.endErr = ge
-		}
-		c.closeAllLocked(ge)
-		c.mu.Unlock()
-		c.t.Close()
+		c.abort(ge)
 		return ge
 	}
-	c.mu.Unlock()
 	c.maybeFinish()
 	return nil
 }
 
 // ---- errors, resets, ending ----
 
-// streamError resets stream id with code (a stream error detected here).
-func (c *ClientConn) streamError(id uint32, code http2.ErrCode, reason string, sentinel error) {
+// streamError resets stream id with code (a stream error detected here);
+// the connection goes on (nil).
+func (c *ClientConn) streamError(id uint32, code http2.ErrCode, reason string, sentinel error) error {
 	c.resetStream(id, nil, code, &ProtocolError{Stream: id, Code: code, Reason: reason, Err: sentinel})
+	return nil
 }
 
 // connError ends the connection with GOAWAY(code), failing every stream,
@@ -808,226 +605,45 @@ func (c *ClientConn) connError(code http2.ErrCode, reason string, sentinel error
 	}
 	c.closeAllLocked(pe)
 	c.mu.Unlock()
-	c.wmu.Lock()
+	c.lockW()
 	c.fr.WriteGoAway(0, code, []byte(reason))
 	c.goAwaySent = true
-	c.flushLocked()
+	c.drainLocked() // before t closes
 	c.werr = ErrConnClosed
-	c.wmu.Unlock()
+	c.unlockW()
 	c.t.Close()
 	return pe
 }
 
-// resetStream sends RST_STREAM(code) on id and closes the stream if it is
-// open. When only is non-nil, nothing happens unless only is the open
-// stream (a caller's Reset of an already closed stream).
-func (c *ClientConn) resetStream(id uint32, only *ClientStream, code http2.ErrCode, cause error) {
-	c.wmu.Lock()
-	c.mu.Lock()
-	s := c.streams[id]
-	if only != nil && s != only {
-		c.mu.Unlock()
-		c.wmu.Unlock()
-		return
-	}
-	if s != nil {
-		c.closeStreamLocked(s, &ResetError{Code: code, Err: cause}, closedByUs)
-	} else {
-		c.recordClosedLocked(id, closedByUs)
-	}
-	dead := c.dead || c.closing
-	c.mu.Unlock()
-	if !dead {
-		c.fr.WriteRSTStream(id, code)
-		c.flushLocked()
-	}
-	c.wmu.Unlock()
-	c.maybeFinish()
+// drainedLocked: a read error after a drain with no stream left is the
+// graceful end.
+func (c *ClientConn) drainedLocked() bool {
+	return len(c.streams) == 0 && (c.shutdown || c.goAway)
 }
 
-func (c *ClientConn) isClosing() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closing
-}
-
-// abort ends the connection after a write error.
-func (c *ClientConn) abort(err error) {
-	c.mu.Lock()
-	c.closing = true
-	if c.endErr == nil {
-		c.endErr = err
-	}
-	c.closeAllLocked(err)
-	c.mu.Unlock()
-	c.t.Close()
-}
-
-// teardown runs when the reader ends: the connection is dead, every
-// stream still open fails, t closes, Done closes.
-func (c *ClientConn) teardown(err error) {
-	c.mu.Lock()
-	c.closing, c.dead = true, true
-	// A read error after a drain with no stream left is the graceful end.
-	if c.endErr == nil && err != nil && (len(c.streams) > 0 || !(c.shutdown || c.goAway)) {
-		c.endErr = err
-	}
-	cause := c.endErr
-	if cause == nil {
-		cause = ErrConnClosed
-	}
-	c.closeAllLocked(cause)
-	c.mu.Unlock()
-	c.t.Close()
-	c.wmu.Lock()
-	if c.bw != nil {
-		c.bw.Reset(nil)
-		writerPool.Put(c.bw)
-		c.bw = nil
-	}
-	if c.werr == nil {
-		c.werr = ErrConnClosed
-	}
-	c.wmu.Unlock()
-	c.hb = headerBlock{}
-	close(c.done)
-}
-
-func (c *ClientConn) closeAllLocked(cause error) {
-	if !errors.Is(cause, ErrConnClosed) {
-		cause = fmt.Errorf("%w: %w", ErrConnClosed, cause)
-	}
-	for _, s := range c.streams {
-		c.closeStreamLocked(s, cause, closedByUs)
+// streamClosedLocked is told by the link that s closed.
+func (c *ClientConn) streamClosedLocked(_ *ClientStream, wasOpen bool, _ error) {
+	if wasOpen && len(c.streams) == 0 {
+		c.idleSince = time.Now()
 	}
 }
 
-// closeStreamLocked moves s to closed: Done closes with err (nil for a
-// normal end), waiters wake, an abnormal end drops the unread body.
-func (c *ClientConn) closeStreamLocked(s *ClientStream, err error, how closeHow) {
-	if s.closed {
-		return
-	}
-	s.closed, s.err = true, err
-	if s.inMap {
-		delete(c.streams, s.id)
-		s.inMap = false
-		if len(c.streams) == 0 {
-			c.idleSince = time.Now()
-		}
-	}
-	c.recordClosedLocked(s.id, how)
-	if err != nil {
-		s.recv.release() // the connection window was credited on receipt
-	}
-	close(s.done)
-	s.cond.Broadcast()
-}
+// controlFrame: a PING or a frame on a closed stream costs nothing; the
+// server is one the configuration chose (see RATIONALE: "Why does the
+// client not rate-limit control frames like the server?").
+func (c *ClientConn) controlFrame() error { return nil }
 
-// endRecvLocked records the server's END_STREAM.
-func (c *ClientConn) endRecvLocked(s *ClientStream) {
-	s.recvEnded = true
-	s.cond.Broadcast()
-	if s.sendEnded {
-		c.closeStreamLocked(s, nil, closedNormal)
-	}
-}
+// report: the client side has no protocol error counter.
+func (c *ClientConn) report(error) {}
 
-func (c *ClientConn) recordClosedLocked(id uint32, how closeHow) {
-	c.recent[c.recentNext] = closedRec{id, how}
-	c.recentNext = (c.recentNext + 1) % recentClosed
-}
-
-func (c *ClientConn) closedHowLocked(id uint32) closeHow {
-	for _, r := range c.recent {
-		if r.id == id {
-			return r.how
-		}
-	}
-	return 0
-}
-
-// ---- flow control and writing ----
-
-// streamCreditLocked grants back what the caller consumed of a stream once
-// it reaches half a window, so a slow reader back-pressures the server and
-// WINDOW_UPDATE frames stay few. It returns the increment to send (0:
-// none).
-func (c *ClientConn) streamCreditLocked(s *ClientStream) uint32 {
-	if !s.inMap || s.recvEnded || s.recvUnacked < int64(c.cfg.InitialWindowSize/2) {
-		return 0
-	}
-	ws := uint32(s.recvUnacked)
-	s.recvWindow += s.recvUnacked
-	s.recvUnacked = 0
-	return ws
-}
-
-func (c *ClientConn) connCreditLocked() uint32 {
-	if c.recvUnacked < int64(c.cfg.ConnWindowSize/2) {
-		return 0
-	}
-	wc := uint32(c.recvUnacked)
-	c.recvWindow += c.recvUnacked
-	c.recvUnacked = 0
-	return wc
-}
-
-func (c *ClientConn) sendWindowUpdates(s *ClientStream, ws, wc uint32) error {
-	if ws == 0 && wc == 0 {
-		return nil
-	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if wc > 0 {
-		c.fr.WriteWindowUpdate(0, wc)
-	}
-	if ws > 0 {
-		c.mu.Lock()
-		open := s.inMap
-		c.mu.Unlock()
-		if open {
-			c.fr.WriteWindowUpdate(s.id, ws)
-		}
-	}
-	return c.flushLocked()
-}
-
-// flushLocked ends a logical write: the buffered frames go out and the
-// buffer returns to the pool. A write error is sticky and aborts the
-// connection. Needs wmu.
-func (c *ClientConn) flushLocked() error {
-	if c.bw == nil {
-		return c.werr
-	}
-	err := c.bw.Flush()
-	c.bw.Reset(nil)
-	writerPool.Put(c.bw)
-	c.bw = nil
-	if err != nil && c.werr == nil {
-		c.werr = fmt.Errorf("%w: write: %w", ErrConnClosed, err)
-		c.abort(c.werr)
-	}
-	return c.werr
-}
-
-// writeBlockLocked writes the header block in c.hbuf as HEADERS plus
-// CONTINUATION frames of at most maxFrame bytes. Needs wmu.
-func (c *ClientConn) writeBlockLocked(id uint32, endStream bool, maxFrame int) {
-	block := c.hbuf.Bytes()
-	for first := true; first || len(block) > 0; first = false {
-		n := min(len(block), maxFrame)
-		frag := block[:n]
-		block = block[n:]
-		if first {
-			c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: frag, EndStream: endStream, EndHeaders: len(block) == 0})
-		} else {
-			c.fr.WriteContinuation(id, len(block) == 0, frag)
-		}
-	}
-	if c.hbuf.Cap() > writeBufSize {
-		c.hbuf = bytes.Buffer{} // an unusually large block: do not keep its buffer
-	}
+// connStalled: the server keeps the connection window at zero, so no
+// request body can go out on the connection any more: the stream waiting
+// is reset (CANCEL) and the connection drains as after Shutdown (GOAWAY,
+// no new stream), so that the streams receiving their responses finish
+// and a pool opens another connection for new requests.
+func (c *ClientConn) connStalled(s *ClientStream, pe *ProtocolError) {
+	c.resetStream(s.id, s, http2.ErrCodeCancel, pe)
+	c.Shutdown()
 }
 
 // requestField returns f as sent in a request header (or trailer)

@@ -3,10 +3,7 @@ package h2
 import (
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
-	"sync"
-	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -50,32 +47,20 @@ type ClientResponse struct {
 // says why). The unread response body stays readable after a normal close;
 // every stream must be read to io.EOF or Reset, or its buffer is kept.
 type ClientStream struct {
+	// Its state, windows and body (flow.go); guarded by c.mu but for the
+	// immutable id, done and cond.
+	streamFlow
+
 	// Immutable after OpenStream:
-	id   uint32
 	c    *ClientConn
 	head bool // a HEAD request: the response has no content
-	done chan struct{}
-	cond sync.Cond // L is &c.mu: responses, body data, window and state changes
 
 	// Guarded by c.mu:
-	inMap         bool  // in c.streams (not closed)
-	sendEnded     bool  // END_STREAM sent (or decided, under wmu)
-	recvEnded     bool  // END_STREAM received
-	closed        bool  // Done is closed
-	err           error // why Done closed; nil for a normal end
 	resps         []ClientResponse
 	finalRecv     bool // the final response HEADERS arrived
 	finalRead     bool // ReadResponse returned it
 	noBody        bool // HEAD, 204 or 304: content-length says nothing of DATA
 	contentLength int64
-	recv          recvBuf
-	recvWindow    int64 // what the server may still send
-	recvUnacked   int64 // read by the caller, not yet granted back
-	recvd         int64 // DATA payload received, for content-length
-	trailers      []hpack.HeaderField
-	sendWindow    int64
-	zeroGen       uint64 // invalidates a zero-window timer on progress
-	zeroExpired   bool
 }
 
 // OpenStream sends a request's HEADERS (and CONTINUATION frames, split by
@@ -96,34 +81,25 @@ func (c *ClientConn) OpenStream(r *ClientRequest) (*ClientStream, error) {
 	case !connect && (r.Scheme == "" || r.Path == ""):
 		return nil, fmt.Errorf("%w: missing :scheme or :path", ErrBadRequest)
 	}
-	c.wmu.Lock()
+	c.lockW()
 	c.mu.Lock()
 	if err := c.canTakeLocked(); err != nil {
 		c.mu.Unlock()
-		c.wmu.Unlock()
+		c.unlockW()
 		return nil, err
 	}
 	if lim := c.peerMaxHeaderList; lim > 0 {
 		if size := headerListSize(r); size > lim {
 			c.mu.Unlock()
-			c.wmu.Unlock()
+			c.unlockW()
 			return nil, fmt.Errorf("%w: header list of %d bytes, the server accepts %d: %w", ErrBadRequest, size, lim, ErrHeaderListTooLarge)
 		}
 	}
 	id := c.nextID
 	c.nextID += 2
-	s := &ClientStream{
-		id:            id,
-		c:             c,
-		head:          r.Method == "HEAD",
-		done:          make(chan struct{}),
-		inMap:         true,
-		sendEnded:     r.EndStream,
-		recvWindow:    int64(c.cfg.InitialWindowSize),
-		sendWindow:    c.peerInitial,
-		contentLength: -1,
-	}
-	s.cond.L = &c.mu
+	s := &ClientStream{c: c, head: r.Method == "HEAD", contentLength: -1}
+	c.initFlowLocked(&s.streamFlow, id)
+	s.endSent = r.EndStream
 	c.streams[id] = s
 	maxFrame := c.peerMaxFrame
 	c.mu.Unlock()
@@ -145,168 +121,22 @@ func (c *ClientConn) OpenStream(r *ClientRequest) (*ClientStream, error) {
 		}
 	}
 	c.writeBlockLocked(id, r.EndStream, maxFrame)
-	err := c.flushLocked()
-	c.wmu.Unlock()
-	if err != nil {
+	if err := c.unlockW(); err != nil {
 		return nil, err // the connection is aborted, s with it
 	}
 	return s, nil
 }
 
-// ID returns the stream identifier.
-func (s *ClientStream) ID() uint32 { return s.id }
-
-// Done is closed when the stream reaches the closed state: normally (both
-// END_STREAMs, Err nil), reset by either side, or the connection ended.
-func (s *ClientStream) Done() <-chan struct{} { return s.done }
-
-// Err says why Done closed: nil for a normal end (or while open), a
-// *ResetError for a reset (wrapping ErrRetryable for REFUSED_STREAM, a
-// *ProtocolError for a stream error found here), an error wrapping
-// ErrRetryable and a *GoAwayError when a GOAWAY left the stream out, an
-// error wrapping ErrConnClosed when the connection ended.
-func (s *ClientStream) Err() error {
-	s.c.mu.Lock()
-	defer s.c.mu.Unlock()
-	return s.err
-}
-
-// writableLocked says whether request frames may still be sent on s.
-// Needs c.mu.
-func (s *ClientStream) writableLocked() error {
-	switch {
-	case s.closed:
-		if s.err != nil {
-			return s.err
-		}
-		return ErrStreamClosed
-	case s.c.dead:
-		return ErrConnClosed
-	case s.sendEnded:
-		return ErrStreamClosed
-	}
-	return nil
-}
-
 // Write sends request body bytes in DATA frames, split by the server's
 // SETTINGS_MAX_FRAME_SIZE and limited by the stream and connection send
 // windows. It blocks while a window is zero, up to ZeroWindowTimeout; then
-// the stream is reset (CANCEL) and Write returns an error wrapping
-// ErrZeroWindow. After the server ended the stream early (a complete
+// the stream is reset (CANCEL; the connection drains too when its window
+// is the one at zero) and Write returns an error wrapping ErrZeroWindow.
+// After the server ended the stream early (a complete
 // response then RST_STREAM(NO_ERROR), RFC 9113 §8.1) Write returns
 // ErrStreamClosed: the rest of the body is not wanted.
 func (s *ClientStream) Write(p []byte) (int, error) {
-	c := s.c
-	written := 0
-	for len(p) > 0 {
-		c.mu.Lock()
-		n, err := s.reserveLocked(len(p))
-		c.mu.Unlock()
-		if errors.Is(err, ErrZeroWindow) {
-			c.resetStream(s.id, s, http2.ErrCodeCancel, err)
-			return written, err
-		}
-		if err != nil {
-			return written, err
-		}
-		if err := s.writeData(p[:n], false); err != nil {
-			return written, err
-		}
-		written += n
-		p = p[n:]
-	}
-	return written, nil
-}
-
-// reserveLocked waits until both send windows allow some of want bytes and
-// takes them from the windows. Needs c.mu (released while waiting).
-func (s *ClientStream) reserveLocked(want int) (int, error) {
-	c := s.c
-	armed := false
-	defer func() {
-		if armed {
-			s.zeroGen++ // a timer still pending must not fire on a later wait
-			s.zeroExpired = false
-		}
-	}()
-	for {
-		if err := s.writableLocked(); err != nil {
-			return 0, err
-		}
-		n := min(int64(want), s.sendWindow, c.sendWindow, writeBufSize)
-		if n > 0 {
-			s.sendWindow -= n
-			c.sendWindow -= n
-			return int(n), nil
-		}
-		if s.zeroExpired {
-			which := "stream"
-			if c.sendWindow <= 0 {
-				which = "connection"
-			}
-			return 0, &ProtocolError{Stream: s.id, Code: http2.ErrCodeCancel, Reason: which + " send window stayed at zero", Err: ErrZeroWindow}
-		}
-		if !armed {
-			armed = true
-			s.zeroGen++
-			gen := s.zeroGen
-			t := time.AfterFunc(c.cfg.ZeroWindowTimeout, func() {
-				c.mu.Lock()
-				if s.zeroGen == gen {
-					s.zeroExpired = true
-					s.cond.Broadcast()
-				}
-				c.mu.Unlock()
-			})
-			defer t.Stop()
-		}
-		s.cond.Wait()
-	}
-}
-
-// writeData writes data (already taken from the send windows) in DATA
-// frames, the last with END_STREAM when end.
-func (s *ClientStream) writeData(data []byte, end bool) error {
-	c := s.c
-	c.wmu.Lock()
-	c.mu.Lock()
-	if err := s.writableLocked(); err != nil {
-		// Give back the connection window taken for bytes never sent.
-		if len(data) > 0 {
-			c.sendWindow += int64(len(data))
-			for _, o := range c.streams {
-				o.cond.Broadcast()
-			}
-		}
-		c.mu.Unlock()
-		c.wmu.Unlock()
-		return err
-	}
-	if end {
-		s.endSentLocked()
-	}
-	maxFrame := c.peerMaxFrame
-	c.mu.Unlock()
-	for first := true; first || len(data) > 0; first = false {
-		n := min(len(data), maxFrame)
-		c.fr.WriteData(s.id, end && n == len(data), data[:n])
-		data = data[n:]
-	}
-	err := c.flushLocked()
-	c.wmu.Unlock()
-	if end {
-		c.maybeFinish()
-	}
-	return err
-}
-
-// endSentLocked records our END_STREAM. Needs wmu and c.mu, and the frame
-// must be written before wmu is released.
-func (s *ClientStream) endSentLocked() {
-	s.sendEnded = true
-	if s.recvEnded {
-		s.c.closeStreamLocked(s, nil, closedNormal)
-	}
+	return s.c.writeBody(s, p, false)
 }
 
 // CloseWrite ends the request body: an empty DATA frame with END_STREAM.
@@ -315,15 +145,15 @@ func (s *ClientStream) endSentLocked() {
 func (s *ClientStream) CloseWrite() error {
 	c := s.c
 	c.mu.Lock()
-	sendEnded, closed, err := s.sendEnded, s.closed, s.err
+	endSent, closed, err := s.endSent, s.closed, s.err
 	c.mu.Unlock()
 	switch {
-	case sendEnded:
+	case endSent:
 		return nil
 	case closed:
 		return err
 	}
-	err = s.writeData(nil, true)
+	err = c.writeData(s, nil, true)
 	if errors.Is(err, ErrStreamClosed) {
 		return nil // ended meanwhile
 	}
@@ -338,27 +168,11 @@ func (s *ClientStream) WriteTrailers(fields []hpack.HeaderField) error {
 		return s.CloseWrite()
 	}
 	c := s.c
-	c.wmu.Lock()
-	c.mu.Lock()
-	if err := s.writableLocked(); err != nil {
-		c.mu.Unlock()
-		c.wmu.Unlock()
-		return err
-	}
-	s.endSentLocked()
-	maxFrame := c.peerMaxFrame
-	c.mu.Unlock()
-	c.hbuf.Reset()
-	for _, f := range fields {
+	return c.writeTrailers(s, fields, nil, func(f hpack.HeaderField) {
 		if g, ok := requestField(f, true); ok {
 			c.enc.WriteField(g)
 		}
-	}
-	c.writeBlockLocked(s.id, true, maxFrame)
-	err := c.flushLocked()
-	c.wmu.Unlock()
-	c.maybeFinish()
-	return err
+	})
 }
 
 // ReadResponse waits for the next response header section: an interim
@@ -399,46 +213,7 @@ func (s *ClientStream) ReadResponse() (*ClientResponse, error) {
 // differs from content-length. Flow-control credit goes back to the server
 // as the body is read.
 func (s *ClientStream) Read(p []byte) (int, error) {
-	c := s.c
-	c.mu.Lock()
-	for {
-		if s.closed && s.err != nil {
-			err := s.err
-			c.mu.Unlock()
-			return 0, err
-		}
-		if s.recv.len() > 0 {
-			if len(p) == 0 {
-				c.mu.Unlock()
-				return 0, nil
-			}
-			n := s.recv.read(p)
-			s.recvUnacked += int64(n)
-			ws := c.streamCreditLocked(s)
-			c.mu.Unlock()
-			c.sendWindowUpdates(s, ws, 0) // a write error ends the conn; the data is good
-			return n, nil
-		}
-		switch {
-		case s.recvEnded:
-			c.mu.Unlock()
-			return 0, io.EOF
-		case s.closed:
-			c.mu.Unlock()
-			return 0, ErrStreamClosed
-		case len(p) == 0:
-			c.mu.Unlock()
-			return 0, nil
-		}
-		s.cond.Wait()
-	}
-}
-
-// Trailers returns the response trailers, valid after Read returned io.EOF.
-func (s *ClientStream) Trailers() []hpack.HeaderField {
-	s.c.mu.Lock()
-	defer s.c.mu.Unlock()
-	return s.trailers
+	return s.c.read(&s.streamFlow, p)
 }
 
 // Reset ends the stream at once with RST_STREAM(code), unless it is already
@@ -483,21 +258,14 @@ func buildResponse(fields []hpack.HeaderField, endStream bool) (ClientResponse, 
 			continue
 		}
 		regular = true
-		if reason := checkField(f); reason != "" {
+		skip, reason := regularField(f, &resp.ContentLength)
+		switch {
+		case reason != "":
 			return resp, reason
-		}
-		switch f.Name {
-		case "te":
+		case skip:
+			continue
+		case f.Name == "te":
 			return resp, "connection-specific field te"
-		case "content-length":
-			n, ok := parseContentLength(f.Value)
-			if !ok || (resp.ContentLength >= 0 && n != resp.ContentLength) {
-				return resp, "invalid content-length"
-			}
-			if resp.ContentLength >= 0 {
-				continue // an identical repeat (RFC 9110 §8.6): keep one
-			}
-			resp.ContentLength = n
 		}
 		resp.Fields = append(resp.Fields, hpack.HeaderField{Name: f.Name, Value: f.Value})
 	}

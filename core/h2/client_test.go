@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -116,29 +115,10 @@ func TestConn_XNetClient(t *testing.T) {
 			base := scheme + "://" + ts.addr
 
 			t.Run("concurrent streams", func(t *testing.T) {
-				const n = 60
-				var wg sync.WaitGroup
-				errs := make(chan error, n)
-				for i := range n {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						body := make([]byte, 10_000+i)
-						rand.Read(body)
-						got, _, err := post(client, base+"/echo", body, nil)
-						if err == nil && !bytes.Equal(got, body) {
-							err = fmt.Errorf("stream %d: echoed body differs", i)
-						}
-						errs <- err
-					}()
-				}
-				wg.Wait()
-				close(errs)
-				for err := range errs {
-					if err != nil {
-						t.Error(err)
-					}
-				}
+				concurrentEchoes(t, 60, func(i int) int { return 10_000 + i }, func(body []byte) ([]byte, error) {
+					got, _, err := post(client, base+"/echo", body, nil)
+					return got, err
+				})
 			})
 
 			t.Run("large bodies both ways", func(t *testing.T) {

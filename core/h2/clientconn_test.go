@@ -276,29 +276,13 @@ func (a *ownApp) serve(s *Stream) {
 // closed) and resetPath (the handler resets its stream).
 func testClientAgainst(t *testing.T, cc *ClientConn, started <-chan string, release chan struct{}, resetPath string) {
 	t.Run("concurrent streams", func(t *testing.T) {
-		const n = 50
-		var wg sync.WaitGroup
-		errs := make(chan error, n)
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				body := make([]byte, 10_000+i*100)
-				rand.Read(body)
-				ex, err := roundTrip(cc, "POST", "/echo", body, nil)
-				if err == nil && !bytes.Equal(ex.body, body) {
-					err = fmt.Errorf("stream %d: echoed body differs", i)
-				}
-				errs <- err
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
+		concurrentEchoes(t, 50, func(i int) int { return 10_000 + i*100 }, func(body []byte) ([]byte, error) {
+			ex, err := roundTrip(cc, "POST", "/echo", body, nil)
 			if err != nil {
-				t.Error(err)
+				return nil, err
 			}
-		}
+			return ex.body, nil
+		})
 	})
 
 	t.Run("large bodies both ways", func(t *testing.T) {

@@ -1,8 +1,6 @@
 package h2
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -60,52 +58,35 @@ const (
 
 // Conn is the server side of one HTTP/2 connection.
 type Conn struct {
+	// The frame writer, the stream table, flow control (link.go). Its mu
+	// guards the fields below marked so; wmu is taken before mu.
+	link[*Stream]
+
 	// Immutable after NewConn:
-	t   Transport
 	cfg Config
 	h   Handler
 
 	// Owned by the serve loop (the goroutine running Serve):
-	r            prereadReader
-	blockDecoder // header blocks being received (block.go)
-	resets       rateCounter
-	controls     rateCounter
+	r        prereadReader
+	resets   rateCounter
+	controls rateCounter
 
-	// fr reads in the serve loop; its write methods need wmu.
-	fr *http2.Framer
+	// Guarded by mu:
+	live         int       // streams open or whose handler runs
+	handlers     int       // handler goroutines started, not returned
+	pending      []*Stream // open streams waiting for a handler, oldest first
+	lastStreamID uint32    // highest client stream id seen
+	peerGoAway   bool      // client sent GOAWAY: no new streams
+	lingerTimer  *time.Timer
+	idleTimer    *time.Timer
 
-	// Guarded by wmu: frame writes and the HPACK encoder, whose dynamic
-	// table must see header blocks in the order they hit the wire.
-	wmu         sync.Mutex
-	bw          *bufio.Writer // from writerPool during a logical write
-	enc         *hpack.Encoder
-	hbuf        bytes.Buffer
-	werr        error // sticky write error
-	prefaceSent bool
-	goAwaySent  bool
+	// Spare handler goroutines (awaitStream). Guarded by mu:
+	spares     int         // waiting for a stream
+	handoff    []*Stream   // given to spares, not yet taken
+	spareCond  sync.Cond   // L is &mu: a handoff, or a reason for spares to end
+	spareTimer *time.Timer // ends them spareLinger after the last live stream
+	spareGen   uint64      // bumped to end the spares waiting
 
-	// Guarded by mu. Lock order: wmu before mu; mu is never held while
-	// writing to t or waiting for wmu.
-	mu               sync.Mutex
-	streams          map[uint32]*Stream // open and half-closed streams
-	live             int                // streams open or whose handler runs
-	handlers         int                // handler goroutines started, not returned
-	pending          []*Stream          // open streams waiting for a handler, oldest first
-	lastStreamID     uint32             // highest client stream id seen
-	sendWindow       int64              // connection send window
-	recvWindow       int64              // what the client may still send
-	recvUnacked      int64              // consumed, not yet granted back
-	peerInitial      int64              // client's SETTINGS_INITIAL_WINDOW_SIZE
-	peerMaxFrame     int                // client's SETTINGS_MAX_FRAME_SIZE
-	shutdown         bool               // Shutdown called: no new streams
-	peerGoAway       bool               // client sent GOAWAY: no new streams
-	closing          bool               // final GOAWAY decided: draining
-	dead             bool               // torn down: every write fails
-	endErr           error              // why the connection ends
-	lingerTimer      *time.Timer
-	idleTimer        *time.Timer
-	recent           [recentClosed]closedRec
-	recentNext       int
 	lastActivityNano atomic.Int64 // serve loop writes; idle timer reads
 
 	wg sync.WaitGroup // handler goroutines
@@ -161,43 +142,18 @@ func (r *prereadReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// connWriter is the Framer's writer: frames go to a pooled buffer flushed
-// at the end of each logical write. Used with wmu held.
-type connWriter struct{ c *Conn }
-
-func (w connWriter) Write(p []byte) (int, error) {
-	c := w.c
-	if c.werr != nil {
-		return 0, c.werr
-	}
-	if c.bw == nil {
-		c.bw = writerPool.Get().(*bufio.Writer)
-		c.bw.Reset(c.t)
-	}
-	return c.bw.Write(p)
-}
-
 // NewConn returns a connection ready to Serve. preread holds bytes already
 // read from t (it may hold the preface and more); the Conn reads it before
 // t and does not modify it.
 func NewConn(t Transport, preread []byte, cfg Config, h Handler) *Conn {
 	cfg = cfg.withDefaults()
-	c := &Conn{
-		t:            t,
-		cfg:          cfg,
-		h:            h,
-		r:            prereadReader{buf: preread, t: t},
-		streams:      make(map[uint32]*Stream),
-		sendWindow:   65535,
-		recvWindow:   int64(cfg.ConnWindowSize),
-		peerInitial:  65535,
-		peerMaxFrame: 16384,
-	}
-	c.fr = http2.NewFramer(connWriter{c}, &c.r)
+	c := &Conn{cfg: cfg, h: h}
+	c.r = prereadReader{buf: preread, t: t}
+	c.init(t, &c.r, c, cfg.InitialWindowSize, cfg.ConnWindowSize, cfg.ZeroWindowTimeout)
+	c.spareCond.L = &c.mu
+	c.creditOnRead, c.endThenNoError = true, true
 	c.fr.SetMaxReadFrameSize(cfg.MaxFrameSize)
-	c.fr.SetReuseFrames()
-	c.enc = hpack.NewEncoder(&c.hbuf)
-	c.initDecoder(cfg.MaxHeaderListSize)
+	c.initDecoder(cfg.MaxHeaderListSize, true, "")
 	return c
 }
 
@@ -216,6 +172,9 @@ func (c *Conn) ActiveStreams() int {
 func (c *Conn) Serve() error {
 	err := c.serve()
 	c.teardown(err)
+	c.mu.Lock()
+	c.spareCond.Broadcast() // the connection is dead: spare handlers end
+	c.mu.Unlock()
 	c.wg.Wait()
 	c.mu.Lock()
 	err = c.endErr
@@ -225,8 +184,10 @@ func (c *Conn) Serve() error {
 	if c.idleTimer != nil {
 		c.idleTimer.Stop()
 	}
+	if c.spareTimer != nil {
+		c.spareTimer.Stop()
+	}
 	c.mu.Unlock()
-	c.hb = headerBlock{}
 	return err
 }
 
@@ -246,7 +207,7 @@ func (c *Conn) serveFrames() error {
 		{ID: http2.SettingMaxFrameSize, Val: c.cfg.MaxFrameSize},
 		{ID: http2.SettingMaxHeaderListSize, Val: c.cfg.MaxHeaderListSize},
 	}
-	c.wmu.Lock()
+	c.lockW()
 	c.fr.WriteSettings(settings...)
 	if c.cfg.ConnWindowSize > 65535 {
 		c.fr.WriteWindowUpdate(0, c.cfg.ConnWindowSize-65535)
@@ -259,9 +220,7 @@ func (c *Conn) serveFrames() error {
 		c.fr.WriteGoAway(0, http2.ErrCodeNo, nil)
 		c.goAwaySent = true
 	}
-	err := c.flushLocked()
-	c.wmu.Unlock()
-	if err != nil {
+	if err := c.unlockW(); err != nil {
 		return err
 	}
 	if c.cfg.IdleTimeout > 0 {
@@ -318,23 +277,13 @@ func (c *Conn) serveFrames() error {
 // readError turns a Framer read error into a stream error (nil: go on) or
 // the error that ends the serve loop.
 func (c *Conn) readError(err error) error {
-	var se http2.StreamError
-	var ce http2.ConnectionError
+	if id, code, reason, se, ok := c.readErrorCode(err); ok {
+		if se {
+			return c.streamError(id, code, reason, nil)
+		}
+		return c.connError(code, reason, nil)
+	}
 	switch {
-	case errors.As(err, &se):
-		reason := "invalid frame"
-		if se.Cause != nil {
-			reason = se.Cause.Error()
-		}
-		return c.streamError(se.StreamID, se.Code, reason, nil, true)
-	case errors.As(err, &ce):
-		reason := "invalid frame"
-		if d := c.fr.ErrorDetail(); d != nil {
-			reason = d.Error()
-		}
-		return c.connError(http2.ErrCode(ce), reason, nil)
-	case errors.Is(err, http2.ErrFrameTooLarge):
-		return c.connError(http2.ErrCodeFrameSize, "frame larger than SETTINGS_MAX_FRAME_SIZE", nil)
 	case c.isClosing():
 		return nil // closed under us by Close, the linger timer or a write error
 	case errors.Is(err, io.EOF):
@@ -350,39 +299,14 @@ func (c *Conn) readError(err error) error {
 	}
 }
 
-func (c *Conn) processFrame(f http2.Frame) error {
+// otherFrame acts on the frames the link leaves to the side.
+func (c *Conn) otherFrame(f http2.Frame) error {
 	switch f := f.(type) {
-	case *http2.DataFrame:
-		return c.onData(f)
-	case *http2.HeadersFrame:
-		return c.onHeaders(f)
-	case *http2.ContinuationFrame:
-		return c.feedBlock(f.HeaderBlockFragment(), f.HeadersEnded(), f.Length)
-	case *http2.SettingsFrame:
-		return c.onSettings(f)
-	case *http2.WindowUpdateFrame:
-		return c.onWindowUpdate(f)
-	case *http2.RSTStreamFrame:
-		return c.onRSTStream(f)
-	case *http2.PingFrame:
-		if err := c.countControl(); err != nil {
-			return err
-		}
-		if f.IsAck() {
-			return nil // we send no PING: an unsolicited ack is ignored
-		}
-		c.wmu.Lock()
-		c.fr.WritePing(true, f.Data)
-		err := c.flushLocked()
-		c.wmu.Unlock()
-		return err
 	case *http2.PriorityFrame:
 		if f.StreamDep == f.StreamID {
-			return c.streamError(f.StreamID, http2.ErrCodeProtocol, "stream depends on itself", nil, true)
+			return c.resetForError(f.StreamID, http2.ErrCodeProtocol, "stream depends on itself", nil, true)
 		}
 		return c.countControl() // priorities are advisory; RFC 9113 deprecates them
-	case *http2.GoAwayFrame:
-		return c.onGoAway(f)
 	case *http2.PushPromiseFrame:
 		return c.connError(http2.ErrCodeProtocol, "PUSH_PROMISE from a client", nil)
 	default:
@@ -404,88 +328,25 @@ func (c *Conn) onSettings(f *http2.SettingsFrame) error {
 		errors.As(err, &ce)
 		return c.connError(http2.ErrCode(ce), "invalid SETTINGS value", nil)
 	}
-	// Values apply in the order they appear (RFC 9113 §6.5.3). wmu is held
-	// from before they apply until the ACK is written, so no frame sent
-	// under the new values precedes the ACK.
-	var tableSize uint32
-	hasTable, overflow := false, false
-	c.wmu.Lock()
-	c.mu.Lock()
-	f.ForeachSetting(func(st http2.Setting) error {
-		switch st.ID {
-		case http2.SettingHeaderTableSize:
-			tableSize, hasTable = st.Val, true
-		case http2.SettingMaxFrameSize:
-			c.peerMaxFrame = int(st.Val)
-		case http2.SettingInitialWindowSize:
-			// RFC 9113 §6.9.2: the change applies to every open stream's
-			// send window, which may go negative.
-			delta := int64(st.Val) - c.peerInitial
-			c.peerInitial = int64(st.Val)
-			for _, s := range c.streams {
-				s.sendWindow += delta
-				overflow = overflow || s.sendWindow > maxWindow
-				s.cond.Broadcast()
-			}
-		}
-		return nil
-	})
-	c.mu.Unlock()
-	if overflow {
-		c.wmu.Unlock()
-		return c.connError(http2.ErrCodeFlowControl, "SETTINGS_INITIAL_WINDOW_SIZE overflows a stream window", nil)
-	}
-	if hasTable {
-		c.enc.SetMaxDynamicTableSize(tableSize)
-	}
-	c.fr.WriteSettingsAck()
-	err := c.flushLocked()
-	c.wmu.Unlock()
-	return err
+	return c.applySettings(f)
 }
 
-func (c *Conn) onHeaders(f *http2.HeadersFrame) error {
-	id := f.StreamID
+// newBlock: client streams have odd ids (RFC 9113 §5.1.1).
+func (c *Conn) newBlock(id uint32) error {
 	if id%2 == 0 {
 		return c.connError(http2.ErrCodeProtocol, "even stream id from a client", nil)
 	}
-	c.hb = headerBlock{
-		streamID:  id,
-		endStream: f.StreamEnded(),
-		selfDep:   f.HasPriority() && f.Priority.StreamDep == id,
-		fields:    c.hb.fields[:0],
-	}
-	return c.feedBlock(f.HeaderBlockFragment(), f.HeadersEnded(), f.Length)
-}
-
-// feedBlock decodes one fragment of a request's header block; the last
-// one starts the stream. A header list over the limit ends the connection
-// at once: the client cannot be trusted to stop sending.
-func (c *Conn) feedBlock(frag []byte, end bool, frameLen uint32) error {
-	done, berr := c.decode(frag, end, frameLen)
-	if berr != nil {
-		return c.connError(berr.code, berr.reason, berr.err)
-	}
-	if c.hb.tooLarge {
-		return c.connError(http2.ErrCodeEnhanceYourCalm, "header list too large", ErrHeaderListTooLarge)
-	}
-	if !done {
-		return nil
-	}
-	err := c.endBlock()
-	c.recycle()
-	return err
+	return nil
 }
 
 // endBlock acts on a complete header block: a new request, trailers, or a
 // block on a stream that cannot take one.
-func (c *Conn) endBlock() error {
-	hb := &c.hb
+func (c *Conn) endBlock(hb *headerBlock) error {
 	id := hb.streamID
 	c.mu.Lock()
 	if s := c.streams[id]; s != nil {
 		c.mu.Unlock()
-		return c.onTrailers(s)
+		return c.onTrailers(s, hb)
 	}
 	if id <= c.lastStreamID {
 		how := c.closedHowLocked(id)
@@ -500,7 +361,7 @@ func (c *Conn) endBlock() error {
 			if err := c.countControl(); err != nil {
 				return err
 			}
-			return c.streamError(id, http2.ErrCodeStreamClosed, "HEADERS on a stream reset by the client", nil, false)
+			return c.resetForError(id, http2.ErrCodeStreamClosed, "HEADERS on a stream reset by the client", nil, false)
 		}
 		return c.connError(http2.ErrCodeProtocol, "HEADERS on a stream id lower than a previous one", nil)
 	}
@@ -523,30 +384,30 @@ func (c *Conn) endBlock() error {
 	}
 	c.mu.Unlock()
 	if hb.selfDep {
-		return c.streamError(id, http2.ErrCodeProtocol, "stream depends on itself", nil, true)
+		return c.resetForError(id, http2.ErrCodeProtocol, "stream depends on itself", nil, true)
 	}
 	req, reason := buildRequest(hb.fields, hb.endStream)
 	if reason != "" {
-		return c.streamError(id, http2.ErrCodeProtocol, reason, ErrMalformed, true)
+		return c.resetForError(id, http2.ErrCodeProtocol, reason, ErrMalformed, true)
 	}
-	s := &Stream{
-		id:         id,
-		c:          c,
-		req:        req,
-		done:       make(chan struct{}),
-		inMap:      true,
-		recvEnded:  hb.endStream,
-		recvWindow: int64(c.cfg.InitialWindowSize),
-	}
-	s.cond.L = &c.mu
+	s := &Stream{c: c, req: req}
 	c.mu.Lock()
-	s.sendWindow = c.peerInitial
+	c.initFlowLocked(&s.streamFlow, id)
+	s.recvEnded = hb.endStream
 	c.streams[id] = s
 	c.live++
-	start := c.handlers < c.maxHandlers()
+	start, handoff := c.handlers < c.maxHandlers(), false
 	if start {
 		c.handlers++
 		s.handlerRunning = true
+		if c.spares > 0 {
+			// A goroutine whose handler returned runs this one, with the
+			// stack it has grown already.
+			c.spares--
+			c.handoff = append(c.handoff, s)
+			c.spareCond.Signal()
+			handoff = true
+		}
 	} else {
 		// Handlers of streams already closed are still returning: the
 		// stream is open (the client may send its body) and waits for one
@@ -555,7 +416,7 @@ func (c *Conn) endBlock() error {
 		c.pending = append(c.pending, s)
 	}
 	c.mu.Unlock()
-	if start {
+	if start && !handoff {
 		c.startHandler(s)
 	}
 	return nil
@@ -602,32 +463,19 @@ func (c *Conn) refuse(id uint32) {
 	c.writeRST(id, http2.ErrCodeRefusedStream)
 }
 
-func (c *Conn) onTrailers(s *Stream) error {
-	hb := &c.hb
+func (c *Conn) onTrailers(s *Stream, hb *headerBlock) error {
 	c.mu.Lock()
 	recvEnded := s.recvEnded
 	c.mu.Unlock()
 	if recvEnded {
-		return c.streamError(s.id, http2.ErrCodeStreamClosed, "HEADERS on a half-closed stream", nil, true)
-	}
-	if !hb.endStream {
-		return c.streamError(s.id, http2.ErrCodeProtocol, "trailers without END_STREAM", ErrMalformed, true)
+		return c.resetForError(s.id, http2.ErrCodeStreamClosed, "HEADERS on a half-closed stream", nil, true)
 	}
 	if hb.selfDep {
-		return c.streamError(s.id, http2.ErrCodeProtocol, "stream depends on itself", nil, true)
+		return c.resetForError(s.id, http2.ErrCodeProtocol, "stream depends on itself", nil, true)
 	}
-	if reason := checkTrailers(hb.fields); reason != "" {
-		return c.streamError(s.id, http2.ErrCodeProtocol, reason, ErrMalformed, true)
+	if reason := c.trailersReceived(s, hb, s.req.ContentLength); reason != "" {
+		return c.resetForError(s.id, http2.ErrCodeProtocol, reason, ErrMalformed, true)
 	}
-	c.mu.Lock()
-	if cl := s.req.ContentLength; cl >= 0 && cl != s.recvd {
-		c.mu.Unlock()
-		return c.streamError(s.id, http2.ErrCodeProtocol, "body shorter than content-length", ErrMalformed, true)
-	}
-	s.trailers = append([]hpack.HeaderField(nil), hb.fields...)
-	c.endRecvLocked(s)
-	c.mu.Unlock()
-	c.maybeFinish()
 	return nil
 }
 
@@ -635,15 +483,6 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 	id, n := f.StreamID, int64(f.Length)
 	data := f.Data()
 	c.mu.Lock()
-	if id > c.lastStreamID {
-		c.mu.Unlock()
-		return c.connError(http2.ErrCodeProtocol, "DATA on an idle stream", nil)
-	}
-	if n > c.recvWindow {
-		c.mu.Unlock()
-		return c.connError(http2.ErrCodeFlowControl, "DATA beyond the connection window", nil)
-	}
-	c.recvWindow -= n
 	s := c.streams[id]
 	if s == nil || s.recvEnded || n > s.recvWindow {
 		// Not delivered: give the connection window back at once.
@@ -656,14 +495,14 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 		}
 		switch {
 		case s != nil && !s.recvEnded:
-			return c.streamError(id, http2.ErrCodeFlowControl, "DATA beyond the stream window", nil, true)
+			return c.resetForError(id, http2.ErrCodeFlowControl, "DATA beyond the stream window", nil, true)
 		case s == nil && how == closedByUs:
 			return c.countControl() // raced our RST_STREAM: ignore
 		}
 		if err := c.countControl(); err != nil {
 			return err
 		}
-		return c.streamError(id, http2.ErrCodeStreamClosed, "DATA on a closed or half-closed stream", nil, false)
+		return c.resetForError(id, http2.ErrCodeStreamClosed, "DATA on a closed or half-closed stream", nil, false)
 	}
 	s.recvWindow -= n
 	if pad := n - int64(len(data)); pad > 0 {
@@ -675,7 +514,7 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 	cl := s.req.ContentLength
 	if cl >= 0 && (s.recvd > cl || (f.StreamEnded() && s.recvd != cl)) {
 		c.mu.Unlock()
-		return c.streamError(id, http2.ErrCodeProtocol, "DATA length differs from content-length", ErrMalformed, true)
+		return c.resetForError(id, http2.ErrCodeProtocol, "DATA length differs from content-length", ErrMalformed, true)
 	}
 	if s.ended {
 		c.recvUnacked += int64(len(data)) // nobody will read it
@@ -686,9 +525,9 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 		c.endRecvLocked(s)
 	}
 	s.cond.Broadcast()
-	ws, wc := c.creditLocked(s)
+	ws, wc := c.streamCreditLocked(&s.streamFlow), c.connCreditLocked()
 	c.mu.Unlock()
-	if err := c.sendWindowUpdates(s, ws, wc); err != nil {
+	if err := c.sendWindowUpdates(&s.streamFlow, ws, wc); err != nil {
 		return err
 	}
 	if len(data) == 0 && !f.StreamEnded() {
@@ -697,40 +536,6 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 		}
 	}
 	c.maybeFinish()
-	return nil
-}
-
-func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
-	id, incr := f.StreamID, int64(f.Increment)
-	c.mu.Lock()
-	if id == 0 {
-		c.sendWindow += incr
-		if c.sendWindow > maxWindow {
-			c.mu.Unlock()
-			return c.connError(http2.ErrCodeFlowControl, "connection window above 2^31-1", nil)
-		}
-		for _, s := range c.streams {
-			s.cond.Broadcast()
-		}
-		c.mu.Unlock()
-		return nil
-	}
-	if id > c.lastStreamID {
-		c.mu.Unlock()
-		return c.connError(http2.ErrCodeProtocol, "WINDOW_UPDATE on an idle stream", nil)
-	}
-	s := c.streams[id]
-	if s == nil {
-		c.mu.Unlock()
-		return c.countControl() // closed: RFC 9113 §5.1 lets it through
-	}
-	s.sendWindow += incr
-	if s.sendWindow > maxWindow {
-		c.mu.Unlock()
-		return c.streamError(id, http2.ErrCodeFlowControl, "stream window above 2^31-1", nil, true)
-	}
-	s.cond.Broadcast()
-	c.mu.Unlock()
 	return nil
 }
 
@@ -789,10 +594,10 @@ func (c *Conn) report(err error) {
 	}
 }
 
-// streamError resets stream id with code, tells OnProtocolError and, when
-// count, counts the reset toward MaxResets. It returns a non-nil error only
+// resetForError resets stream id with code, tells OnProtocolError and,
+// when count, counts the reset toward MaxResets. It returns a non-nil error only
 // when the connection must end.
-func (c *Conn) streamError(id uint32, code http2.ErrCode, reason string, sentinel error, count bool) error {
+func (c *Conn) resetForError(id uint32, code http2.ErrCode, reason string, sentinel error, count bool) error {
 	pe := &ProtocolError{Stream: id, Code: code, Reason: reason, Err: sentinel}
 	c.report(pe)
 	c.resetStream(id, nil, code, pe)
@@ -802,6 +607,11 @@ func (c *Conn) streamError(id uint32, code http2.ErrCode, reason string, sentine
 	return nil
 }
 
+// streamError is resetForError counting the reset (side of link).
+func (c *Conn) streamError(id uint32, code http2.ErrCode, reason string, sentinel error) error {
+	return c.resetForError(id, code, reason, sentinel, true)
+}
+
 // connError starts the end of the connection with GOAWAY(code) and returns
 // the error for Serve.
 func (c *Conn) connError(code http2.ErrCode, reason string, sentinel error) error {
@@ -809,44 +619,6 @@ func (c *Conn) connError(code http2.ErrCode, reason string, sentinel error) erro
 	c.report(pe)
 	c.goAway(code, pe, reason)
 	return pe
-}
-
-// resetStream sends RST_STREAM(code) on id and closes the stream if it is
-// open. When only is non-nil, nothing happens unless only is the open
-// stream (a handler's Reset of an already closed stream).
-func (c *Conn) resetStream(id uint32, only *Stream, code http2.ErrCode, cause error) {
-	c.wmu.Lock()
-	c.mu.Lock()
-	s := c.streams[id]
-	if only != nil && s != only {
-		c.mu.Unlock()
-		c.wmu.Unlock()
-		return
-	}
-	if s != nil {
-		var err error = &ResetError{Code: code, Err: cause}
-		if code == http2.ErrCodeNo && s.endSent {
-			err = nil // RFC 9113 §8.1: response complete, request body not wanted
-		}
-		c.closeStreamLocked(s, err, closedByUs)
-	} else {
-		c.recordClosedLocked(id, closedByUs)
-	}
-	dead := c.dead
-	c.mu.Unlock()
-	if !dead {
-		c.fr.WriteRSTStream(id, code)
-		c.flushLocked()
-	}
-	c.wmu.Unlock()
-	c.maybeFinish()
-}
-
-func (c *Conn) writeRST(id uint32, code http2.ErrCode) {
-	c.wmu.Lock()
-	c.fr.WriteRSTStream(id, code)
-	c.flushLocked()
-	c.wmu.Unlock()
 }
 
 // goAway decides the end of the connection: it ends every open stream when
@@ -870,7 +642,7 @@ func (c *Conn) goAway(code http2.ErrCode, cause error, debug string) {
 	c.lingerTimer = time.AfterFunc(lingerTimeout, func() { c.t.Close() })
 	c.mu.Unlock()
 
-	c.wmu.Lock()
+	c.lockW()
 	if c.prefaceSent && (!c.goAwaySent || code != http2.ErrCodeNo) {
 		var dbg []byte
 		if debug != "" {
@@ -878,13 +650,13 @@ func (c *Conn) goAway(code http2.ErrCode, cause error, debug string) {
 		}
 		c.fr.WriteGoAway(last, code, dbg)
 		c.goAwaySent = true
-		c.flushLocked()
 	}
-	if cw, ok := c.t.(interface{ CloseWrite() error }); ok && c.werr == nil {
+	// Everything buffered goes out before our FIN.
+	if cw, ok := c.t.(interface{ CloseWrite() error }); ok && c.drainLocked() == nil {
 		cw.CloseWrite()
 	}
 	c.werr = ErrConnClosed // nothing more may be written after our FIN
-	c.wmu.Unlock()
+	c.unlockW()
 }
 
 // maybeFinish ends the connection gracefully once Shutdown was called and
@@ -898,12 +670,6 @@ func (c *Conn) maybeFinish() {
 	}
 }
 
-func (c *Conn) isClosing() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closing
-}
-
 // drain reads and drops input after the last GOAWAY until the client
 // closes, the linger timer closes t, or lingerMaxBytes.
 func (c *Conn) drain() {
@@ -915,26 +681,13 @@ func (c *Conn) drain() {
 // left to finish, then the connection closes and Serve returns nil. Safe
 // from any goroutine, idempotent.
 func (c *Conn) Shutdown() {
-	c.wmu.Lock()
-	c.mu.Lock()
-	if c.shutdown || c.closing {
-		c.mu.Unlock()
-		c.wmu.Unlock()
-		return
-	}
-	// Holding mu while the reader would accept a stream makes the id in
-	// GOAWAY exact: any stream after it sees shutdown and is refused.
-	c.shutdown = true
-	last := c.lastStreamID
-	c.mu.Unlock()
-	if c.prefaceSent && !c.goAwaySent {
-		c.fr.WriteGoAway(last, http2.ErrCodeNo, nil)
-		c.goAwaySent = true
-		c.flushLocked()
-	}
-	c.wmu.Unlock()
-	c.maybeFinish()
+	c.shutdownGracefully()
 }
+
+// lastPeerStreamLocked is the last stream accepted, for GOAWAY. Holding mu
+// while the reader would accept a stream makes it exact: any stream after
+// it sees shutdown and is refused.
+func (c *Conn) lastPeerStreamLocked() uint32 { return c.lastStreamID }
 
 // Close aborts the connection now: every stream's Done closes, blocked
 // Reads and Writes return errors, Serve returns ErrConnClosed.
@@ -942,110 +695,55 @@ func (c *Conn) Close() {
 	c.abort(ErrConnClosed)
 }
 
-func (c *Conn) abort(err error) {
-	c.mu.Lock()
-	c.closing = true
-	if c.endErr == nil {
-		c.endErr = err
-	}
-	c.closeAllLocked(err)
-	c.mu.Unlock()
-	c.t.Close()
-}
+// drainedLocked: the serve loop's error says why the connection ended,
+// unless one was recorded first.
+func (c *Conn) drainedLocked() bool { return false }
 
-// teardown runs when the serve loop ends: the connection is dead, every
-// stream ends, t closes.
-func (c *Conn) teardown(err error) {
-	c.mu.Lock()
-	c.closing, c.dead = true, true
-	if c.endErr == nil && err != nil {
-		c.endErr = err
-	}
-	cause := c.endErr
-	if cause == nil {
-		cause = ErrConnClosed
-	}
-	c.closeAllLocked(cause)
-	c.mu.Unlock()
-	c.t.Close()
-	c.wmu.Lock()
-	if c.bw != nil {
-		c.bw.Reset(nil)
-		writerPool.Put(c.bw)
-		c.bw = nil
-	}
-	if c.werr == nil {
-		c.werr = ErrConnClosed
-	}
-	c.wmu.Unlock()
-}
-
-func (c *Conn) closeAllLocked(cause error) {
-	if !errors.Is(cause, ErrConnClosed) {
-		cause = fmt.Errorf("%w: %w", ErrConnClosed, cause)
-	}
-	for _, s := range c.streams {
-		c.closeStreamLocked(s, cause, closedByUs)
-	}
-}
-
-// closeStreamLocked moves s to closed: Done closes with err (nil for a
-// normal end), waiters wake, and an abnormal end drops the unread body.
-func (c *Conn) closeStreamLocked(s *Stream, err error, how closeHow) {
-	if s.closed {
-		return
-	}
-	s.closed, s.err = true, err
+// streamClosedLocked is told by the link that s closed: a stream waiting
+// for a handler leaves the queue (its handler never runs), one whose
+// handler is not running stops being live, and an abnormal end runs
+// OnAbort's function.
+func (c *Conn) streamClosedLocked(s *Stream, wasOpen bool, err error) {
 	if s.queued {
-		c.unqueueLocked(s) // its handler never runs
+		c.unqueueLocked(s)
 	}
-	if s.inMap {
-		delete(c.streams, s.id)
-		s.inMap = false
-		if !s.handlerRunning {
-			c.liveDoneLocked()
-		}
+	if wasOpen && !s.handlerRunning {
+		c.liveDoneLocked()
 	}
-	c.recordClosedLocked(s.id, how)
-	if err != nil {
-		c.recvUnacked += int64(s.recv.release())
-		if s.onAbort != nil {
-			s.onAbort()
-		}
+	if err != nil && s.onAbort != nil {
+		s.onAbort()
 	}
 	s.onAbort = nil
-	close(s.done)
-	s.cond.Broadcast()
 }
 
-// endRecvLocked records the client's END_STREAM.
-func (c *Conn) endRecvLocked(s *Stream) {
-	s.recvEnded = true
-	s.cond.Broadcast()
-	if s.endSent {
-		c.closeStreamLocked(s, nil, closedNormal)
-	}
+// idleLocked: a client stream id not used yet.
+func (c *Conn) idleLocked(id uint32) bool { return id > c.lastStreamID }
+
+// controlFrame counts a PING or a frame on a closed stream as a control
+// frame.
+func (c *Conn) controlFrame() error { return c.countControl() }
+
+// settingLocked: the link applies every setting a client sends that the
+// server acts on.
+func (c *Conn) settingLocked(http2.Setting) {}
+
+// connStalled: a client that keeps the connection window at zero stops
+// every response with a body; the connection ends
+// (GOAWAY(ENHANCE_YOUR_CALM), every stream fails).
+func (c *Conn) connStalled(_ *Stream, pe *ProtocolError) {
+	c.goAway(pe.Code, pe, pe.Reason)
 }
 
 func (c *Conn) liveDoneLocked() {
 	c.live--
-	if c.live == 0 && c.cfg.IdleTimeout > 0 {
-		c.touch()
-	}
-}
-
-func (c *Conn) recordClosedLocked(id uint32, how closeHow) {
-	c.recent[c.recentNext] = closedRec{id, how}
-	c.recentNext = (c.recentNext + 1) % recentClosed
-}
-
-func (c *Conn) closedHowLocked(id uint32) closeHow {
-	for _, r := range c.recent {
-		if r.id == id {
-			return r.how
+	if c.live == 0 {
+		if c.spares > 0 {
+			c.lingerSparesLocked()
+		}
+		if c.cfg.IdleTimeout > 0 {
+			c.touch()
 		}
 	}
-	return 0
 }
 
 func (c *Conn) touch() { c.lastActivityNano.Store(time.Now().UnixNano()) }
@@ -1072,80 +770,92 @@ func (c *Conn) idleCheck() {
 	c.mu.Unlock()
 }
 
-// ---- flow control ----
-
-// creditLocked grants back what the handler consumed once it reaches half
-// a window, so a slow handler back-pressures the client and WINDOW_UPDATE
-// frames stay few. It returns the increments to send (0: none).
-func (c *Conn) creditLocked(s *Stream) (ws, wc uint32) {
-	if s != nil && !s.recvEnded && !s.closed && s.recvUnacked >= int64(c.cfg.InitialWindowSize/2) {
-		ws = uint32(s.recvUnacked)
-		s.recvWindow += s.recvUnacked
-		s.recvUnacked = 0
-	}
-	return ws, c.connCreditLocked()
-}
-
-func (c *Conn) connCreditLocked() uint32 {
-	if c.recvUnacked < int64(c.cfg.ConnWindowSize/2) {
-		return 0
-	}
-	wc := uint32(c.recvUnacked)
-	c.recvWindow += c.recvUnacked
-	c.recvUnacked = 0
-	return wc
-}
-
-func (c *Conn) sendWindowUpdates(s *Stream, ws, wc uint32) error {
-	if ws == 0 && wc == 0 {
-		return nil
-	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if wc > 0 {
-		c.fr.WriteWindowUpdate(0, wc)
-	}
-	if ws > 0 {
-		c.mu.Lock()
-		closed := s.closed
-		c.mu.Unlock()
-		if !closed { // no frame but PRIORITY on a closed stream
-			c.fr.WriteWindowUpdate(s.id, ws)
+// runHandler runs the handler of s, then of the streams waiting for one,
+// then, while the connection has live streams, of the new streams handed
+// to it as a spare.
+func (c *Conn) runHandler(s *Stream) {
+	defer c.wg.Done()
+	for s != nil {
+		s = c.runOne(s)
+		if s == nil {
+			s = c.awaitStream()
 		}
 	}
-	return c.flushLocked()
 }
 
-// flushLocked ends a logical write: the buffered frames go out and the
-// buffer returns to the pool. A write error is sticky and aborts the
-// connection. Needs wmu.
-func (c *Conn) flushLocked() error {
-	if c.bw == nil {
-		return c.werr
-	}
-	err := c.bw.Flush()
-	c.bw.Reset(nil)
-	writerPool.Put(c.bw)
-	c.bw = nil
-	if err != nil && c.werr == nil {
-		c.werr = err
-		c.abort(fmt.Errorf("h2: write: %w", err))
-	}
-	if c.werr != nil {
-		return c.werr
-	}
+// runOne runs the handler of s and returns the next stream waiting for
+// one, if any.
+func (c *Conn) runOne(s *Stream) (next *Stream) {
+	defer func() { next = c.handlerReturned(s) }()
+	c.h(s)
 	return nil
 }
 
-func (c *Conn) runHandler(s *Stream) {
-	defer c.wg.Done()
-	defer c.handlerReturned(s)
-	c.h(s)
+// maxSpares bounds the handler goroutines kept waiting for a stream. Each
+// new stream otherwise starts a goroutine whose stack grows again through
+// the whole proxy path (runtime.newstack was 8 % of the CPU in the tls-h2
+// benchmark); a few spares per connection cover a client keeping several
+// streams in flight.
+const maxSpares = handlerSlack
+
+// spareLinger is how long spares outlive the connection's last live
+// stream: a client that sends its requests in rounds (h2load -m10 sends
+// ten as soon as the last ten answers arrived, and the answers of a round
+// leave together) finds them still there, while a connection left idle
+// soon holds no goroutine.
+const spareLinger = 100 * time.Millisecond
+
+// awaitStream keeps a goroutine whose handler returned as a spare and
+// returns the stream handed to it, or nil when it should end: enough
+// spares, no live stream for spareLinger, or the connection closing.
+func (c *Conn) awaitStream() *Stream {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.spares >= maxSpares || c.closing {
+		return nil
+	}
+	c.spares++
+	if c.live == 0 {
+		c.lingerSparesLocked()
+	}
+	gen := c.spareGen
+	for len(c.handoff) == 0 && c.spareGen == gen && !c.closing {
+		c.spareCond.Wait()
+	}
+	if len(c.handoff) == 0 {
+		c.spares--
+		return nil
+	}
+	s := c.handoff[0]
+	c.handoff = slices.Delete(c.handoff, 0, 1) // at most maxSpares
+	return s
 }
 
-// handlerReturned ends what the handler left open and releases the
-// stream's slot.
-func (c *Conn) handlerReturned(s *Stream) {
+// lingerSparesLocked arms the end of the spares, spareLinger from now
+// unless a stream is live by then. Needs mu.
+func (c *Conn) lingerSparesLocked() {
+	if c.spareTimer == nil {
+		c.spareTimer = time.AfterFunc(spareLinger, c.endSpares)
+		return
+	}
+	c.spareTimer.Reset(spareLinger)
+}
+
+// endSpares runs from the spare timer: with no live stream, the spares
+// waiting end.
+func (c *Conn) endSpares() {
+	c.mu.Lock()
+	if c.live == 0 {
+		c.spareGen++
+		c.spareCond.Broadcast()
+	}
+	c.mu.Unlock()
+}
+
+// handlerReturned ends what the handler left open, releases the stream's
+// slot and returns the oldest stream waiting for a handler, now counted
+// as running, if any.
+func (c *Conn) handlerReturned(s *Stream) *Stream {
 	c.mu.Lock()
 	ended, endSent, closed := s.ended, s.endSent, s.closed
 	c.mu.Unlock()
@@ -1166,9 +876,6 @@ func (c *Conn) handlerReturned(s *Stream) {
 	next := c.nextPendingLocked()
 	c.mu.Unlock()
 	c.releaseBody(s)
-	if next != nil {
-		// Serve's wg.Wait cannot have returned: this handler still counts.
-		c.startHandler(next)
-	}
 	c.maybeFinish()
+	return next
 }

@@ -4,7 +4,13 @@
 // connections to servers. It frames, validates and flow-controls; the proxy
 // engine drives each stream itself through a Handler, so there is no
 // http.Handler, no ResponseWriter and no request object beyond Request.
-// What follows describes the server side.
+//
+// Both sides are built on one core: link (link.go: the frame dispatch,
+// the stream table, flow control both ways, closing streams) with its
+// frame writer (writer.go), and streamFlow (flow.go) in each stream. Conn
+// and ClientConn embed a link and keep only what differs: which streams
+// the peer may open, limits and rate counters, the end of a stalled
+// connection. What follows describes the server side.
 //
 // # Connection states
 //
@@ -29,19 +35,28 @@
 //   - The serve loop (the goroutine in Serve) reads every frame, owns the
 //     HPACK decoder, the header block being received and the rate counters.
 //     It never holds a lock while it blocks in Read.
-//   - One goroutine per stream runs the Handler; it reads the body and
-//     writes the response through the Stream.
+//   - One goroutine at a time runs a stream's Handler; it reads the body and
+//     writes the response through the Stream. When the handler returns, the
+//     goroutine runs the next stream waiting for a handler, or waits as a
+//     spare (at most maxSpares) for the next new stream; spares end once no
+//     stream was live for spareLinger (100 ms) or the connection closes.
 //   - Conn.mu guards the stream table, windows and stream state; Conn.wmu
-//     serialises frame writes (one Framer over a pooled buffered writer,
-//     flushed at the end of each logical write) and the HPACK encoder. wmu
-//     is taken before mu, and mu is never held while writing to t.
+//     serialises the buffering of frames in the connection's write buffer
+//     and the HPACK encoder. wmu is taken before mu; neither is held while
+//     writing to t.
+//   - The goroutine that ends a logical write (a handler, or the serve loop
+//     for control frames) writes the buffer to t, with the frames other
+//     goroutines buffered meanwhile, unless another writer is about to
+//     (writer.go): a response is written by its handler's goroutine or
+//     another stream's, never by a goroutine of its own.
 //
 // # Limits
 //
 // Every Config field bounds one attack; see Config for each default:
 // concurrent streams as the protocol counts them, handler goroutines (plus
 // a small constant slack for streams whose handler has not returned yet;
-// a new stream waits for a handler beyond that: rapid reset), resets per
+// a new stream waits for a handler beyond that: rapid reset; and as many
+// spares at most, waiting for a stream), resets per
 // window (CVE-2023-44487), control frames per window (PING, SETTINGS,
 // PRIORITY, empty DATA floods), header block size compressed and decoded
 // (HPACK bomb, CONTINUATION flood), receive windows (memory), zero send

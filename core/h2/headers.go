@@ -79,23 +79,16 @@ func buildRequest(fields []hpack.HeaderField, endStream bool) (Request, string) 
 			continue
 		}
 		regular = true
-		if reason := checkField(f); reason != "" {
+		if skip, reason := regularField(f, &req.ContentLength); reason != "" {
 			return req, reason
+		} else if skip {
+			continue
 		}
 		switch f.Name {
 		case "te":
 			if f.Value != "trailers" {
 				return req, "te other than trailers"
 			}
-		case "content-length":
-			n, ok := parseContentLength(f.Value)
-			if !ok || (req.ContentLength >= 0 && n != req.ContentLength) {
-				return req, "invalid content-length"
-			}
-			if req.ContentLength >= 0 {
-				continue // an identical repeat (RFC 9110 §8.6): keep one
-			}
-			req.ContentLength = n
 		case "host":
 			if hostSeen {
 				return req, "duplicate host"
@@ -266,6 +259,34 @@ func isPath(s string) bool {
 		}
 	}
 	return true
+}
+
+// regularField checks a regular field of a request or a response
+// (checkField) and takes a content-length into cl (foldContentLength):
+// skip says the field is an identical repeat, to drop.
+func regularField(f hpack.HeaderField, cl *int64) (skip bool, reason string) {
+	if reason := checkField(f); reason != "" {
+		return false, reason
+	}
+	if f.Name == "content-length" {
+		return foldContentLength(cl, f.Value)
+	}
+	return false, ""
+}
+
+// foldContentLength takes a content-length field into cl (-1: none yet):
+// an identical repeat is kept once (repeat true, RFC 9110 §8.6), an
+// invalid or different value makes the message malformed (reason).
+func foldContentLength(cl *int64, value string) (repeat bool, reason string) {
+	n, ok := parseContentLength(value)
+	switch {
+	case !ok || (*cl >= 0 && n != *cl):
+		return false, "invalid content-length"
+	case *cl >= 0:
+		return true, ""
+	}
+	*cl = n
+	return false, ""
 }
 
 func parseContentLength(s string) (int64, bool) {

@@ -1,12 +1,14 @@
 package h2
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -31,6 +33,13 @@ type testServer struct {
 
 func startServer(t testing.TB, cfg Config, h Handler, useTLS bool) *testServer {
 	t.Helper()
+	return startServerOver(t, cfg, h, useTLS, func(nc net.Conn) Transport { return nc })
+}
+
+// startServerOver is startServer with each accepted connection wrapped by
+// wrap before the Conn sees it (to count its writes, say).
+func startServerOver(t testing.TB, cfg Config, h Handler, useTLS bool, wrap func(net.Conn) Transport) *testServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +59,7 @@ func startServer(t testing.TB, cfg Config, h Handler, useTLS bool) *testServer {
 			if err != nil {
 				return
 			}
-			c := NewConn(nc, nil, cfg, h)
+			c := NewConn(wrap(nc), nil, cfg, h)
 			ts.mu.Lock()
 			ts.conns = append(ts.conns, c)
 			ts.mu.Unlock()
@@ -131,4 +140,41 @@ func okHandler(s *Stream) {
 	}
 	s.Write([]byte("hello"))
 	s.Close()
+}
+
+// concurrentEchoes runs n echo round trips at once, the i-th with a random
+// body of size(i) bytes, and fails t for each one that errs or echoes
+// another body.
+func concurrentEchoes(t *testing.T, n int, size func(i int) int, echo func(body []byte) ([]byte, error)) {
+	t.Helper()
+	concurrently(t, n, func(i int) error {
+		body := make([]byte, size(i))
+		rand.Read(body)
+		got, err := echo(body)
+		if err == nil && !bytes.Equal(got, body) {
+			err = fmt.Errorf("stream %d: echoed body differs", i)
+		}
+		return err
+	})
+}
+
+// concurrently runs f(0) to f(n-1) at once and fails t for each error.
+func concurrently(t *testing.T, n int, f func(i int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- f(i)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
 }
