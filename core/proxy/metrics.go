@@ -38,16 +38,20 @@ func (p *Proxy) gatherAll(m *telemetry.Metrics) {
 	}
 }
 
-// MetricsHandler serves GET /metrics.
+// MetricsHandler serves GET /metrics: strata's families, HAProxy's and
+// the process's (exporter.go).
 func (p *Proxy) MetricsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		m := p.Gather()
+		m := telemetry.Gather(p.gatherPrometheus)
 		w.Header().Set("Content-Type", telemetry.ContentType)
 		m.WritePrometheus(w)
 	})
 }
 
-func (p *Proxy) registerMetricsAPI(a *admin.Server) { a.Handle("GET /metrics", p.MetricsHandler()) }
+func (p *Proxy) registerMetricsAPI(a *admin.Server) {
+	a.Handle("GET /metrics", p.MetricsHandler())
+	registerStatsPage(a) // GET /stats (exporter.go)
+}
 
 var classLabels = [6]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
 
