@@ -69,35 +69,36 @@ func Gather(m *telemetry.Metrics, src *Source) {
 // Help texts are HAProxy 2.6's, word for word (including its slips), so a
 // scrape of strata reads like a scrape of HAProxy.
 const (
-	helpCurSess    = "Number of current sessions on the frontend, backend or server"
-	helpMaxSess    = "Highest value of current sessions encountered since process started"
-	helpLimitSess  = "Frontend/listener/server's maxconn, backend's fullconn"
-	helpSessTotal  = "Total number of sessions since process started"
-	helpBytesIn    = "Total number of request bytes since process started"
-	helpBytesOut   = "Total number of response bytes since process started"
-	helpStatus     = "Current status of the service, per state label value."
-	helpResponses  = "Total number of HTTP responses with status 100-199 returned by this object since the worker process started"
-	helpRequests   = "Total number of HTTP requests processed by this object since the worker process started"
-	helpIntErrors  = "Total number of internal errors since process started"
-	helpRewrites   = "Total number of failed HTTP header rewrites since the worker process started"
-	helpCurQueue   = "Number of current queued connections"
-	helpMaxQueue   = "Highest value of queued connections encountered since process started"
-	helpConnErrors = "Total number of failed connections to server since the worker process started"
-	helpRespErrors = "Total number of invalid responses since the worker process started"
-	helpRetries    = "Total number of server connection retries since the worker process started"
-	helpRedisp     = "Total number of server redispatches due to connection failures since the worker process started"
-	helpWeight     = "Server's effective weight, or sum of active servers' effective weights for a backend"
-	helpUWeight    = "Server's user weight, or sum of active servers' user weights for a backend"
-	helpUpDown     = "Total number of failed checks causing UP to DOWN server transitions, per server/backend, since the worker process started"
-	helpCliAborts  = "Total number of requests or connections aborted by the client since the worker process started"
-	helpSrvAborts  = "Total number of requests or connections aborted by the server since the worker process started"
-	helpRespTime   = "Avg. response time for last 1024 successful connections."
-	helpTotalTime  = "Avg. total time for last 1024 successful connections."
-	helpAttempts   = "Total number of outgoing connection attempts on this backend/server since the worker process started"
-	helpReuses     = "Total number of reused connection on this backend/server since the worker process started"
-	helpDenied     = "Total number of denied requests since process started"
-	helpReqErrors  = "Total number of invalid requests since process started"
-	helpCheckFail  = "Total number of failed individual health checks per server/backend, since the worker process started"
+	helpCurSess      = "Number of current sessions on the frontend, backend or server"
+	helpMaxSess      = "Highest value of current sessions encountered since process started"
+	helpLimitSess    = "Frontend/listener/server's maxconn, backend's fullconn"
+	helpSessTotal    = "Total number of sessions since process started"
+	helpBytesIn      = "Total number of request bytes since process started"
+	helpBytesOut     = "Total number of response bytes since process started"
+	helpStatus       = "Current status of the service, per state label value."
+	helpResponses    = "Total number of HTTP responses with status 100-199 returned by this object since the worker process started"
+	helpRequests     = "Total number of HTTP requests processed by this object since the worker process started"
+	helpIntErrors    = "Total number of internal errors since process started"
+	helpRewrites     = "Total number of failed HTTP header rewrites since the worker process started"
+	helpCurQueue     = "Number of current queued connections"
+	helpMaxQueue     = "Highest value of queued connections encountered since process started"
+	helpConnErrors   = "Total number of failed connections to server since the worker process started"
+	helpRespErrors   = "Total number of invalid responses since the worker process started"
+	helpRetries      = "Total number of server connection retries since the worker process started"
+	helpRedisp       = "Total number of server redispatches due to connection failures since the worker process started"
+	helpWeight       = "Server's effective weight, or sum of active servers' effective weights for a backend"
+	helpUWeight      = "Server's user weight, or sum of active servers' user weights for a backend"
+	helpUpDown       = "Total number of failed checks causing UP to DOWN server transitions, per server/backend, since the worker process started"
+	helpCliAborts    = "Total number of requests or connections aborted by the client since the worker process started"
+	helpSrvAborts    = "Total number of requests or connections aborted by the server since the worker process started"
+	helpRespTime     = "Avg. response time for last 1024 successful connections."
+	helpTotalTime    = "Avg. total time for last 1024 successful connections."
+	helpAttempts     = "Total number of outgoing connection attempts on this backend/server since the worker process started"
+	helpReuses       = "Total number of reused connection on this backend/server since the worker process started"
+	helpDenied       = "Total number of denied requests since process started"
+	helpReqErrors    = "Total number of invalid requests since process started"
+	helpLoadBalanced = "Total number of requests routed by load balancing since the worker process started (ignores queue pop and stickiness)"
+	helpCheckFail    = "Total number of failed individual health checks per server/backend, since the worker process started"
 )
 
 // codeLabels are the values of the code label of http_responses_total, in
@@ -115,11 +116,17 @@ func gatherProcess(m *telemetry.Metrics, src *Source) {
 		reqs += fe.Stats.Streams.Load()
 	}
 	m.Gauge("haproxy_process_nbthread", "Number of started threads (global.nbthread)", float64(runtime.GOMAXPROCS(0)))
+	m.Gauge("haproxy_process_nbproc", "Number of started worker processes (historical, always 1)", 1)
+	m.Gauge("haproxy_process_relative_process_id", "Relative worker process number (1)", 1)
 	m.Gauge("haproxy_process_uptime_seconds", "How long ago this worker process was started (seconds)", math.Floor(time.Since(started).Seconds()))
 	if n, ok := maxFDs(); ok {
 		m.Gauge("haproxy_process_max_fds", "Hard limit on the number of per-process file descriptors", n)
 	}
+	if n, ok := maxFDs(); ok {
+		m.Gauge("haproxy_process_max_sockets", "Hard limit on the number of per-process sockets", n)
+	}
 	m.Gauge("haproxy_process_max_connections", "Hard limit on the number of per-process connections (configured or imposed by Ulimit-n)", float64(p.MaxConn))
+	m.Gauge("haproxy_process_hard_max_connections", "Hard limit on the number of per-process connections (imposed by Memmax_MB or Ulimit-n)", float64(p.MaxConn))
 	m.Gauge("haproxy_process_current_connections", "Current number of connections on this worker process", float64(p.CurConns))
 	m.Counter("haproxy_process_connections_total", "Total number of connections on this worker process since started", float64(conns))
 	m.Counter("haproxy_process_requests_total", "Total number of requests on this worker process since started", float64(reqs))

@@ -68,7 +68,7 @@ func gatherBackends(m *telemetry.Metrics, bes []*backend.Backend) {
 	each("active_servers", "Total number of active UP servers with a non-zero weight", false, func(be *backend.Backend) float64 { return float64(countUp(be, false)) })
 	each("backup_servers", "Total number of backup UP servers with a non-zero weight", false, func(be *backend.Backend) float64 { return float64(countUp(be, true)) })
 	each("check_up_down_total", helpUpDown, true, sum(func(s *backend.Server) float64 { return float64(s.CheckInfo().Downs) }))
-	each("loadbalanced_total", "Total number of requests routed by load balancing since the worker process started (ignores queue pop and stickiness)", true,
+	each("loadbalanced_total", helpLoadBalanced, true,
 		sum(func(s *backend.Server) float64 { return float64(s.Stats.Streams.Load()) }))
 	for _, be := range bes {
 		if be.HTTP {
@@ -190,6 +190,7 @@ func gatherServers(m *telemetry.Metrics, bes []*backend.Backend) {
 	each("weight", helpWeight, false, func(s *backend.Server) float64 { return float64(s.Weight()) })
 	each("check_failures_total", helpCheckFail, true, func(s *backend.Server) float64 { return float64(infos[s].FailedAll) })
 	each("check_up_down_total", helpUpDown, true, func(s *backend.Server) float64 { return float64(infos[s].Downs) })
+	each("loadbalanced_total", helpLoadBalanced, true, func(s *backend.Server) float64 { return float64(s.Stats.Streams.Load()) })
 	each("check_last_change_seconds", "How long ago the last server state changed, in seconds", false, func(s *backend.Server) float64 {
 		if since := infos[s].Since; !since.IsZero() {
 			return math.Floor(time.Since(since).Seconds())
@@ -231,9 +232,15 @@ func gatherServers(m *telemetry.Metrics, bes []*backend.Backend) {
 	each("server_aborts_total", helpSrvAborts, true, func(s *backend.Server) float64 { return term(&s.Stats, session.CauseServerAbort) })
 	each("response_time_average_seconds", helpRespTime, false, func(s *backend.Server) float64 { return average(&s.Stats.Latency.TTFB) })
 	each("total_time_average_seconds", helpTotalTime, false, func(s *backend.Server) float64 { return average(&s.Stats.Latency.Total) })
+	each("failed_header_rewriting_total", helpRewrites, true, func(s *backend.Server) float64 { return term(&s.Stats, session.CauseRewrite) })
 	each("connection_attempts_total", helpAttempts, true, connAttempts)
 	each("connection_reuses_total", helpReuses, true, func(s *backend.Server) float64 { return float64(s.Reuses.Load()) })
 	each("idle_connections_current", "Current number of idle connections available for reuse on this server", false, func(s *backend.Server) float64 { return float64(s.IdleCount()) })
+	each("idle_connections_limit", "Limit on the number of available idle connections on this server (server 'pool_max_conn' directive)", false,
+		func(s *backend.Server) float64 { return limit(s.PoolMaxConn) })
+	each("internal_errors_total", helpIntErrors, true, func(s *backend.Server) float64 {
+		return term(&s.Stats, session.CauseInternal) + term(&s.Stats, session.CausePlugin)
+	})
 	each("uweight", helpUWeight, false, func(s *backend.Server) float64 { return float64(s.InitialWeight) })
 }
 
