@@ -23,8 +23,8 @@ type Server struct {
 	log    *slog.Logger
 	mux    *http.ServeMux
 	public *http.ServeMux // routes served without the token (HandlePublic)
-	srv   *http.Server
-	ln    net.Listener
+	srv    *http.Server
+	ln     net.Listener
 }
 
 // ErrNoToken is returned when a TCP admin listener has no token.
