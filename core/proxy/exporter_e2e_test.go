@@ -57,9 +57,9 @@ backends:
 
 	s := scrapeProm(t, ops+"/metrics")
 	for series, want := range map[string]float64{
-		`haproxy_frontend_http_requests_total{proxy="web"}`:                        3,
+		`haproxy_frontend_http_requests_total{proxy="web"}`:                       3,
 		`haproxy_server_http_responses_total{code="2xx",proxy="app",server="s1"}`: 3,
-		`strata_frontend_streams_total{frontend="web"}`:                            3,
+		`strata_frontend_streams_total{frontend="web"}`:                           3,
 	} {
 		if got, ok := s.samples[series]; !ok || got != want {
 			t.Errorf("%s = %v (present %v), want %v", series, got, ok, want)
