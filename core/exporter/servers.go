@@ -173,8 +173,8 @@ func gatherServers(m *telemetry.Metrics, bes []*backend.Backend) {
 	each("max_sessions", helpMaxSess, false, func(s *backend.Server) float64 { return float64(s.MaxCur.Load()) })
 	each("limit_sessions", helpLimitSess, false, func(s *backend.Server) float64 { return limit(s.MaxConn) })
 	each("sessions_total", helpSessTotal, true, func(s *backend.Server) float64 { return float64(s.Stats.Streams.Load()) })
-	each("bytes_in_total", helpBytesIn, true, func(s *backend.Server) float64 { return float64(s.Stats.BytesIn.Load()) })
-	each("bytes_out_total", helpBytesOut, true, func(s *backend.Server) float64 { return float64(s.Stats.BytesOut.Load()) })
+	// No bytes_in_total or bytes_out_total: strata counts bytes per
+	// frontend and backend, not yet per server.
 	each("connection_errors_total", helpConnErrors, true, func(s *backend.Server) float64 { return float64(s.Stats.ConnErrors.Load()) })
 	each("response_errors_total", helpRespErrors, true, func(s *backend.Server) float64 { return term(&s.Stats, session.CauseBadResponse) })
 	each("retry_warnings_total", helpRetries, true, func(s *backend.Server) float64 { return float64(s.Retries.Load()) })

@@ -169,8 +169,6 @@ var dashboardFamilies = []struct {
 	{"haproxy_server_weight", true},
 	{"haproxy_server_connection_errors_total", true},
 	{"haproxy_server_response_time_average_seconds", false},
-	{"haproxy_server_bytes_in_total", false},
-	{"haproxy_server_bytes_out_total", false},
 	{"haproxy_server_connection_attempts_total", true},
 	{"haproxy_server_loadbalanced_total", true},
 	{"haproxy_server_internal_errors_total", true},
