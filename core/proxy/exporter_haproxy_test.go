@@ -251,9 +251,21 @@ backends:
 	stWeb := p.addr("web")
 
 	haURL, stURL := "http://"+haProm+"/metrics", "http://"+p.addr("prom")+"/metrics"
-	down := `haproxy_server_status{proxy="app",server="s3",state="DOWN"}`
-	eventually(t, 10*time.Second, "s3 down in both", func() bool {
-		return scrapeProm(t, haURL).samples[down] == 1 && scrapeProm(t, stURL).samples[down] == 1
+	// Every server checked at least once, and s3 down, in both.
+	settled := []string{
+		`haproxy_server_status{proxy="app",server="s3",state="DOWN"}`,
+		`haproxy_server_check_status{proxy="app",server="s1",state="L7OK"}`,
+		`haproxy_server_check_status{proxy="app",server="s2",state="L7OK"}`,
+		`haproxy_server_check_status{proxy="app",server="s3",state="L4CON"}`,
+	}
+	eventually(t, 10*time.Second, "every server checked, s3 down, in both", func() bool {
+		ha, st := scrapeProm(t, haURL), scrapeProm(t, stURL)
+		for _, s := range settled {
+			if ha.samples[s] != 1 || st.samples[s] != 1 {
+				return false
+			}
+		}
+		return true
 	})
 
 	for _, path := range []string{"/", "/", "/", "/", "/", "/", "/deny", "/deny", "/status/404", "/status/404", "/status/500", "/status/301"} {
