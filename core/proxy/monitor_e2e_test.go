@@ -2,8 +2,10 @@ package proxy
 
 import (
 	"context"
+	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -67,5 +69,48 @@ backends:
 	case <-stopped:
 	case <-time.After(10 * time.Second):
 		t.Fatal("Shutdown did not return after its grace period ended")
+	}
+}
+
+// TestMonitorURI_H2: the monitor URI is answered the same over HTTP/2
+// (h2c), by the engine both fronts share.
+func TestMonitorURI_H2(t *testing.T) {
+	_, vars := startUpstreams(t, []string{"s1"})
+	p := startProxy(t, `
+global:
+  access_log: { output: none }
+frontends:
+  web:
+    bind: ["127.0.0.1:0"]
+    mode: http
+    h2: { h2c: true }
+    monitor_uri: /healthz
+    default_backend: app
+backends:
+  app:
+    mode: http
+    servers:
+      s1: { address: "{{s1}}" }
+`, vars)
+	var dials atomic.Int64
+	c := h2Client(p.addr("web"), nil, &dials)
+	for _, tt := range []struct {
+		path, server string
+		body         string
+	}{
+		{path: "/healthz", body: "Service ready."},
+		{path: "/healthz?x", server: "s1"},
+	} {
+		resp, err := c.Get("http://test" + tt.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 || resp.StatusCode != 200 || resp.Header.Get("x-server") != tt.server ||
+			!strings.Contains(string(b), tt.body) || (tt.server == "" && resp.Header.Get("cache-control") != "no-cache") {
+			t.Errorf("GET %s: %s %d x-server %q cache-control %q %q", tt.path, resp.Proto, resp.StatusCode,
+				resp.Header.Get("x-server"), resp.Header.Get("cache-control"), b)
+		}
 	}
 }
