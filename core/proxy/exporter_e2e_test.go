@@ -65,7 +65,13 @@ backends:
 			t.Errorf("%s = %v (present %v), want %v", series, got, ok, want)
 		}
 	}
-	for _, fam := range []string{"process_open_fds", "go_goroutines", "strata_build_info", "haproxy_process_uptime_seconds"} {
+	// Each request went on a new server connection or a pooled one.
+	att, reu := s.samples[`haproxy_server_connection_attempts_total{proxy="app",server="s1"}`], s.samples[`haproxy_server_connection_reuses_total{proxy="app",server="s1"}`]
+	if att < 1 || att+reu != 3 || s.samples[`strata_server_connection_reuses_total{backend="app",server="s1"}`] != reu {
+		t.Errorf("server connections: %v attempts, %v reuses (strata_ family %v), want 3 in all", att, reu,
+			s.samples[`strata_server_connection_reuses_total{backend="app",server="s1"}`])
+	}
+	for _, fam := range []string{"strata_frontend_h2_errors_total", "strata_server_check_failures_total", "process_open_fds", "go_goroutines", "strata_build_info", "haproxy_process_uptime_seconds"} {
 		if len(s.series(fam)) == 0 {
 			t.Errorf("no %s in the exporter service's answer", fam)
 		}
