@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/strata-proxy/strata/core/config"
 )
 
 // httpGet GETs url without credentials and returns the status, the
@@ -28,7 +30,7 @@ func httpGet(t testing.TB, url string) (int, string, string) {
 // the stats page, read-only, and its data at ?json.
 func TestExporter_OwnBind(t *testing.T) {
 	_, vars := startUpstreams(t, []string{"s1"})
-	p := startProxy(t, `
+	yaml := `
 global:
   access_log: { output: none }
 frontends:
@@ -45,7 +47,8 @@ backends:
     mode: http
     servers:
       s1: { address: "{{s1}}" }
-`, vars)
+`
+	p := startProxy(t, yaml, vars)
 	api := startAdmin(t, p)
 	cl := dial(t, p.addr("web"), "")
 	for range 3 {
@@ -111,5 +114,19 @@ backends:
 	var st Stats
 	if err := json.Unmarshal([]byte(body), &st); code != 200 || err != nil || len(st.Backends) != 1 || st.Backends[0].Servers[0].Name != "s1" {
 		t.Errorf("frontend GET /stats?json: %d %v %.300s", code, err, body)
+	}
+
+	// A reload: the services of the new configuration read the same
+	// proxy, whose counters start again from zero.
+	cfg, err := config.Load(config.Sources{YAML: []byte(strings.ReplaceAll(yaml, "{{s1}}", vars["s1"]))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Reload(cfg, BuildOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s = scrapeProm(t, ops+"/metrics")
+	if v, ok := s.samples[`haproxy_frontend_http_requests_total{proxy="web"}`]; !ok || v != 0 {
+		t.Errorf("after a reload: web's requests %v (present %v), want 0", v, ok)
 	}
 }
