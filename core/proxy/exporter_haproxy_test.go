@@ -322,6 +322,33 @@ backends:
 			}
 		}
 	}
+	// Every haproxy_ family strata writes is one of HAProxy's, typed and
+	// described as HAProxy does: none invented, none renamed.
+	for name, typ := range st.typ {
+		if !strings.HasPrefix(name, "haproxy_") {
+			continue
+		}
+		if ha.typ[name] == "" {
+			t.Errorf("strata writes %s, which HAProxy 2.6 does not have", name)
+			continue
+		} else if typ != ha.typ[name] || st.help[name] != ha.help[name] {
+			t.Errorf("%s: strata's TYPE %q HELP %q, HAProxy's TYPE %q HELP %q", name, typ, st.help[name], ha.typ[name], ha.help[name])
+		}
+		if name == "haproxy_process_build_info" {
+			continue // compared above
+		}
+		// The same series (label sets), whatever their values.
+		for _, series := range ha.series(name) {
+			if _, ok := st.samples[series]; !ok && !strings.Contains(series, `proxy="prom"`) {
+				t.Errorf("strata has no series %s", series)
+			}
+		}
+		for _, series := range st.series(name) {
+			if _, ok := ha.samples[series]; !ok && !strings.Contains(series, `proxy="prom"`) {
+				t.Errorf("strata has series %s that HAProxy has not", series)
+			}
+		}
+	}
 	// Values that only say "something happened" in both.
 	for _, s := range []string{
 		`haproxy_frontend_bytes_in_total{proxy="web"}`, `haproxy_frontend_bytes_out_total{proxy="web"}`,
