@@ -11,9 +11,26 @@
 // describes what to read in a Source; this package only names and shapes.
 //
 // Where HAProxy has a figure strata does not keep (compression, caches,
-// SSL key rates, peers…) the family is left out rather than shown as a
-// made-up zero. Where the meaning differs slightly it is said on the
-// family below (averages are over every stream, not HAProxy's last 1024).
+// SSL key rates, peers, per-server bytes, the highest session count of a
+// frontend or backend…) the
+// family is left out rather than shown as a made-up zero.
+//
+// How strata's figures map onto HAProxy's:
+//   - a frontend's session is strata's session (a client connection); on
+//     backends and servers HAProxy counts a session per stream it sends
+//     there, which is strata's stream;
+//   - request_errors_total is invalid requests, client HTTP/2 protocol
+//     errors and PROXY protocol failures; internal_errors_total strata's
+//     internal and plugin failures; requests_denied_total the streams a
+//     rule denied (at any tcp or http evaluation point);
+//   - response_time_average_seconds is the mean time to the server's first
+//     byte, total_time_average_seconds the mean stream duration, both over
+//     every stream of the generation rather than HAProxy's last 1024;
+//   - connection_attempts_total counts dials to servers, opened or failed;
+//     connection_reuses_total the requests sent on a pooled connection.
+//
+// Like strata's own families, the counters start from zero when a reload
+// makes a new generation, as HAProxy's do in the new process of a reload.
 package exporter
 
 import (
