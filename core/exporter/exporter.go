@@ -12,8 +12,8 @@
 //
 // Where HAProxy has a figure strata does not keep (compression, caches,
 // SSL key rates, peers, per-server bytes, the highest session count of a
-// frontend or backend…) the
-// family is left out rather than shown as a made-up zero.
+// frontend or backend…) the family is left out rather than shown as a
+// made-up zero.
 //
 // How strata's figures map onto HAProxy's:
 //   - a frontend's session is strata's session (a client connection); on
