@@ -19,11 +19,12 @@ import (
 
 // Server is the runtime API server.
 type Server struct {
-	token string
-	log   *slog.Logger
-	mux   *http.ServeMux
-	srv   *http.Server
-	ln    net.Listener
+	token  string
+	log    *slog.Logger
+	mux    *http.ServeMux
+	public *http.ServeMux // routes served without the token (HandlePublic)
+	srv    *http.Server
+	ln     net.Listener
 }
 
 // ErrNoToken is returned when a TCP admin listener has no token.
@@ -35,7 +36,7 @@ func New(token string, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{token: token, log: log, mux: http.NewServeMux()}
+	s := &Server{token: token, log: log, mux: http.NewServeMux(), public: http.NewServeMux()}
 	s.srv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -47,6 +48,11 @@ func New(token string, log *slog.Logger) *Server {
 // Handle registers a route (Go 1.22 pattern syntax, e.g. "GET /v1/stats").
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
+// HandlePublic registers a route served without the token. Only for
+// what shows nothing of the proxy's state: a static page whose script
+// then calls the authenticated routes with the token the user gives it.
+func (s *Server) HandlePublic(pattern string, h http.Handler) { s.public.Handle(pattern, h) }
+
 // HandleFunc registers a route handled by f.
 func (s *Server) HandleFunc(pattern string, f func(http.ResponseWriter, *http.Request)) {
 	s.mux.HandleFunc(pattern, f)
@@ -54,6 +60,10 @@ func (s *Server) HandleFunc(pattern string, f func(http.ResponseWriter, *http.Re
 
 // ServeHTTP authenticates, then routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h, pattern := s.public.Handler(r); pattern != "" {
+		h.ServeHTTP(w, r)
+		return
+	}
 	if s.token != "" {
 		auth := r.Header.Get("Authorization")
 		const prefix = "Bearer "

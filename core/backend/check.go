@@ -120,6 +120,7 @@ type checkState struct {
 	last     CheckResult
 	observed string // why passive checks marked the server down, until it is up again
 	downs    int    // times the server went down
+	failed   int    // failed checks in all (HAProxy's chkfail)
 	since    time.Time
 }
 
@@ -135,6 +136,7 @@ type CheckInfo struct {
 	DurationMS float64     `json:"last_duration_ms"`
 	Observed   string      `json:"observed_down,omitempty"`
 	Downs      int         `json:"downs"`
+	FailedAll  int         `json:"failed_checks"` // every failed check since start, as HAProxy's chkfail
 	Since      time.Time   `json:"health_since"`
 }
 
@@ -146,7 +148,7 @@ func (s *Server) CheckInfo() CheckInfo {
 	c := &s.check
 	info := CheckInfo{
 		Successes: c.ok, Failures: c.fail, Last: c.last, Observed: c.observed,
-		Downs: c.downs, Since: c.since, DurationMS: float64(c.last.Duration.Microseconds()) / 1000,
+		Downs: c.downs, FailedAll: c.failed, Since: c.since, DurationMS: float64(c.last.Duration.Microseconds()) / 1000,
 	}
 	if spec := b.check; spec != nil {
 		info.Enabled, info.Type, info.Rise, info.Fall = true, spec.Type, spec.Rise, spec.Fall
@@ -270,6 +272,7 @@ func (b *Backend) applyCheck(s *Server, spec *CheckSpec, r CheckResult) {
 		}
 	} else {
 		c.fail++
+		c.failed++
 		c.ok = 0
 		if s.Health() == HealthUp && c.fail >= spec.Fall {
 			changed = b.setHealthLocked(s, HealthDown)

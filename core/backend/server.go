@@ -101,6 +101,9 @@ type Server struct {
 	// Reaped counts pooled connections the sweep closed because the
 	// server had closed them or they had been idle too long.
 	Reaped atomic.Int64
+	// Reuses counts pooled connections handed out again by Get
+	// (HAProxy's connection reuses).
+	Reuses atomic.Int64
 
 	Stats stats.Counters
 
@@ -189,6 +192,7 @@ func (s *Server) Get(now time.Time) *ServerConn {
 			continue
 		}
 		c.Reused = true
+		s.Reuses.Add(1)
 		return c
 	}
 }

@@ -53,6 +53,12 @@ type Frontend struct {
 	// Forwarded adds an RFC 7239 Forwarded field (http mode only);
 	// default false.
 	Forwarded bool
+	// MonitorURI (`monitor_uri`, HAProxy's monitor-uri; http mode only)
+	// is a request URI the frontend answers itself, before any rule, for
+	// load balancers and orchestrators: 200 while strata serves, 503
+	// once a graceful stop has begun. Compared with the whole request
+	// URI, query included, as HAProxy 2.6 does. Default "": none.
+	MonitorURI string
 	// AcceptProxy requires a PROXY protocol header (version 1 or 2) at
 	// the start of every connection on the frontend's binds
 	// (`accept_proxy`); the addresses it gives become the connection's
@@ -134,6 +140,7 @@ func (d *decoder) frontend(name, path string, v any) *Frontend {
 	f.DefaultBackend = o.str("default_backend", "")
 	f.ForwardFor = o.inheritForwardFor(ds, f.Mode)
 	f.Forwarded = o.inheritForwarded(ds, f.Mode)
+	f.MonitorURI = o.str("monitor_uri", "")
 	f.AcceptProxy = o.boolean("accept_proxy", false)
 	f.TLS = d.frontendTLS(o, f.Mode)
 	f.H2 = d.frontendH2(o, f.Mode)
@@ -144,6 +151,11 @@ func (d *decoder) frontend(name, path string, v any) *Frontend {
 	}
 	if f.Mode == ModeTCP {
 		d.httpOnly(f.Path, "frontend", f.HTTPRequest, f.HTTPResponse, f.HTTPAfterResponse, f.ForwardFor, f.Forwarded)
+		if f.MonitorURI != "" {
+			d.errorf(f.Path+".monitor_uri", "set mode: http, or remove monitor_uri", "monitor_uri needs mode: http")
+		}
+	} else if f.MonitorURI != "" && f.MonitorURI[0] != '/' && f.MonitorURI != "*" && !strings.Contains(f.MonitorURI, "://") {
+		d.errorf(f.Path+".monitor_uri", `give a request URI, e.g. monitor_uri: /healthz`, "invalid URI %q", f.MonitorURI)
 	}
 	return f
 }

@@ -59,6 +59,7 @@ var keyTexts = map[string]keyText{
 	"frontends.NAME.forward_for.except":        {meaning: "Client prefixes not added.", haproxy: "`option forwardfor except NET`"},
 	"frontends.NAME.forward_for.header":        {meaning: "Header name.", haproxy: "`option forwardfor header NAME`"},
 	"frontends.NAME.forwarded":                 {meaning: "Add an RFC 7239 Forwarded field (http mode).", haproxy: "`option forwarded` (2.7+)"},
+	"frontends.NAME.monitor_uri":               {meaning: "A URI answered 200 by strata itself before any rule, 503 once a graceful stop has begun: the health route for load balancers.", haproxy: "`monitor-uri`"},
 	"frontends.NAME.h2":                        {meaning: "HTTP/2 limits, and cleartext h2c; absent, HTTP/2 is spoken over TLS when alpn offers h2.", haproxy: "`tune.h2.*`", typ: "mapping"},
 	"frontends.NAME.h2.connection_window_size": {meaning: "Connection-level flow-control window.", haproxy: "—", def: "strata's built-in (core/h2)"},
 	"frontends.NAME.h2.h2c":                    {meaning: "Accept cleartext HTTP/2 (prior knowledge) on the binds.", haproxy: "`bind … proto h2`"},

@@ -130,7 +130,8 @@ type ServerUpdate struct {
 //	GET /v1/backends/{b}/servers/{s}       one server
 //	PUT /v1/backends/{b}/servers/{s}       {"state": "ready|drain|maint", "weight": N}
 //	… /v1/tables…                          stick tables and their entries (track.RegisterAPI)
-//	GET /metrics                           every metric, Prometheus text format (metrics.go)
+//	GET /metrics                           every metric, Prometheus text format (metrics.go, exporter.go)
+//	GET /stats                             the stats page, HTML; public, its script uses the token (exporter.go)
 //
 // A PUT takes effect on the next stream and stays until changed again;
 // health checks keep running whatever the state, and their result shows.

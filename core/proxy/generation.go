@@ -39,6 +39,9 @@ type Generation struct {
 	stick    *stickState       // stick tables and tracking (stick.go); nil without tables
 	tracer   *telemetry.Tracer // global.tracing; nil when off (telemetry.go)
 	life     genLife           // serving, replaced, closed (reload.go)
+	// owner is the proxy serving the generation, set when it adopts it:
+	// the services that show the proxy's state read it (exporter.go).
+	owner atomic.Pointer[Proxy]
 }
 
 // Frontend is the run-time form of a configured frontend.
@@ -57,6 +60,7 @@ type Frontend struct {
 	Default                               *Backend
 	ForwardFor                            *config.ForwardFor
 	Forwarded                             bool
+	MonitorURI                            string // monitor_uri; "" when none (monitor.go)
 
 	// backendEntries and serviceEntries resolve the static entries of
 	// UseBackend and UseService that name a routing target or a service
@@ -163,6 +167,7 @@ func Build(cfg *config.Config, opt BuildOptions) (*Generation, error) {
 	for name, s := range builtinServices {
 		g.Services[name] = s
 	}
+	g.addProxyServices() // prometheus-exporter, stats (exporter.go)
 	for name, s := range opt.Services {
 		g.Services[name] = s
 	}
@@ -208,7 +213,7 @@ func Build(cfg *config.Config, opt BuildOptions) (*Generation, error) {
 		fe := &Frontend{
 			Name: fc.Name, HTTP: http, Binds: fc.Bind, Timeouts: fc.Timeouts, Limits: limits,
 			MaxConn: fc.MaxConn, ForwardFor: fc.ForwardFor, Forwarded: fc.Forwarded,
-			slots: &connSlots{},
+			MonitorURI: fc.MonitorURI, slots: &connSlots{},
 		}
 		fe.h2 = newH2Frontend(fc, fe, opt.Logger)
 		env := g.newEnv(cfg, http, fc.ACLs, fc.ACLPath, fail)

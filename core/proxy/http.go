@@ -321,6 +321,9 @@ func (cc *clientConn) route(x *exchange) stepResult {
 	ctx.Layers = layersHTTP
 	ctx.Txn = txn
 
+	if res, done := cc.monitor(x); done { // monitor_uri, before any rule (monitor.go)
+		return res
+	}
 	// Frontend http-request rules, then its use_service and use_backend.
 	if res, done := cc.applyRequestRules(x, fe.HTTPRequest); done {
 		return res

@@ -38,16 +38,20 @@ func (p *Proxy) gatherAll(m *telemetry.Metrics) {
 	}
 }
 
-// MetricsHandler serves GET /metrics.
+// MetricsHandler serves GET /metrics: strata's families, HAProxy's and
+// the process's (exporter.go).
 func (p *Proxy) MetricsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		m := p.Gather()
+		m := telemetry.Gather(p.gatherPrometheus)
 		w.Header().Set("Content-Type", telemetry.ContentType)
 		m.WritePrometheus(w)
 	})
 }
 
-func (p *Proxy) registerMetricsAPI(a *admin.Server) { a.Handle("GET /metrics", p.MetricsHandler()) }
+func (p *Proxy) registerMetricsAPI(a *admin.Server) {
+	a.Handle("GET /metrics", p.MetricsHandler())
+	registerStatsPage(a) // GET /stats (exporter.go)
+}
 
 var classLabels = [6]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
 
@@ -78,6 +82,14 @@ func counters(m *telemetry.Metrics, prefix string, c *stats.Counters, labels ...
 		m.Histogram(n+"ttfb_seconds", "Time from the request sent to the first byte of the server's response.", c.Latency.TTFB.Snapshot(), labels...)
 	}
 	m.Histogram(n+"duration_seconds", "Time from the start of a stream to its end.", c.Latency.Total.Snapshot(), labels...)
+	switch prefix {
+	case "frontend":
+		m.Counter(n+"h2_errors_total", "HTTP/2 stream and connection errors caused by clients: malformed requests, protocol violations, flood and rapid-reset limits.", float64(c.H2Errors.Load()), labels...)
+		m.Counter(n+"tls_handshake_errors_total", "TLS handshakes with clients that failed or timed out.", float64(c.HandshakeErrors.Load()), labels...)
+		m.Counter(n+"proxy_protocol_errors_total", "Client connections closed for a missing, malformed or late PROXY protocol header.", float64(c.ProxyErrors.Load()), labels...)
+	case "server":
+		m.Counter(n+"tls_handshake_errors_total", "TLS handshakes with the server that failed or timed out.", float64(c.HandshakeErrors.Load()), labels...)
+	}
 }
 
 // gatherCore reads the serving generation and the proxy.
@@ -101,6 +113,10 @@ func (p *Proxy) gatherCore(m *telemetry.Metrics) {
 			m.Gauge("strata_server_idle_connections", "Idle pooled connections to the server.", float64(s.IdleCount()), l...)
 			m.Counter("strata_server_idle_reaped_total", "Idle pooled connections to the server closed by the sweep: closed by the server, or idle past http_keep_alive.", float64(s.Reaped.Load()), l...)
 			m.Counter("strata_server_retries_total", "Connection retries to the server.", float64(s.Retries.Load()), l...)
+			m.Counter("strata_server_connection_reuses_total", "Requests sent on a pooled connection to the server rather than a new one.", float64(s.Reuses.Load()), l...)
+			ci := s.CheckInfo()
+			m.Counter("strata_server_check_failures_total", "Failed health checks of the server.", float64(ci.FailedAll), l...)
+			m.Counter("strata_server_downs_total", "Times the server went down (failed checks or observed errors).", float64(ci.Downs), l...)
 			running := 0.0
 			if s.Running() {
 				running, up = 1, up+1

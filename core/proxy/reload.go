@@ -217,6 +217,7 @@ func (p *Proxy) adopt(g *Generation) {
 	g.life.flushes = &p.flushes
 	g.life.refs.Store(1)
 	g.life.current.Store(true)
+	g.owner.Store(p)
 	p.gen.Store(g)
 	p.rl.status.Store(&ReloadStatus{Generation: g.life.number, LoadedAt: g.life.loaded})
 }
@@ -326,6 +327,7 @@ func (p *Proxy) reloadLocked(build func(*stick.Store) (*Generation, error)) (*Ge
 	g.life.flushes = &p.flushes
 	g.life.refs.Store(1)
 	g.life.current.Store(true)
+	g.owner.Store(p)
 	g.start()
 	p.mu.Lock()
 	if p.draining.Load() {
