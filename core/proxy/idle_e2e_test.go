@@ -56,6 +56,13 @@ func TestIdle_ParkAndResume(t *testing.T) {
 	if st.Sessions != 1 || st.Streams != 3 || st.CurSessions != 1 {
 		t.Fatalf("sessions %d streams %d current %d, want 3 streams on 1 open session", st.Sessions, st.Streams, st.CurSessions)
 	}
+	adm := startAdminAPI(t, p)
+	if got := metric(t, adm, "strata_parked_connections"); got != 1 {
+		t.Errorf("strata_parked_connections = %v, want 1", got)
+	}
+	if got := metric(t, adm, "strata_parks_total"); got != 3 {
+		t.Errorf("strata_parks_total = %v, want 3 (one per idle period)", got)
+	}
 	cl.c.Close()
 	waitParked(t, p, 0)
 	eventually(t, 5*time.Second, "the session of the closed connection ended", func() bool {

@@ -64,7 +64,8 @@ type Proxy struct {
 	maxConn atomic.Int64
 	gate    acceptGate
 
-	parked atomic.Int64 // idle connections on the watcher now (idle.go)
+	// Idle connections on the watcher now, and parks so far (idle.go).
+	parked, parks atomic.Int64
 
 	mu        sync.Mutex
 	listeners []*listener
