@@ -7,13 +7,16 @@
 //   - one accept loop per bind address;
 //   - one goroutine per client connection, which owns the Conn, the Session
 //     and every Stream and Txn of that connection (HTTP/1.1 streams follow
-//     one another; TCP mode has one stream);
+//     one another; TCP mode has one stream); an HTTP/1.1 connection idle
+//     for 25 ms has none: it waits on the park watcher, which starts a new
+//     goroutine for it when it is readable (idle.go);
 //   - a tunnel (TCP mode, WebSocket) adds one goroutine for the server to
 //     client direction while it lasts.
 //
 // States of a client connection: accepted → (tcp-request connection rules)
-// → session → idle ⇄ busy (one stream at a time) → closed. Graceful stop
-// closes idle connections at once and lets busy ones finish their stream.
+// → session → idle ⇄ busy (one stream at a time) → closed, idle including
+// parked. Graceful stop closes idle connections at once and lets busy ones
+// finish their stream.
 //
 // A stream on its way to a server: backend chosen → server chosen and a
 // slot of it taken (possibly after waiting in a queue: core/backend) →
