@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"io"
+	"sync"
 	"testing"
 	"time"
 )
@@ -86,6 +87,36 @@ func TestIdle_RequestWhileParking(t *testing.T) {
 	}
 	if st := frontendStats(p, "web"); st.Sessions != 1 || st.Streams != 20 {
 		t.Fatalf("sessions %d streams %d, want 20 streams on 1 session", st.Sessions, st.Streams)
+	}
+}
+
+// TestIdle_Hammer: many connections whose requests come just before, at
+// and after parkAfter, at once, park and resume concurrently (run it with
+// -race): every request is answered on its own connection.
+func TestIdle_Hammer(t *testing.T) {
+	p := startIdleProxy(t, "30s")
+	const conns, requests = 20, 10
+	var wg sync.WaitGroup
+	for i := range conns {
+		cl := dial(t, p.addr("web"), "")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range requests {
+				if got := cl.do("GET", "/"); got.err != nil || got.status != 200 {
+					t.Errorf("connection %d request %d: %d %v", i, r, got.status, got.err)
+					return
+				}
+				time.Sleep(parkAfter * time.Duration((i+r)%4) / 2) // 0, ½, 1, 1½ parkAfter
+			}
+		}()
+	}
+	wg.Wait()
+	if st := frontendStats(p, "web"); st.Sessions != conns || st.Streams != conns*requests {
+		t.Fatalf("sessions %d streams %d, want %d streams on %d sessions", st.Sessions, st.Streams, conns*requests, conns)
+	}
+	if p.parks.Load() == 0 {
+		t.Fatal("no connection parked")
 	}
 }
 
