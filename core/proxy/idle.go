@@ -16,11 +16,12 @@ import (
 // process's park.Watcher by its descriptor, holding no stack and (as
 // always when idle) no read buffer. When the client sends, closes, the
 // keep-alive timeout expires or graceful stop wakes it, the watcher starts
-// a new goroutine (resume) that carries on where the old one left off.
+// a new goroutine (wake, then resume) that carries on where the old one
+// left off.
 //
 // Goroutine ownership: the connection goroutine decides to park in
 // waitRequest and unwinds to end, whose last act is Park; from then on the
-// watcher holds the connection, and the goroutine running resume owns it
+// watcher holds the connection, and the goroutine running wake owns it
 // next. Nothing else touches the connection meanwhile except Shutdown,
 // which wakes it (closeFromStop) before closing it.
 //
@@ -91,8 +92,8 @@ func (cc *clientConn) waitRequest(keepAlive time.Duration) error {
 func (cc *clientConn) park() {
 	cc.parking = false
 	p := cc.p
-	p.parked.Add(1) // before Park: resume may run at once
-	if err := idleWatcher().Park(&cc.slot, cc.c.RawConn(), cc.parkUntil, cc.resume); err != nil {
+	p.parked.Add(1) // before Park: wake may run at once
+	if err := idleWatcher().Park(&cc.slot, cc.c.RawConn(), cc.parkUntil, cc.wake); err != nil {
 		p.parked.Add(-1)
 		cc.noPark = true
 		go cc.resume(nil)
@@ -101,11 +102,17 @@ func (cc *clientConn) park() {
 	p.parks.Add(1)
 }
 
-// resume is the goroutine the watcher starts for a parked connection:
-// err is nil when the client sent something or closed, a timeout when
+// wake is the goroutine the watcher starts for a parked connection: err
+// is nil when the client sent something or closed, a timeout when
 // http_keep_alive expired, net.ErrClosed when graceful stop closes it.
-func (cc *clientConn) resume(err error) {
+func (cc *clientConn) wake(err error) {
 	cc.p.parked.Add(-1)
+	cc.resume(err)
+}
+
+// resume carries on the serve loop of a connection that waited without a
+// goroutine, or ends it when err says so.
+func (cc *clientConn) resume(err error) {
 	defer cc.end()
 	if err != nil {
 		// As when Fill fails between requests: no stream, nothing to log.
