@@ -92,6 +92,9 @@ func (cc *clientConn) waitRequest(keepAlive time.Duration) error {
 func (cc *clientConn) park() {
 	cc.parking = false
 	p := cc.p
+	if testHookPark != nil {
+		testHookPark(cc)
+	}
 	p.parked.Add(1) // before Park: wake may run at once
 	if err := idleWatcher().Park(&cc.slot, cc.c.RawConn(), cc.parkUntil, cc.wake); err != nil {
 		p.parked.Add(-1)
@@ -101,6 +104,10 @@ func (cc *clientConn) park() {
 	}
 	p.parks.Add(1)
 }
+
+// testHookPark, when set by a test, is called by park before the
+// connection is handed to the watcher.
+var testHookPark func(cc *clientConn)
 
 // wake is the goroutine the watcher starts for a parked connection: err
 // is nil when the client sent something or closed, a timeout when

@@ -120,6 +120,35 @@ func TestIdle_Hammer(t *testing.T) {
 	}
 }
 
+// TestIdle_ParkRefused: a connection closed between the decision to park
+// and the registration (graceful stop closing it meanwhile) is refused by
+// the watcher and ends in a new goroutine, its session and counters
+// settled.
+func TestIdle_ParkRefused(t *testing.T) {
+	p := startIdleProxy(t, "30s")
+	refused := make(chan struct{})
+	testHookPark = func(cc *clientConn) {
+		cc.c.Close()
+		testHookPark = nil // the conn goroutine is the only caller until then
+		close(refused)
+	}
+	defer func() { testHookPark = nil }()
+	cl := dial(t, p.addr("web"), "")
+	if r := cl.get(t, "/"); r.status != 200 {
+		t.Fatalf("status %d", r.status)
+	}
+	select {
+	case <-refused:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the idle connection was not parked in 10s")
+	}
+	expectEOF(t, cl, 0)
+	eventually(t, 5*time.Second, "the session ended", func() bool { return frontendStats(p, "web").CurSessions == 0 })
+	if n, parks := p.parked.Load(), p.parks.Load(); n != 0 || parks != 0 {
+		t.Fatalf("parked %d, parks %d after a refused park; want 0 and 0", n, parks)
+	}
+}
+
 // TestIdle_KeepAliveTimeoutWhileParked: http_keep_alive still closes a
 // parked connection, not before it expires, and the session ends.
 func TestIdle_KeepAliveTimeoutWhileParked(t *testing.T) {
