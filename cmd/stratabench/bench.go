@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -401,7 +398,7 @@ func (b *bench) measureIdle(ctx context.Context, sc *scenario, p *proxyKind, cfg
 		return nil, err
 	}
 	// Warm up: let the proxy allocate what it keeps whatever the load.
-	warm, err := openIdle(ctx, listen, sc.path, 50, 20)
+	warm, err := openIdle(ctx, listen, sc, 50, 20)
 	closeAll(warm)
 	if err != nil {
 		return nil, fmt.Errorf("warm-up: %w", err)
@@ -413,7 +410,7 @@ func (b *bench) measureIdle(ctx context.Context, sc *scenario, p *proxyKind, cfg
 	}
 	ir.FDsBefore, _ = procFDs(c.pid())
 
-	conns, err := openIdle(ctx, listen, sc.path, b.o.idle, 1)
+	conns, err := openIdle(ctx, listen, sc, b.o.idle, 1)
 	defer closeAll(conns)
 	if err != nil {
 		return nil, err
@@ -435,8 +432,8 @@ func (b *bench) measureIdle(ctx context.Context, sc *scenario, p *proxyKind, cfg
 }
 
 // openIdle opens n connections to addr, makes requests on each (expecting
-// 200) and returns them open.
-func openIdle(ctx context.Context, addr, path string, n, requests int) ([]net.Conn, error) {
+// 200) in the row's protocol (see oneIdle) and returns them open.
+func openIdle(ctx context.Context, addr string, sc *scenario, n, requests int) ([]net.Conn, error) {
 	conns := make([]net.Conn, n)
 	var (
 		mu    sync.Mutex
@@ -449,7 +446,7 @@ func openIdle(ctx context.Context, addr, path string, n, requests int) ([]net.Co
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				c, err := oneIdle(ctx, addr, path, requests)
+				c, err := oneIdle(ctx, addr, sc, requests)
 				if err != nil {
 					mu.Lock()
 					if first == nil {
@@ -479,45 +476,17 @@ func openIdle(ctx context.Context, addr, path string, n, requests int) ([]net.Co
 	return kept, first
 }
 
-func oneIdle(ctx context.Context, addr, path string, requests int) (net.Conn, error) {
-	d := net.Dialer{Timeout: 5 * time.Second}
-	c, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	br := bufio.NewReaderSize(c, 1024)
-	for i := 0; i < requests; i++ {
-		if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: bench\r\n\r\n"); err != nil {
-			c.Close()
-			return nil, err
-		}
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || resp.Close {
-			c.Close()
-			return nil, fmt.Errorf("answer %s, close %v", resp.Status, resp.Close)
-		}
-	}
-	c.SetDeadline(time.Time{})
-	return c, nil
-}
-
 // stillOpen counts the connections the peer has not closed, without
-// blocking: a read that times out at once means open.
+// blocking: a read that times out at once means open, and so does one that
+// returns bytes (an HTTP/2 server may send frames to an idle connection).
 func stillOpen(conns []net.Conn) int {
 	n := 0
-	var b [1]byte
+	var b [512]byte
 	for _, c := range conns {
 		c.SetReadDeadline(time.Now().Add(time.Millisecond))
 		_, err := c.Read(b[:])
 		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
+		if err == nil || errors.As(err, &ne) && ne.Timeout() {
 			n++
 		}
 		c.SetReadDeadline(time.Time{})

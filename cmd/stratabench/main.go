@@ -17,7 +17,8 @@
 // is the median of the runs.
 //
 // For rows marked idle it then opens -idle keep-alive client connections
-// that each make one request and stay idle, and reports the growth of the
+// that each make one request and stay idle, in the row's protocol (the TLS
+// rows over TLS, tls-h2 with HTTP/2), and reports the growth of the
 // proxy's resident memory (VmRSS) and descriptors per connection.
 //
 // The table goes to stdout, progress to stderr, and with -json the whole

@@ -35,8 +35,10 @@ type scenario struct {
 	// with that name rather than reported as a failure.
 	needs string
 	// idle: also measure the memory cost of idle client connections on
-	// this row's configuration.
-	idle bool
+	// this row's configuration, over TLS when scheme is "https", with
+	// HTTP/2 when idleH2 is set (ALPN h2), else HTTP/1.1.
+	idle   bool
+	idleH2 bool
 	// path is the request path the load generator asks for.
 	path   string
 	scheme string // "http" unless set
@@ -194,6 +196,7 @@ var scenarios = []scenario{
 		name:          "tls-h1",
 		about:         "plain over TLS (self-signed ECDSA P-256, ALPN http/1.1): wrk over https, keep-alive",
 		servers:       1,
+		idle:          true,
 		path:          "/",
 		scheme:        "https",
 		setup:         writeCertificate,
@@ -208,6 +211,8 @@ var scenarios = []scenario{
 		about:   "plain over TLS and HTTP/2: h2load, 10 connections × 10 streams",
 		servers: 1,
 		needs:   "HTTP/2 (ALPN h2 on a TLS frontend)",
+		idle:    true,
+		idleH2:  true,
 		path:    "/",
 		scheme:  "https",
 		setup:   writeCertificate,

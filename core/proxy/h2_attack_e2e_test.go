@@ -39,7 +39,7 @@ type h2Attacker struct {
 	enc   *hpack.Encoder
 }
 
-func dialH2Attacker(t *testing.T, addr string) *h2Attacker {
+func dialH2Attacker(t testing.TB, addr string) *h2Attacker {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {

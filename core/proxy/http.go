@@ -82,7 +82,7 @@ const (
 // until the client or a rule closes it.
 func (cc *clientConn) serveHTTP() {
 	fe := cc.fe
-	first := true
+	first := cc.sess.Streams.Load() == 0 // false when a parked connection resumes (idle.go)
 	if cc.conn.TLS != nil && cc.conn.TLS.ALPN == "h2" {
 		cc.serveH2()
 		return
@@ -97,13 +97,13 @@ func (cc *clientConn) serveHTTP() {
 			if !first {
 				cc.idle.Store(true)
 			}
+			var err error
 			if first {
 				cc.c.ReadDeadline = cc.sess.Start.Add(fe.Timeouts.HTTPRequest)
-			} else {
-				cc.c.ReadDeadline = time.Time{}
-				cc.c.ReadTimeout = fe.Timeouts.HTTPKeepAlive
+				_, err = cc.c.Fill(&cc.buf)
+			} else if err = cc.waitRequest(fe.Timeouts.HTTPKeepAlive); err == errParked {
+				return // the watcher gives the connection a goroutine again (idle.go)
 			}
-			_, err := cc.c.Fill(&cc.buf)
 			cc.idle.Store(false)
 			if err != nil {
 				// The client closed or went quiet between requests: no

@@ -7,13 +7,16 @@
 //   - one accept loop per bind address;
 //   - one goroutine per client connection, which owns the Conn, the Session
 //     and every Stream and Txn of that connection (HTTP/1.1 streams follow
-//     one another; TCP mode has one stream);
+//     one another; TCP mode has one stream); an HTTP/1.1 connection idle
+//     for 25 ms has none: it waits on the park watcher, which starts a new
+//     goroutine for it when it is readable (idle.go);
 //   - a tunnel (TCP mode, WebSocket) adds one goroutine for the server to
 //     client direction while it lasts.
 //
 // States of a client connection: accepted → (tcp-request connection rules)
-// → session → idle ⇄ busy (one stream at a time) → closed. Graceful stop
-// closes idle connections at once and lets busy ones finish their stream.
+// → session → idle ⇄ busy (one stream at a time) → closed, idle including
+// parked. Graceful stop closes idle connections at once and lets busy ones
+// finish their stream.
 //
 // A stream on its way to a server: backend chosen → server chosen and a
 // slot of it taken (possibly after waiting in a queue: core/backend) →
@@ -43,6 +46,7 @@ import (
 	"github.com/strata-proxy/strata/core/rules"
 	"github.com/strata-proxy/strata/core/session"
 	"github.com/strata-proxy/strata/core/transport"
+	"github.com/strata-proxy/strata/core/transport/park"
 )
 
 var exchangePool = sync.Pool{New: func() any { return &exchange{ttfb: -1} }}
@@ -62,6 +66,9 @@ type Proxy struct {
 	slots   connSlots
 	maxConn atomic.Int64
 	gate    acceptGate
+
+	// Idle connections on the watcher now, and parks so far (idle.go).
+	parked, parks atomic.Int64
 
 	mu        sync.Mutex
 	listeners []*listener
@@ -252,6 +259,12 @@ type clientConn struct {
 	buf  transport.Buffer
 	conn session.Conn
 	sess session.Session
+	// Parking while idle (idle.go): the place on the watcher (guarded by
+	// the watcher while parked), and the connection goroutine's plan.
+	slot      park.Slot
+	parking   bool
+	noPark    bool
+	parkUntil time.Time
 
 	// idle is true while the connection waits for a request; read by
 	// graceful stop.
@@ -293,25 +306,11 @@ func (p *Proxy) newClientConn(g *Generation, fe *Frontend, nc *net.TCPConn) *cli
 }
 
 func (cc *clientConn) serve() {
-	p, fe := cc.p, cc.fe
-	defer p.wg.Done()
-	defer cc.close()
+	fe := cc.fe
+	defer cc.end()
 	fe.cur.Add(1)
 	fe.Stats.CurSessions.Add(1)
-	defer func() {
-		// cc.fe: the connection may have moved to a newer generation.
-		cc.fe.cur.Add(-1)
-		cc.fe.Stats.CurSessions.Add(-1)
-	}()
-	defer func() {
-		if r := recover(); r != nil {
-			// A bug must cost one connection, never the process.
-			p.log.Error("connection handler panicked", "frontend", fe.Name, "panic", r)
-		}
-	}()
-
 	cc.trackSessionStart() // tracker slots, for track-sc in the rules below
-	defer cc.trackSessionEnd()
 
 	// tcp-request connection and session rules: the session exists, no
 	// stream yet. The PROXY protocol and TLS handshakes come between them.
@@ -338,6 +337,25 @@ func (cc *clientConn) serve() {
 	} else {
 		cc.serveTCP()
 	}
+}
+
+// end runs when a connection goroutine returns (serve, or resume after a
+// park): the connection is over, unless the goroutine is handing it to the
+// watcher (idle.go).
+func (cc *clientConn) end() {
+	if r := recover(); r != nil {
+		// A bug must cost one connection, never the process.
+		cc.p.log.Error("connection handler panicked", "frontend", cc.fe.Name, "panic", r)
+	} else if cc.parking {
+		cc.park() // the goroutine's last act: the watcher owns the connection now
+		return
+	}
+	cc.trackSessionEnd()
+	// cc.fe: the connection may have moved to a newer generation.
+	cc.fe.cur.Add(-1)
+	cc.fe.Stats.CurSessions.Add(-1)
+	cc.close()
+	cc.p.wg.Done()
 }
 
 func (cc *clientConn) close() {
@@ -372,7 +390,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		p.mu.Lock()
 		for cc := range p.conns {
 			if cc.idle.Load() && !time.Now().Before(lingerUntil) {
-				cc.c.Close()
+				cc.closeFromStop()
 			}
 			if h := cc.h2.Load(); h != nil {
 				h.Shutdown() // GOAWAY: open streams finish, no new one starts
@@ -387,7 +405,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 			p.killOnce.Do(func() { close(p.kill) })
 			p.mu.Lock()
 			for cc := range p.conns {
-				cc.c.Close()
+				cc.closeFromStop()
 				if sc := cc.sconn.Load(); sc != nil {
 					sc.Close()
 				}

@@ -225,7 +225,7 @@ func TestTerm_H2ClientResetToH2Server(t *testing.T) {
 }
 
 // responseHead reads frames until the response HEADERS of stream id.
-func (a *h2Attacker) responseHead(t *testing.T, id uint32) {
+func (a *h2Attacker) responseHead(t testing.TB, id uint32) {
 	t.Helper()
 	for {
 		f, err := a.fr.ReadFrame()
