@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/strata-proxy/strata/core/logfmt"
 )
 
 // Frontend is one entry of `frontends`: where clients connect and what
@@ -67,6 +69,27 @@ type Frontend struct {
 	// H2 tunes HTTP/2 and enables cleartext h2c (`h2`); nil keeps the
 	// defaults: HTTP/2 over TLS when tls.alpn offers h2, no h2c.
 	H2 *FrontendH2
+
+	// LogFormat is `log_format`: the frontend's access-log line, as
+	// HAProxy's log-format (`%ci:%cp [%tr] %ft …`, see core/logfmt) or a
+	// preset: httplog, tcplog, httpslog (HAProxy's option httplog,
+	// tcplog, httpslog, byte for byte) or json (httplog's fields as a
+	// JSON object, with trace ids). Default "": strata's own line in
+	// global.access_log.format.
+	LogFormat string
+	// CaptureRequestHeaders is `capture_request_headers` (HAProxy's
+	// `capture request header NAME len N`): header values logged in %hr,
+	// as {v1|v2}, each cut to its len (http mode only).
+	CaptureRequestHeaders []Capture
+	// CaptureResponseHeaders is `capture_response_headers`: the same for
+	// the response, logged in %hs.
+	CaptureResponseHeaders []Capture
+}
+
+// Capture is one captured header: `{ name: Host, len: 32 }`.
+type Capture struct {
+	Name string
+	Len  int // bytes kept, 1 to 65536
 }
 
 // FrontendTimeouts is `frontends.NAME.timeouts`.
@@ -142,6 +165,9 @@ func (d *decoder) frontend(name, path string, v any) *Frontend {
 	f.AcceptProxy = o.boolean("accept_proxy", false)
 	f.TLS = d.frontendTLS(o, f.Mode)
 	f.H2 = d.frontendH2(o, f.Mode)
+	f.LogFormat = o.logFormat("log_format")
+	f.CaptureRequestHeaders = o.captures("capture_request_headers")
+	f.CaptureResponseHeaders = o.captures("capture_response_headers")
 	o.done()
 
 	if len(f.Bind) == 0 && !o.bad && isEmpty(bv) {
@@ -149,8 +175,60 @@ func (d *decoder) frontend(name, path string, v any) *Frontend {
 	}
 	if f.Mode == ModeTCP {
 		d.httpOnly(f.Path, "frontend", f.HTTPRequest, f.HTTPResponse, f.HTTPAfterResponse, f.ForwardFor, f.Forwarded)
+		for _, k := range []string{"capture_request_headers", "capture_response_headers"} {
+			if o.has(k) {
+				d.errorf(joinPath(f.Path, k), "set mode: http or remove it (a TCP stream has no headers)", "%s in a TCP frontend", k)
+			}
+		}
 	}
 	return f
+}
+
+// logFormat decodes `log_format`: a preset name or a format, compiled
+// here so that a mistake is reported with its path.
+func (o *object) logFormat(key string) string {
+	s, p, ok := o.scalar(key)
+	if !ok {
+		return ""
+	}
+	if _, err := logfmt.Parse(s); err != nil {
+		o.d.errorf(p, "fix the format (HAProxy's log-format variables) or use a preset: "+strings.Join(logfmt.Presets, ", "), "%v", err)
+		return ""
+	}
+	return s
+}
+
+// captures decodes a list of `{ name: HEADER, len: N }`.
+func (o *object) captures(key string) []Capture {
+	v, p := o.get(key)
+	if v == nil {
+		return nil
+	}
+	list, ok := v.([]any)
+	if !ok {
+		o.d.errorf(p, "write a list, e.g. [{ name: Host, len: 32 }]", "expected a list, got %s", describe(v))
+		return nil
+	}
+	var out []Capture
+	for i, e := range list {
+		c := o.d.object(indexPath(p, i), e)
+		cp := Capture{Name: c.str("name", ""), Len: c.integer("len", 0, 1, 65536)}
+		c.done()
+		if c.bad {
+			continue
+		}
+		switch {
+		case cp.Name == "":
+			o.d.errorf(joinPath(indexPath(p, i), "name"), "write the header's name, e.g. name: Host", "required")
+		case !isToken(cp.Name):
+			o.d.errorf(joinPath(indexPath(p, i), "name"), "write a header name, e.g. User-Agent", "invalid header name %s", quote(cp.Name))
+		case cp.Len == 0:
+			o.d.errorf(joinPath(indexPath(p, i), "len"), "write how many bytes to keep, e.g. len: 32", "required")
+		default:
+			out = append(out, cp)
+		}
+	}
+	return out
 }
 
 // httpOnly reports settings that only make sense in http mode.
