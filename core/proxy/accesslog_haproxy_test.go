@@ -1,0 +1,144 @@
+package proxy
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// accessLogRequests are the requests of the access-log differential tests,
+// each on its own connection: a 200 with captured headers (one cut to its
+// len), a 404 from the server, a request denied by a rule, a backend
+// without a usable server (503), an HTTP/1.0 request with a query string,
+// a request neither can parse (a '#' in its target).
+var accessLogRequests = []string{
+	"GET /ok HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl-differential\r\nConnection: close\r\n\r\n",
+	"GET /status/404 HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n",
+	"GET /deny/me HTTP/1.1\r\nHost: deny.example\r\nUser-Agent: x|y{z}\r\nConnection: close\r\n\r\n",
+	"GET /nosrv HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n",
+	"GET /q?a=1&b=%22 HTTP/1.0\r\nHost: example.com\r\n\r\n",
+	"GET /q?a=1&b=%22#x HTTP/1.0\r\nHost: example.com\r\n\r\n",
+}
+
+// TestAccessLog_HTTPLogDifferentialHAProxy sends the same requests through
+// HAProxy 2.6 with `option httplog` (logging to stdout, format raw) and
+// through strata with log_format httplog and the same captures: every line
+// must be equal field by field, except the client port, the date and the
+// timers (whose values differ; a timer not reached, -1, must be -1 in
+// both).
+func TestAccessLog_HTTPLogDifferentialHAProxy(t *testing.T) {
+	up := startUpstream(t)
+	haddr := haproxyAddr(t)
+	hap := startHAProxy(t, fmt.Sprintf(`global
+  log stdout format raw local0
+defaults
+  mode http
+  log global
+  option httplog
+  option dontlognull
+  timeout client 5s
+  timeout server 5s
+  timeout connect 5s
+frontend web
+  bind %s
+  capture request header Host len 32
+  capture request header User-Agent len 8
+  capture response header X-Server len 4
+  http-request deny if { path_beg /deny }
+  use_backend nosrv if { path_beg /nosrv }
+  default_backend app
+backend app
+  server s1 %s
+backend nosrv
+  server s1 %s disabled
+`, haddr, up.Addr, up.Addr), haddr)
+
+	p := startProxy(t, `
+global:
+  access_log: { output: stdout }
+frontends:
+  web:
+    bind: ["127.0.0.1:0"]
+    log_format: httplog
+    capture_request_headers: [{ name: Host, len: 32 }, { name: User-Agent, len: 8 }]
+    capture_response_headers: [{ name: X-Server, len: 4 }]
+    http_request: ["deny if { path_beg /deny }"]
+    use_backend: ["nosrv if { path_beg /nosrv }"]
+    default_backend: app
+backends:
+  app:
+    servers:
+      s1: { address: "{{up}}" }
+  nosrv:
+    servers:
+      s1: { address: "{{up}}", disabled: true }
+`, map[string]string{"up": up.Addr})
+	saddr := p.addr("web")
+
+	for _, raw := range accessLogRequests {
+		h, s := statusOf(rawExchange(t, haddr, raw)), statusOf(rawExchange(t, saddr, raw))
+		if h != s {
+			t.Fatalf("%q: haproxy answered %d, strata %d", strings.SplitN(raw, "\r\n", 2)[0], h, s)
+		}
+	}
+	n := len(accessLogRequests)
+	hLines := waitLines(t, n, func() []string { return logLinesFrom(hap.out.String()) })
+	sLines := waitLines(t, n, func() []string { p.Proxy.alog.Flush(); return logLinesFrom(p.logbuf.String()) })
+	for i := range n {
+		h, s := httplogFields(t, hLines[i]), httplogFields(t, sLines[i])
+		if strings.Join(h, "\n") != strings.Join(s, "\n") {
+			t.Errorf("line %d differs:\nhaproxy: %s\nstrata:  %s\nfields:\nhaproxy: %q\nstrata:  %q", i, hLines[i], sLines[i], h, s)
+		}
+	}
+	t.Logf("haproxy:\n  %s\nstrata:\n  %s", strings.Join(hLines, "\n  "), strings.Join(sLines, "\n  "))
+}
+
+// logLinesFrom returns the access-log lines of out (HAProxy also prints
+// its notices there).
+func logLinesFrom(out string) []string {
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "127.0.0.1:") {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// waitLines waits until read returns at least n lines.
+func waitLines(t *testing.T, n int, read func() []string) []string {
+	t.Helper()
+	for range 500 {
+		if l := read(); len(l) >= n {
+			return l
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	l := read()
+	t.Fatalf("%d log lines, want %d:\n%s", len(l), n, strings.Join(l, "\n"))
+	return nil
+}
+
+// httplogLine is HAProxy's httplog line (its manual, 8.2.3).
+var httplogLine = regexp.MustCompile(`^(\S+):(\d+) \[(\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d\.\d{3})\] (\S+) (\S+)/(\S+) (-?\d+)/(-?\d+)/(-?\d+)/(-?\d+)/(\+?-?\d+) (-?\d+) (\d+) (\S+) (\S+) (\S{4}) (\d+)/(\d+)/(\d+)/(\d+)/(\+?\d+) (\d+)/(\d+) (?:(\{[^}]*\}) )?(?:(\{[^}]*\}) )?(".*")$`)
+
+// httplogFields splits an httplog line into its fields, with the client
+// port and the date blanked and each timer reduced to "-1" (not reached)
+// or "t".
+func httplogFields(t *testing.T, line string) []string {
+	t.Helper()
+	m := httplogLine.FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("not an httplog line: %q", line)
+	}
+	f := m[1:]
+	f[1], f[2] = "port", "date"
+	for i := 6; i <= 10; i++ { // TR Tw Tc Tr Ta
+		if f[i] != "-1" {
+			f[i] = "t"
+		}
+	}
+	return f
+}
