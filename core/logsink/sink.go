@@ -82,11 +82,11 @@ const writeTimeout = time.Second
 
 // Sink is one log destination with its queue.
 type Sink struct {
-	datagram bool     // one message per line (syslog); else a byte stream
-	syslog   *Syslog  // nil: lines go as they are
-	path     string   // file sinks: what Reopen opens
-	pid      string   // syslog header
-	max      int      // queue bound in bytes
+	datagram bool    // one message per line (syslog); else a byte stream
+	syslog   *Syslog // nil: lines go as they are
+	path     string  // file sinks: what Reopen opens
+	pid      string  // syslog header
+	max      int     // queue bound in bytes
 	kick     chan struct{}
 	stop     chan struct{}
 	done     chan struct{}

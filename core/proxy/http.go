@@ -303,7 +303,8 @@ func (cc *clientConn) route(x *exchange) stepResult {
 	ctx := &x.fctx
 	ctx.Reset()
 	ctx.Conn, ctx.Sess, ctx.Strm, ctx.Proc = &cc.conn, &cc.sess, strm, cc.gen.proc
-	cc.captureRequest(x) // for the log, before any rule (accesslog.go)
+	// Captures for the log, before any rule (accesslog.go).
+	cc.captureRequest(x)
 	cc.traceHTTP(x) // the stream's span, parent of its plugin calls (telemetry.go)
 
 	// tcp-request content sees the stream without its transaction.
