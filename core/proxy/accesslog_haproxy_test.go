@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"regexp"
 	"strings"
 	"testing"
@@ -136,6 +138,133 @@ func httplogFields(t *testing.T, line string) []string {
 	f := m[1:]
 	f[1], f[2] = "port", "date"
 	for i := 6; i <= 10; i++ { // TR Tw Tc Tr Ta
+		if f[i] != "-1" {
+			f[i] = "t"
+		}
+	}
+	return f
+}
+
+// TestAccessLog_TCPLogDifferentialHAProxy does the same in TCP mode with
+// `option tcplog`: a tunnel to an echo server that the client closes, and
+// a connection to a backend without a usable server.
+func TestAccessLog_TCPLogDifferentialHAProxy(t *testing.T) {
+	up := startUpstream(t, "-mode", "tcp")
+	// Without dontlognull (which would hide a connection that gets no
+	// server before its data is read); the readiness probe has a
+	// frontend of its own, whose line is left out.
+	probe, haddr, haddr2 := haproxyAddr(t), haproxyAddr(t), haproxyAddr(t)
+	hap := startHAProxy(t, fmt.Sprintf(`global
+  log stdout format raw local0
+defaults
+  mode tcp
+  log global
+  option tcplog
+  timeout client 5s
+  timeout server 5s
+  timeout connect 5s
+frontend probe
+  bind %s
+  default_backend app
+frontend echo
+  bind %s
+  default_backend app
+frontend none
+  bind %s
+  default_backend nosrv
+backend app
+  server s1 %s
+backend nosrv
+  server s1 %s disabled
+`, probe, haddr, haddr2, up.Addr, up.Addr), probe)
+
+	p := startProxy(t, `
+global:
+  access_log: { output: stdout }
+frontends:
+  echo:
+    bind: ["127.0.0.1:0"]
+    mode: tcp
+    log_format: tcplog
+    default_backend: app
+  none:
+    bind: ["127.0.0.1:0"]
+    mode: tcp
+    log_format: tcplog
+    default_backend: nosrv
+backends:
+  app:
+    mode: tcp
+    servers:
+      s1: { address: "{{up}}" }
+  nosrv:
+    mode: tcp
+    servers:
+      s1: { address: "{{up}}", disabled: true }
+`, map[string]string{"up": up.Addr})
+
+	// One connection at a time, each logged and gone before the next, so
+	// that both count the same connections (%ac, %fc).
+	var hLines, sLines []string
+	for i, addrs := range [][2]string{{haddr, p.addr("echo")}, {haddr2, p.addr("none")}} {
+		tcpEcho(t, addrs[0], "hello, echo")
+		hLines = waitLines(t, i+1, func() []string { return withoutFrontend(logLinesFrom(hap.out.String()), "probe") })
+		tcpEcho(t, addrs[1], "hello, echo")
+		sLines = waitLines(t, i+1, func() []string { p.Proxy.alog.Flush(); return logLinesFrom(p.logbuf.String()) })
+		waitLines(t, 1, func() []string { // the connection's slot is given back after its line
+			if p.slots.cur.Load() == 0 {
+				return []string{"closed"}
+			}
+			return nil
+		})
+	}
+	for i := range 2 {
+		h, s := tcplogFields(t, hLines[i]), tcplogFields(t, sLines[i])
+		if strings.Join(h, "\n") != strings.Join(s, "\n") {
+			t.Errorf("line %d differs:\nhaproxy: %s\nstrata:  %s\nfields:\nhaproxy: %q\nstrata:  %q", i, hLines[i], sLines[i], h, s)
+		}
+	}
+	t.Logf("haproxy:\n  %s\nstrata:\n  %s", strings.Join(hLines, "\n  "), strings.Join(sLines, "\n  "))
+}
+
+// withoutFrontend drops the lines of frontend fe.
+func withoutFrontend(lines []string, fe string) []string {
+	var out []string
+	for _, l := range lines {
+		if !strings.Contains(l, "] "+fe+" ") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// tcpEcho sends msg on a new connection to addr, reads what comes back
+// until the proxy closes or len(msg) bytes came, then closes.
+func tcpEcho(t *testing.T, addr, msg string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, msg)
+	io.ReadFull(c, make([]byte, len(msg)))
+}
+
+// tcplogLine is HAProxy's tcplog line (its manual, 8.2.2).
+var tcplogLine = regexp.MustCompile(`^(\S+):(\d+) \[(\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d\.\d{3})\] (\S+) (\S+)/(\S+) (-?\d+)/(-?\d+)/(\+?-?\d+) (\d+) (\S\S) (\d+)/(\d+)/(\d+)/(\d+)/(\+?\d+) (\d+)/(\d+)$`)
+
+// tcplogFields is httplogFields for a tcplog line.
+func tcplogFields(t *testing.T, line string) []string {
+	t.Helper()
+	m := tcplogLine.FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("not a tcplog line: %q", line)
+	}
+	f := m[1:]
+	f[1], f[2] = "port", "date"
+	for i := 6; i <= 8; i++ { // Tw Tc Tt
 		if f[i] != "-1" {
 			f[i] = "t"
 		}
