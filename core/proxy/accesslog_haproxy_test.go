@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -33,8 +35,10 @@ var accessLogRequests = []string{
 func TestAccessLog_HTTPLogDifferentialHAProxy(t *testing.T) {
 	up := startUpstream(t)
 	haddr := haproxyAddr(t)
+	sock := filepath.Join(t.TempDir(), "haproxy.sock")
 	hap := startHAProxy(t, fmt.Sprintf(`global
   log stdout format raw local0
+  stats socket %s level admin
 defaults
   mode http
   log global
@@ -55,7 +59,7 @@ backend app
   server s1 %s
 backend nosrv
   server s1 %s disabled
-`, haddr, up.Addr, up.Addr), haddr)
+`, sock, haddr, up.Addr, up.Addr), haddr)
 
 	p := startProxy(t, `
 global:
@@ -79,11 +83,15 @@ backends:
 `, map[string]string{"up": up.Addr})
 	saddr := p.addr("web")
 
+	// One connection at a time, each gone before the next, so that both
+	// count the same connections (%ac, %fc).
+	waitNoConns(t, p, sock) // HAProxy's readiness probe is gone
 	for _, raw := range accessLogRequests {
 		h, s := statusOf(rawExchange(t, haddr, raw)), statusOf(rawExchange(t, saddr, raw))
 		if h != s {
 			t.Fatalf("%q: haproxy answered %d, strata %d", strings.SplitN(raw, "\r\n", 2)[0], h, s)
 		}
+		waitNoConns(t, p, sock)
 	}
 	n := len(accessLogRequests)
 	hLines := waitLines(t, n, func() []string { return logLinesFrom(hap.out.String()) })
@@ -154,8 +162,10 @@ func TestAccessLog_TCPLogDifferentialHAProxy(t *testing.T) {
 	// server before its data is read); the readiness probe has a
 	// frontend of its own, whose line is left out.
 	probe, haddr, haddr2 := haproxyAddr(t), haproxyAddr(t), haproxyAddr(t)
+	sock := filepath.Join(t.TempDir(), "haproxy.sock")
 	hap := startHAProxy(t, fmt.Sprintf(`global
   log stdout format raw local0
+  stats socket %s level admin
 defaults
   mode tcp
   log global
@@ -176,7 +186,7 @@ backend app
   server s1 %s
 backend nosrv
   server s1 %s disabled
-`, probe, haddr, haddr2, up.Addr, up.Addr), probe)
+`, sock, probe, haddr, haddr2, up.Addr, up.Addr), probe)
 
 	p := startProxy(t, `
 global:
@@ -206,17 +216,13 @@ backends:
 	// One connection at a time, each logged and gone before the next, so
 	// that both count the same connections (%ac, %fc).
 	var hLines, sLines []string
+	waitNoConns(t, p, sock) // HAProxy's readiness probe is gone
 	for i, addrs := range [][2]string{{haddr, p.addr("echo")}, {haddr2, p.addr("none")}} {
 		tcpEcho(t, addrs[0], "hello, echo")
 		hLines = waitLines(t, i+1, func() []string { return withoutFrontend(logLinesFrom(hap.out.String()), "probe") })
 		tcpEcho(t, addrs[1], "hello, echo")
 		sLines = waitLines(t, i+1, func() []string { p.Proxy.alog.Flush(); return logLinesFrom(p.logbuf.String()) })
-		waitLines(t, 1, func() []string { // the connection's slot is given back after its line
-			if p.slots.cur.Load() == 0 {
-				return []string{"closed"}
-			}
-			return nil
-		})
+		waitNoConns(t, p, sock)
 	}
 	for i := range 2 {
 		h, s := tcplogFields(t, hLines[i]), tcplogFields(t, sLines[i])
@@ -225,6 +231,46 @@ backends:
 		}
 	}
 	t.Logf("haproxy:\n  %s\nstrata:\n  %s", strings.Join(hLines, "\n  "), strings.Join(sLines, "\n  "))
+}
+
+// waitNoConns waits until neither strata nor HAProxy (asked on its stats
+// socket) holds a client connection.
+func waitNoConns(t *testing.T, p *testProxy, sock string) {
+	t.Helper()
+	for range 500 {
+		if p.slots.cur.Load() == 0 && haproxyCurrConns(t, sock) == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("connections still open: strata %d, haproxy %d", p.slots.cur.Load(), haproxyCurrConns(t, sock))
+}
+
+// haproxyCurrConns returns CurrConns of HAProxy's `show info`.
+func haproxyCurrConns(t *testing.T, sock string) int {
+	t.Helper()
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "show info\n")
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "CurrConns: "); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatalf("show info: %q", l)
+			}
+			return n
+		}
+	}
+	t.Fatalf("show info has no CurrConns:\n%s", b)
+	return 0
 }
 
 // withoutFrontend drops the lines of frontend fe.
