@@ -162,3 +162,24 @@ func BenchmarkFormat_HTTPLog(b *testing.B) {
 		buf = f.Append(buf[:0], r)
 	}
 }
+
+// TestCaptures_ReuseAllocs: a stream's captures reuse the storage of the
+// previous stream's, even after a stream that captured nothing.
+func TestCaptures_ReuseAllocs(t *testing.T) {
+	var c Captures
+	v := []byte("example.com")
+	c.Reset(2)
+	c.Set(0, v, 32)
+	c.Set(1, v, 4)
+	if n := testing.AllocsPerRun(100, func() {
+		c.Reset(0)
+		c.Reset(2)
+		c.Set(0, v, 32)
+		c.Set(1, v, 4)
+	}); n != 0 {
+		t.Errorf("%v allocations per stream", n)
+	}
+	if got := c.Values(); string(got[0]) != "example.com" || string(got[1]) != "exam" {
+		t.Errorf("captures = %q", got)
+	}
+}

@@ -68,10 +68,10 @@ type Captures struct {
 
 // Reset empties the captures and sizes them for n headers.
 func (c *Captures) Reset(n int) {
-	for len(c.vals) < n {
-		c.vals = append(c.vals, nil)
+	if n > cap(c.vals) {
+		c.vals = append(c.vals[:cap(c.vals)], make([][]byte, n-cap(c.vals))...)
 	}
-	c.vals = c.vals[:n]
+	c.vals = c.vals[:n] // within capacity: the values' storage is kept
 	for i := range c.vals {
 		c.vals[i] = c.vals[i][:0]
 	}

@@ -16,7 +16,7 @@ import (
 // startProxyOwnLog is startProxy, but the proxy opens the access-log
 // output of the configuration itself (a socket, a file) instead of writing
 // to the test's buffer.
-func startProxyOwnLog(t *testing.T, yaml string, vars map[string]string) *testProxy {
+func startProxyOwnLog(t testing.TB, yaml string, vars map[string]string) *testProxy {
 	t.Helper()
 	for k, v := range vars {
 		yaml = strings.ReplaceAll(yaml, "{{"+k+"}}", v)
