@@ -77,7 +77,7 @@ func TestFormat_Append(t *testing.T) {
 		{
 			name: "httpslog on a plain connection", format: "httpslog",
 			edit: func(r *Record) { r.ReqCaptures = nil },
-			want: `10.0.1.2:33317 [07/Dec/2026:09:00:01.234] http-in static/srv1 10/0/30/69/109 200 2750 - - ---- 1/1/1/1/0 0/0 "GET /index.html HTTP/1.1" 0/-/-/-/- -/-/-`,
+			want: `10.0.1.2:33317 [07/Dec/2026:09:00:01.234] http-in static/srv1 10/0/30/69/109 200 2750 - - ---- 1/1/1/1/0 0/0 "GET /index.html HTTP/1.1" 0/-/-/-/0 -/-/-`,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

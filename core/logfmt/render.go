@@ -225,9 +225,7 @@ func (f *Format) appendVar(b []byte, n *node, r *Record, json bool) []byte {
 		}
 		return appendInt(b, 0, fl) // a failed handshake or verification ends the connection
 	case varSSLResumed:
-		if r.TLSVersion == 0 {
-			return appendStr(b, "", fl, json)
-		}
+		// HAProxy says 0 on a plain connection too.
 		if r.Resumed {
 			return appendInt(b, 1, fl)
 		}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -316,4 +317,105 @@ func tcplogFields(t *testing.T, line string) []string {
 		}
 	}
 	return f
+}
+
+// TestAccessLog_HTTPSLogDifferentialHAProxy does the same over TLS with
+// `option httpslog`: the frontend name with '~', the TLS error fields, the
+// SNI, the protocol and the cipher (the client offers one TLS 1.2 suite,
+// so that both must choose it), and a plain-HTTP request on a second bind,
+// whose TLS fields are "-".
+func TestAccessLog_HTTPSLogDifferentialHAProxy(t *testing.T) {
+	up := startUpstream(t)
+	dir := t.TempDir()
+	ca := newTLSTestCA(t, dir, "ca")
+	leaf := ca.issue(t, "site", cn("site.test"), false, "site.test")
+	combined := filepath.Join(dir, "combined.pem")
+	ppWriteCombined(t, combined, leaf)
+	haddr, haddr2 := haproxyAddr(t), haproxyAddr(t)
+	sock := filepath.Join(dir, "haproxy.sock")
+	hap := startHAProxy(t, fmt.Sprintf(`global
+  log stdout format raw local0
+  stats socket %s level admin
+defaults
+  mode http
+  log global
+  option httpslog
+  option dontlognull
+  timeout client 5s
+  timeout server 5s
+  timeout connect 5s
+frontend web
+  bind %s ssl crt %s
+  capture request header Host len 32
+  default_backend app
+frontend plain
+  bind %s
+  default_backend app
+backend app
+  server s1 %s
+`, sock, haddr, combined, haddr2, up.Addr), haddr2)
+
+	p := startProxy(t, `
+global:
+  access_log: { output: stdout }
+frontends:
+  web:
+    bind: ["127.0.0.1:0"]
+    tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }] }
+    log_format: httpslog
+    capture_request_headers: [{ name: Host, len: 32 }]
+    default_backend: app
+  plain:
+    bind: ["127.0.0.1:0"]
+    log_format: httpslog
+    default_backend: app
+backends:
+  app:
+    servers:
+      s1: { address: "{{up}}" }
+`, map[string]string{"up": up.Addr, "cert": leaf.Cert, "key": leaf.Key})
+
+	tlsRequest := func(addr string) {
+		c, err := tls.Dial("tcp", addr, &tls.Config{
+			ServerName: "site.test", RootCAs: ca.Pool,
+			MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, "GET /tls HTTP/1.1\r\nHost: site.test\r\nConnection: close\r\n\r\n")
+		if b, _ := io.ReadAll(c); statusOf(string(b)) != 200 {
+			t.Fatalf("%s: %q", addr, b)
+		}
+	}
+	waitNoConns(t, p, sock)
+	tlsRequest(haddr)
+	tlsRequest(p.addr("web"))
+	waitNoConns(t, p, sock)
+	for _, a := range []string{haddr2, p.addr("plain")} {
+		if st := statusOf(rawExchange(t, a, "GET /plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")); st != 200 {
+			t.Fatalf("%s: status %d", a, st)
+		}
+	}
+	hLines := waitLines(t, 2, func() []string { return logLinesFrom(hap.out.String()) })
+	sLines := waitLines(t, 2, func() []string { p.Proxy.alog.Flush(); return logLinesFrom(p.logbuf.String()) })
+	for i := range 2 {
+		h, s := httpslogFields(t, hLines[i]), httpslogFields(t, sLines[i])
+		if strings.Join(h, "\n") != strings.Join(s, "\n") {
+			t.Errorf("line %d differs:\nhaproxy: %s\nstrata:  %s\nfields:\nhaproxy: %q\nstrata:  %q", i, hLines[i], sLines[i], h, s)
+		}
+	}
+	t.Logf("haproxy:\n  %s\nstrata:\n  %s", strings.Join(hLines, "\n  "), strings.Join(sLines, "\n  "))
+}
+
+// httpslogFields splits an httpslog line: httplog's fields, then those of
+// the TLS part.
+func httpslogFields(t *testing.T, line string) []string {
+	t.Helper()
+	i := strings.LastIndex(line, `" `)
+	if i < 0 {
+		t.Fatalf("not an httpslog line: %q", line)
+	}
+	return append(httplogFields(t, line[:i+1]), strings.FieldsFunc(line[i+2:], func(r rune) bool { return r == '/' || r == ' ' })...)
 }
