@@ -593,7 +593,7 @@ func runeLen[T string | []byte](s T) int {
 // tlsVersionName is OpenSSL's name of a TLS version, as HAProxy prints it.
 func tlsVersionName(v uint16) string {
 	switch v {
-	case tls.VersionSSL30: //nolint:staticcheck // a name to print, not a version to offer
+	case 0x0300: // SSL 3.0: a name to print (crypto/tls deprecates the constant)
 		return "SSLv3"
 	case tls.VersionTLS10:
 		return "TLSv1"
