@@ -84,6 +84,13 @@ type Frontend struct {
 	// CaptureResponseHeaders is `capture_response_headers`: the same for
 	// the response, logged in %hs.
 	CaptureResponseHeaders []Capture
+	// UniqueIDFormat is `unique_id_format` (HAProxy's unique-id-format):
+	// a log format whose value names each request, logged in %ID, e.g.
+	// "%{+X}o %ci:%cp_%fi:%fp_%Ts_%rt:%pid". Default "": no id.
+	UniqueIDFormat string
+	// UniqueIDHeader is `unique_id_header`: a request header that carries
+	// the id to the server (http mode; needs unique_id_format).
+	UniqueIDHeader string
 }
 
 // Capture is one captured header: `{ name: Host, len: 32 }`.
@@ -168,14 +175,24 @@ func (d *decoder) frontend(name, path string, v any) *Frontend {
 	f.LogFormat = o.logFormat("log_format")
 	f.CaptureRequestHeaders = o.captures("capture_request_headers")
 	f.CaptureResponseHeaders = o.captures("capture_response_headers")
+	f.UniqueIDFormat = o.logFormat("unique_id_format")
+	f.UniqueIDHeader = o.str("unique_id_header", "")
 	o.done()
+	if h := f.UniqueIDHeader; h != "" {
+		switch {
+		case !isToken(h):
+			d.errorf(joinPath(f.Path, "unique_id_header"), "write a header name, e.g. X-Unique-ID", "invalid header name %s", quote(h))
+		case f.UniqueIDFormat == "":
+			d.errorf(joinPath(f.Path, "unique_id_header"), "set unique_id_format too, e.g. \"%{+X}o %ci:%cp_%fi:%fp_%Ts_%rt:%pid\"", "no unique_id_format to fill it")
+		}
+	}
 
 	if len(f.Bind) == 0 && !o.bad && isEmpty(bv) {
 		d.errorf(bp, `add at least one address, e.g. bind: ["127.0.0.1:8080"] or [":8080"]`, "required")
 	}
 	if f.Mode == ModeTCP {
 		d.httpOnly(f.Path, "frontend", f.HTTPRequest, f.HTTPResponse, f.HTTPAfterResponse, f.ForwardFor, f.Forwarded)
-		for _, k := range []string{"capture_request_headers", "capture_response_headers"} {
+		for _, k := range []string{"capture_request_headers", "capture_response_headers", "unique_id_header"} {
 			if o.has(k) {
 				d.errorf(joinPath(f.Path, k), "set mode: http or remove it (a TCP stream has no headers)", "%s in a TCP frontend", k)
 			}

@@ -27,6 +27,7 @@ type Format struct {
 	// host and pid are printed by %H and %pid, read once.
 	host string
 	pid  string
+	pidN int
 }
 
 // String returns the format as written (or the preset's name).
@@ -76,7 +77,8 @@ func Parse(s string) (*Format, error) {
 func compile(name, s string) (*Format, error) {
 	f := &Format{src: name}
 	f.host, _ = os.Hostname()
-	f.pid = strconv.Itoa(os.Getpid())
+	f.pidN = os.Getpid()
+	f.pid = strconv.Itoa(f.pidN)
 	var global flags
 	text := func(t string) {
 		if n := len(f.nodes); n > 0 && f.nodes[n-1].kind == nodeText {

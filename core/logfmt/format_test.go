@@ -2,7 +2,9 @@ package logfmt
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -181,5 +183,22 @@ func TestCaptures_ReuseAllocs(t *testing.T) {
 	}
 	if got := c.Values(); string(got[0]) != "example.com" || string(got[1]) != "exam" {
 		t.Errorf("captures = %q", got)
+	}
+}
+
+// TestFormat_UniqueID renders HAProxy's usual unique-id-format: +X prints
+// addresses, ports, the date, the counter and the pid in hexadecimal.
+func TestFormat_UniqueID(t *testing.T) {
+	f, err := Parse(`%{+X}o %ci:%cp_%fi:%fp_%Ts_%rt:%pid`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := sampleRecord()
+	r.Local = netip.MustParseAddrPort("192.168.0.1:443")
+	r.Counter = 255
+	got := string(f.AppendValue(nil, r))
+	want := fmt.Sprintf("0A000102:8225_C0A80001:01BB_%X_FF:%X", r.Accept.Unix(), os.Getpid())
+	if got != want {
+		t.Fatalf("got %q, want %q", got, want)
 	}
 }

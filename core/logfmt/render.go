@@ -17,6 +17,16 @@ func (f *Format) Append(b []byte, r *Record) []byte {
 	if f.json {
 		return f.appendJSON(b, r)
 	}
+	return append(f.AppendValue(b, r), '\n')
+}
+
+// AppendValue renders r after b without a newline: a unique id
+// (unique_id_format) is a format too.
+func (f *Format) AppendValue(b []byte, r *Record) []byte {
+	if f.json {
+		b = f.appendJSON(b, r)
+		return b[:len(b)-1]
+	}
 	lastSep := true // no separator at the start of the line
 	for i := range f.nodes {
 		n := &f.nodes[i]
@@ -37,7 +47,7 @@ func (f *Format) Append(b []byte, r *Record) []byte {
 			}
 		}
 	}
-	return append(b, '\n')
+	return b
 }
 
 // escape maps: which bytes HAProxy prints as #XX.
@@ -64,6 +74,9 @@ func (f *Format) appendVar(b []byte, n *node, r *Record, json bool) []byte {
 	case varHost:
 		return appendStr(b, f.host, fl, json)
 	case varPid:
+		if fl&flagHex != 0 {
+			return appendInt(b, int64(f.pidN), fl)
+		}
 		return append(b, f.pid...)
 	case varAcceptDate:
 		return appendDate(b, r.Accept.Local(), "02/Jan/2006:15:04:05.000", json)
@@ -520,6 +533,22 @@ func appendIP(b []byte, ap netip.AddrPort, fl flags, json bool) []byte {
 	if json {
 		b = append(b, '"')
 	}
+	if fl&flagHex != 0 && !json {
+		// HAProxy's +X prints an address as its bytes in hexadecimal.
+		a := ap.Addr().Unmap()
+		if a.Is4() {
+			v := a.As4()
+			for _, c := range v {
+				b = append(b, upperHex[c>>4], upperHex[c&15])
+			}
+		} else {
+			v := a.As16()
+			for _, c := range v {
+				b = append(b, upperHex[c>>4], upperHex[c&15])
+			}
+		}
+		return b
+	}
 	b = ap.Addr().Unmap().AppendTo(b)
 	if json {
 		b = append(b, '"')
@@ -530,6 +559,10 @@ func appendIP(b []byte, ap netip.AddrPort, fl flags, json bool) []byte {
 func appendPort(b []byte, ap netip.AddrPort, fl flags) []byte {
 	if !ap.IsValid() {
 		return append(b, '-')
+	}
+	if fl&flagHex != 0 {
+		p := ap.Port() // HAProxy: %04X
+		return append(b, upperHex[p>>12], upperHex[p>>8&15], upperHex[p>>4&15], upperHex[p&15])
 	}
 	return appendInt(b, int64(ap.Port()), fl)
 }

@@ -100,6 +100,19 @@ func buildLogFormat(fc *config.Frontend) (*logfmt.Format, []config.Capture, []co
 	return f, fc.CaptureRequestHeaders, fc.CaptureResponseHeaders
 }
 
+// buildUniqueID compiles a frontend's unique_id_format.
+func buildUniqueID(fc *config.Frontend) (*logfmt.Format, []byte) {
+	if fc.UniqueIDFormat == "" {
+		return nil, nil
+	}
+	f, _ := logfmt.Parse(fc.UniqueIDFormat)
+	var h []byte
+	if fc.UniqueIDHeader != "" {
+		h = []byte(fc.UniqueIDHeader)
+	}
+	return f, h
+}
+
 // Flush writes every queued line.
 func (l *accessLog) Flush() { l.sink.Flush() }
 
@@ -147,6 +160,7 @@ func (p *Proxy) ReopenLogs() error {
 // reached, captures empty.
 func (cc *clientConn) startLog(x *exchange) {
 	x.rec.hx.TR, x.rec.hx.Tw, x.rec.hx.Tc = -1, -1, -1
+	x.uid = x.uid[:0]
 	// No captures until the request is parsed: HAProxy prints none for a
 	// request it could not read.
 	x.caps.req.Reset(0)
@@ -276,15 +290,46 @@ func asciiEqualFold(b []byte, s string) bool {
 	return true
 }
 
+// uniqueID returns the stream's unique id, made on first use from
+// unique_id_format (HAProxy makes it when first needed too); nil when the
+// frontend has none.
+func (cc *clientConn) uniqueID(x *exchange) []byte {
+	f := cc.fe.uniqueID
+	if f == nil {
+		return nil
+	}
+	if len(x.uid) == 0 {
+		cc.fillLogBasics(x)
+		x.uid = f.AppendValue(x.uid[:0], &x.rec.hx)
+	}
+	return x.uid
+}
+
+// addUniqueID adds the unique_id_header to the request for the server.
+func (cc *clientConn) addUniqueID(x *exchange) {
+	if h := cc.fe.uniqueIDHeader; h != nil {
+		x.txn.AddReqHeader(h, cc.uniqueID(x))
+	}
+}
+
+// fillLogBasics sets what the record knows from the start of the stream.
+func (cc *clientConn) fillLogBasics(x *exchange) {
+	h := &x.rec.hx
+	h.Accept, h.Start = cc.sess.Start, x.strm.Start
+	h.Client, h.Local = cc.conn.Src, cc.conn.Dst
+	h.Frontend, h.TLS = cc.fe.Name, cc.conn.TLS != nil
+	h.Counter = x.strm.ID
+	h.Method, h.URI = x.method, x.uri
+}
+
 // fillLogFormat completes the record of a stream of a frontend with a
 // log_format: what HAProxy's variables need beyond strata's own line.
 func (cc *clientConn) fillLogFormat(x *exchange, r *logRecord) {
 	fe := cc.fe
 	r.format = fe.logFormat
 	h := &r.hx
-	h.Accept, h.Start = cc.sess.Start, r.Time
-	h.Client, h.Local = cc.conn.Src, cc.conn.Dst
-	h.Frontend, h.TLS = fe.Name, cc.conn.TLS != nil
+	h.UniqueID = cc.uniqueID(x)
+	cc.fillLogBasics(x)
 	h.Backend, h.Server, h.Service = r.Backend, r.Server, r.Service
 	h.HTTP, h.Method, h.URI, h.Status = !r.TCP, r.Method, r.URI, r.Status
 	h.BytesIn, h.BytesOut = r.BytesIn, r.BytesOut+r.htxDelta
@@ -310,7 +355,6 @@ func (cc *clientConn) fillLogFormat(x *exchange, r *logRecord) {
 	}
 	h.Retries = r.Retries
 	h.ReqCaptures, h.ResCaptures = x.caps.req.Values(), x.caps.res.Values()
-	h.Counter = r.Stream
 	if t := cc.conn.TLS; t != nil {
 		h.TLSVersion, h.TLSCipher, h.SNI, h.Resumed = t.Version, t.CipherSuite, t.SNI, t.Resumed
 	}

@@ -144,3 +144,59 @@ backends:
 		})
 	}
 }
+
+// TestAccessLog_UniqueID gives each request an id from unique_id_format
+// (HAProxy's usual one, in hexadecimal), sends it to the server in
+// unique_id_header and logs it with %ID: the server and the log see the
+// same id, and two requests of one connection get different ones.
+func TestAccessLog_UniqueID(t *testing.T) {
+	up := startUpstream(t, "-mode", "echo")
+	p := startProxy(t, `
+global:
+  access_log: { output: stdout }
+frontends:
+  web:
+    bind: ["127.0.0.1:0"]
+    log_format: "%ID %ST %HU"
+    unique_id_format: "%{+X}o %ci:%cp_%fi:%fp_%Ts_%rt:%pid"
+    unique_id_header: X-Unique-ID
+    default_backend: app
+backends:
+  app:
+    servers:
+      s1: { address: "{{up}}" }
+`, map[string]string{"up": up.Addr})
+	c, err := net.Dial("tcp", p.addr("web"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	var ids []string
+	for i := range 2 {
+		fmt.Fprintf(c, "GET /id/%d HTTP/1.1\r\nHost: x\r\n\r\n", i)
+		resp, body := readResponse(t, br, "GET")
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		ids = append(ids, echoHeader(t, body, "x-unique-id"))
+	}
+	idRE := regexp.MustCompile(`^7F000001:[0-9A-F]{4}_7F000001:[0-9A-F]{4}_[0-9A-F]+_[0-9A-F]+:[0-9A-F]+$`)
+	for i, id := range ids {
+		if !idRE.MatchString(id) {
+			t.Fatalf("request %d: the server got id %q", i, id)
+		}
+	}
+	if ids[0] == ids[1] {
+		t.Fatalf("both requests got id %s", ids[0])
+	}
+	lines := waitLines(t, 2, func() []string {
+		p.Proxy.alog.Flush()
+		return strings.Split(strings.TrimSpace(p.logbuf.String()), "\n")
+	})
+	for i, id := range ids {
+		if want := fmt.Sprintf("%s 200 /id/%d", id, i); lines[i] != want {
+			t.Errorf("log line %d = %q, want %q", i, lines[i], want)
+		}
+	}
+}

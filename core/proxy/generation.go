@@ -70,6 +70,8 @@ type Frontend struct {
 	// own line, and the headers captured for it.
 	logFormat              *logfmt.Format
 	captureReq, captureRes []config.Capture
+	uniqueID               *logfmt.Format // unique_id_format; nil: none
+	uniqueIDHeader         []byte
 
 	Stats stats.Counters
 	cur   atomic.Int64
@@ -218,6 +220,7 @@ func Build(cfg *config.Config, opt BuildOptions) (*Generation, error) {
 		}
 		fe.h2 = newH2Frontend(fc, fe, opt.Logger)
 		fe.logFormat, fe.captureReq, fe.captureRes = buildLogFormat(fc)
+		fe.uniqueID, fe.uniqueIDHeader = buildUniqueID(fc)
 		env := g.newEnv(cfg, http, fc.ACLs, fc.ACLPath, fail)
 		fe.TCPConnection = g.compileSet(rules.TCPConnection, fc.TCPRequestConnection, env, fail)
 		fe.TCPSession = g.compileSet(rules.TCPSession, fc.TCPRequestSession, env, fail)

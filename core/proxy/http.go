@@ -31,6 +31,7 @@ type exchange struct {
 	chunk h1.ChunkedScanner
 	rec   logRecord
 	caps  logCaptures // headers captured for the log
+	uid   []byte      // the request's unique id (unique_id_format), once made
 
 	method, uri []byte // copies kept for the log after the request head is gone
 	ttfb        time.Duration
@@ -357,6 +358,7 @@ func (cc *clientConn) route(x *exchange) stepResult {
 		return res
 	}
 	cc.addForwardingFields(x, be)
+	cc.addUniqueID(x) // accesslog.go
 	res := cc.forward(x, be)
 	cc.releaseServer(x, be)
 	return res

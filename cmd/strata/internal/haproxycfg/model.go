@@ -55,6 +55,8 @@ type frontendOut struct {
 	logFormat  string
 	captureReq []kv // name, len
 	captureRes []kv
+	uniqueID   string // unique-id-format
+	uniqueHdr  string // unique-id-header
 }
 
 type bindTLS struct {
@@ -193,6 +195,12 @@ func (f *frontendOut) node(path string, paths map[string]*item) *yaml.Node {
 	}
 	addCaptures(m, "capture_request_headers", f.captureReq)
 	addCaptures(m, "capture_response_headers", f.captureRes)
+	if f.uniqueID != "" {
+		add(m, "unique_id_format", scalar(f.uniqueID))
+		if f.uniqueHdr != "" {
+			add(m, "unique_id_header", scalar(f.uniqueHdr))
+		}
+	}
 	return m
 }
 

@@ -139,6 +139,8 @@ func (c *converter) directive(p *proxyState, l Line, fromDefaults bool) {
 		c.capture(p, l)
 	case "log-format":
 		c.logFormat(p, l, fromDefaults)
+	case "unique-id-format", "unique-id-header":
+		c.uniqueID(p, l, fromDefaults)
 	default:
 		c.unsupported(l, fromDefaults)
 	}
@@ -160,6 +162,27 @@ func (c *converter) capture(p *proxyState, l Line) {
 	} else {
 		p.fe.captureRes = append(p.fe.captureRes, kv{w[3], w[5]})
 	}
+}
+
+// uniqueID converts `unique-id-format FORMAT` and `unique-id-header NAME`
+// of a frontend.
+func (c *converter) uniqueID(p *proxyState, l Line, fromDefaults bool) {
+	if p.fe == nil {
+		if !fromDefaults {
+			c.report(l, NotConverted, "strata makes unique ids in frontends", "frontends.NAME.unique_id_format")
+		}
+		return
+	}
+	v := strings.Join(l.Words[1:], " ")
+	if l.Words[0] == "unique-id-header" {
+		p.fe.uniqueHdr = v
+		return
+	}
+	if _, err := logfmt.Parse(v); err != nil {
+		c.report(l, NotConverted, "strata cannot render this format: "+err.Error(), "")
+		return
+	}
+	p.fe.uniqueID = v
 }
 
 // logFormat converts `log-format FORMAT` of a frontend.
@@ -458,8 +481,6 @@ var unsupportedWhy = map[string][2]string{
 	"cookie":                      {"strata has no cookie persistence", "stick: { on: EXPR, table: T } on a request sample"},
 	"use-server":                  {"strata has no use-server", "a backend per server, chosen with use_backend"},
 	"fullconn":                    {"strata has no dynamic server maxconn", "servers' maxconn"},
-	"unique-id-format":            {"strata has no unique-id", "its trace id (global.tracing) names every stream"},
-	"unique-id-header":            {"strata has no unique-id", "W3C traceparent propagation (global.tracing)"},
 	"rate-limit":                  {"strata has no session rate limit", "a stick table with conn_rate and a tcp_request_connection reject rule"},
 	"server-template":             {"strata has no server templates", "list the servers, with resolve: true"},
 	"tcp-response":                {"strata has no tcp-response rules", ""},
