@@ -105,6 +105,9 @@ func compile(name, s string) (*Format, error) {
 			for j < len(s) && s[j] != '%' && s[j] != ' ' && s[j] != '\t' && s[j] != '\\' {
 				j++
 			}
+			if j == i {
+				j++ // a backslash that ends the format is text
+			}
 			text(s[i:j])
 			i = j
 		case i+1 < len(s) && s[i+1] == '%':
