@@ -309,11 +309,25 @@ func (s *Sink) Reopen() error {
 	return old.Close()
 }
 
+// closeWait bounds how long Close waits for the last writes: a pipe
+// nobody reads must not keep the process from stopping.
+const closeWait = 5 * time.Second
+
+// ErrBlocked is returned by Close when the destination did not take the
+// last lines in time; they are dropped.
+var ErrBlocked = errors.New("logsink: the destination is blocked; the last lines are dropped")
+
 // Close writes what is queued, stops the writer and closes a file or
-// socket it opened.
+// socket it opened. It waits closeWait at most.
 func (s *Sink) Close() error {
 	s.stopOnce.Do(func() { close(s.stop) })
-	<-s.done
+	t := time.NewTimer(closeWait)
+	defer t.Stop()
+	select {
+	case <-s.done:
+	case <-t.C:
+		return ErrBlocked
+	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	switch {

@@ -175,3 +175,25 @@ func TestSink_Reopen(t *testing.T) {
 		t.Fatalf("rotated %q, new %q", old, cur)
 	}
 }
+
+// TestSink_CloseBlockedPipe: a pipe that nobody reads does not keep Close
+// (and so the process's stop) waiting forever.
+func TestSink_CloseBlockedPipe(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	s, err := New(Options{Writer: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := []byte(strings.Repeat("y", 1000) + "\n")
+	for range 1000 { // 1 MB: more than a pipe holds
+		s.Write(line)
+	}
+	if err := s.Close(); err != ErrBlocked {
+		t.Fatalf("Close = %v, want ErrBlocked", err)
+	}
+}

@@ -116,8 +116,9 @@ func buildUniqueID(fc *config.Frontend) (*logfmt.Format, []byte) {
 // Flush writes every queued line.
 func (l *accessLog) Flush() { l.sink.Flush() }
 
-// Close writes what is queued and closes the destination.
-func (l *accessLog) Close() { l.sink.Close() }
+// Close writes what is queued and closes the destination; it gives up
+// on a destination that stays blocked (logsink.ErrBlocked).
+func (l *accessLog) Close() error { return l.sink.Close() }
 
 // Log writes one record.
 func (l *accessLog) Log(r *logRecord) {

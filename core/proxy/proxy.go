@@ -416,7 +416,9 @@ func (p *Proxy) finish(ctx context.Context) {
 		g.release() // the current generation's own reference: it closes now
 
 		if p.alog != nil {
-			p.alog.Close()
+			if err := p.alog.Close(); err != nil {
+				p.log.Warn("stopping: access log not fully written", "error", err)
+			}
 		}
 		p.stopMetricsExport()
 		p.closeStickStore() // shared tables push their last counts and leave the fleet
