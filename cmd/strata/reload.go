@@ -106,14 +106,18 @@ func (r *reloader) serve(gen *assembly.Generation) *servedGen {
 	return sg
 }
 
-// wait serves SIGHUP (a configuration reload) until stop delivers a
-// signal, which it returns.
+// wait serves SIGHUP (a configuration reload) and SIGUSR1 (reopen the
+// access-log file, for logrotate) until stop delivers a signal, which it
+// returns.
 // When up is not nil, a successor taking over also ends the wait: the
 // admin API stops at once, so that the successor answers it.
 func (r *reloader) wait(stop <-chan os.Signal, up *upgradeServer) os.Signal {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
 	r.writeHupStatus(nil, nil) // SIGHUP is served from now on: strata reload may signal
 	// Ready only now, for the same reason: systemd sends ExecReload's
 	// SIGHUP as soon as the service is ready.
@@ -136,6 +140,12 @@ func (r *reloader) wait(stop <-chan os.Signal, up *upgradeServer) os.Signal {
 				cancel()
 			}
 			return upgradeSignal{}
+		case <-usr1:
+			if err := r.p.ReopenLogs(); err != nil {
+				r.log.Error("SIGUSR1: reopening the access log failed; still writing to the old file", "error", err)
+			} else {
+				r.log.Info("SIGUSR1: access log reopened")
+			}
 		case <-hup:
 			r.log.Info("SIGHUP: reloading the configuration")
 			r.sdNotify(r.notify.reloading())

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/strata-proxy/strata/core/logfmt"
 )
 
 // Frontend is one entry of `frontends`: where clients connect and what
@@ -73,6 +75,34 @@ type Frontend struct {
 	// H2 tunes HTTP/2 and enables cleartext h2c (`h2`); nil keeps the
 	// defaults: HTTP/2 over TLS when tls.alpn offers h2, no h2c.
 	H2 *FrontendH2
+
+	// LogFormat is `log_format`: the frontend's access-log line, as
+	// HAProxy's log-format (`%ci:%cp [%tr] %ft …`, see core/logfmt) or a
+	// preset: httplog, tcplog, httpslog (HAProxy's option httplog,
+	// tcplog, httpslog, byte for byte) or json (httplog's fields as a
+	// JSON object, with trace ids). Default "": strata's own line in
+	// global.access_log.format.
+	LogFormat string
+	// CaptureRequestHeaders is `capture_request_headers` (HAProxy's
+	// `capture request header NAME len N`): header values logged in %hr,
+	// as {v1|v2}, each cut to its len (http mode only).
+	CaptureRequestHeaders []Capture
+	// CaptureResponseHeaders is `capture_response_headers`: the same for
+	// the response, logged in %hs.
+	CaptureResponseHeaders []Capture
+	// UniqueIDFormat is `unique_id_format` (HAProxy's unique-id-format):
+	// a log format whose value names each request, logged in %ID, e.g.
+	// "%{+X}o %ci:%cp_%fi:%fp_%Ts_%rt:%pid". Default "": no id.
+	UniqueIDFormat string
+	// UniqueIDHeader is `unique_id_header`: a request header that carries
+	// the id to the server (http mode; needs unique_id_format).
+	UniqueIDHeader string
+}
+
+// Capture is one captured header: `{ name: Host, len: 32 }`.
+type Capture struct {
+	Name string
+	Len  int // bytes kept, 1 to 65536
 }
 
 // FrontendTimeouts is `frontends.NAME.timeouts`.
@@ -144,7 +174,20 @@ func (d *decoder) frontend(name, path string, v any) *Frontend {
 	f.AcceptProxy = o.boolean("accept_proxy", false)
 	f.TLS = d.frontendTLS(o, f.Mode)
 	f.H2 = d.frontendH2(o, f.Mode)
+	f.LogFormat = o.logFormat("log_format", ds.LogFormat)
+	f.CaptureRequestHeaders = o.captures("capture_request_headers")
+	f.CaptureResponseHeaders = o.captures("capture_response_headers")
+	f.UniqueIDFormat = o.logFormat("unique_id_format", "")
+	f.UniqueIDHeader = o.str("unique_id_header", "")
 	o.done()
+	if h := f.UniqueIDHeader; h != "" {
+		switch {
+		case !isToken(h):
+			d.errorf(joinPath(f.Path, "unique_id_header"), "write a header name, e.g. X-Unique-ID", "invalid header name %s", quote(h))
+		case f.UniqueIDFormat == "":
+			d.errorf(joinPath(f.Path, "unique_id_header"), "set unique_id_format too, e.g. \"%{+X}o %ci:%cp_%fi:%fp_%Ts_%rt:%pid\"", "no unique_id_format to fill it")
+		}
+	}
 
 	if len(f.Bind) == 0 && !o.bad && isEmpty(bv) {
 		d.errorf(bp, `add at least one address, e.g. bind: ["127.0.0.1:8080"] or [":8080"]`, "required")
@@ -154,10 +197,63 @@ func (d *decoder) frontend(name, path string, v any) *Frontend {
 		if f.MonitorURI != "" {
 			d.errorf(f.Path+".monitor_uri", "set mode: http, or remove monitor_uri", "monitor_uri needs mode: http")
 		}
+		for _, k := range []string{"capture_request_headers", "capture_response_headers", "unique_id_header"} {
+			if o.has(k) {
+				d.errorf(joinPath(f.Path, k), "set mode: http or remove it (a TCP stream has no headers)", "%s in a TCP frontend", k)
+			}
+		}
 	} else if f.MonitorURI != "" && f.MonitorURI[0] != '/' && f.MonitorURI != "*" && !strings.Contains(f.MonitorURI, "://") {
 		d.errorf(f.Path+".monitor_uri", `give a request URI, e.g. monitor_uri: /healthz`, "invalid URI %q", f.MonitorURI)
 	}
 	return f
+}
+
+// logFormat decodes `log_format`: a preset name or a format, compiled
+// here so that a mistake is reported with its path; def when absent (the
+// defaults section's).
+func (o *object) logFormat(key, def string) string {
+	s, p, ok := o.scalar(key)
+	if !ok {
+		return def
+	}
+	if _, err := logfmt.Parse(s); err != nil {
+		o.d.errorf(p, "fix the format (HAProxy's log-format variables) or use a preset: "+strings.Join(logfmt.Presets, ", "), "%v", err)
+		return def
+	}
+	return s
+}
+
+// captures decodes a list of `{ name: HEADER, len: N }`.
+func (o *object) captures(key string) []Capture {
+	v, p := o.get(key)
+	if v == nil {
+		return nil
+	}
+	list, ok := v.([]any)
+	if !ok {
+		o.d.errorf(p, "write a list, e.g. [{ name: Host, len: 32 }]", "expected a list, got %s", describe(v))
+		return nil
+	}
+	var out []Capture
+	for i, e := range list {
+		c := o.d.object(indexPath(p, i), e)
+		cp := Capture{Name: c.str("name", ""), Len: c.integer("len", 0, 1, 65536)}
+		c.done()
+		if c.bad {
+			continue
+		}
+		switch {
+		case cp.Name == "":
+			o.d.errorf(joinPath(indexPath(p, i), "name"), "write the header's name, e.g. name: Host", "required")
+		case !isToken(cp.Name):
+			o.d.errorf(joinPath(indexPath(p, i), "name"), "write a header name, e.g. User-Agent", "invalid header name %s", quote(cp.Name))
+		case cp.Len == 0:
+			o.d.errorf(joinPath(indexPath(p, i), "len"), "write how many bytes to keep, e.g. len: 32", "required")
+		default:
+			out = append(out, cp)
+		}
+	}
+	return out
 }
 
 // httpOnly reports settings that only make sense in http mode.

@@ -86,13 +86,39 @@ func (a Admin) Unix() string {
 	return p
 }
 
-// AccessLog is `global.access_log`.
+// AccessLog is `global.access_log`: where access-log lines go. What a
+// line says is the format: this one, or a frontend's log_format.
 type AccessLog struct {
-	// Output is "stdout" (the default), "stderr", "none" or a file path
-	// (relative to Config.Dir; see Config.Resolve).
+	// Output is "stdout" (the default), "stderr", "none", a file path
+	// (relative to Config.Dir; see Config.Resolve; reopened on SIGUSR1
+	// for logrotate), or a syslog server as HAProxy's `log` directive:
+	// "udp://HOST:PORT" or "unix:///dev/log" (a datagram socket).
 	Output string
-	// Format is "json" (the default) or "text".
+	// Format is "json" (the default) or "text": strata's own line, for
+	// frontends without a log_format.
 	Format string
+	// Syslog is `syslog`: the message header when Output is a syslog
+	// server.
+	Syslog SyslogHeader
+	// QueueSize is `queue_size`: bytes of lines waiting to be written;
+	// beyond it lines are dropped and counted (strata_log_dropped_total),
+	// so a slow destination never stalls requests. Default 0: 1 MiB.
+	QueueSize int
+}
+
+// SyslogHeader is `global.access_log.syslog` (HAProxy's `log ADDRESS
+// [format F] FACILITY [LEVEL]` and `log-tag`). Empty fields take the
+// default.
+type SyslogHeader struct {
+	Format   string // `format`: "rfc5424" (default) or "rfc3164"
+	Facility string // `facility`: kern … local7; default local0
+	Level    string // `level`: the severity, emerg … debug; default info
+	Tag      string // `tag`: APP-NAME (5424) or TAG (3164); default strata
+}
+
+// IsSyslog reports whether the output is a syslog server.
+func (a AccessLog) IsSyslog() bool {
+	return strings.HasPrefix(a.Output, "udp://") || strings.HasPrefix(a.Output, "unix://")
 }
 
 // Tune is `global.tune`: limits of the HTTP codec and of tracking.
@@ -132,7 +158,17 @@ func (d *decoder) global(v any) Global {
 		g.AccessLog.Output = DefaultAccessLogOutput
 	}
 	g.AccessLog.Format = l.oneOf("format", DefaultAccessLogFormat, "json", "text")
+	g.AccessLog.QueueSize = int(l.size("queue_size", 0, 4096, 1<<30))
+	sl := l.sub("syslog")
+	g.AccessLog.Syslog = SyslogHeader{
+		Format:   sl.oneOf("format", "", "rfc5424", "rfc3164"),
+		Facility: sl.oneOf("facility", "", syslogFacilities...),
+		Level:    sl.oneOf("level", "", "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"),
+		Tag:      sl.str("tag", ""),
+	}
+	sl.done()
 	l.done()
+	d.accessLogOutput(g.AccessLog.Output)
 
 	g.Grace, _ = o.duration("grace", DefaultGrace, 0)
 	g.MaxConn = o.integer("maxconn", DefaultMaxConn, 1, math.MaxInt32) // absent: DefaultMaxConn, derived
@@ -155,6 +191,22 @@ func (d *decoder) global(v any) Global {
 	}
 	o.done()
 	return g
+}
+
+var syslogFacilities = []string{"kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "auth2", "ftp", "ntp", "audit", "alert", "cron2", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"}
+
+// accessLogOutput checks a syslog output's address.
+func (d *decoder) accessLogOutput(out string) {
+	const path = "global.access_log.output"
+	if a, ok := strings.CutPrefix(out, "udp://"); ok {
+		if _, msg, fix := parseHostPort(a, false); msg != "" {
+			d.errorf(path, "write udp://HOST:PORT, e.g. udp://127.0.0.1:514 ("+fix+")", "%s", msg)
+		}
+		return
+	}
+	if p, ok := strings.CutPrefix(out, "unix://"); ok && !strings.HasPrefix(p, "/") {
+		d.errorf(path, "write unix:// and an absolute path, e.g. unix:///dev/log", "not an absolute socket path: %s", quote(p))
+	}
 }
 
 func (d *decoder) tracing(t *object) Tracing {

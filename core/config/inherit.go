@@ -31,6 +31,9 @@ type DefaultsSection struct {
 	Timeouts   DefaultsTimeouts
 	ForwardFor *ForwardFor
 	Forwarded  bool
+	// LogFormat is the frontends' `log_format` (HAProxy's `option httplog`
+	// or `log-format` in a defaults section).
+	LogFormat string
 
 	Balance     string
 	HashType    string
@@ -118,6 +121,7 @@ func (d *decoder) defaultsSection(name, path string, v any, parent *DefaultsSect
 
 	s.ForwardFor = o.inheritForwardFor(parent, ModeHTTP)
 	s.Forwarded = o.inheritForwarded(parent, ModeHTTP)
+	s.LogFormat = o.logFormat("log_format", parent.LogFormat)
 	s.Balance = o.balance("balance", parent.Balance)
 	s.HashType = o.oneOf("hash_type", parent.HashType, "map-based", "consistent")
 	s.Retries = o.integer("retries", parent.Retries, 0, 100)

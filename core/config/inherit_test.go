@@ -172,3 +172,36 @@ backends: { app: { servers: { s: { address: "127.0.0.1:9001" } } } }
 		})
 	}
 }
+
+// TestDefaults_LogFormat: a frontend takes log_format from its defaults
+// section (HAProxy's `option httplog` in `defaults`) unless it writes
+// its own; a bad format in a section is reported at the section's path.
+func TestDefaults_LogFormat(t *testing.T) {
+	c := mustLoad(t, Sources{YAML: []byte(`
+defaults:
+  default: { log_format: tcplog }
+  web: { log_format: httplog }
+frontends:
+  a: { bind: ["127.0.0.1:8001"], default_backend: b, defaults: web }
+  own: { bind: ["127.0.0.1:8002"], default_backend: b, defaults: web, log_format: "%ci %ST" }
+  base: { bind: ["127.0.0.1:8003"], default_backend: b }
+backends:
+  b: { servers: { s: { address: "127.0.0.1:9001" } } }
+`)})
+	for name, want := range map[string]string{"a": "httplog", "own": "%ci %ST", "base": "tcplog"} {
+		if got := c.Frontend(name).LogFormat; got != want {
+			t.Errorf("frontend %s: log_format %q, want %q", name, got, want)
+		}
+	}
+	_, err := Load(Sources{YAML: []byte(`
+defaults:
+  web: { log_format: "%{+Q" }
+frontends:
+  a: { bind: ["127.0.0.1:8001"], default_backend: b, defaults: web }
+backends:
+  b: { servers: { s: { address: "127.0.0.1:9001" } } }
+`)})
+	if err == nil || !strings.Contains(err.Error(), "defaults.web.log_format") {
+		t.Fatalf("a bad log_format in a defaults section: got %v, want an error at defaults.web.log_format", err)
+	}
+}

@@ -72,9 +72,11 @@ func (cc *clientConn) connect(x *exchange, be *Backend, fresh bool) (*backend.Se
 	if x.srv == nil {
 		cc.routeServer(x, be) // a server a plugin chose (plugin_route.go)
 		cc.stickMatch(x, be)  // stick on: the server stored for the key, if any (stick.go)
+		t0 := time.Now()
 		if err := cc.acquire(x, be, nil); err != nil {
 			return nil, err
 		}
+		x.rec.hx.Tw = time.Since(t0) // HAProxy's Tw, for the log
 	}
 	for attempt := 0; ; attempt++ {
 		srv := x.srv
@@ -89,6 +91,7 @@ func (cc *clientConn) connect(x *exchange, be *Backend, fresh bool) (*backend.Se
 			}
 		} else if !fresh {
 			if sc := cc.pooled(srv); sc != nil {
+				x.rec.hx.Tc = 0 // a reused connection: HAProxy's Tc is 0
 				if err := cc.track(x, sc); err != nil {
 					return nil, err
 				}
@@ -96,7 +99,9 @@ func (cc *clientConn) connect(x *exchange, be *Backend, fresh bool) (*backend.Se
 				return sc, nil
 			}
 		}
+		t0 := time.Now()
 		sc, err := cc.dial(be, srv) // TCP, then PROXY header and TLS when configured
+		x.rec.hx.Tc = time.Since(t0)
 		if up != nil && err != nil {
 			up.dialed()
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/strata-proxy/strata/core/config"
 	"github.com/strata-proxy/strata/core/fetch"
 	"github.com/strata-proxy/strata/core/h1"
+	"github.com/strata-proxy/strata/core/logfmt"
 	"github.com/strata-proxy/strata/core/rules"
 	"github.com/strata-proxy/strata/core/sample"
 	"github.com/strata-proxy/strata/core/stats"
@@ -68,6 +69,13 @@ type Frontend struct {
 	backendEntries, serviceEntries []*routeEntry
 
 	h2 h2Frontend // HTTP/2 settings (h2.go)
+
+	// The access log (accesslog.go): the log_format, nil for strata's
+	// own line, and the headers captured for it.
+	logFormat              *logfmt.Format
+	captureReq, captureRes []config.Capture
+	uniqueID               *logfmt.Format // unique_id_format; nil: none
+	uniqueIDHeader         []byte
 
 	Stats stats.Counters
 	cur   atomic.Int64
@@ -216,6 +224,8 @@ func Build(cfg *config.Config, opt BuildOptions) (*Generation, error) {
 			MonitorURI: fc.MonitorURI, slots: &connSlots{},
 		}
 		fe.h2 = newH2Frontend(fc, fe, opt.Logger)
+		fe.logFormat, fe.captureReq, fe.captureRes = buildLogFormat(fc)
+		fe.uniqueID, fe.uniqueIDHeader = buildUniqueID(fc)
 		env := g.newEnv(cfg, http, fc.ACLs, fc.ACLPath, fail)
 		fe.TCPConnection = g.compileSet(rules.TCPConnection, fc.TCPRequestConnection, env, fail)
 		fe.TCPSession = g.compileSet(rules.TCPSession, fc.TCPRequestSession, env, fail)

@@ -30,6 +30,8 @@ type exchange struct {
 	name  []byte // dynamic target names
 	chunk h1.ChunkedScanner
 	rec   logRecord
+	caps  logCaptures // headers captured for the log
+	uid   []byte      // the request's unique id (unique_id_format), once made
 
 	method, uri []byte // copies kept for the log after the request head is gone
 	ttfb        time.Duration
@@ -198,6 +200,7 @@ func (cc *clientConn) beginStream(x *exchange) time.Time {
 	strm.Start = start
 	strm.Txn = &x.txn
 	x.ttfb = -1
+	cc.startLog(x)
 	cc.sess.Streams.Add(1)
 	fe.Stats.Streams.Add(1)
 	fe.Stats.CurStreams.Add(1)
@@ -253,6 +256,9 @@ func (cc *clientConn) finishStream(x *exchange, start time.Time) {
 	r.TTFB = x.ttfb
 	r.Term = strm.Term
 	r.Retries = strm.Retries
+	if fe.logFormat != nil {
+		cc.fillLogFormat(x, r)
+	}
 	cc.p.alog.Log(r)
 }
 
@@ -298,6 +304,8 @@ func (cc *clientConn) route(x *exchange) stepResult {
 	ctx := &x.fctx
 	ctx.Reset()
 	ctx.Conn, ctx.Sess, ctx.Strm, ctx.Proc = &cc.conn, &cc.sess, strm, cc.gen.proc
+	// Captures for the log, before any rule (accesslog.go).
+	cc.captureRequest(x)
 	cc.traceHTTP(x) // the stream's span, parent of its plugin calls (telemetry.go)
 
 	// tcp-request content sees the stream without its transaction.
@@ -353,6 +361,7 @@ func (cc *clientConn) route(x *exchange) stepResult {
 		return res
 	}
 	cc.addForwardingFields(x, be)
+	cc.addUniqueID(x) // accesslog.go
 	res := cc.forward(x, be)
 	cc.releaseServer(x, be)
 	return res
@@ -768,6 +777,7 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 				return closeConn, false
 			}
 			strm.BytesOut += int64(resp.HeadLen)
+			cc.logHead(x, sc.Buf.Data()[:resp.HeadLen])
 			sc.Buf.Consume(resp.HeadLen)
 			if resp.Status == 100 && !bodyComplete {
 				if r, ok := cc.streamRequestBody(x, sc, sent, remaining); !ok {
@@ -867,6 +877,7 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 			return closeConn, false
 		}
 		strm.BytesOut += int64(len(out))
+		cc.logHead(x, out)
 	}
 	sc.Buf.Consume(resp.HeadLen + len(body))
 	bodyKind := resp.Body
@@ -898,6 +909,7 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 // when a rule (or a failing plugin) answered instead of the server; the
 // caller then drops the server's response.
 func (cc *clientConn) applyResponseRules(x *exchange, be *Backend) (res stepResult, replaced bool) {
+	cc.captureResponse(x) // for the log, before any rule (accesslog.go)
 	fe, strm, ctx := cc.fe, &x.strm, &x.fctx
 	for _, set := range [...]*rules.Set{be.HTTPResponse, fe.HTTPResponse, be.HTTPAfter, fe.HTTPAfter} {
 		if set == nil {
@@ -994,6 +1006,7 @@ func (cc *clientConn) replyError(x *exchange, status int) stepResult {
 	}
 	if _, err := cc.c.Write(b); err == nil {
 		x.strm.BytesOut += int64(len(b))
+		cc.logHead(x, b)
 	}
 	return closeConn
 }
@@ -1053,6 +1066,7 @@ func (cc *clientConn) sendReply(x *exchange, b []byte, keep bool) stepResult {
 		return closeConn
 	}
 	x.strm.BytesOut += int64(len(b))
+	cc.logHead(x, b)
 	if !keep || !cc.drainRequestBody(x) {
 		return closeConn
 	}

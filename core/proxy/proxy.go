@@ -34,7 +34,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -119,25 +118,13 @@ func New(g *Generation, opt Options) (*Proxy, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	al := g.Config.Global.AccessLog
-	w := opt.AccessLog
-	if w == nil {
-		switch al.Output {
-		case "", "stdout":
-			w = os.Stdout
-		case "stderr":
-			w = os.Stderr
-		case "none":
-		default:
-			f, err := os.OpenFile(al.Output, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-			if err != nil {
-				return nil, err
-			}
-			w = f
-		}
+	alog, err := openAccessLog(g.Config.Global.AccessLog, opt.AccessLog)
+	if err != nil {
+		return nil, err
 	}
-	if w != nil {
-		p.alog = newAccessLog(w, al.Format != "text")
+	if alog != nil {
+		p.alog = alog
+		p.AddGatherer(alog.gather)
 	}
 	p.adopt(g)
 	p.applyMaxConn(g)
@@ -447,7 +434,9 @@ func (p *Proxy) finish(ctx context.Context) {
 		g.release() // the current generation's own reference: it closes now
 
 		if p.alog != nil {
-			p.alog.Close()
+			if err := p.alog.Close(); err != nil {
+				p.log.Warn("stopping: access log not fully written", "error", err)
+			}
 		}
 		p.stopMetricsExport()
 		p.closeStickStore() // shared tables push their last counts and leave the fleet

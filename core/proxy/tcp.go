@@ -25,6 +25,7 @@ func (cc *clientConn) serveTCP() {
 	strm.ID = session.NextID()
 	strm.Sess = &cc.sess
 	strm.Start = start
+	cc.startLog(x)
 	cc.sess.Streams.Add(1)
 	fe.Stats.Streams.Add(1)
 	fe.Stats.CurStreams.Add(1)
@@ -133,6 +134,10 @@ func (cc *clientConn) finishTCP(x *exchange, start time.Time) {
 		BytesIn: strm.BytesIn, BytesOut: strm.BytesOut, Duration: time.Since(start),
 		TTFB: -1, Term: strm.Term, TCP: true,
 		TraceID: r.TraceID, SpanID: r.SpanID, Traced: r.Traced, // set by streamEnded
+		hx: r.hx, // timers set on the way (accesslog.go)
+	}
+	if fe.logFormat != nil {
+		cc.fillLogFormat(x, r)
 	}
 	cc.p.alog.Log(r)
 }

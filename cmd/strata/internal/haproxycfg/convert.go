@@ -16,6 +16,7 @@ type converter struct {
 	crtBase  string
 	caBase   string
 	section  *Section // being converted
+	logSet   bool     // a global `log` became global.access_log
 }
 
 func newConverter(f *File, opt Options) *converter {
@@ -142,7 +143,7 @@ func (c *converter) global(s *Section) {
 		case kw == "stats" && len(w) >= 3 && w[1] == "socket":
 			c.adminSocket(l)
 		case kw == "log":
-			c.report(l, Changed, "strata writes one JSON access-log line per stream", "global.access_log: { output: stdout|stderr|FILE, format: json|text }")
+			c.globalLog(l)
 		case kw == "hard-stop-after" && len(w) == 2:
 			c.out.global = append(c.out.global, kv{"grace", w[1]})
 		case kw == "ssl-default-bind-options" && onlyOldVersionsOff(w[1:]):
@@ -265,4 +266,60 @@ func splitTopCommas(s string) []string {
 		}
 	}
 	return append(out, s[start:])
+}
+
+// globalLog converts the first `log TARGET [len N] [format F] FACILITY
+// [LEVEL]` of global into global.access_log (strata has one destination).
+func (c *converter) globalLog(l Line) {
+	w := l.Words[1:]
+	if c.logSet || len(w) < 2 {
+		c.report(l, NotConverted, "strata has one access-log destination for the process", "global.access_log")
+		return
+	}
+	target := w[0]
+	var out string
+	switch {
+	case target == "stdout" || target == "stderr":
+		out = target
+	case strings.HasPrefix(target, "/"):
+		out = "unix://" + target
+	case strings.HasPrefix(target, "unix@"):
+		out = "unix://" + strings.TrimPrefix(target, "unix@")
+	case strings.HasPrefix(target, "udp@"), strings.HasPrefix(target, "udp4@"), !strings.Contains(target, "@"):
+		addr := target[strings.IndexByte(target, '@')+1:]
+		if !strings.Contains(addr, ":") {
+			addr += ":514" // HAProxy's default syslog port
+		}
+		out = "udp://" + addr
+	default:
+		c.report(l, NotConverted, "strata sends syslog over UDP or a unix datagram socket", "global.access_log.output: udp://HOST:PORT")
+		return
+	}
+	kvs := []kv{{"access_log.output", out}}
+	format, rest := "", w[1:]
+	for len(rest) >= 2 && (rest[0] == "len" || rest[0] == "format" || rest[0] == "sample") {
+		if rest[0] == "format" {
+			format = rest[1]
+		}
+		rest = rest[2:]
+	}
+	syslogOut := strings.HasPrefix(out, "udp://") || strings.HasPrefix(out, "unix://")
+	switch {
+	case format == "rfc5424" || format == "rfc3164":
+		if syslogOut {
+			kvs = append(kvs, kv{"access_log.syslog.format", format})
+		}
+	case format == "" && syslogOut:
+		kvs = append(kvs, kv{"access_log.syslog.format", "rfc3164"}) // HAProxy's default
+	}
+	if syslogOut && len(rest) >= 1 {
+		// What follows the facility are HAProxy's level filters, not
+		// the severity: traffic logs are sent at info in both.
+		kvs = append(kvs, kv{"access_log.syslog.facility", rest[0]})
+	}
+	c.logSet = true
+	c.out.global = append(c.out.global, kvs...)
+	if !syslogOut && format != "" && format != "raw" {
+		c.report(l, Changed, "strata writes lines to "+out+" without a syslog header (HAProxy's format raw)", "")
+	}
 }

@@ -29,6 +29,20 @@ func TestImport_Directives(t *testing.T) {
 		notYAML []string // substrings the YAML must not hold
 	}{
 		{
+			name: "logging: format, captures, unique id and the global log",
+			src: "global\n  log 127.0.0.1:514 local3\nfrontend f\n  bind :7001\n  option httplog\n  capture request header Host len 32\n  capture response header Content-Type len 16\n" +
+				"  unique-id-format %{+X}o\\ %ci:%cp_%Ts\n  unique-id-header X-Req-ID\n  default_backend b\nbackend b\n  server s 127.0.0.1:1\n",
+			yaml: []string{"access_log: {output: 'udp://127.0.0.1:514', syslog: {format: rfc3164, facility: local3}}", "log_format: httplog",
+				"capture_request_headers:\n      - {name: Host, len: 32}", "capture_response_headers:\n      - {name: Content-Type, len: 16}",
+				"unique_id_format: '%{+X}o %ci:%cp_%Ts'", "unique_id_header: X-Req-ID"},
+			notYAML: []string{"log global"},
+		},
+		{
+			name:   "a log-format strata cannot render is reported",
+			src:    "frontend f\n  bind :7001\n  log-format %ci\\ %[req.hdr(host)]\n  default_backend b\nbackend b\n  server s 127.0.0.1:1\n",
+			report: []string{"not converted: log-format", "sample expression %[req.hdr(host)] is not supported"},
+		},
+		{
 			name: "mode defaults to tcp as in HAProxy",
 			src:  "defaults\n  timeout client 1s\nfrontend f\n  bind :7001\n  default_backend b\nbackend b\n  timeout connect 1s\n  timeout server 1s\n  server s 127.0.0.1:1\n",
 			yaml: []string{"mode: tcp"},

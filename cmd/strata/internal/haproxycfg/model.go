@@ -52,6 +52,11 @@ type frontendOut struct {
 	forwarded  bool
 	proxy      bool
 	tls        *bindTLS
+	logFormat  string
+	captureReq []kv // name, len
+	captureRes []kv
+	uniqueID   string // unique-id-format
+	uniqueHdr  string // unique-id-header
 }
 
 type bindTLS struct {
@@ -185,7 +190,33 @@ func (f *frontendOut) node(path string, paths map[string]*item) *yaml.Node {
 	if f.forwarded {
 		add(m, "forwarded", scalar("true"))
 	}
+	if f.logFormat != "" {
+		add(m, "log_format", scalar(f.logFormat))
+	}
+	addCaptures(m, "capture_request_headers", f.captureReq)
+	addCaptures(m, "capture_response_headers", f.captureRes)
+	if f.uniqueID != "" {
+		add(m, "unique_id_format", scalar(f.uniqueID))
+		if f.uniqueHdr != "" {
+			add(m, "unique_id_header", scalar(f.uniqueHdr))
+		}
+	}
 	return m
+}
+
+// addCaptures writes captured headers as [{ name: N, len: L }, …].
+func addCaptures(m *yaml.Node, key string, caps []kv) {
+	if len(caps) == 0 {
+		return
+	}
+	list := &yaml.Node{Kind: yaml.SequenceNode}
+	for _, c := range caps {
+		e := flowMapping()
+		add(e, "name", scalar(c.k))
+		add(e, "len", scalar(c.v))
+		list.Content = append(list.Content, e)
+	}
+	add(m, key, list)
 }
 
 func (t *bindTLS) node() *yaml.Node {

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/strata-proxy/strata/core/logfmt"
 )
 
 // proxyState is one frontend, backend or listen section being converted.
@@ -133,9 +135,70 @@ func (c *converter) directive(p *proxyState, l Line, fromDefaults bool) {
 		c.stick(p, l)
 	case "http-check":
 		c.httpCheck(p, l)
+	case "capture":
+		c.capture(p, l)
+	case "log-format":
+		c.logFormat(p, l, fromDefaults)
+	case "unique-id-format", "unique-id-header":
+		c.uniqueID(p, l, fromDefaults)
 	default:
 		c.unsupported(l, fromDefaults)
 	}
+}
+
+// capture converts `capture request|response header NAME len N`.
+func (c *converter) capture(p *proxyState, l Line) {
+	w := l.Words
+	if len(w) != 6 || w[2] != "header" || w[4] != "len" || (w[1] != "request" && w[1] != "response") {
+		c.report(l, NotConverted, "strata captures request and response headers only (capture request|response header NAME len N)", "")
+		return
+	}
+	if n, err := strconv.Atoi(w[5]); err != nil || n < 1 || n > 65536 {
+		c.report(l, NotConverted, "the length must be a number from 1 to 65536", "")
+		return
+	}
+	if w[1] == "request" {
+		p.fe.captureReq = append(p.fe.captureReq, kv{w[3], w[5]})
+	} else {
+		p.fe.captureRes = append(p.fe.captureRes, kv{w[3], w[5]})
+	}
+}
+
+// uniqueID converts `unique-id-format FORMAT` and `unique-id-header NAME`
+// of a frontend.
+func (c *converter) uniqueID(p *proxyState, l Line, fromDefaults bool) {
+	if p.fe == nil {
+		if !fromDefaults {
+			c.report(l, NotConverted, "strata makes unique ids in frontends", "frontends.NAME.unique_id_format")
+		}
+		return
+	}
+	v := strings.Join(l.Words[1:], " ")
+	if l.Words[0] == "unique-id-header" {
+		p.fe.uniqueHdr = v
+		return
+	}
+	if _, err := logfmt.Parse(v); err != nil {
+		c.report(l, NotConverted, "strata cannot render this format: "+err.Error(), "")
+		return
+	}
+	p.fe.uniqueID = v
+}
+
+// logFormat converts `log-format FORMAT` of a frontend.
+func (c *converter) logFormat(p *proxyState, l Line, fromDefaults bool) {
+	if p.fe == nil {
+		if !fromDefaults {
+			c.report(l, Ignored, "a backend's log-format is not used (HAProxy logs with the frontend's)", "")
+		}
+		return
+	}
+	f := strings.Join(l.Words[1:], " ")
+	if _, err := logfmt.Parse(f); err != nil {
+		c.report(l, NotConverted, "strata cannot render this format: "+err.Error(), "frontends.NAME.log_format: httplog")
+		return
+	}
+	p.fe.logFormat = f
 }
 
 func arg(w []string, i int) string {
@@ -245,8 +308,21 @@ func (c *converter) option(p *proxyState, l Line, fromDefaults bool) {
 	}
 	name := arg(w, 1)
 	switch name {
-	case "httplog", "tcplog", "httpslog", "dontlognull", "log-health-checks", "dontlog-normal", "log-separate-errors", "log-asap":
-		c.report(l, Changed, "strata logs every stream, one JSON line with fixed fields", "global.access_log")
+	case "httplog", "tcplog", "httpslog":
+		switch {
+		case p.fe == nil:
+			if !fromDefaults {
+				c.report(l, Ignored, "a backend's log format is not used (HAProxy logs with the frontend's)", "")
+			}
+		case neg:
+			p.fe.logFormat = ""
+		case len(w) > 2:
+			c.report(l, NotConverted, "strata has no "+name+" "+strings.Join(w[2:], " ")+" variant", "frontends.NAME.log_format")
+		default:
+			p.fe.logFormat = name // HAProxy's own format, byte for byte
+		}
+	case "dontlognull", "log-health-checks", "dontlog-normal", "log-separate-errors", "log-asap":
+		c.report(l, Changed, "strata logs every stream once it ends", "global.access_log")
 	case "http-server-close", "httpclose", "http-keep-alive", "http-pretend-keepalive", "http-no-delay":
 		c.report(l, Changed, "strata keeps client connections alive and pools idle server connections", "backends.NAME.timeouts.http_keep_alive (0 is not allowed; a short value closes sooner)")
 	case "forwardfor":
@@ -391,10 +467,8 @@ func (c *converter) tcpRule(p *proxyState, l Line) {
 // unsupportedWhy gives the reason and the strata alternative of keywords
 // with no conversion.
 var unsupportedWhy = map[string][2]string{
-	"capture":                     {"strata's access log has fixed fields", "set-var in http_request and a plugin that logs it"},
-	"log":                         {"strata writes one JSON access-log line per stream", "global.access_log"},
-	"log-format":                  {"strata's access log has fixed fields", "global.access_log: { format: text }"},
-	"log-tag":                     {"strata's access log has fixed fields", ""},
+	"log":                         {"strata has one access-log destination for the process", "global.access_log"},
+	"log-tag":                     {"strata's syslog tag is process-wide", "global.access_log.syslog.tag"},
 	"errorfile":                   {"strata does not serve error pages from files", "http_after_response: [\"set-status …\"] or an http_request return rule with a string body"},
 	"errorfiles":                  {"strata does not serve error pages from files", "an http_request return rule with a string body"},
 	"errorloc":                    {"strata does not redirect on errors", ""},
@@ -407,8 +481,6 @@ var unsupportedWhy = map[string][2]string{
 	"cookie":                      {"strata has no cookie persistence", "stick: { on: EXPR, table: T } on a request sample"},
 	"use-server":                  {"strata has no use-server", "a backend per server, chosen with use_backend"},
 	"fullconn":                    {"strata has no dynamic server maxconn", "servers' maxconn"},
-	"unique-id-format":            {"strata has no unique-id", "its trace id (global.tracing) names every stream"},
-	"unique-id-header":            {"strata has no unique-id", "W3C traceparent propagation (global.tracing)"},
 	"rate-limit":                  {"strata has no session rate limit", "a stick table with conn_rate and a tcp_request_connection reject rule"},
 	"server-template":             {"strata has no server templates", "list the servers, with resolve: true"},
 	"tcp-response":                {"strata has no tcp-response rules", ""},
