@@ -1,4 +1,4 @@
-package assembly
+package assemble
 
 import (
 	"context"
@@ -86,7 +86,7 @@ func buildAll(dir string) error {
 				env = append(env, "GOOS=wasip1", "GOARCH=wasm")
 			}
 			cmd := exec.Command("go", append(args, j.pkg)...)
-			cmd.Dir = "../.."
+			cmd.Dir = "../../../.."
 			cmd.Env = env
 			if b, err := cmd.CombinedOutput(); err != nil {
 				errs[i] = fmt.Errorf("build %s: %v\n%s", j.pkg, err, b)
@@ -162,7 +162,7 @@ func startUpstream(t testing.TB, args ...string) *upstream {
 // testProxy is a proxy with plugins, started from YAML for one test.
 type testProxy struct {
 	*proxy.Proxy
-	gen    *Generation
+	gen    *Bundle
 	alog   *syncBuffer
 	logs   *syncBuffer // the proxy's and the plugins' own log
 	api    string      // admin API address
@@ -235,7 +235,7 @@ func startProxy(t testing.TB, yaml string, vars map[string]string, tune func(*pl
 	}
 	a := admin.New(apiToken, log)
 	p.RegisterAPI(a)
-	RegisterAPI(a, func() *Generation { return gen })
+	RegisterAPI(a, func() *Bundle { return gen })
 	if err := a.Listen("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
