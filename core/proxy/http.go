@@ -303,17 +303,11 @@ func (cc *clientConn) route(x *exchange) stepResult {
 	// tcp-request content sees the stream without its transaction.
 	if fe.TCPContent != nil {
 		ctx.Layers = abi.LayerConn | abi.LayerSess | abi.LayerStrm
+		var content []byte
 		if x.h2 == nil {
-			strm.Content = cc.buf.Data()
+			content = cc.buf.Data()
 		}
-		v := fe.TCPContent.Eval(ctx)
-		strm.Content = nil
-		if ctx.Abort {
-			strm.Term.Set(session.CausePlugin, session.PhaseRequest)
-			return closeConn
-		}
-		if v.Kind == rules.Reject {
-			strm.Term.Set(session.CauseDenied, session.PhaseRequest)
+		if !cc.tcpContentRules(x, content) {
 			return closeConn
 		}
 	}
@@ -329,8 +323,8 @@ func (cc *clientConn) route(x *exchange) stepResult {
 		return res
 	}
 	be, svc := cc.selectBackend(x)
-	if ctx.Abort {
-		return cc.pluginAbortHTTP(x, session.PhaseRequest)
+	if res, done := cc.endFailed(x, session.PhaseRequest, false); done {
+		return res
 	}
 	if svc { // a routing target chose a service
 		if res, done := cc.useService(x, nil, nil); done {
@@ -362,12 +356,8 @@ func (cc *clientConn) applyRequestRules(x *exchange, set *rules.Set) (stepResult
 		return keepOpen, false
 	}
 	v := set.Eval(&x.fctx)
-	if x.fctx.Abort {
-		return cc.pluginAbortHTTP(x, session.PhaseRequest), true
-	}
-	if x.txn.RewriteFailed {
-		x.strm.Term.Set(session.CauseRewrite, session.PhaseRequest)
-		return cc.replyError(x, 500), true
+	if res, done := cc.endFailed(x, session.PhaseRequest, false); done {
+		return res, true
 	}
 	if v.Kind == rules.Deny {
 		cc.trackDenied(x)
@@ -895,18 +885,14 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 // when a rule (or a failing plugin) answered instead of the server; the
 // caller then drops the server's response.
 func (cc *clientConn) applyResponseRules(x *exchange, be *Backend) (res stepResult, replaced bool) {
-	fe, strm, ctx := cc.fe, &x.strm, &x.fctx
+	fe, ctx := cc.fe, &x.fctx
 	for _, set := range [...]*rules.Set{be.HTTPResponse, fe.HTTPResponse, be.HTTPAfter, fe.HTTPAfter} {
 		if set == nil {
 			continue
 		}
 		v := set.Eval(ctx)
-		if ctx.Abort {
-			return cc.pluginAbortHTTP(x, session.PhaseHeaders), true
-		}
-		if x.txn.RewriteFailed {
-			strm.Term.Set(session.CauseRewrite, session.PhaseHeaders)
-			return cc.replyError(x, 500), true
+		if res, done := cc.endFailed(x, session.PhaseHeaders, false); done {
+			return res, true
 		}
 		// Deny's default status here is HAProxy's for http-response
 		// deny: 502, the server's response being the thing refused.

@@ -26,9 +26,10 @@
 // (Close, after the proxy has stopped: it closes the plugins and the
 // host). A failed Build leaves nothing loaded.
 //
-// A plugin call that fails under on_error fail_closed sets fetch.Ctx.Abort
-// (HostOptions.OnFailClosed), which makes the engine end the stream with
-// termination cause "plugin": 500 in HTTP, a close in TCP.
+// A plugin call that fails under on_error fail_closed records the stream's
+// failure, fetch.Ctx.Fail(session.CausePlugin) (HostOptions.OnFailClosed),
+// which makes the engine end the stream with termination cause "plugin":
+// 500 in HTTP, a close in TCP.
 package assemble
 
 import (
@@ -227,7 +228,7 @@ func (g *Bundle) loadPlugins(ctx context.Context, cfg *config.Config, opt Option
 
 // failClosed is HostOptions.OnFailClosed: the engine ends the stream.
 func (g *Bundle) failClosed(ctx *fetch.Ctx, p *plugins.Plugin, err error) {
-	ctx.Abort = true
+	ctx.Fail(session.CausePlugin)
 	if g.log.Enabled(context.Background(), slog.LevelDebug) {
 		attrs := []slog.Attr{slog.String("plugin", p.Name()), slog.Uint64("stream", streamID(ctx)), slog.Any("error", err)}
 		g.log.LogAttrs(context.Background(), slog.LevelDebug, "plugin call failed; the stream ends (on_error fail_closed)",
