@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // End-to-end tests of HTTP/2 clients: real TLS and cleartext sockets, Go's
@@ -64,8 +66,8 @@ backends:
 func h2Setup(t *testing.T) (p *testProxy, roots *x509.CertPool) {
 	t.Helper()
 	dir := t.TempDir()
-	ca := newTLSTestCA(t, dir, "ca")
-	site := ca.issue(t, "site", cn("a.test"), false, "a.test")
+	ca := testsupport.NewCA(t, dir, "ca")
+	site := ca.Issue(t, "site", testsupport.CN("a.test"), false, "a.test")
 	a := startUpstream(t, "-mode", "echo", "-name", "A")
 	b := startUpstream(t, "-mode", "echo", "-name", "B")
 	p = startProxy(t, h2Config, map[string]string{
@@ -319,8 +321,8 @@ func TestH2_Curl(t *testing.T) {
 		t.Skip("curl not installed")
 	}
 	dir := t.TempDir()
-	ca := newTLSTestCA(t, dir, "ca")
-	site := ca.issue(t, "site", cn("a.test"), false, "a.test")
+	ca := testsupport.NewCA(t, dir, "ca")
+	site := ca.Issue(t, "site", testsupport.CN("a.test"), false, "a.test")
 	a := startUpstream(t, "-mode", "echo", "-name", "A")
 	b := startUpstream(t, "-mode", "echo", "-name", "B")
 	p := startProxy(t, h2Config, map[string]string{

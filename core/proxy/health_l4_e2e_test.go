@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/strata-proxy/strata/core/proxyproto"
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // Scenario tests of active health checks that speak to a server the way
@@ -172,9 +173,9 @@ func (o *checkOrigin) checks() []checkSeen {
 // verify is down with the handshake failure as the reason.
 func TestHealth_TLSServer(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTLSTestCA(t, dir, "ca")
-	other := newTLSTestCA(t, dir, "other")
-	app := ca.issue(t, "app", cn("app.internal"), false, "app.internal")
+	ca := testsupport.NewCA(t, dir, "ca")
+	other := testsupport.NewCA(t, dir, "other")
+	app := ca.Issue(t, "app", testsupport.CN("app.internal"), false, "app.internal")
 	tests := []struct {
 		name   string
 		check  string
@@ -240,8 +241,8 @@ func TestHealth_TLSServer(t *testing.T) {
 // server up; with tls as well, the header comes first, then TLS.
 func TestHealth_SendProxy(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTLSTestCA(t, dir, "ca")
-	app := ca.issue(t, "app", cn("app.internal"), false, "app.internal")
+	ca := testsupport.NewCA(t, dir, "ca")
+	app := ca.Issue(t, "app", testsupport.CN("app.internal"), false, "app.internal")
 	tests := []struct {
 		name    string
 		version int

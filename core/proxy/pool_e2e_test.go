@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // Pooled server connections that the server closes: a request never goes
@@ -351,8 +353,8 @@ func TestPool_MaxConn(t *testing.T) {
 // once; no socket to the server stays in CLOSE-WAIT.
 func TestPool_TLSServerClosedIdle(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTLSTestCA(t, dir, "ca")
-	leaf := ca.issue(t, "app", cn("app.internal"), false, "app.internal")
+	ca := testsupport.NewCA(t, dir, "ca")
+	leaf := ca.Issue(t, "app", testsupport.CN("app.internal"), false, "app.internal")
 	var mu sync.Mutex
 	seen := map[string]int{}
 	var closed atomic.Int64

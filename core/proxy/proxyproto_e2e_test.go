@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/strata-proxy/strata/core/proxyproto"
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // ppExchange opens a connection to addr, sends header (which may be split
@@ -217,8 +218,8 @@ backends:
 // handshake; both are visible to the rules.
 func TestProxyProtocol_WithTLS(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTLSTestCA(t, dir, "ca")
-	site := ca.issue(t, "site", cn("a.test"), false, "a.test")
+	ca := testsupport.NewCA(t, dir, "ca")
+	site := ca.Issue(t, "site", testsupport.CN("a.test"), false, "a.test")
 	up := startUpstream(t, "-mode", "echo")
 	p := startProxy(t, `
 global:
@@ -449,9 +450,9 @@ func TestProxyProtocol_HAProxyInterop(t *testing.T) {
 		t.Skip("haproxy not installed")
 	}
 	dir := t.TempDir()
-	ca := newTLSTestCA(t, dir, "ca")
-	strataCert := ca.issue(t, "strata", cn("strata.test"), false, "strata.test")
-	hapCert := ca.issue(t, "hap", cn("haproxy.test"), false, "haproxy.test")
+	ca := testsupport.NewCA(t, dir, "ca")
+	strataCert := ca.Issue(t, "strata", testsupport.CN("strata.test"), false, "strata.test")
+	hapCert := ca.Issue(t, "hap", testsupport.CN("haproxy.test"), false, "haproxy.test")
 	combined := dir + "/hap-combined.pem"
 	ppWriteCombined(t, combined, hapCert)
 	up := startUpstream(t, "-mode", "echo")
@@ -530,7 +531,7 @@ func ppFreePort(t testing.TB) string {
 
 // ppWriteCombined writes a certificate and its key in one file, as HAProxy's
 // crt wants them.
-func ppWriteCombined(t testing.TB, file string, l tlsLeaf) {
+func ppWriteCombined(t testing.TB, file string, l testsupport.Leaf) {
 	t.Helper()
 	cb, err := os.ReadFile(l.Cert)
 	if err != nil {
