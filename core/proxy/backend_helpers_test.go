@@ -177,18 +177,6 @@ func maxOverlap(evs []timedEvent, d time.Duration) int {
 	return most
 }
 
-// eventually polls cond every 10 ms until it holds or limit passes.
-func eventually(t testing.TB, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", limit, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // adminAPI serves the runtime API of p on a free port with token "tok".
 type adminAPI struct {
 	base string

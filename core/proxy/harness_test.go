@@ -60,8 +60,9 @@ type testProxy struct {
 }
 
 // startProxy loads yaml (with "{{name}}" placeholders replaced from vars),
-// builds and starts a proxy, and stops it when the test ends.
-func startProxy(t testing.TB, yaml string, vars map[string]string) *testProxy {
+// builds (with build, when given: what plugins would add) and starts a
+// proxy, and stops it when the test ends.
+func startProxy(t testing.TB, yaml string, vars map[string]string, build ...BuildOptions) *testProxy {
 	t.Helper()
 	for k, v := range vars {
 		yaml = strings.ReplaceAll(yaml, "{{"+k+"}}", v)
@@ -70,7 +71,11 @@ func startProxy(t testing.TB, yaml string, vars map[string]string) *testProxy {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	g, err := Build(cfg, BuildOptions{})
+	var bo BuildOptions
+	if len(build) > 0 {
+		bo = build[0]
+	}
+	g, err := Build(cfg, bo)
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}

@@ -202,7 +202,7 @@ func TestHealth_TLSServer(t *testing.T) {
     servers:
       s1: { address: "{{origin}}", tls: `+tt.tls+` }
 `), map[string]string{"origin": origin.addr, "ca": ca.File, "other": other.File})
-			eventually(t, 5*time.Second, "a check result", func() bool { return p.server(t, "s1").Check.Last.Status != "" })
+			testsupport.WaitFor(t, 5*time.Second, "a check result", func() bool { return p.server(t, "s1").Check.Last.Status != "" })
 			s := p.server(t, "s1")
 			if s.Check.Last.Status != tt.status || s.Health != tt.health || !strings.Contains(s.Check.Last.Desc, tt.desc) {
 				t.Fatalf("server %+v", s)
@@ -227,7 +227,7 @@ func TestHealth_TLSServer(t *testing.T) {
 			}
 
 			origin.stop()
-			eventually(t, 5*time.Second, "s1 down", func() bool { return p.server(t, "s1").Health == "down" })
+			testsupport.WaitFor(t, 5*time.Second, "s1 down", func() bool { return p.server(t, "s1").Health == "down" })
 			if s := p.server(t, "s1"); s.Check.Last.Status != "L4CON" || s.Check.Downs != 1 {
 				t.Fatalf("after the origin stopped: %+v", s.Check)
 			}
@@ -272,7 +272,7 @@ func TestHealth_SendProxy(t *testing.T) {
 `, tt.check, tt.version, srvTLS)), map[string]string{"origin": origin.addr, "ca": ca.File})
 			// Several checks in a row, so that the server would have
 			// gone down (fall: 1) had one of them failed.
-			eventually(t, 5*time.Second, "three checks", func() bool {
+			testsupport.WaitFor(t, 5*time.Second, "three checks", func() bool {
 				s := p.server(t, "s1")
 				return s.Check.Last.Status != "" && s.Check.Successes+s.Check.Failures >= 3
 			})

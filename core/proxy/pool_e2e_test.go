@@ -116,7 +116,7 @@ func TestPool_ServerClosedIdle(t *testing.T) {
 	const n = 100
 	for i := range n {
 		if i > 0 {
-			eventually(t, 10*time.Second, "the server closing the pooled connection", func() bool {
+			testsupport.WaitFor(t, 10*time.Second, "the server closing the pooled connection", func() bool {
 				return len(u.Events(t, "close")) >= i &&
 					(tcpStates(t, port)[tcpCloseWait] == 1 || p.server(t, "s1").IdleConns == 0)
 			})
@@ -216,7 +216,7 @@ func TestPool_ResetBeforeAnswerReplays(t *testing.T) {
 		if r := cl.get(t, fmt.Sprintf("/warm%d", i)); r.status != 200 {
 			t.Fatalf("warm-up: %+v", r)
 		}
-		eventually(t, 5*time.Second, "a pooled connection", func() bool { return p.server(t, "s1").IdleConns == 1 })
+		testsupport.WaitFor(t, 5*time.Second, "a pooled connection", func() bool { return p.server(t, "s1").IdleConns == 1 })
 		r := cl.postOn(fmt.Sprintf("/post%d", i), "payload")
 		if r.err != nil || r.status != 200 {
 			t.Fatalf("POST %d: %+v", i, r)
@@ -271,10 +271,10 @@ func TestPool_ReapsServerClosed(t *testing.T) {
 	if accepted < 2 {
 		t.Fatalf("the burst opened %d server connections: nothing to reap", accepted)
 	}
-	eventually(t, 15*time.Second, "the server closing every connection", func() bool {
+	testsupport.WaitFor(t, 15*time.Second, "the server closing every connection", func() bool {
 		return len(u.Events(t, "close")) == accepted
 	})
-	eventually(t, 15*time.Second, "no CLOSE-WAIT left", func() bool {
+	testsupport.WaitFor(t, 15*time.Second, "no CLOSE-WAIT left", func() bool {
 		st := tcpStates(t, port)
 		return st[tcpCloseWait] == 0 && st[tcpEstablished] == 0 && p.server(t, "s1").IdleConns == 0
 	})
@@ -304,7 +304,7 @@ func TestPool_IdleTimeout(t *testing.T) {
 		}
 	}
 	accepted := len(u.Events(t, "accept"))
-	eventually(t, 15*time.Second, "strata closing its idle connections", func() bool {
+	testsupport.WaitFor(t, 15*time.Second, "strata closing its idle connections", func() bool {
 		return len(u.Events(t, "close")) == accepted && p.server(t, "s1").IdleConns == 0
 	})
 }
@@ -338,7 +338,7 @@ func TestPool_MaxConn(t *testing.T) {
 			t.Fatalf("%s got no request", name)
 		}
 		keep := min(accepted, want)
-		eventually(t, 10*time.Second, name+" connections beyond the pool closed", func() bool {
+		testsupport.WaitFor(t, 10*time.Second, name+" connections beyond the pool closed", func() bool {
 			return len(u.Events(t, "close")) == accepted-keep
 		})
 		if idle := p.server(t, name).IdleConns; idle != keep {
@@ -387,7 +387,7 @@ func TestPool_TLSServerClosedIdle(t *testing.T) {
 	const n = 30
 	for i := range n {
 		if i > 0 {
-			eventually(t, 10*time.Second, "the server closing its idle connection", func() bool {
+			testsupport.WaitFor(t, 10*time.Second, "the server closing its idle connection", func() bool {
 				return closed.Load() >= int64(i)
 			})
 		}
@@ -403,7 +403,7 @@ func TestPool_TLSServerClosedIdle(t *testing.T) {
 	}
 	mu.Unlock()
 	port := portOf(t, origin)
-	eventually(t, 15*time.Second, "no connection to the server left", func() bool {
+	testsupport.WaitFor(t, 15*time.Second, "no connection to the server left", func() bool {
 		st := tcpStates(t, port)
 		return st[tcpCloseWait] == 0 && st[tcpEstablished] == 0 && p.server(t, "s1").IdleConns == 0
 	})
@@ -432,7 +432,7 @@ func TestPool_ReapedCounted(t *testing.T) {
 		if r := dial(t, p.addr("web"), "").get(t, fmt.Sprintf("/r%d", k)); r.err != nil || r.status != 200 {
 			t.Fatalf("round %d: %+v", k, r)
 		}
-		eventually(t, 15*time.Second, "the sweep closing the connection the server closed", func() bool {
+		testsupport.WaitFor(t, 15*time.Second, "the sweep closing the connection the server closed", func() bool {
 			s := adminServerStats(t, adm, "app", "s1")
 			return s.IdleReaped == int64(k) && s.IdleConns == 0
 		})

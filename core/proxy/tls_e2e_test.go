@@ -3,7 +3,6 @@ package proxy
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
@@ -29,16 +28,7 @@ import (
 // says, so that URLs can carry the server name (SNI) to test. It offers h2
 // and http/1.1 by ALPN, as browsers do.
 func tlsHTTPClient(addr string, cfg *tls.Config) *http.Client {
-	tr := &http.Transport{
-		TLSClientConfig:    cfg,
-		ForceAttemptHTTP2:  true,
-		DisableCompression: true,
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "tcp", addr)
-		},
-	}
-	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	return testsupport.NewClient(addr, testsupport.Client{Proto: testsupport.TLS, TLS: cfg, FollowRedirects: true})
 }
 
 // tlsGet requests url and returns the response and its body.
@@ -82,7 +72,7 @@ const sslHeaders = `
 
 func echoHeader(t testing.TB, body []byte, name string) string {
 	t.Helper()
-	h := decodeEcho(t, body).header(name)
+	h := testsupport.DecodeEcho(t, body).Header(name)
 	if len(h) != 1 {
 		return ""
 	}
@@ -141,7 +131,7 @@ backends:
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	sum := sha256.Sum256(big)
-	if e := decodeEcho(t, body); e.BodyLength != int64(len(big)) || e.BodySHA256 != hex.EncodeToString(sum[:]) {
+	if e := testsupport.DecodeEcho(t, body); e.BodyLength != int64(len(big)) || e.BodySHA256 != hex.EncodeToString(sum[:]) {
 		t.Fatalf("upload: %d bytes, sha %s", e.BodyLength, e.BodySHA256)
 	}
 	resp, body = tlsGet(t, c, "https://a.test/big/3145745")
@@ -301,7 +291,7 @@ backends:
 					resp.Body.Close()
 					t.Fatalf("request succeeded: %s", resp.Status)
 				}
-				eventuallyTrue(t, "the failure counted", func() bool { return frontendStats(p, tt.mode).HandshakeErrors == before+1 })
+				testsupport.WaitFor(t, 5*time.Second, "the failure counted", func() bool { return frontendStats(p, tt.mode).HandshakeErrors == before+1 })
 				return
 			}
 			if err != nil {
@@ -325,18 +315,6 @@ backends:
 			}
 		})
 	}
-}
-
-// eventuallyTrue waits (boundedly) for cond.
-func eventuallyTrue(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	for range 500 {
-		if cond() {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
 }
 
 // TestTLS_SessionRules: tcp_request_session rules run after the handshake
@@ -446,12 +424,12 @@ backends:
 	if n, err := c.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("read %d, %v: want the connection closed", n, err)
 	}
-	eventuallyTrue(t, "the failure counted", func() bool { return frontendStats(p, "web").HandshakeErrors == 1 })
+	testsupport.WaitFor(t, 5*time.Second, "the failure counted", func() bool { return frontendStats(p, "web").HandshakeErrors == 1 })
 	// Plain HTTP on a TLS port is a failed handshake too.
 	if out := rawExchange(t, p.addr("web"), "GET / HTTP/1.1\r\nHost: a\r\n\r\n"); strings.Contains(out, "HTTP/1.1 200") {
 		t.Fatalf("plain HTTP answered: %q", out)
 	}
-	eventuallyTrue(t, "the failure counted", func() bool { return frontendStats(p, "web").HandshakeErrors == 2 })
+	testsupport.WaitFor(t, 5*time.Second, "the failure counted", func() bool { return frontendStats(p, "web").HandshakeErrors == 2 })
 }
 
 // TestTLS_TCPMode: a TCP-mode frontend terminating TLS relays the

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-proxy/strata/internal/testsupport"
 	"golang.org/x/net/http2"
 )
 
@@ -162,14 +163,14 @@ func (s h2Stream) check(c *http.Client) error {
 	if got := resp.Header.Get("x-server"); got != s.wantServer {
 		return fmt.Errorf("%s %s: served by %q, want %q", s.name, s.path, got, s.wantServer)
 	}
-	var e echoed
+	var e testsupport.Echoed
 	if err := json.Unmarshal(body, &e); err != nil {
 		return fmt.Errorf("%s %s: %v in %q", s.name, s.path, err, body)
 	}
 	if e.URI != s.path {
 		return fmt.Errorf("%s %s: the server got %q", s.name, s.path, e.URI)
 	}
-	if got, _ := e.header("x-path"); got != s.wantPath {
+	if got, _ := e.First("x-path"); got != s.wantPath {
 		return fmt.Errorf("%s %s: path_header gave x-path %q, want %q", s.name, s.path, got, s.wantPath)
 	}
 	if s.body != nil {

@@ -297,29 +297,13 @@ func (p *testProxy) try(fe, path string, headers ...string) (response, error) {
 	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}, nil
 }
 
-// echoed is the upstream's echo-mode description of a request.
-type echoed struct {
-	Method  string      `json:"method"`
-	URI     string      `json:"uri"`
-	Headers [][2]string `json:"headers"`
-}
-
-func (e echoed) header(name string) (string, bool) {
-	for _, h := range e.Headers {
-		if strings.EqualFold(h[0], name) {
-			return h[1], true
-		}
-	}
-	return "", false
-}
-
-func decodeEcho(t testing.TB, r response) echoed {
+// decodeEcho decodes the echo upstream's answer to a request.
+func decodeEcho(t testing.TB, r response) testsupport.Echoed {
 	t.Helper()
-	var e echoed
-	if err := json.Unmarshal([]byte(r.body), &e); err != nil {
-		t.Fatalf("echo body %q (status %d): %v", r.body, r.status, err)
+	if r.status != 200 {
+		t.Logf("echo answer with status %d", r.status)
 	}
-	return e
+	return testsupport.DecodeEcho(t, []byte(r.body))
 }
 
 // stats reads GET /v1/plugins/{name} through the runtime API.
