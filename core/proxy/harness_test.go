@@ -6,8 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,10 +24,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	upstreamBin = filepath.Join(dir, "upstream")
-	cmd := exec.Command("go", "build", "-o", upstreamBin, "github.com/strata-proxy/strata/cmd/upstream")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
+	upstreamBin, err = testsupport.BuildBinary(dir, "upstream", "github.com/strata-proxy/strata/cmd/upstream")
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "building the test upstream:", err)
 		os.Exit(1)
 	}

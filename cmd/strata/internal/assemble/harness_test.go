@@ -3,13 +3,13 @@ package assemble
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -61,45 +61,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// buildAll builds the upstream and the example plugins, side by side.
 func buildAll(dir string) error {
-	type job struct {
-		out, pkg string
-		wasm     bool
-	}
-	jobs := []job{{upstreamBin, "./cmd/upstream", false}}
-	for _, ex := range examples {
-		jobs = append(jobs, job{filepath.Join(dir, filepath.Base(ex)+".wasm"), "./examples/plugins/" + ex, true})
-	}
-	var wg sync.WaitGroup
-	errs := make([]error, len(jobs))
-	sem := make(chan struct{}, max(2, runtime.NumCPU()))
-	for i, j := range jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			args := []string{"build", "-o", j.out}
-			env := os.Environ()
-			if j.wasm {
-				args = append(args, "-buildmode=c-shared")
-				env = append(env, "GOOS=wasip1", "GOARCH=wasm")
-			}
-			cmd := exec.Command("go", append(args, j.pkg)...)
-			cmd.Dir = "../../../.."
-			cmd.Env = env
-			if b, err := cmd.CombinedOutput(); err != nil {
-				errs[i] = fmt.Errorf("build %s: %v\n%s", j.pkg, err, b)
-			}
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	var upErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, upErr = testsupport.BuildBinary(dir, "upstream", "github.com/strata-proxy/strata/cmd/upstream")
+	}()
+	err := testsupport.BuildPlugins(dir, examples)
+	<-done
+	return errors.Join(upErr, err)
 }
 
 // warmCache compiles every example into the shared compilation cache, in
