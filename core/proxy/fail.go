@@ -16,8 +16,9 @@ import (
 // engine reads that record once, through the functions below, and ends
 // the stream with it: an HTTP stream is answered 500, a TCP stream closes.
 // A reject verdict at a tcp-request point ends the stream or session the
-// same way, with cause denied; other verdicts are answered by
-// answerVerdict.
+// same way, with cause denied (tcpRulesEnd); after an http-request or
+// http-response rule set, answerRules reads the failure, then the
+// verdict.
 
 // endFailed ends the stream when its evaluation failed, in phase: it sets
 // the termination cause and answers 500 (HTTP) or closes (tcp). done is
@@ -32,6 +33,21 @@ func (cc *clientConn) endFailed(x *exchange, phase session.Phase, tcp bool) (res
 		return closeConn, true
 	}
 	return cc.replyError(x, 500), true
+}
+
+// answerRules is what the engine does after an http-request or
+// http-response rule set gave v, in phase: it ends the stream when the
+// evaluation failed (endFailed), else answers v (answerVerdict; a request
+// denied by a rule counts in the tracked tables). done is false when the
+// message goes on.
+func (cc *clientConn) answerRules(x *exchange, v rules.Verdict, phase session.Phase, denyStatus int) (res stepResult, done bool) {
+	if res, done := cc.endFailed(x, phase, false); done {
+		return res, true
+	}
+	if v.Kind == rules.Deny && phase == session.PhaseRequest {
+		cc.trackDenied(x)
+	}
+	return cc.answerVerdict(x, v, phase, denyStatus)
 }
 
 // tcpRulesEnd returns the cause that ends a session or stream after a

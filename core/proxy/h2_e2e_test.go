@@ -65,9 +65,7 @@ backends:
 // h2Setup starts two echo upstreams and the proxy of h2Config.
 func h2Setup(t *testing.T) (p *testProxy, roots *x509.CertPool) {
 	t.Helper()
-	dir := t.TempDir()
-	ca := testsupport.NewCA(t, dir, "ca")
-	site := ca.Issue(t, "site", testsupport.CN("a.test"), false, "a.test")
+	ca, site := testsupport.NewSite(t, "a.test")
 	a := startUpstream(t, "-mode", "echo", "-name", "A")
 	b := startUpstream(t, "-mode", "echo", "-name", "B")
 	p = startProxy(t, h2Config, map[string]string{
@@ -308,9 +306,7 @@ func TestH2_Curl(t *testing.T) {
 	if err != nil {
 		t.Skip("curl not installed")
 	}
-	dir := t.TempDir()
-	ca := testsupport.NewCA(t, dir, "ca")
-	site := ca.Issue(t, "site", testsupport.CN("a.test"), false, "a.test")
+	ca, site := testsupport.NewSite(t, "a.test")
 	a := startUpstream(t, "-mode", "echo", "-name", "A")
 	b := startUpstream(t, "-mode", "echo", "-name", "B")
 	p := startProxy(t, h2Config, map[string]string{

@@ -355,14 +355,7 @@ func (cc *clientConn) applyRequestRules(x *exchange, set *rules.Set) (stepResult
 	if set == nil {
 		return keepOpen, false
 	}
-	v := set.Eval(&x.fctx)
-	if res, done := cc.endFailed(x, session.PhaseRequest, false); done {
-		return res, true
-	}
-	if v.Kind == rules.Deny {
-		cc.trackDenied(x)
-	}
-	return cc.answerVerdict(x, v, session.PhaseRequest, 403)
+	return cc.answerRules(x, set.Eval(&x.fctx), session.PhaseRequest, 403)
 }
 
 // answerVerdict answers the client when rule verdict v says so, in phase:
@@ -890,13 +883,9 @@ func (cc *clientConn) applyResponseRules(x *exchange, be *Backend) (res stepResu
 		if set == nil {
 			continue
 		}
-		v := set.Eval(ctx)
-		if res, done := cc.endFailed(x, session.PhaseHeaders, false); done {
-			return res, true
-		}
 		// Deny's default status here is HAProxy's for http-response
 		// deny: 502, the server's response being the thing refused.
-		if res, done := cc.answerVerdict(x, v, session.PhaseHeaders, 502); done {
+		if res, done := cc.answerRules(x, set.Eval(ctx), session.PhaseHeaders, 502); done {
 			return res, true
 		}
 	}

@@ -170,6 +170,27 @@ func startResetServer(t *testing.T) *resetServer {
 	return s
 }
 
+// expectEachPostOnce checks, with s.mu held by the caller, that the
+// server handled each of POST /post0../post9 once, and that the access
+// log of p shows each answered 200 after one retry (the reset connection).
+func (s *resetServer) expectEachPostOnce(t *testing.T, p *testProxy) {
+	t.Helper()
+	for i := range 10 {
+		if c := s.seen[fmt.Sprintf("/post%d", i)]; c != 1 {
+			t.Fatalf("the server handled POST /post%d %d times, want 1", i, c)
+		}
+	}
+	retried := 0
+	for _, l := range p.logLines(t, 20) {
+		if strings.HasPrefix(fmt.Sprint(l["uri"]), "/post") && l["retries"] == float64(1) && l["status"] == float64(200) {
+			retried++
+		}
+	}
+	if retried != 10 {
+		t.Fatalf("%d POSTs logged 200 after one retry, want 10", retried)
+	}
+}
+
 func (s *resetServer) serve(c *net.TCPConn) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
@@ -229,20 +250,7 @@ func TestPool_ResetBeforeAnswerReplays(t *testing.T) {
 	if s.resets < 10 {
 		t.Fatalf("the server reset %d connections, want at least 10", s.resets)
 	}
-	for i := range 10 {
-		if c := s.seen[fmt.Sprintf("/post%d", i)]; c != 1 {
-			t.Fatalf("the server handled POST /post%d %d times, want 1", i, c)
-		}
-	}
-	retried := 0
-	for _, l := range p.logLines(t, 20) {
-		if strings.HasPrefix(fmt.Sprint(l["uri"]), "/post") && l["retries"] == float64(1) && l["status"] == float64(200) {
-			retried++
-		}
-	}
-	if retried != 10 {
-		t.Fatalf("%d POSTs logged 200 after one retry, want 10", retried)
-	}
+	s.expectEachPostOnce(t, p)
 }
 
 // TestPool_ReapsServerClosed: after a burst of 200 concurrent requests the

@@ -405,20 +405,7 @@ func TestPool_ResetBeforeAnswerReplaysFromH2Client(t *testing.T) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i := range 10 {
-		if c := s.seen[fmt.Sprintf("/post%d", i)]; c != 1 {
-			t.Fatalf("the server handled POST /post%d %d times, want 1", i, c)
-		}
-	}
-	retried := 0
-	for _, l := range p.logLines(t, 20) {
-		if strings.HasPrefix(fmt.Sprint(l["uri"]), "/post") && l["retries"] == float64(1) && l["status"] == float64(200) {
-			retried++
-		}
-	}
-	if retried != 10 {
-		t.Fatalf("%d POSTs logged 200 after one retry, want 10", retried)
-	}
+	s.expectEachPostOnce(t, p)
 }
 
 // TestPoolH2_IdleTimeout: HTTP/2 connections without streams for longer

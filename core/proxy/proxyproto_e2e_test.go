@@ -215,9 +215,7 @@ backends:
 // TestProxyProtocol_WithTLS: the PROXY header comes first, then the TLS
 // handshake; both are visible to the rules.
 func TestProxyProtocol_WithTLS(t *testing.T) {
-	dir := t.TempDir()
-	ca := testsupport.NewCA(t, dir, "ca")
-	site := ca.Issue(t, "site", testsupport.CN("a.test"), false, "a.test")
+	ca, site := testsupport.NewSite(t, "a.test")
 	up := startUpstream(t, "-mode", "echo")
 	p := startProxy(t, `
 global:

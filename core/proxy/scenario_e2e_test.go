@@ -325,9 +325,7 @@ var scenarios = []struct {
 }
 
 func TestScenario(t *testing.T) {
-	dir := t.TempDir()
-	ca := testsupport.NewCA(t, dir, "ca")
-	site := ca.Issue(t, "site", testsupport.CN("a.test"), false, "a.test")
+	ca, site := testsupport.NewSite(t, "a.test")
 	app := startUpstream(t, "-mode", "echo", "-name", "app")
 	p := startProxy(t, scenarioConfig(site), map[string]string{"app": app.Addr, "dead": closedAddr(t)},
 		BuildOptions{Actions: scenarioActions(t)})

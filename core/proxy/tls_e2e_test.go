@@ -83,9 +83,7 @@ func echoHeader(t testing.TB, body []byte, name string) string {
 // big bodies both ways, on one TLS connection; ALPN settles on http/1.1,
 // the frontend's only protocol, although the client offers h2; the ssl_* fetches see the handshake.
 func TestTLS_KeepAlive(t *testing.T) {
-	dir := t.TempDir()
-	ca := testsupport.NewCA(t, dir, "ca")
-	site := ca.Issue(t, "site", testsupport.CN("a.test"), false, "a.test")
+	ca, site := testsupport.NewSite(t, "a.test")
 	up := startUpstream(t, "-mode", "echo")
 	p := startProxy(t, `
 global:
@@ -362,9 +360,7 @@ backends:
 // TestTLS_Resumption: a second connection resumes the TLS session from a
 // ticket, and ssl_fc_is_resumed says so.
 func TestTLS_Resumption(t *testing.T) {
-	dir := t.TempDir()
-	ca := testsupport.NewCA(t, dir, "ca")
-	site := ca.Issue(t, "site", testsupport.CN("a.test"), false, "a.test")
+	ca, site := testsupport.NewSite(t, "a.test")
 	up := startUpstream(t, "-mode", "echo")
 	p := startProxy(t, `
 global:
@@ -397,9 +393,7 @@ backends:
 // TestTLS_HandshakeTimeout: a client that connects and says nothing is
 // closed after the client timeout and counted.
 func TestTLS_HandshakeTimeout(t *testing.T) {
-	dir := t.TempDir()
-	ca := testsupport.NewCA(t, dir, "ca")
-	site := ca.Issue(t, "site", testsupport.CN("a.test"), false, "a.test")
+	_, site := testsupport.NewSite(t, "a.test")
 	up := startUpstream(t)
 	p := startProxy(t, `
 global:
@@ -435,9 +429,7 @@ backends:
 // TestTLS_TCPMode: a TCP-mode frontend terminating TLS relays the
 // decrypted stream both ways, with half-close.
 func TestTLS_TCPMode(t *testing.T) {
-	dir := t.TempDir()
-	ca := testsupport.NewCA(t, dir, "ca")
-	site := ca.Issue(t, "site", testsupport.CN("a.test"), false, "a.test")
+	ca, site := testsupport.NewSite(t, "a.test")
 	up := startUpstream(t, "-mode", "tcp")
 	p := startProxy(t, `
 global:

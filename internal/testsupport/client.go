@@ -152,3 +152,20 @@ func Get(tb testing.TB, c *http.Client, url string) Response {
 	}
 	return r
 }
+
+// DialFrom connects to addr over TCP from the local address local (a
+// 127.0.0.0/8 address, to test source-address rules; "" for any). The
+// connection is closed when the test ends.
+func DialFrom(tb testing.TB, addr, local string) net.Conn {
+	tb.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if local != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(local)}
+	}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return c
+}

@@ -115,3 +115,12 @@ func WritePEM(tb testing.TB, file, typ string, der []byte) {
 
 // CN is a subject with only a common name.
 func CN(name string) pkix.Name { return pkix.Name{CommonName: name} }
+
+// NewSite makes a CA in a temporary directory of the test and a server
+// certificate it issues for names (the first is the common name): what a
+// test of a TLS frontend needs.
+func NewSite(tb testing.TB, names ...string) (*CA, Leaf) {
+	tb.Helper()
+	ca := NewCA(tb, tb.TempDir(), "ca")
+	return ca, ca.Issue(tb, "site", CN(names[0]), false, names...)
+}
