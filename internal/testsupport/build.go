@@ -7,26 +7,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 )
 
-// RepoRoot returns the directory of strata's go.mod, found upwards from
-// the working directory (a test runs in its package's directory).
+// RepoRoot returns the directory of strata's go.mod, as the go command
+// finds it from the working directory (a test runs in its package's).
 func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("go list -m: %w", err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
+	return strings.TrimSpace(string(out)), nil
 }
 
 // BuildPlugins builds the example plugins named (directories under
