@@ -1,8 +1,6 @@
 package proxy
 
 import (
-	"net"
-	"strings"
 	"testing"
 
 	"github.com/strata-proxy/strata/internal/testsupport"
@@ -21,26 +19,8 @@ func BenchmarkProxy_KeepAlive(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			up := testsupport.RawUpstream(b)
-			cfg := strings.Replace(`
-global:
-  access_log: { output: none }
-frontends:
-  web:
-    bind: ["127.0.0.1:0"]
-RULES
-    default_backend: app
-backends:
-  app:
-    servers:
-      s1: { address: "{{up}}" }
-`, "RULES", tc.rules, 1)
-			p := startProxy(b, cfg, map[string]string{"up": up})
-			c, err := net.Dial("tcp", p.addr("web"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			testsupport.BenchKeepAlive(b, c)
+			p := startProxy(b, testsupport.BenchConfig("", tc.rules), map[string]string{"up": up})
+			testsupport.BenchKeepAliveTo(b, p.addr("web"))
 		})
 	}
 }

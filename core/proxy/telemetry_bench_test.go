@@ -42,24 +42,8 @@ func BenchmarkProxy_KeepAliveTracing(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			up := testsupport.RawUpstream(b)
-			p := startProxy(b, `
-global:
-  access_log: { output: none }
-`+tc.tracing+`frontends:
-  web:
-    bind: ["127.0.0.1:0"]
-    default_backend: app
-backends:
-  app:
-    servers:
-      s1: { address: "{{up}}" }
-`, map[string]string{"up": up, "otlp": startSink(b)})
-			c, err := net.Dial("tcp", p.addr("web"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			testsupport.BenchKeepAlive(b, c)
+			p := startProxy(b, testsupport.BenchConfig(tc.tracing, ""), map[string]string{"up": up, "otlp": startSink(b)})
+			testsupport.BenchKeepAliveTo(b, p.addr("web"))
 		})
 	}
 }

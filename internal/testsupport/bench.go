@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"strings"
 	"testing"
 )
 
@@ -35,4 +36,41 @@ func BenchKeepAlive(b *testing.B, c net.Conn) {
 	for range b.N {
 		roundTrip()
 	}
+}
+
+// BenchKeepAliveTo is BenchKeepAlive on a new TCP connection to addr.
+func BenchKeepAliveTo(b *testing.B, addr string) {
+	b.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	BenchKeepAlive(b, c)
+}
+
+// BenchConfig is the configuration of the keep-alive benchmarks: frontend
+// web, its access log off, in front of backend app whose one server is
+// "{{up}}" (RawUpstream). top goes right after the global access_log line
+// (more global keys at two spaces, or top-level sections: plugins,
+// stick_tables); rules are lines of frontend web (four spaces).
+func BenchConfig(top, rules string) string {
+	if rules != "" && !strings.HasSuffix(rules, "\n") {
+		rules += "\n"
+	}
+	if top != "" && !strings.HasSuffix(top, "\n") {
+		top += "\n"
+	}
+	return `
+global:
+  access_log: { output: none }
+` + top + `frontends:
+  web:
+    bind: ["127.0.0.1:0"]
+` + rules + `    default_backend: app
+backends:
+  app:
+    servers:
+      s1: { address: "{{up}}" }
+`
 }

@@ -1,8 +1,6 @@
 package assemble
 
 import (
-	"net"
-	"strings"
 	"testing"
 
 	"github.com/strata-proxy/strata/internal/testsupport"
@@ -27,28 +25,10 @@ func BenchmarkProxy_PluginAction(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			up := testsupport.RawUpstream(b)
-			cfg := strings.Replace(`
-global:
-  access_log: { output: none }
-plugins:
-  pathheader: { file: "{{wasm:pathheader}}", grants: [headers] }
-frontends:
-  web:
-    bind: ["127.0.0.1:0"]
-RULES
-    default_backend: app
-backends:
-  app:
-    servers:
-      s1: { address: "{{up}}" }
-`, "RULES", tc.rules, 1)
+			cfg := testsupport.BenchConfig(`plugins:
+  pathheader: { file: "{{wasm:pathheader}}", grants: [headers] }`, tc.rules)
 			p := startProxy(b, cfg, map[string]string{"up": up}, tc.tune)
-			c, err := net.Dial("tcp", p.addr("web"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			testsupport.BenchKeepAlive(b, c)
+			testsupport.BenchKeepAliveTo(b, p.addr("web"))
 		})
 	}
 }
