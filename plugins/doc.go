@@ -40,7 +40,7 @@
 // Deny 500 at HTTP points, Reject at TCP points). Fetches, converters and
 // targets return no sample / no route. Under fail_closed every kind also
 // calls HostOptions.OnFailClosed, so that the engine ends the stream with
-// session.CausePlugin (the engine sets fetch.Ctx.Abort there). Service
+// session.CausePlugin (the embedder records it with fetch.Ctx.Fail). Service
 // failures are also returned to the engine, which answers 500 (or closes)
 // under fail_closed, falls through to the next rule under fail_open when
 // nothing was sent yet, and still calls EndStream.

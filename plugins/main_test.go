@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"github.com/strata-proxy/strata/core/h1"
 	"github.com/strata-proxy/strata/core/sample"
 	"github.com/strata-proxy/strata/core/session"
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // wasmDir holds the example plugins, built once by TestMain with the real
@@ -41,38 +41,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	wasmDir, cacheDir = dir, filepath.Join(dir, "cache")
-	buildErr = buildExamples(dir)
+	buildErr = testsupport.BuildPlugins(dir, examples)
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-func buildExamples(dir string) error {
-	var wg sync.WaitGroup
-	errs := make([]error, len(examples))
-	sem := make(chan struct{}, max(2, runtime.NumCPU()))
-	for i, ex := range examples {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			out := filepath.Join(dir, filepath.Base(ex)+".wasm")
-			cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "./examples/plugins/"+ex)
-			cmd.Dir = ".."
-			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-			if b, err := cmd.CombinedOutput(); err != nil {
-				errs[i] = fmt.Errorf("build %s: %v\n%s", ex, err, b)
-			}
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func wasmFile(t testing.TB, name string) string {

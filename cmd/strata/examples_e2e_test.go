@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"testing"
 	"time"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // Example configurations run as written, with only their listening and
@@ -20,7 +22,7 @@ func (p *strataProc) listenAddr(t *testing.T, frontend string) string {
 	t.Helper()
 	re := regexp.MustCompile(`msg=listening frontend=` + regexp.QuoteMeta(frontend) + ` address=(\S+)`)
 	var addr string
-	waitFor(t, 10*time.Second, "frontend "+frontend+" listening", func() bool {
+	testsupport.WaitFor(t, 10*time.Second, "frontend "+frontend+" listening", func() bool {
 		if m := re.FindStringSubmatch(p.stderr.String()); m != nil {
 			addr = m[1]
 		}

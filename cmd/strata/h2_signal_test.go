@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-proxy/strata/internal/testsupport"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -197,7 +198,7 @@ func TestRun_H2GracefulStop(t *testing.T) {
 		inFlight = append(inFlight, id)
 	}
 	lastOpened := inFlight[len(inFlight)-1]
-	waitFor(t, 20*time.Second, "every stream at the server", func() bool {
+	testsupport.WaitFor(t, 20*time.Second, "every stream at the server", func() bool {
 		return up.count(held) == 1 && up.count(delay) == len(inFlight)-1
 	})
 

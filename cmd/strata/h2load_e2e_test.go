@@ -2,15 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,7 +64,9 @@ func TestH2Load_Conformance(t *testing.T) {
 	}
 	up := startUpstream(t, "s1")
 	dir := t.TempDir()
-	cert, key := writeSelfSigned(t, dir)
+	// h2load does not verify the certificate: a leaf of a test CA will do.
+	site := testsupport.NewCA(t, dir, "ca").Issue(t, "site", testsupport.CN("127.0.0.1"), false, "127.0.0.1", "localhost")
+	cert, key := site.Cert, site.Key
 	hap := startH2LoadHAProxy(t, up.addr, cert, key)
 	for _, fe := range []struct{ name, scheme, yaml, haproxy string }{
 		{"h2c", "http", h2loadYAML(up.addr, "", ""), hap.h2c},
@@ -239,42 +233,4 @@ func parseH2LoadCounts(t *testing.T, s string) h2loadCounts {
 		c.n[name] = n
 	}
 	return c
-}
-
-// writeSelfSigned writes a self-signed ECDSA certificate for 127.0.0.1
-// and its key into dir and returns their paths (h2load does not verify
-// the certificate).
-func writeSelfSigned(t *testing.T, dir string) (cert, key string) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, key = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	for path, b := range map[string][]byte{
-		cert: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		key:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
-	} {
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return cert, key
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/strata-proxy/strata/cmd/strata/internal/haproxycfg"
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // diffRequest is one request of a differential script: raw bytes, sent on
@@ -203,7 +204,7 @@ func runDifferential(t *testing.T, bin, file string, servers, tables []string, s
 			t.Logf("haproxy said:\n%s\nstrata's configuration:\n%s", hlog.String(), res.YAML)
 		}
 	})
-	waitFor(t, 10*time.Second, "haproxy listening", func() bool {
+	testsupport.WaitFor(t, 10*time.Second, "haproxy listening", func() bool {
 		_, err := os.Stat(hsock)
 		return err == nil
 	})
@@ -211,7 +212,7 @@ func runDifferential(t *testing.T, bin, file string, servers, tables []string, s
 	stls := ""
 	if strings.Contains(text, "127.0.0.1:8443") {
 		tlsRE := regexp.MustCompile(`msg=listening frontend=web-tls address=(\S+)`)
-		waitFor(t, 10*time.Second, "strata's TLS listener", func() bool {
+		testsupport.WaitFor(t, 10*time.Second, "strata's TLS listener", func() bool {
 			m := tlsRE.FindStringSubmatch(sp.stderr.String())
 			if m != nil {
 				stls = m[1]
@@ -246,7 +247,7 @@ func runDifferential(t *testing.T, bin, file string, servers, tables []string, s
 			run([]string{"ctl", "--admin", "unix:" + ssock, "table", "show", table}, &out, &errb)
 			return out.String()
 		}
-		waitFor(t, 10*time.Second, "warm-up entries released", func() bool {
+		testsupport.WaitFor(t, 10*time.Second, "warm-up entries released", func() bool {
 			return !inUse.MatchString(haproxyCLI(t, hsock, "show table "+table)) && !inUse.MatchString(strataShow())
 		})
 		haproxyCLI(t, hsock, "clear table "+table)

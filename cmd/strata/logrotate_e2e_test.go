@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // TestRun_LogrotateReopen does what logrotate does to a running strata:
@@ -58,14 +60,14 @@ backends:
 	}
 
 	send(100)
-	waitFor(t, 10*time.Second, "lines in the first file", func() bool { return countLines(t, logPath) == 100 })
+	testsupport.WaitFor(t, 10*time.Second, "lines in the first file", func() bool { return countLines(t, logPath) == 100 })
 	if err := os.Rename(logPath, logPath+".1"); err != nil {
 		t.Fatal(err)
 	}
 	send(50) // still to the renamed file: strata has not been told
 	p.signal(t, syscall.SIGUSR1)
 	send(50) // to either file, depending on when the signal is served
-	waitFor(t, 10*time.Second, "the reopened file", func() bool {
+	testsupport.WaitFor(t, 10*time.Second, "the reopened file", func() bool {
 		_, err := os.Stat(logPath)
 		return err == nil
 	})

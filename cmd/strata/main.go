@@ -11,6 +11,23 @@
 // Under systemd (Type=notify, dist/systemd/strata.service), strata reports
 // READY=1 once it serves, RELOADING=1 … READY=1 around each SIGHUP reload
 // and STOPPING=1 at the stop, over $NOTIFY_SOCKET (notify.go).
+//
+// Reload path, who does what (one generation type: proxy.Generation):
+//
+//  1. reload.go (this package) takes the request (SIGHUP, POST /v1/reload,
+//     POST /v1/plugins/{name}/reload), reads the configuration again and
+//     asks the proxy to swap (proxy.Proxy.ReloadWith).
+//  2. internal/assemble builds what is swapped in: a proxy.Generation
+//     compiled with the configuration's plugins (assemble.Build returns a
+//     Bundle: the generation plus its plugins); versions.go follows each
+//     plugin's module across generations.
+//  3. core/proxy reload.go does the swap (listeners kept, server state
+//     carried over, the old generation closed after its last stream, which
+//     runs the OnClose reload.go registered: its plugins close); generation.go
+//     compiles a configuration into a proxy.Generation.
+//  4. upgrade.go (this package) and core/proxy upgrade.go hand the
+//     listening sockets and stick tables to a new binary: a binary upgrade
+//     is a reload across processes.
 package main
 
 import (
@@ -27,11 +44,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/strata-proxy/strata/cmd/strata/internal/assemble"
 	"github.com/strata-proxy/strata/core/admin"
 	"github.com/strata-proxy/strata/core/config"
 	"github.com/strata-proxy/strata/core/proxy"
 	"github.com/strata-proxy/strata/core/telemetry"
-	"github.com/strata-proxy/strata/plugins/assembly"
 )
 
 const usage = `strata — a reverse proxy with a native core and WebAssembly plugins
@@ -143,10 +160,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 // a whole section that rules refer to (backends, stick_tables, plugins)
 // is unusable, or a plugin cannot be loaded, are the rules left
 // unchecked, and the list says so.
-func loadAndBuild(src config.Sources, log *slog.Logger) (*config.Config, *assembly.Generation, error) {
+func loadAndBuild(src config.Sources, log *slog.Logger) (*config.Config, *assemble.Bundle, error) {
 	cfg, err := config.LoadAll(src)
 	if err == nil {
-		gen, err := assembly.Build(context.Background(), cfg, assembly.Options{Logger: log})
+		gen, err := assemble.Build(context.Background(), cfg, assemble.Options{Logger: log})
 		if err != nil && pluginsFailed(err) {
 			return nil, nil, withNote(err, "rules not checked: they may use what the plugins register")
 		}
@@ -183,7 +200,7 @@ func loadAndBuild(src config.Sources, log *slog.Logger) (*config.Config, *assemb
 }
 
 // pluginsFailed reports whether err is the plugins' loading failing, in
-// which case assembly.Build compiled no rule.
+// which case assemble.Build compiled no rule.
 func pluginsFailed(err error) bool {
 	var ce *config.Errors
 	if !errors.As(err, &ce) || len(ce.List) == 0 {
@@ -200,13 +217,13 @@ func pluginsFailed(err error) bool {
 // buildPartial builds a configuration that has errors, to find the errors
 // of the parts that depend on it. A value left half-decoded by an error
 // must not take the command down: a panic is reported as "not checked".
-func buildPartial(cfg *config.Config, log *slog.Logger) (gen *assembly.Generation, err error) {
+func buildPartial(cfg *config.Config, log *slog.Logger) (gen *assemble.Bundle, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			gen, err = nil, fmt.Errorf("fix the errors above first (%v)", r)
 		}
 	}()
-	return assembly.Build(context.Background(), cfg, assembly.Options{Logger: log})
+	return assemble.Build(context.Background(), cfg, assemble.Options{Logger: log})
 }
 
 // hasErrorAt reports whether ce has an error on path itself.
@@ -225,7 +242,7 @@ func withNote(err error, note string) error {
 	return fmt.Errorf("%w\n(%s)", err, note)
 }
 
-func serve(cfg *config.Config, gen *assembly.Generation, log *slog.Logger, ro runOptions) int {
+func serve(cfg *config.Config, gen *assemble.Bundle, log *slog.Logger, ro runOptions) int {
 	// Signals are caught from the start: a SIGTERM during start-up is a
 	// graceful stop too.
 	sigs := make(chan os.Signal, 2)
@@ -268,7 +285,7 @@ func serve(cfg *config.Config, gen *assembly.Generation, log *slog.Logger, ro ru
 	}
 	telemetry.Version = version
 	rl = newReloader(p, cfg, gen, ro, log)
-	assembly.RegisterMetrics(p, rl.current) // GET /metrics and global.metrics
+	assemble.RegisterMetrics(p, rl.current) // GET /metrics and global.metrics
 	stopWatch := make(chan struct{})        // plugins.*.watch (watch.go)
 	defer close(stopWatch)
 	go rl.watchPlugins(stopWatch, watchInterval)
@@ -276,7 +293,7 @@ func serve(cfg *config.Config, gen *assembly.Generation, log *slog.Logger, ro ru
 	if a := cfg.Global.Admin; a.Listen != "" {
 		api = admin.New(a.Token, log)
 		p.RegisterAPI(api)
-		assembly.RegisterAPI(api, rl.current)
+		assemble.RegisterAPI(api, rl.current)
 		rl.registerAPI(api)
 		if tk != nil && tk.admin != nil {
 			api.UseListener(tk.admin)

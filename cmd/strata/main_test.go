@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // The binaries under test, built once by TestMain: strata itself and the
@@ -184,17 +186,6 @@ func (p *strataProc) wait(t *testing.T, limit time.Duration) int {
 	}
 }
 
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", limit, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func proxyConfig(up, grace, extra string) string {
 	return `
 global:
@@ -258,7 +249,7 @@ func TestRun_GracefulStop(t *testing.T) {
 	}
 
 	pending := inFlight(p.web, "/delay/1s")
-	waitFor(t, 5*time.Second, "the request at the server", func() bool { return up.received("/delay/1s") })
+	testsupport.WaitFor(t, 5*time.Second, "the request at the server", func() bool { return up.received("/delay/1s") })
 	sent := time.Now()
 	p.signal(t, syscall.SIGTERM)
 
@@ -266,7 +257,7 @@ func TestRun_GracefulStop(t *testing.T) {
 	if _, err := ibr.ReadByte(); err == nil {
 		t.Fatal("the idle keep-alive connection stayed open")
 	}
-	waitFor(t, 5*time.Second, "the listener closed", func() bool {
+	testsupport.WaitFor(t, 5*time.Second, "the listener closed", func() bool {
 		c, err := net.DialTimeout("tcp", p.web, time.Second)
 		if err == nil {
 			c.Close()
@@ -294,7 +285,7 @@ func TestRun_GraceOver(t *testing.T) {
 	up := startUpstream(t, "s1")
 	p := startStrata(t, proxyConfig(up.addr, "300ms", ""), false)
 	pending := inFlight(p.web, "/delay/10s")
-	waitFor(t, 5*time.Second, "the request at the server", func() bool { return up.received("/delay/10s") })
+	testsupport.WaitFor(t, 5*time.Second, "the request at the server", func() bool { return up.received("/delay/10s") })
 	sent := time.Now()
 	p.signal(t, syscall.SIGTERM)
 	if code := p.wait(t, 10*time.Second); code != 0 {
@@ -320,9 +311,9 @@ func TestRun_SecondSignal(t *testing.T) {
 	up := startUpstream(t, "s1")
 	p := startStrata(t, proxyConfig(up.addr, "30s", ""), false)
 	inFlight(p.web, "/delay/10s")
-	waitFor(t, 5*time.Second, "the request at the server", func() bool { return up.received("/delay/10s") })
+	testsupport.WaitFor(t, 5*time.Second, "the request at the server", func() bool { return up.received("/delay/10s") })
 	p.signal(t, syscall.SIGTERM)
-	waitFor(t, 5*time.Second, "draining", func() bool { return strings.Contains(p.stderr.String(), "draining") })
+	testsupport.WaitFor(t, 5*time.Second, "draining", func() bool { return strings.Contains(p.stderr.String(), "draining") })
 	sent := time.Now()
 	p.signal(t, syscall.SIGINT)
 	if code := p.wait(t, 5*time.Second); code != 1 {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // Plugin reloads through a running strata: the test-only plugin
@@ -252,7 +254,7 @@ func TestPluginReload_FailuresKeepServing(t *testing.T) {
 			if v := pp.version(t); v != "v1" {
 				t.Fatalf("after the failed reload x-plugin is %q, want the old module's v1", v)
 			}
-			waitFor(t, 5*time.Second, "the failure in the log", func() bool {
+			testsupport.WaitFor(t, 5*time.Second, "the failure in the log", func() bool {
 				for _, l := range strings.Split(pp.stderr.String(), "\n") {
 					if strings.Contains(l, `msg="reload failed"`) && strings.Contains(l, `what="plugin reloadable"`) && strings.Contains(l, tt.reason) {
 						return true
@@ -284,7 +286,7 @@ func TestPluginReload_Watch(t *testing.T) {
 	first := pp.info(t)
 
 	installPlugin(t, pp.wasm, readFile(t, pp.variants["v2"]))
-	waitFor(t, 20*time.Second, "x-plugin v2 after the file changed", func() bool { return pp.version(t) == "v2" })
+	testsupport.WaitFor(t, 20*time.Second, "x-plugin v2 after the file changed", func() bool { return pp.version(t) == "v2" })
 	if i := pp.info(t); i.Generation != 2 || i.SHA256 == first.SHA256 {
 		t.Fatalf("after the change: %+v", i)
 	}
@@ -293,7 +295,7 @@ func TestPluginReload_Watch(t *testing.T) {
 	}
 
 	installPlugin(t, pp.wasm, []byte("not a module"))
-	waitFor(t, 20*time.Second, "the corrupt module refused", func() bool { return pp.info(t).ReloadFailures == 1 })
+	testsupport.WaitFor(t, 20*time.Second, "the corrupt module refused", func() bool { return pp.info(t).ReloadFailures == 1 })
 	if v := pp.version(t); v != "v2" {
 		t.Fatalf("after the corrupt module x-plugin is %q, want v2", v)
 	}

@@ -48,11 +48,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/strata-proxy/strata/cmd/strata/internal/assemble"
 	"github.com/strata-proxy/strata/core/admin"
 	"github.com/strata-proxy/strata/core/config"
 	"github.com/strata-proxy/strata/core/proxy"
 	"github.com/strata-proxy/strata/core/stick"
-	"github.com/strata-proxy/strata/plugins/assembly"
 )
 
 // runOptions are the flags of strata run that outlive start-up.
@@ -64,7 +64,7 @@ type runOptions struct {
 
 // servedGen is a generation serving in this process, with its plugins.
 type servedGen struct {
-	*assembly.Generation
+	*assemble.Bundle
 	close func() // closes the plugins, once
 }
 
@@ -77,7 +77,7 @@ type reloader struct {
 	cfg atomic.Pointer[config.Config] // the running configuration
 	cur atomic.Pointer[servedGen]     // the generation serving new connections
 	// versions follows each plugin across generations (GET /v1/plugins).
-	versions *assembly.Versions
+	versions *assemble.Versions
 	// hups counts the SIGHUP reloads done; owned by wait.
 	hups uint64
 	// notify tells systemd (Type=notify) of readiness, reloads and the
@@ -85,8 +85,8 @@ type reloader struct {
 	notify *notifier
 }
 
-func newReloader(p *proxy.Proxy, cfg *config.Config, gen *assembly.Generation, ro runOptions, log *slog.Logger) *reloader {
-	r := &reloader{p: p, log: log, ro: ro, versions: assembly.NewVersions(), notify: newNotifier()}
+func newReloader(p *proxy.Proxy, cfg *config.Config, gen *assemble.Bundle, ro runOptions, log *slog.Logger) *reloader {
+	r := &reloader{p: p, log: log, ro: ro, versions: assemble.NewVersions(), notify: newNotifier()}
 	r.cfg.Store(cfg)
 	r.versions.Serving(gen)
 	r.cur.Store(r.serve(gen))
@@ -95,8 +95,8 @@ func newReloader(p *proxy.Proxy, cfg *config.Config, gen *assembly.Generation, r
 
 // serve arranges for gen's plugins to close with its core generation: once
 // it has been replaced and its last stream has ended, or at stop.
-func (r *reloader) serve(gen *assembly.Generation) *servedGen {
-	sg := &servedGen{Generation: gen}
+func (r *reloader) serve(gen *assemble.Bundle) *servedGen {
+	sg := &servedGen{Bundle: gen}
 	sg.close = sync.OnceFunc(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -167,7 +167,7 @@ func (r *reloader) sdNotify(err error) {
 }
 
 // current returns the generation serving new connections.
-func (r *reloader) current() *assembly.Generation { return r.cur.Load().Generation }
+func (r *reloader) current() *assemble.Bundle { return r.cur.Load().Bundle }
 
 // closeCurrent closes the current generation's plugins (at exit).
 func (r *reloader) closeCurrent() { r.cur.Load().close() }
@@ -207,7 +207,7 @@ var errNoPlugin = errors.New("no plugin named")
 func (r *reloader) swap(cfg *config.Config, what string) (*proxy.Generation, error) {
 	var next *servedGen
 	g, err := r.p.ReloadWith(func(store *stick.Store) (*proxy.Generation, error) {
-		ag, err := assembly.Build(context.Background(), cfg, assembly.Options{Logger: r.log, Stick: store})
+		ag, err := assemble.Build(context.Background(), cfg, assemble.Options{Logger: r.log, Stick: store})
 		if err != nil {
 			return nil, err
 		}
@@ -222,7 +222,7 @@ func (r *reloader) swap(cfg *config.Config, what string) (*proxy.Generation, err
 		return nil, err
 	}
 	old := r.cfg.Swap(cfg)
-	r.versions.Serving(next.Generation)
+	r.versions.Serving(next.Bundle)
 	r.cur.Store(next)
 	if old.Global.Admin != cfg.Global.Admin || old.Global.AccessLog != cfg.Global.AccessLog {
 		r.log.Warn("global.admin and global.access_log take effect at the next start, not at a reload")

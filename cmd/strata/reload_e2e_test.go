@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // reloadYAML is the configuration of generation gen: responses carry
@@ -62,7 +64,7 @@ func strataRun(t *testing.T, args ...string) *strataProc {
 		p.cmd.Process.Kill()
 		<-p.exited
 	})
-	waitFor(t, 20*time.Second, "strata started", func() bool {
+	testsupport.WaitFor(t, 20*time.Second, "strata started", func() bool {
 		select {
 		case <-p.exited:
 			t.Fatalf("strata exited with %d:\n%s", p.code, p.stderr.String())
@@ -275,7 +277,7 @@ func TestReload_UnderLoad(t *testing.T) {
 			var st struct {
 				Generation int `json:"generation"`
 			}
-			waitFor(t, 10*time.Second, "the SIGHUP reload", func() bool {
+			testsupport.WaitFor(t, 10*time.Second, "the SIGHUP reload", func() bool {
 				apiCall(t, admin, "GET", "/v1/reload", &st)
 				return st.Generation == expect
 			})

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // poolServer is a listener on 127.0.0.1 whose accepted connections the
@@ -55,16 +57,6 @@ func newPoolBackend(t *testing.T, addr string, ka time.Duration, poolMax int) *B
 	return b
 }
 
-// waitFor polls cond every 5 ms for up to 10 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 10s: %s", what)
-		}
-	}
-}
-
 // TestServer_GetSkipsClosed: Get never hands out a pooled connection the
 // server has closed (FIN) or written to unasked; an open, quiet one is
 // reused.
@@ -89,7 +81,7 @@ func TestServer_GetSkipsClosed(t *testing.T) {
 	closedPeer.Close()
 	chattyPeer.Write([]byte("HTTP/1.1 200 OK\r\n"))
 	// The peer's FIN and bytes are on strata's side once it can read them.
-	waitFor(t, "the server's close seen", func() bool { return !closed.Idle() && !chatty.Idle() })
+	testsupport.WaitFor(t, 10*time.Second, "the server's close seen", func() bool { return !closed.Idle() && !chatty.Idle() })
 	if got := s.Get(time.Now()); got != quiet || !got.Reused {
 		t.Fatalf("Get returned %p (reused %v), want the quiet connection %p", got, got != nil && got.Reused, quiet)
 	}
@@ -120,7 +112,7 @@ func TestServer_ReapIdle(t *testing.T) {
 	s.Put(sc1, time.Now())
 	s.Put(sc2, time.Now())
 	peer1.Close() // the server closes one; the other expires
-	waitFor(t, "both connections reaped", func() bool { return s.IdleCount() == 0 })
+	testsupport.WaitFor(t, 10*time.Second, "both connections reaped", func() bool { return s.IdleCount() == 0 })
 	if n := s.Reaped.Load(); n != 2 {
 		t.Fatalf("%d connections reaped, want 2", n)
 	}

@@ -25,13 +25,10 @@ type Ctx struct {
 	// their calls' spans its children (core/telemetry).
 	Span trace.Span
 
-	// Abort is set by an extension whose call failed and must end the
-	// stream (a plugin under on_error fail_closed): a rule set stops at
-	// the rule during which it was set, and the engine, which checks it
-	// after every rule set, target and service, ends the stream with
-	// termination cause "plugin" (HTTP 500, TCP close). Only the
-	// goroutine that owns the Ctx sets or clears it.
-	Abort bool
+	// failure is the cause of the first failure recorded with Fail: the
+	// one way a rule, fetch, converter, rewrite or plugin call ends the
+	// stream. Only the goroutine that owns the Ctx sets or reads it.
+	failure session.Cause
 
 	// scratch holds converter and cast outputs. It is replaced, never grown
 	// in place, so bytes handed out stay valid until ResetScratch.
@@ -82,6 +79,26 @@ func (c *Ctx) Scratch(n int) []byte {
 // ResetScratch makes the whole arena available again. Every slice returned
 // by Scratch (and every sample value built from one) is invalid afterwards.
 func (c *Ctx) ResetScratch() { c.scratch = c.scratch[:0] }
+
+// Fail records that an evaluation failed and the stream must end with
+// cause (session.CauseRewrite for an edit the wire cannot carry,
+// session.CausePlugin for a plugin call under on_error fail_closed). The
+// first cause recorded stays: a rule set stops at the rule during which it
+// was recorded (rules.Set.Eval), and the engine reads it once after every
+// evaluation point (rule set, routing target, service call) and ends the
+// stream with it: HTTP 500, a close in TCP.
+func (c *Ctx) Fail(cause session.Cause) {
+	if c.failure == session.CauseNone {
+		c.failure = cause
+	}
+}
+
+// Failure returns the cause recorded by Fail, session.CauseNone when
+// nothing failed since Reset.
+func (c *Ctx) Failure() session.Cause { return c.failure }
+
+// Failed reports whether Fail was called since Reset.
+func (c *Ctx) Failed() bool { return c.failure != session.CauseNone }
 
 // Reset clears c for the next stream, keeping the storage of its scratch
 // and work buffers, so that an engine reusing one Ctx per connection or per

@@ -280,18 +280,6 @@ func (s *strataInstance) waitValue(t *testing.T, name string, want int64) {
 	}
 }
 
-// waitFor polls cond until it holds, failing the test after limit.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 const syncInterval = 50 * time.Millisecond
 
 func fleetYAML(redis, upstream, rules string) string {
@@ -405,7 +393,7 @@ func checkConnCurAtRest(t *testing.T, fleet []*strataInstance) {
 	}
 	want := int64(len(conns))
 	for _, s := range fleet {
-		waitFor(t, 10*time.Second, fmt.Sprintf("conn_cur %d on %s", want, s.web), func() bool {
+		testsupport.WaitFor(t, 10*time.Second, fmt.Sprintf("conn_cur %d on %s", want, s.web), func() bool {
 			return s.table(t).value("conn_cur") == want
 		})
 	}
@@ -413,7 +401,7 @@ func checkConnCurAtRest(t *testing.T, fleet []*strataInstance) {
 		c.Close()
 	}
 	for _, s := range fleet {
-		waitFor(t, 10*time.Second, "conn_cur 0 on "+s.web, func() bool {
+		testsupport.WaitFor(t, 10*time.Second, "conn_cur 0 on "+s.web, func() bool {
 			return s.table(t).value("conn_cur") == 0
 		})
 	}
@@ -469,11 +457,11 @@ func TestFleet_InstanceStopTakesItsShareOut(t *testing.T) {
 		}
 		defer c.Close()
 	}
-	waitFor(t, 10*time.Second, "conn_cur 2 seen by the other instance", func() bool {
+	testsupport.WaitFor(t, 10*time.Second, "conn_cur 2 seen by the other instance", func() bool {
 		return fleet[0].table(t).value("conn_cur") == 2
 	})
 	fleet[1].cmd.Process.Kill() // dies: its heartbeat goes stale
-	waitFor(t, 20*time.Second, "the dead instance's conn_cur to leave the fleet", func() bool {
+	testsupport.WaitFor(t, 20*time.Second, "the dead instance's conn_cur to leave the fleet", func() bool {
 		return fleet[0].table(t).value("conn_cur") == 0
 	})
 }
@@ -501,7 +489,7 @@ func TestFleet_RedisRestartLosesNothing(t *testing.T) {
 	r.cmd.Process.Signal(syscall.SIGSTOP)
 	send(60)
 	for _, s := range fleet {
-		waitFor(t, 15*time.Second, "the table degraded on "+s.web, func() bool { return s.table(t).Shared.Degraded })
+		testsupport.WaitFor(t, 15*time.Second, "the table degraded on "+s.web, func() bool { return s.table(t).Shared.Degraded })
 	}
 	if m := fleet[0].metrics(t); !strings.Contains(m, `strata_stick_table_shared_degraded{table="per_ip"} 1`) {
 		t.Errorf("/metrics does not say the table is degraded:\n%s", m)
@@ -512,7 +500,7 @@ func TestFleet_RedisRestartLosesNothing(t *testing.T) {
 	// instances gave up on.
 	r.cmd.Process.Signal(syscall.SIGCONT)
 	for _, s := range fleet {
-		waitFor(t, 15*time.Second, "the table back in sync on "+s.web, func() bool { return !s.table(t).Shared.Degraded })
+		testsupport.WaitFor(t, 15*time.Second, "the table back in sync on "+s.web, func() bool { return !s.table(t).Shared.Degraded })
 	}
 	for _, s := range fleet {
 		s.waitValue(t, "http_req_cnt", int64(total))
@@ -546,7 +534,7 @@ func TestFleet_Cluster(t *testing.T) {
 	}
 	// Wait until every node agrees the cluster is up.
 	for _, n := range nodes {
-		waitFor(t, 20*time.Second, "cluster_state:ok on "+n.addr, func() bool {
+		testsupport.WaitFor(t, 20*time.Second, "cluster_state:ok on "+n.addr, func() bool {
 			out, _ := exec.Command(cli, "-h", "127.0.0.1", "-p", strconv.Itoa(n.port), "cluster", "info").Output()
 			return strings.Contains(string(out), "cluster_state:ok")
 		})

@@ -84,7 +84,7 @@ func (tr *traffic) halt() {
 func (tr *traffic) more(t *testing.T, n int64) {
 	t.Helper()
 	want := tr.ok.Load() + n
-	waitFor(t, 20*time.Second, fmt.Sprintf("%d more requests answered", n), func() bool {
+	testsupport.WaitFor(t, 20*time.Second, fmt.Sprintf("%d more requests answered", n), func() bool {
 		select {
 		case <-tr.done:
 			t.Fatalf("the traffic stopped: %v (%d answered)", tr.err, tr.ok.Load())
@@ -147,7 +147,7 @@ func (s *strataInstance) upgrade(t *testing.T) *strataInstance {
 	next := &strataInstance{web: s.web, admin: s.admin, cfg: s.cfg, pidfile: s.pidfile}
 	next.spawn(t, "--upgrade-from", s.pidfile)
 	want := strconv.Itoa(next.cmd.Process.Pid)
-	waitFor(t, 20*time.Second, "the new process to take over", func() bool {
+	testsupport.WaitFor(t, 20*time.Second, "the new process to take over", func() bool {
 		select {
 		case <-next.exited:
 			t.Fatalf("the new process exited:\n%s", next.stderr.String())

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // TestFleet_NewInstanceEnforcesFromItsFirstRequest: an instance that joins
@@ -24,7 +26,7 @@ func TestFleet_NewInstanceEnforcesFromItsFirstRequest(t *testing.T) {
 	// Wait until the count was pushed (two syncs after the requests), then
 	// start a second instance.
 	synced := first[0].table(t).Shared.Syncs
-	waitFor(t, 10*time.Second, "two syncs", func() bool { return first[0].table(t).Shared.Syncs >= synced+2 })
+	testsupport.WaitFor(t, 10*time.Second, "two syncs", func() bool { return first[0].table(t).Shared.Syncs >= synced+2 })
 	second := startFleet(t, 1, redis, rules)
 	resp, err := http.Get("http://" + second[0].web + "/")
 	if err != nil {

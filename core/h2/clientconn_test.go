@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-proxy/strata/internal/testsupport"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -459,7 +460,7 @@ func TestClientConn_GoServerShutdown(t *testing.T) {
 			}
 			shut := make(chan error, 1)
 			go func() { shut <- srv.Shutdown(context.Background()) }()
-			waitFor(t, "the server's GOAWAY", func() bool { return !cc.CanTakeNewStream() })
+			testsupport.WaitFor(t, 20*time.Second, "the server's GOAWAY", func() bool { return !cc.CanTakeNewStream() })
 			if _, err := cc.OpenStream(&ClientRequest{Method: "GET", Scheme: "https", Authority: "a", Path: "/"}); !errors.Is(err, ErrRetryable) {
 				t.Fatalf("OpenStream after GOAWAY: %v, want ErrRetryable", err)
 			}
@@ -498,7 +499,7 @@ func TestClientConn_Shutdown(t *testing.T) {
 		sc := ts.conns[len(ts.conns)-1]
 		ts.mu.Unlock()
 		sc.Shutdown()
-		waitFor(t, "the server's GOAWAY", func() bool { return !cc.CanTakeNewStream() })
+		testsupport.WaitFor(t, 20*time.Second, "the server's GOAWAY", func() bool { return !cc.CanTakeNewStream() })
 		if _, err := cc.OpenStream(&ClientRequest{Method: "GET", Scheme: "https", Authority: "a", Path: "/"}); !errors.Is(err, ErrRetryable) {
 			t.Fatalf("OpenStream after GOAWAY: %v, want ErrRetryable", err)
 		}
@@ -549,18 +550,6 @@ func TestClientConn_Shutdown(t *testing.T) {
 		<-cc.Done()
 		app.release <- struct{}{}
 	})
-}
-
-// waitFor polls cond until true, within a bound that only a hang reaches.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // TestClientConn_HostAsAuthority: without Authority, a host field becomes

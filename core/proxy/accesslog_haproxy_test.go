@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // accessLogRequests are the requests of the access-log differential tests,
@@ -328,8 +330,8 @@ func tcplogFields(t *testing.T, line string) []string {
 func TestAccessLog_HTTPSLogDifferentialHAProxy(t *testing.T) {
 	up := startUpstream(t)
 	dir := t.TempDir()
-	ca := newTLSTestCA(t, dir, "ca")
-	leaf := ca.issue(t, "site", cn("site.test"), false, "site.test")
+	ca := testsupport.NewCA(t, dir, "ca")
+	leaf := ca.Issue(t, "site", testsupport.CN("site.test"), false, "site.test")
 	combined := filepath.Join(dir, "combined.pem")
 	ppWriteCombined(t, combined, leaf)
 	haddr, haddr2 := haproxyAddr(t), haproxyAddr(t)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // TestAPI_ServerState drives servers through the runtime API: each change
@@ -64,7 +66,7 @@ func TestAPI_ServerState(t *testing.T) {
 	// maint: nothing; checks go on and their result shows.
 	put("s2", `{"state": "maint"}`)
 	ups["s2"].Kill()
-	eventually(t, 5*time.Second, "health of s2 in maint", func() bool {
+	testsupport.WaitFor(t, 5*time.Second, "health of s2 in maint", func() bool {
 		var s ServerStats
 		api.call(t, "GET", "/v1/backends/app/servers/s2", "", &s)
 		return s.Health == "down" && s.State == "maint" && s.Summary == "MAINT" && s.Check.Last.Status == "L4CON"
@@ -78,7 +80,7 @@ func TestAPI_ServerState(t *testing.T) {
 		t.Fatalf("s2 ready but down: %v", c)
 	}
 	startUpstream(t, "-name", "s2", "-listen", vars["s2"])
-	eventually(t, 5*time.Second, "s2 up", func() bool { return p.server(t, "s2").Health == "up" })
+	testsupport.WaitFor(t, 5*time.Second, "s2 up", func() bool { return p.server(t, "s2").Health == "up" })
 	if c := round(6); c["s2"] != 2 {
 		t.Fatalf("s2 ready and up: %v", c)
 	}

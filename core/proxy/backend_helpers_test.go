@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/strata-proxy/strata/core/admin"
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // Helpers of the backend scenario tests: several named upstreams, a
@@ -61,15 +62,7 @@ type client struct {
 // it is not empty.
 func dial(t testing.TB, addr, local string) *client {
 	t.Helper()
-	d := net.Dialer{Timeout: 5 * time.Second}
-	if local != "" {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(local)}
-	}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := testsupport.DialFrom(t, addr, local)
 	return &client{c: c, br: bufio.NewReader(c)}
 }
 
@@ -175,18 +168,6 @@ func maxOverlap(evs []timedEvent, d time.Duration) int {
 		most = max(most, cur)
 	}
 	return most
-}
-
-// eventually polls cond every 10 ms until it holds or limit passes.
-func eventually(t testing.TB, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", limit, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // adminAPI serves the runtime API of p on a free port with token "tok".

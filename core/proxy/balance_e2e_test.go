@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/strata-proxy/strata/core/backend"
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // Scenario tests of the balancing algorithms, over real sockets with
@@ -76,7 +77,7 @@ func TestBalance_LeastConn(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); busy[i] = getOnce(t, p.addr("web"), "/delay/800ms") }()
 	}
-	eventually(t, 5*time.Second, "two streams in flight", func() bool {
+	testsupport.WaitFor(t, 5*time.Second, "two streams in flight", func() bool {
 		n := int64(0)
 		for _, s := range []string{"s1", "s2", "s3"} {
 			n += p.server(t, s).Current
@@ -118,7 +119,7 @@ func TestBalance_First(t *testing.T) {
 	}
 	// The last sequential stream releases its slot on s1 just after the
 	// client has its response: wait for it, so that s1 has both slots.
-	eventually(t, 5*time.Second, "s1's slots free", func() bool { return p.server(t, "s1").Current == 0 })
+	testsupport.WaitFor(t, 5*time.Second, "s1's slots free", func() bool { return p.server(t, "s1").Current == 0 })
 	// Five at once fill s1, then s2, then one on s3.
 	rs := parallel(t, p.addr("web"), []string{"/delay/500ms", "/delay/500ms", "/delay/500ms", "/delay/500ms", "/delay/500ms"})
 	if c := tally(rs); c["s1"] != 2 || c["s2"] != 2 || c["s3"] != 1 {

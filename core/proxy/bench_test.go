@@ -1,10 +1,6 @@
 package proxy
 
 import (
-	"bufio"
-	"io"
-	"net"
-	"strings"
 	"testing"
 
 	"github.com/strata-proxy/strata/internal/testsupport"
@@ -23,45 +19,8 @@ func BenchmarkProxy_KeepAlive(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			up := testsupport.RawUpstream(b)
-			cfg := strings.Replace(`
-global:
-  access_log: { output: none }
-frontends:
-  web:
-    bind: ["127.0.0.1:0"]
-RULES
-    default_backend: app
-backends:
-  app:
-    servers:
-      s1: { address: "{{up}}" }
-`, "RULES", tc.rules, 1)
-			p := startProxy(b, cfg, map[string]string{"up": up})
-			c, err := net.Dial("tcp", p.addr("web"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			req := []byte("GET /bench/path HTTP/1.1\r\nHost: bench.test\r\nUser-Agent: strata-bench\r\nAccept: */*\r\n\r\n")
-			br := bufio.NewReaderSize(c, 4096)
-			want := len("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello world!")
-			resp := make([]byte, want)
-			roundTrip := func() {
-				if _, err := c.Write(req); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := io.ReadFull(br, resp); err != nil {
-					b.Fatal(err)
-				}
-			}
-			for range 100 {
-				roundTrip()
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				roundTrip()
-			}
+			p := startProxy(b, testsupport.BenchConfig("", tc.rules), map[string]string{"up": up})
+			testsupport.BenchKeepAliveTo(b, p.addr("web"))
 		})
 	}
 }

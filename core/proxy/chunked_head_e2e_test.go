@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // A chunked request whose first chunk-size line is malformed (19 hex
@@ -63,10 +65,10 @@ func badChunkOneWrite(t *testing.T, addr string, up *upstream) badChunkOutcome {
 func badChunkWhileQueued(t *testing.T, addr string, up *upstream, queued func() int) badChunkOutcome {
 	first := dialN(t, addr, 1)[0]
 	io.WriteString(first, "POST /first HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nab")
-	waitFor(t, "the first request holds the server", func() bool { return len(up.Events(t, "accept")) == 1 })
+	testsupport.WaitFor(t, 10*time.Second, "the first request holds the server", func() bool { return len(up.Events(t, "accept")) == 1 })
 	bad := dialN(t, addr, 1)[0]
 	io.WriteString(bad, badChunkHead)
-	waitFor(t, "the second request waits in the queue", func() bool { return queued() == 1 })
+	testsupport.WaitFor(t, 10*time.Second, "the second request waits in the queue", func() bool { return queued() == 1 })
 	io.WriteString(bad, badChunkLine)
 	io.WriteString(first, "cde")
 	if code := readAnswer(t, first); code != 200 {
@@ -79,18 +81,6 @@ func badChunkWhileQueued(t *testing.T, addr string, up *upstream, queued func() 
 	}
 	resp.Body.Close()
 	return outcomeOf(t, resp.StatusCode, addr, up)
-}
-
-// waitFor polls cond (bounded).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 const queuedConfig = `

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 const basicConfig = `
@@ -99,34 +100,6 @@ func TestProxy_PipelinedRequests(t *testing.T) {
 	}
 }
 
-// echoed is what the upstream's echo mode reports.
-type echoed struct {
-	Method     string      `json:"method"`
-	URI        string      `json:"uri"`
-	Headers    [][2]string `json:"headers"`
-	BodyLength int64       `json:"body_length"`
-	BodySHA256 string      `json:"body_sha256"`
-}
-
-func (e echoed) header(name string) []string {
-	var out []string
-	for _, h := range e.Headers {
-		if strings.EqualFold(h[0], name) {
-			out = append(out, h[1])
-		}
-	}
-	return out
-}
-
-func decodeEcho(t testing.TB, body []byte) echoed {
-	t.Helper()
-	var e echoed
-	if err := json.Unmarshal(body, &e); err != nil {
-		t.Fatalf("echo body %q: %v", body, err)
-	}
-	return e
-}
-
 func TestProxy_StreamsBodies(t *testing.T) {
 	up := startUpstream(t, "-mode", "echo")
 	p := startProxy(t, basicConfig, basicVars(up.Addr))
@@ -157,11 +130,11 @@ func TestProxy_StreamsBodies(t *testing.T) {
 			}
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			e := decodeEcho(t, b)
+			e := testsupport.DecodeEcho(t, b)
 			if e.BodyLength != int64(len(big)) || e.BodySHA256 != hex.EncodeToString(sum[:]) {
 				t.Fatalf("server got %d bytes sha %s", e.BodyLength, e.BodySHA256)
 			}
-			if tt.chunked && len(e.header("transfer-encoding")) != 1 {
+			if tt.chunked && len(e.Header("transfer-encoding")) != 1 {
 				t.Fatalf("transfer-encoding not forwarded: %v", e.Headers)
 			}
 		})
@@ -290,7 +263,7 @@ func TestProxy_ExpectContinue(t *testing.T) {
 	if err != nil {
 		t.Fatalf("curl: %v %s", err, out)
 	}
-	e := decodeEcho(t, out)
+	e := testsupport.DecodeEcho(t, out)
 	if e.BodyLength != 2048 {
 		t.Fatalf("server got %d bytes", e.BodyLength)
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // promScrape is one parsed Prometheus text exposition.
@@ -258,7 +260,7 @@ backends:
 		`haproxy_server_check_status{proxy="app",server="s2",state="L7OK"}`,
 		`haproxy_server_check_status{proxy="app",server="s3",state="L4CON"}`,
 	}
-	eventually(t, 10*time.Second, "every server checked, s3 down, in both", func() bool {
+	testsupport.WaitFor(t, 10*time.Second, "every server checked, s3 down, in both", func() bool {
 		ha, st := scrapeProm(t, haURL), scrapeProm(t, stURL)
 		for _, s := range settled {
 			if ha.samples[s] != 1 || st.samples[s] != 1 {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-proxy/strata/internal/testsupport"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -130,7 +131,7 @@ func TestH2_RapidReset(t *testing.T) {
 	if n := up.Requests(t); n > 100+20+1 {
 		t.Errorf("the server saw %d requests of a rapid-reset attack", n)
 	}
-	eventuallyTrue(t, "the attack's streams end", func() bool { return frontendStats(p, "clear").CurStreams == 0 })
+	testsupport.WaitFor(t, 5*time.Second, "the attack's streams end", func() bool { return frontendStats(p, "clear").CurStreams == 0 })
 	if frontendStats(p, "clear").H2Errors == 0 {
 		t.Error("the attack was not counted in h2_errors")
 	}

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // End-to-end tests of HTTP/2 clients: real TLS and cleartext sockets, Go's
@@ -63,9 +65,7 @@ backends:
 // h2Setup starts two echo upstreams and the proxy of h2Config.
 func h2Setup(t *testing.T) (p *testProxy, roots *x509.CertPool) {
 	t.Helper()
-	dir := t.TempDir()
-	ca := newTLSTestCA(t, dir, "ca")
-	site := ca.issue(t, "site", cn("a.test"), false, "a.test")
+	ca, site := testsupport.NewSite(t, "a.test")
 	a := startUpstream(t, "-mode", "echo", "-name", "A")
 	b := startUpstream(t, "-mode", "echo", "-name", "B")
 	p = startProxy(t, h2Config, map[string]string{
@@ -84,23 +84,11 @@ func h2Setup(t *testing.T) (p *testProxy, roots *x509.CertPool) {
 // over TLS (roots set) or cleartext with prior knowledge; dials counts
 // its connections.
 func h2Client(addr string, roots *x509.CertPool, dials *atomic.Int64) *http.Client {
-	protos := new(http.Protocols)
-	tr := &http.Transport{
-		DisableCompression: true,
-		Protocols:          protos,
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			dials.Add(1)
-			var d net.Dialer
-			return d.DialContext(ctx, "tcp", addr)
-		},
+	cfg := testsupport.Client{Proto: testsupport.H2C, FollowRedirects: true, OnDial: func(net.Conn) { dials.Add(1) }}
+	if roots != nil {
+		cfg.Proto, cfg.Roots, cfg.TLS = testsupport.H2TLS, roots, &tls.Config{ServerName: "a.test"}
 	}
-	if roots == nil {
-		protos.SetUnencryptedHTTP2(true)
-	} else {
-		protos.SetHTTP2(true)
-		tr.TLSClientConfig = &tls.Config{RootCAs: roots, ServerName: "a.test"}
-	}
-	return &http.Client{Transport: tr, Timeout: 20 * time.Second}
+	return testsupport.NewClient(addr, cfg)
 }
 
 // TestH2_ConcurrentStreams sends many concurrent streams with different
@@ -217,7 +205,7 @@ func h2Check(c *http.Client, scheme string, i int, big []byte) error {
 		}
 		return nil
 	}
-	var e echoed
+	var e testsupport.Echoed
 	if err := json.Unmarshal(got, &e); err != nil {
 		return fmt.Errorf("%s: %v in %q", path, err, got)
 	}
@@ -227,10 +215,10 @@ func h2Check(c *http.Client, scheme string, i int, big []byte) error {
 	if body != nil && e.BodyLength != int64(len(body)) {
 		return fmt.Errorf("%s: server got %d body bytes, want %d", path, e.BodyLength, len(body))
 	}
-	if xp, host := e.header("x-path"), e.header("host"); len(xp) != 1 || xp[0] != path || len(host) != 1 || host[0] != "a.test" {
+	if xp, host := e.Header("x-path"), e.Header("host"); len(xp) != 1 || xp[0] != path || len(host) != 1 || host[0] != "a.test" {
 		return fmt.Errorf("%s: server got x-path %q, host %q", path, xp, host)
 	}
-	if fwd := e.header("forwarded"); len(fwd) != 1 || fwd[0] != "for=127.0.0.1;proto="+scheme {
+	if fwd := e.Header("forwarded"); len(fwd) != 1 || fwd[0] != "for=127.0.0.1;proto="+scheme {
 		return fmt.Errorf("%s: server got forwarded %q, want proto=%s", path, fwd, scheme)
 	}
 	return nil
@@ -253,7 +241,7 @@ func TestH2_ResetOneStream(t *testing.T) {
 		}
 		slowDone <- err
 	}()
-	eventuallyTrue(t, "the slow stream reaches the server", func() bool {
+	testsupport.WaitFor(t, 5*time.Second, "the slow stream reaches the server", func() bool {
 		return frontendStats(p, "tls").CurStreams == 1
 	})
 	cancel()
@@ -265,7 +253,7 @@ func TestH2_ResetOneStream(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventuallyTrue(t, "the reset stream ends", func() bool {
+	testsupport.WaitFor(t, 5*time.Second, "the reset stream ends", func() bool {
 		return frontendStats(p, "tls").CurStreams == 0
 	})
 	if n := dials.Load(); n != 1 {
@@ -296,7 +284,7 @@ func TestH2_GracefulStop(t *testing.T) {
 			results <- err
 		}()
 	}
-	eventuallyTrue(t, "the streams are in flight", func() bool {
+	testsupport.WaitFor(t, 5*time.Second, "the streams are in flight", func() bool {
 		return frontendStats(p, "tls").CurStreams == n
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -318,9 +306,7 @@ func TestH2_Curl(t *testing.T) {
 	if err != nil {
 		t.Skip("curl not installed")
 	}
-	dir := t.TempDir()
-	ca := newTLSTestCA(t, dir, "ca")
-	site := ca.issue(t, "site", cn("a.test"), false, "a.test")
+	ca, site := testsupport.NewSite(t, "a.test")
 	a := startUpstream(t, "-mode", "echo", "-name", "A")
 	b := startUpstream(t, "-mode", "echo", "-name", "B")
 	p := startProxy(t, h2Config, map[string]string{

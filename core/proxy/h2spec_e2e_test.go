@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // TestH2Spec runs h2spec, the HTTP/2 conformance suite, against the
@@ -20,9 +22,7 @@ func TestH2Spec(t *testing.T) {
 	if bin == "" {
 		t.Skip("h2spec not installed: go install github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible")
 	}
-	dir := t.TempDir()
-	ca := newTLSTestCA(t, dir, "ca")
-	site := ca.issue(t, "site", cn("127.0.0.1"), false, "127.0.0.1")
+	_, site := testsupport.NewSite(t, "127.0.0.1")
 	up := startUpstream(t, "-mode", "fixed")
 	p := startProxy(t, `
 global:

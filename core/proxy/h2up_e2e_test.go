@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // End-to-end tests of HTTP/2 to servers (`h2: true`): the origin is Go's
@@ -187,8 +189,8 @@ backends:
 // TLS (ALPN h2): concurrent streams end to end.
 func TestH2Up_FromHTTP2OverTLS(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTLSTestCA(t, dir, "ca")
-	leaf := ca.issue(t, "origin", cn("origin.test"), false, "origin.test")
+	ca := testsupport.NewCA(t, dir, "ca")
+	leaf := ca.Issue(t, "origin", testsupport.CN("origin.test"), false, "origin.test")
 	cert, err := tls.LoadX509KeyPair(leaf.Cert, leaf.Key)
 	if err != nil {
 		t.Fatal(err)

@@ -6,8 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,10 +24,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	upstreamBin = filepath.Join(dir, "upstream")
-	cmd := exec.Command("go", "build", "-o", upstreamBin, "github.com/strata-proxy/strata/cmd/upstream")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
+	upstreamBin, err = testsupport.BuildBinary(dir, "upstream", "github.com/strata-proxy/strata/cmd/upstream")
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "building the test upstream:", err)
 		os.Exit(1)
 	}
@@ -60,8 +56,9 @@ type testProxy struct {
 }
 
 // startProxy loads yaml (with "{{name}}" placeholders replaced from vars),
-// builds and starts a proxy, and stops it when the test ends.
-func startProxy(t testing.TB, yaml string, vars map[string]string) *testProxy {
+// builds (with build, when given: what plugins would add) and starts a
+// proxy, and stops it when the test ends.
+func startProxy(t testing.TB, yaml string, vars map[string]string, build ...BuildOptions) *testProxy {
 	t.Helper()
 	for k, v := range vars {
 		yaml = strings.ReplaceAll(yaml, "{{"+k+"}}", v)
@@ -70,7 +67,11 @@ func startProxy(t testing.TB, yaml string, vars map[string]string) *testProxy {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	g, err := Build(cfg, BuildOptions{})
+	var bo BuildOptions
+	if len(build) > 0 {
+		bo = build[0]
+	}
+	g, err := Build(cfg, bo)
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}

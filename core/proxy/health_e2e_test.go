@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // Scenario tests of active and passive health checks.
@@ -21,7 +23,7 @@ func TestHealth_RiseFall(t *testing.T) {
       s2: { address: "{{s2}}" }
 `), vars)
 	const interval = 100 * time.Millisecond
-	eventually(t, 5*time.Second, "first checks of s2", func() bool { return p.server(t, "s2").Check.Last.Status == "L7OK" })
+	testsupport.WaitFor(t, 5*time.Second, "first checks of s2", func() bool { return p.server(t, "s2").Check.Last.Status == "L7OK" })
 	if s := p.server(t, "s2"); s.Health != "up" || s.Summary != "UP" || s.Check.Last.Code != 200 {
 		t.Fatalf("s2 before: %+v", s)
 	}
@@ -32,7 +34,7 @@ func TestHealth_RiseFall(t *testing.T) {
 
 	ups["s2"].Kill()
 	killed := time.Now()
-	eventually(t, 5*time.Second, "s2 down", func() bool { return p.server(t, "s2").Health == "down" })
+	testsupport.WaitFor(t, 5*time.Second, "s2 down", func() bool { return p.server(t, "s2").Health == "down" })
 	if d := time.Since(killed); d < (3-1)*interval {
 		t.Fatalf("down after %v: fewer than fall=3 checks", d)
 	}
@@ -48,7 +50,7 @@ func TestHealth_RiseFall(t *testing.T) {
 
 	startUpstream(t, "-name", "s2", "-listen", vars["s2"])
 	restarted := time.Now()
-	eventually(t, 5*time.Second, "s2 up again", func() bool { return p.server(t, "s2").Health == "up" })
+	testsupport.WaitFor(t, 5*time.Second, "s2 up again", func() bool { return p.server(t, "s2").Health == "up" })
 	if d := time.Since(restarted); d < (3-1)*interval {
 		t.Fatalf("up after %v: fewer than rise=3 checks", d)
 	}
@@ -84,7 +86,7 @@ func TestHealth_HTTPCheckRequest(t *testing.T) {
     servers:
       s1: { address: "{{s1}}" }
 `), vars)
-			eventually(t, 5*time.Second, "a check result", func() bool { return p.server(t, "s1").Check.Last.Status == tt.status })
+			testsupport.WaitFor(t, 5*time.Second, "a check result", func() bool { return p.server(t, "s1").Check.Last.Status == tt.status })
 			s := p.server(t, "s1")
 			if s.Health != tt.health || s.Check.Last.Code != tt.code {
 				t.Fatalf("server %+v", s)
@@ -137,14 +139,14 @@ func TestHealth_BackupTakeover(t *testing.T) {
 	}
 	ups["a1"].Kill()
 	ups["a2"].Kill()
-	eventually(t, 5*time.Second, "actives down", func() bool {
+	testsupport.WaitFor(t, 5*time.Second, "actives down", func() bool {
 		return p.server(t, "a1").Health == "down" && p.server(t, "a2").Health == "down"
 	})
 	if c := got(6); c["b1"] != 6 {
 		t.Fatalf("actives down: %v, want everything on the first backup", c)
 	}
 	startUpstream(t, "-name", "a2", "-listen", vars["a2"])
-	eventually(t, 5*time.Second, "a2 up", func() bool { return p.server(t, "a2").Health == "up" })
+	testsupport.WaitFor(t, 5*time.Second, "a2 up", func() bool { return p.server(t, "a2").Health == "up" })
 	if c := got(6); c["a2"] != 6 {
 		t.Fatalf("a2 back: %v", c)
 	}
@@ -179,7 +181,7 @@ func TestPassive_Layer7(t *testing.T) {
 	if r := cl.get(t, "/status/500"); r.server != other {
 		t.Fatalf("the path still goes to %s", r.server)
 	}
-	eventually(t, 10*time.Second, "active checks bring the server back", func() bool { return p.server(t, bad).Health == "up" })
+	testsupport.WaitFor(t, 10*time.Second, "active checks bring the server back", func() bool { return p.server(t, bad).Health == "up" })
 	if r := cl.get(t, "/status/500"); r.server != bad {
 		t.Fatalf("after recovery the path goes to %s", r.server)
 	}

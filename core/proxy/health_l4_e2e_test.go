@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/strata-proxy/strata/core/proxyproto"
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // Scenario tests of active health checks that speak to a server the way
@@ -172,9 +173,9 @@ func (o *checkOrigin) checks() []checkSeen {
 // verify is down with the handshake failure as the reason.
 func TestHealth_TLSServer(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTLSTestCA(t, dir, "ca")
-	other := newTLSTestCA(t, dir, "other")
-	app := ca.issue(t, "app", cn("app.internal"), false, "app.internal")
+	ca := testsupport.NewCA(t, dir, "ca")
+	other := testsupport.NewCA(t, dir, "other")
+	app := ca.Issue(t, "app", testsupport.CN("app.internal"), false, "app.internal")
 	tests := []struct {
 		name   string
 		check  string
@@ -201,7 +202,7 @@ func TestHealth_TLSServer(t *testing.T) {
     servers:
       s1: { address: "{{origin}}", tls: `+tt.tls+` }
 `), map[string]string{"origin": origin.addr, "ca": ca.File, "other": other.File})
-			eventually(t, 5*time.Second, "a check result", func() bool { return p.server(t, "s1").Check.Last.Status != "" })
+			testsupport.WaitFor(t, 5*time.Second, "a check result", func() bool { return p.server(t, "s1").Check.Last.Status != "" })
 			s := p.server(t, "s1")
 			if s.Check.Last.Status != tt.status || s.Health != tt.health || !strings.Contains(s.Check.Last.Desc, tt.desc) {
 				t.Fatalf("server %+v", s)
@@ -226,7 +227,7 @@ func TestHealth_TLSServer(t *testing.T) {
 			}
 
 			origin.stop()
-			eventually(t, 5*time.Second, "s1 down", func() bool { return p.server(t, "s1").Health == "down" })
+			testsupport.WaitFor(t, 5*time.Second, "s1 down", func() bool { return p.server(t, "s1").Health == "down" })
 			if s := p.server(t, "s1"); s.Check.Last.Status != "L4CON" || s.Check.Downs != 1 {
 				t.Fatalf("after the origin stopped: %+v", s.Check)
 			}
@@ -240,8 +241,8 @@ func TestHealth_TLSServer(t *testing.T) {
 // server up; with tls as well, the header comes first, then TLS.
 func TestHealth_SendProxy(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTLSTestCA(t, dir, "ca")
-	app := ca.issue(t, "app", cn("app.internal"), false, "app.internal")
+	ca := testsupport.NewCA(t, dir, "ca")
+	app := ca.Issue(t, "app", testsupport.CN("app.internal"), false, "app.internal")
 	tests := []struct {
 		name    string
 		version int
@@ -271,7 +272,7 @@ func TestHealth_SendProxy(t *testing.T) {
 `, tt.check, tt.version, srvTLS)), map[string]string{"origin": origin.addr, "ca": ca.File})
 			// Several checks in a row, so that the server would have
 			// gone down (fall: 1) had one of them failed.
-			eventually(t, 5*time.Second, "three checks", func() bool {
+			testsupport.WaitFor(t, 5*time.Second, "three checks", func() bool {
 				s := p.server(t, "s1")
 				return s.Check.Last.Status != "" && s.Check.Successes+s.Check.Failures >= 3
 			})

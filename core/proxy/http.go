@@ -311,17 +311,11 @@ func (cc *clientConn) route(x *exchange) stepResult {
 	// tcp-request content sees the stream without its transaction.
 	if fe.TCPContent != nil {
 		ctx.Layers = abi.LayerConn | abi.LayerSess | abi.LayerStrm
+		var content []byte
 		if x.h2 == nil {
-			strm.Content = cc.buf.Data()
+			content = cc.buf.Data()
 		}
-		v := fe.TCPContent.Eval(ctx)
-		strm.Content = nil
-		if ctx.Abort {
-			strm.Term.Set(session.CausePlugin, session.PhaseRequest)
-			return closeConn
-		}
-		if v.Kind == rules.Reject {
-			strm.Term.Set(session.CauseDenied, session.PhaseRequest)
+		if !cc.tcpContentRules(x, content) {
 			return closeConn
 		}
 	}
@@ -340,8 +334,8 @@ func (cc *clientConn) route(x *exchange) stepResult {
 		return res
 	}
 	be, svc := cc.selectBackend(x)
-	if ctx.Abort {
-		return cc.pluginAbortHTTP(x, session.PhaseRequest)
+	if res, done := cc.endFailed(x, session.PhaseRequest, false); done {
+		return res
 	}
 	if svc { // a routing target chose a service
 		if res, done := cc.useService(x, nil, nil); done {
@@ -373,18 +367,7 @@ func (cc *clientConn) applyRequestRules(x *exchange, set *rules.Set) (stepResult
 	if set == nil {
 		return keepOpen, false
 	}
-	v := set.Eval(&x.fctx)
-	if x.fctx.Abort {
-		return cc.pluginAbortHTTP(x, session.PhaseRequest), true
-	}
-	if x.txn.RewriteFailed {
-		x.strm.Term.Set(session.CauseRewrite, session.PhaseRequest)
-		return cc.replyError(x, 500), true
-	}
-	if v.Kind == rules.Deny {
-		cc.trackDenied(x)
-	}
-	return cc.answerVerdict(x, v, session.PhaseRequest, 403)
+	return cc.answerRules(x, set.Eval(&x.fctx), session.PhaseRequest, 403)
 }
 
 // answerVerdict answers the client when rule verdict v says so, in phase:
@@ -910,22 +893,14 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 // caller then drops the server's response.
 func (cc *clientConn) applyResponseRules(x *exchange, be *Backend) (res stepResult, replaced bool) {
 	cc.captureResponse(x) // for the log, before any rule (accesslog.go)
-	fe, strm, ctx := cc.fe, &x.strm, &x.fctx
+	fe, ctx := cc.fe, &x.fctx
 	for _, set := range [...]*rules.Set{be.HTTPResponse, fe.HTTPResponse, be.HTTPAfter, fe.HTTPAfter} {
 		if set == nil {
 			continue
 		}
-		v := set.Eval(ctx)
-		if ctx.Abort {
-			return cc.pluginAbortHTTP(x, session.PhaseHeaders), true
-		}
-		if x.txn.RewriteFailed {
-			strm.Term.Set(session.CauseRewrite, session.PhaseHeaders)
-			return cc.replyError(x, 500), true
-		}
 		// Deny's default status here is HAProxy's for http-response
 		// deny: 502, the server's response being the thing refused.
-		if res, done := cc.answerVerdict(x, v, session.PhaseHeaders, 502); done {
+		if res, done := cc.answerRules(x, set.Eval(ctx), session.PhaseHeaders, 502); done {
 			return res, true
 		}
 	}

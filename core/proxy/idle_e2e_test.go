@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // idleConfig is basicConfig with an http_keep_alive long enough that a
@@ -37,7 +39,7 @@ func startIdleProxy(t *testing.T, keepAlive string) *testProxy {
 // waitParked waits until n connections of p are parked on the watcher.
 func waitParked(t *testing.T, p *testProxy, n int64) {
 	t.Helper()
-	eventually(t, 5*time.Second, "parked connections", func() bool { return p.parked.Load() == n })
+	testsupport.WaitFor(t, 5*time.Second, "parked connections", func() bool { return p.parked.Load() == n })
 }
 
 // TestIdle_ParkAndResume: a keep-alive connection idle past parkAfter
@@ -66,7 +68,7 @@ func TestIdle_ParkAndResume(t *testing.T) {
 	}
 	cl.c.Close()
 	waitParked(t, p, 0)
-	eventually(t, 5*time.Second, "the session of the closed connection ended", func() bool {
+	testsupport.WaitFor(t, 5*time.Second, "the session of the closed connection ended", func() bool {
 		return frontendStats(p, "web").CurSessions == 0
 	})
 }
@@ -143,7 +145,7 @@ func TestIdle_ParkRefused(t *testing.T) {
 		t.Fatal("the idle connection was not parked in 10s")
 	}
 	expectEOF(t, cl, 0)
-	eventually(t, 5*time.Second, "the session ended", func() bool { return frontendStats(p, "web").CurSessions == 0 })
+	testsupport.WaitFor(t, 5*time.Second, "the session ended", func() bool { return frontendStats(p, "web").CurSessions == 0 })
 	if n, parks := p.parked.Load(), p.parks.Load(); n != 0 || parks != 0 {
 		t.Fatalf("parked %d, parks %d after a refused park; want 0 and 0", n, parks)
 	}
@@ -167,7 +169,7 @@ func TestIdle_KeepAliveTimeoutWhileParked(t *testing.T) {
 		t.Fatalf("closed after %v, before http_keep_alive (1s)", d)
 	}
 	waitParked(t, p, 0)
-	eventually(t, 5*time.Second, "the session ended", func() bool { return frontendStats(p, "web").CurSessions == 0 })
+	testsupport.WaitFor(t, 5*time.Second, "the session ended", func() bool { return frontendStats(p, "web").CurSessions == 0 })
 }
 
 // TestIdle_ShutdownClosesParked: graceful stop closes parked connections
@@ -200,7 +202,7 @@ func TestIdle_ShutdownLingerParked(t *testing.T) {
 	defer cancel()
 	stopped := make(chan error, 1)
 	go func() { stopped <- p.Shutdown(ctx) }()
-	eventually(t, 5*time.Second, "draining", func() bool { return p.draining.Load() })
+	testsupport.WaitFor(t, 5*time.Second, "draining", func() bool { return p.draining.Load() })
 	if r := cls[0].get(t, "/"); r.status != 200 {
 		t.Fatalf("request on a parked connection while draining: status %d", r.status)
 	}
@@ -258,14 +260,14 @@ func TestIdle_ReloadWhileParked(t *testing.T) {
 	if got := ka.get(t); got != "1" {
 		t.Fatalf("x-gen %q before the reload", got)
 	}
-	eventually(t, 5*time.Second, "parked", func() bool { return p.parked.Load() == 1 })
+	testsupport.WaitFor(t, 5*time.Second, "parked", func() bool { return p.parked.Load() == 1 })
 	if _, err := p.Reload(reloadConfig("2", vars, ""), BuildOptions{}); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
 	if got := ka.get(t); got != "2" {
 		t.Fatalf("parked connection after the reload: x-gen %q, want 2", got)
 	}
-	eventually(t, 5*time.Second, "the old generation closed", func() bool { return g1.life.refs.Load() == 0 })
+	testsupport.WaitFor(t, 5*time.Second, "the old generation closed", func() bool { return g1.life.refs.Load() == 0 })
 }
 
 // TestIdle_MaxConnCountsParked: a parked connection keeps its maxconn
@@ -291,8 +293,8 @@ func TestIdle_MaxConnCountsParked(t *testing.T) {
 // unread bytes between requests) and resumes with its TLS state intact.
 func TestIdle_ParkTLS(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTLSTestCA(t, dir, "ca")
-	site := ca.issue(t, "site", cn("a.test"), false, "a.test")
+	ca := testsupport.NewCA(t, dir, "ca")
+	site := ca.Issue(t, "site", testsupport.CN("a.test"), false, "a.test")
 	up := startUpstream(t)
 	p := startProxy(t, `
 global:

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // TestMonitorURI_Draining: the frontend answers its monitor_uri itself,
@@ -54,7 +56,7 @@ backends:
 	defer cancel()
 	stopped := make(chan error, 1)
 	go func() { stopped <- p.Shutdown(ctx) }()
-	eventually(t, 5*time.Second, "listener closed by the graceful stop", func() bool {
+	testsupport.WaitFor(t, 5*time.Second, "listener closed by the graceful stop", func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()

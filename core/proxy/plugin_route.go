@@ -28,7 +28,7 @@ import (
 // choice as a persistent server (routeServer, before stick tables).
 //
 // On failure a target returns no route; under on_error fail_closed it has
-// set fetch.Ctx.Abort and the stream ends with termination cause "plugin"
+// recorded the failure (fetch.Ctx.Fail) and the stream ends with cause "plugin"
 // (HTTP 500, TCP close); under fail_open the entry is skipped as if it
 // were not there.
 
@@ -43,7 +43,7 @@ type RouteTarget interface {
 	// Route decides for the stream of ctx and leaves its decision in
 	// ctx.Strm.Ext.Route. It returns that route, or nil when it chose
 	// nothing or failed (err); a failure that must end the stream has
-	// set ctx.Abort.
+	// recorded it with ctx.Fail.
 	Route(ctx *fetch.Ctx, args []string) (*session.Route, error)
 }
 
@@ -208,7 +208,7 @@ func (cc *clientConn) callTarget(x *exchange, e *routeEntry) (own session.Route,
 // (dynamic, or a plugin's choice) falls through to the default, as in
 // HAProxy. A routing target that chose a service ends the choice with
 // service true and no backend: the caller serves it. The caller checks
-// x.fctx.Abort first.
+// x.fctx.Failure first (endFailed).
 func (cc *clientConn) selectBackend(x *exchange) (be *Backend, service bool) {
 	g, fe, ctx := cc.gen, cc.fe, &x.fctx
 	if name := x.strm.Ext.Route.Backend; name != "" {
@@ -218,44 +218,39 @@ func (cc *clientConn) selectBackend(x *exchange) (be *Backend, service bool) {
 		return fe.Default, false
 	}
 	for i, t := range fe.UseBackend {
-		if e := entryAt(fe.backendEntries, i); e != nil {
+		e := entryAt(fe.backendEntries, i)
+		if e != nil {
 			ctx.ResetScratch()
-			name, ok := t.Eval(ctx, x.name[:0])
-			x.name = name[:0] // keep the storage
-			if !ok {
-				if ctx.Abort {
-					return nil, false
-				}
-				continue
-			}
-			own, ok := cc.callTarget(x, e)
-			switch {
-			case ctx.Abort:
-				return nil, false
-			case !ok:
-				continue
-			case own.Service != "":
-				return nil, true
-			case own.Backend != "":
-				if be := g.backends[own.Backend]; be != nil && be.HTTP == fe.HTTP {
-					return be, false
-				}
-				return fe.Default, false
-			}
-			continue // a server only: it applies to the backend chosen next
 		}
 		name, ok := t.Eval(ctx, x.name[:0])
+		x.name = name[:0] // keep the storage
+		if ctx.Failed() {
+			return nil, false
+		}
 		if !ok {
-			if ctx.Abort {
-				return nil, false
-			}
 			continue
 		}
-		x.name = name
-		if be := g.backendBytes(name); be != nil && be.HTTP == fe.HTTP {
-			return be, false
+		if e == nil {
+			if be := g.backendBytes(name); be != nil && be.HTTP == fe.HTTP {
+				return be, false
+			}
+			break
 		}
-		break
+		own, ok := cc.callTarget(x, e)
+		switch {
+		case ctx.Failed():
+			return nil, false
+		case !ok:
+			continue
+		case own.Service != "":
+			return nil, true
+		case own.Backend != "":
+			if be := g.backends[own.Backend]; be != nil && be.HTTP == fe.HTTP {
+				return be, false
+			}
+			return fe.Default, false
+		}
+		// a server only: it applies to the backend chosen next
 	}
 	return fe.Default, false
 }

@@ -45,7 +45,7 @@ type StreamService interface {
 	// ctx.Strm.Content holds the bytes received since the last event
 	// (none: the client has finished sending); r.Body goes to the client.
 	// done asks for no more events. On failure it returns an error, and
-	// has set ctx.Abort when the stream must end.
+	// has recorded it with ctx.Fail when the stream must end.
 	Serve(ctx *fetch.Ctx, ev abi.ServiceEvent, args []string, r *Reply) (done bool, err error)
 	// EndStream ends the stream's use of the service; the engine calls it
 	// once per stream that called Serve, when the stream ends.
@@ -83,12 +83,6 @@ func (cc *clientConn) endService(x *exchange) {
 	}
 }
 
-// pluginAbortHTTP ends an HTTP stream whose plugin call failed closed.
-func (cc *clientConn) pluginAbortHTTP(x *exchange, phase session.Phase) stepResult {
-	x.strm.Term.Set(session.CausePlugin, phase)
-	return cc.replyError(x, 500)
-}
-
 // useService serves the stream with an internal service when the route
 // or a use_service entry says so. done reports that the stream has been
 // answered (or ended); the HTTP answer's result is res.
@@ -112,8 +106,8 @@ func (cc *clientConn) routeService(x *exchange, ts []*rules.Target, es []*routeE
 		ctx.ResetScratch()
 		name, ok := t.Eval(ctx, x.name[:0])
 		x.name = name // keep the storage
-		if ctx.Abort {
-			return cc.abort(x, tcp), true
+		if res, done := cc.endFailed(x, session.PhaseRequest, tcp); done {
+			return res, true
 		}
 		if !ok {
 			continue
@@ -121,8 +115,8 @@ func (cc *clientConn) routeService(x *exchange, ts []*rules.Target, es []*routeE
 		e := entryAt(es, i)
 		if e != nil && e.target != nil {
 			own, ok := cc.callTarget(x, e)
-			if ctx.Abort {
-				return cc.abort(x, tcp), true
+			if res, done := cc.endFailed(x, session.PhaseRequest, tcp); done {
+				return res, true
 			}
 			if ok && own.Service != "" {
 				if res, done := cc.serveRouted(x, tcp); done {
@@ -172,14 +166,6 @@ func (cc *clientConn) serveRouted(x *exchange, tcp bool) (stepResult, bool) {
 	return cc.serveWith(x, name, svc, nil, tcp)
 }
 
-func (cc *clientConn) abort(x *exchange, tcp bool) stepResult {
-	if tcp {
-		x.strm.Term.Set(session.CausePlugin, session.PhaseRequest)
-		return closeConn
-	}
-	return cc.pluginAbortHTTP(x, session.PhaseRequest)
-}
-
 // serveWith answers the stream with svc. done false means the service failed
 // open before sending anything: the caller goes on as if it had not been
 // chosen.
@@ -220,8 +206,8 @@ func (cc *clientConn) serveWith(x *exchange, name string, svc Service, args []st
 		}
 		_, err := ss.Serve(&x.fctx, abi.EventRequest, args, &r)
 		strm.Content = nil
-		if x.fctx.Abort {
-			return cc.pluginAbortHTTP(x, session.PhaseRequest), true
+		if res, done := cc.endFailed(x, session.PhaseRequest, false); done {
+			return res, true
 		}
 		if err != nil {
 			// fail_open: the service is done with the stream, which goes
@@ -304,7 +290,10 @@ func (cc *clientConn) serveTCPService(x *exchange, ss StreamService, args []stri
 		r = Reply{}
 		done, err := ss.Serve(ctx, abi.EventData, args, &r)
 		strm.Content = nil
-		if ctx.Abort || err != nil && started {
+		if _, failed := cc.endFailed(x, session.PhaseData, true); failed {
+			return true
+		}
+		if err != nil && started {
 			strm.Term.Set(session.CausePlugin, session.PhaseData)
 			return true
 		}

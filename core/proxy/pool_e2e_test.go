@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // Pooled server connections that the server closes: a request never goes
@@ -114,7 +116,7 @@ func TestPool_ServerClosedIdle(t *testing.T) {
 	const n = 100
 	for i := range n {
 		if i > 0 {
-			eventually(t, 10*time.Second, "the server closing the pooled connection", func() bool {
+			testsupport.WaitFor(t, 10*time.Second, "the server closing the pooled connection", func() bool {
 				return len(u.Events(t, "close")) >= i &&
 					(tcpStates(t, port)[tcpCloseWait] == 1 || p.server(t, "s1").IdleConns == 0)
 			})
@@ -168,6 +170,27 @@ func startResetServer(t *testing.T) *resetServer {
 	return s
 }
 
+// expectEachPostOnce checks, with s.mu held by the caller, that the
+// server handled each of POST /post0../post9 once, and that the access
+// log of p shows each answered 200 after one retry (the reset connection).
+func (s *resetServer) expectEachPostOnce(t *testing.T, p *testProxy) {
+	t.Helper()
+	for i := range 10 {
+		if c := s.seen[fmt.Sprintf("/post%d", i)]; c != 1 {
+			t.Fatalf("the server handled POST /post%d %d times, want 1", i, c)
+		}
+	}
+	retried := 0
+	for _, l := range p.logLines(t, 20) {
+		if strings.HasPrefix(fmt.Sprint(l["uri"]), "/post") && l["retries"] == float64(1) && l["status"] == float64(200) {
+			retried++
+		}
+	}
+	if retried != 10 {
+		t.Fatalf("%d POSTs logged 200 after one retry, want 10", retried)
+	}
+}
+
 func (s *resetServer) serve(c *net.TCPConn) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
@@ -214,7 +237,7 @@ func TestPool_ResetBeforeAnswerReplays(t *testing.T) {
 		if r := cl.get(t, fmt.Sprintf("/warm%d", i)); r.status != 200 {
 			t.Fatalf("warm-up: %+v", r)
 		}
-		eventually(t, 5*time.Second, "a pooled connection", func() bool { return p.server(t, "s1").IdleConns == 1 })
+		testsupport.WaitFor(t, 5*time.Second, "a pooled connection", func() bool { return p.server(t, "s1").IdleConns == 1 })
 		r := cl.postOn(fmt.Sprintf("/post%d", i), "payload")
 		if r.err != nil || r.status != 200 {
 			t.Fatalf("POST %d: %+v", i, r)
@@ -227,20 +250,7 @@ func TestPool_ResetBeforeAnswerReplays(t *testing.T) {
 	if s.resets < 10 {
 		t.Fatalf("the server reset %d connections, want at least 10", s.resets)
 	}
-	for i := range 10 {
-		if c := s.seen[fmt.Sprintf("/post%d", i)]; c != 1 {
-			t.Fatalf("the server handled POST /post%d %d times, want 1", i, c)
-		}
-	}
-	retried := 0
-	for _, l := range p.logLines(t, 20) {
-		if strings.HasPrefix(fmt.Sprint(l["uri"]), "/post") && l["retries"] == float64(1) && l["status"] == float64(200) {
-			retried++
-		}
-	}
-	if retried != 10 {
-		t.Fatalf("%d POSTs logged 200 after one retry, want 10", retried)
-	}
+	s.expectEachPostOnce(t, p)
 }
 
 // TestPool_ReapsServerClosed: after a burst of 200 concurrent requests the
@@ -269,10 +279,10 @@ func TestPool_ReapsServerClosed(t *testing.T) {
 	if accepted < 2 {
 		t.Fatalf("the burst opened %d server connections: nothing to reap", accepted)
 	}
-	eventually(t, 15*time.Second, "the server closing every connection", func() bool {
+	testsupport.WaitFor(t, 15*time.Second, "the server closing every connection", func() bool {
 		return len(u.Events(t, "close")) == accepted
 	})
-	eventually(t, 15*time.Second, "no CLOSE-WAIT left", func() bool {
+	testsupport.WaitFor(t, 15*time.Second, "no CLOSE-WAIT left", func() bool {
 		st := tcpStates(t, port)
 		return st[tcpCloseWait] == 0 && st[tcpEstablished] == 0 && p.server(t, "s1").IdleConns == 0
 	})
@@ -302,7 +312,7 @@ func TestPool_IdleTimeout(t *testing.T) {
 		}
 	}
 	accepted := len(u.Events(t, "accept"))
-	eventually(t, 15*time.Second, "strata closing its idle connections", func() bool {
+	testsupport.WaitFor(t, 15*time.Second, "strata closing its idle connections", func() bool {
 		return len(u.Events(t, "close")) == accepted && p.server(t, "s1").IdleConns == 0
 	})
 }
@@ -336,7 +346,7 @@ func TestPool_MaxConn(t *testing.T) {
 			t.Fatalf("%s got no request", name)
 		}
 		keep := min(accepted, want)
-		eventually(t, 10*time.Second, name+" connections beyond the pool closed", func() bool {
+		testsupport.WaitFor(t, 10*time.Second, name+" connections beyond the pool closed", func() bool {
 			return len(u.Events(t, "close")) == accepted-keep
 		})
 		if idle := p.server(t, name).IdleConns; idle != keep {
@@ -351,8 +361,8 @@ func TestPool_MaxConn(t *testing.T) {
 // once; no socket to the server stays in CLOSE-WAIT.
 func TestPool_TLSServerClosedIdle(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTLSTestCA(t, dir, "ca")
-	leaf := ca.issue(t, "app", cn("app.internal"), false, "app.internal")
+	ca := testsupport.NewCA(t, dir, "ca")
+	leaf := ca.Issue(t, "app", testsupport.CN("app.internal"), false, "app.internal")
 	var mu sync.Mutex
 	seen := map[string]int{}
 	var closed atomic.Int64
@@ -385,7 +395,7 @@ func TestPool_TLSServerClosedIdle(t *testing.T) {
 	const n = 30
 	for i := range n {
 		if i > 0 {
-			eventually(t, 10*time.Second, "the server closing its idle connection", func() bool {
+			testsupport.WaitFor(t, 10*time.Second, "the server closing its idle connection", func() bool {
 				return closed.Load() >= int64(i)
 			})
 		}
@@ -401,7 +411,7 @@ func TestPool_TLSServerClosedIdle(t *testing.T) {
 	}
 	mu.Unlock()
 	port := portOf(t, origin)
-	eventually(t, 15*time.Second, "no connection to the server left", func() bool {
+	testsupport.WaitFor(t, 15*time.Second, "no connection to the server left", func() bool {
 		st := tcpStates(t, port)
 		return st[tcpCloseWait] == 0 && st[tcpEstablished] == 0 && p.server(t, "s1").IdleConns == 0
 	})
@@ -430,7 +440,7 @@ func TestPool_ReapedCounted(t *testing.T) {
 		if r := dial(t, p.addr("web"), "").get(t, fmt.Sprintf("/r%d", k)); r.err != nil || r.status != 200 {
 			t.Fatalf("round %d: %+v", k, r)
 		}
-		eventually(t, 15*time.Second, "the sweep closing the connection the server closed", func() bool {
+		testsupport.WaitFor(t, 15*time.Second, "the sweep closing the connection the server closed", func() bool {
 			s := adminServerStats(t, adm, "app", "s1")
 			return s.IdleReaped == int64(k) && s.IdleConns == 0
 		})

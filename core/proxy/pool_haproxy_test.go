@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // TestPool_DifferentialHAProxy runs HAProxy and strata side by side
@@ -42,7 +44,7 @@ backend app
 		ok := 0
 		for i := range n {
 			if i > 0 {
-				eventually(t, 10*time.Second, name+": the server closing the idle connection", func() bool {
+				testsupport.WaitFor(t, 10*time.Second, name+": the server closing the idle connection", func() bool {
 					return len(u.Events(t, "close")) >= closed+i
 				})
 			}

@@ -309,11 +309,8 @@ func (cc *clientConn) serve() {
 		if set == nil {
 			continue
 		}
-		if v := set.Eval(&ctx); ctx.Abort {
-			fe.Stats.Term[session.CausePlugin].Add(1) // a plugin call failed closed
-			return
-		} else if v.Kind == rules.Reject {
-			fe.Stats.Term[session.CauseDenied].Add(1)
+		if cause := tcpRulesEnd(&ctx, set.Eval(&ctx)); cause != session.CauseNone {
+			fe.Stats.Term[cause].Add(1) // no stream yet: counted, not logged
 			return
 		}
 	}

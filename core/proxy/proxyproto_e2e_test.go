@@ -2,8 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +15,7 @@ import (
 	"time"
 
 	"github.com/strata-proxy/strata/core/proxyproto"
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // ppExchange opens a connection to addr, sends header (which may be split
@@ -122,11 +121,11 @@ backends:
 			}
 			if tt.xff != "" {
 				_, body, _ := strings.Cut(out, "\r\n\r\n")
-				e := decodeEcho(t, []byte(body))
-				if got := e.header("x-forwarded-for"); len(got) != 1 || got[0] != tt.xff {
+				e := testsupport.DecodeEcho(t, []byte(body))
+				if got := e.Header("x-forwarded-for"); len(got) != 1 || got[0] != tt.xff {
 					t.Errorf("x-forwarded-for %v, want %s", got, tt.xff)
 				}
-				if got := e.header("x-dst"); len(got) != 1 || got[0] != tt.xdst {
+				if got := e.Header("x-dst"); len(got) != 1 || got[0] != tt.xdst {
 					t.Errorf("dst %v, want %s", got, tt.xdst)
 				}
 			}
@@ -201,7 +200,7 @@ backends:
 				if out := ppExchange(t, p.addr(fe), tt.pieces...); out != "" {
 					t.Fatalf("answered %q", out)
 				}
-				eventuallyTrue(t, "the error counted", func() bool { return frontendStats(p, fe).ProxyErrors == before+1 })
+				testsupport.WaitFor(t, 5*time.Second, "the error counted", func() bool { return frontendStats(p, fe).ProxyErrors == before+1 })
 			})
 		}
 	}
@@ -216,9 +215,7 @@ backends:
 // TestProxyProtocol_WithTLS: the PROXY header comes first, then the TLS
 // handshake; both are visible to the rules.
 func TestProxyProtocol_WithTLS(t *testing.T) {
-	dir := t.TempDir()
-	ca := newTLSTestCA(t, dir, "ca")
-	site := ca.issue(t, "site", cn("a.test"), false, "a.test")
+	ca, site := testsupport.NewSite(t, "a.test")
 	up := startUpstream(t, "-mode", "echo")
 	p := startProxy(t, `
 global:
@@ -245,15 +242,7 @@ backends:
 		{header: v2Header("[2001:db8::7]:1", "[2001:db8::1]:443"), src: "2001:db8::7"},
 		{header: "PROXY TCP4 203.0.113.66 192.0.2.1 40000 443\r\n", refused: true},
 	} {
-		client := tlsHTTPClient(p.addr("web"), &tls.Config{RootCAs: ca.Pool})
-		client.Transport.(*http.Transport).DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			c, err := d.DialContext(ctx, "tcp", p.addr("web"))
-			if err == nil {
-				_, err = io.WriteString(c, tt.header)
-			}
-			return c, err
-		}
+		client := testsupport.NewClient(p.addr("web"), testsupport.Client{Proto: testsupport.TLS, Roots: ca.Pool, ProxyHeader: tt.header})
 		resp, err := client.Get("https://a.test/")
 		if tt.refused {
 			if err == nil {
@@ -449,9 +438,9 @@ func TestProxyProtocol_HAProxyInterop(t *testing.T) {
 		t.Skip("haproxy not installed")
 	}
 	dir := t.TempDir()
-	ca := newTLSTestCA(t, dir, "ca")
-	strataCert := ca.issue(t, "strata", cn("strata.test"), false, "strata.test")
-	hapCert := ca.issue(t, "hap", cn("haproxy.test"), false, "haproxy.test")
+	ca := testsupport.NewCA(t, dir, "ca")
+	strataCert := ca.Issue(t, "strata", testsupport.CN("strata.test"), false, "strata.test")
+	hapCert := ca.Issue(t, "hap", testsupport.CN("haproxy.test"), false, "haproxy.test")
 	combined := dir + "/hap-combined.pem"
 	ppWriteCombined(t, combined, hapCert)
 	up := startUpstream(t, "-mode", "echo")
@@ -505,12 +494,12 @@ backend up
 		t.Fatalf("through the chain: %q", out)
 	}
 	_, body, _ := strings.Cut(out, "\r\n\r\n")
-	e := decodeEcho(t, []byte(body))
+	e := testsupport.DecodeEcho(t, []byte(body))
 	for h, want := range map[string]string{
 		"x-forwarded-for": "203.0.113.9", "x-strata-src": "203.0.113.9",
 		"x-strata-sni": "strata.test", "x-haproxy-sni": "haproxy.test",
 	} {
-		if got := e.header(h); len(got) != 1 || got[0] != want {
+		if got := e.Header(h); len(got) != 1 || got[0] != want {
 			t.Errorf("%s = %v, want %s", h, got, want)
 		}
 	}
@@ -530,7 +519,7 @@ func ppFreePort(t testing.TB) string {
 
 // ppWriteCombined writes a certificate and its key in one file, as HAProxy's
 // crt wants them.
-func ppWriteCombined(t testing.TB, file string, l tlsLeaf) {
+func ppWriteCombined(t testing.TB, file string, l testsupport.Leaf) {
 	t.Helper()
 	cb, err := os.ReadFile(l.Cert)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // Scenario tests of maxconn and queues.
@@ -68,10 +70,10 @@ func TestQueue_ArrivalOrder(t *testing.T) {
 			replies[i] = getOnce(t, p.addr("web"), fmt.Sprintf("/delay/100ms?n=%d", i))
 		}()
 		if i == 0 {
-			eventually(t, 5*time.Second, "the first request on the server", func() bool { return be.Servers[0].Cur.Load() == 1 })
+			testsupport.WaitFor(t, 5*time.Second, "the first request on the server", func() bool { return be.Servers[0].Cur.Load() == 1 })
 			continue
 		}
-		eventually(t, 5*time.Second, fmt.Sprintf("%d queued", i), func() bool { return be.Queued() == int64(i) })
+		testsupport.WaitFor(t, 5*time.Second, fmt.Sprintf("%d queued", i), func() bool { return be.Queued() == int64(i) })
 	}
 	wg.Wait()
 	evs := ups["s1"].Events(t, "request")
@@ -102,7 +104,7 @@ func TestQueue_Timeout(t *testing.T) {
 	be := p.Generation().Backend("app")
 	slow := make(chan reply)
 	go func() { slow <- getOnce(t, p.addr("web"), "/delay/2s") }()
-	eventually(t, 5*time.Second, "the slow request on the server", func() bool { return be.Servers[0].Cur.Load() == 1 })
+	testsupport.WaitFor(t, 5*time.Second, "the slow request on the server", func() bool { return be.Servers[0].Cur.Load() == 1 })
 	start := time.Now()
 	r := getOnce(t, p.addr("web"), "/queued")
 	waited := time.Since(start)
@@ -148,7 +150,7 @@ func TestQueue_BackendMaxConn(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); two[i] = getOnce(t, p.addr("web"), "/delay/500ms") }()
 	}
-	eventually(t, 5*time.Second, "one served, one queued", func() bool { return be.Cur() == 2 && be.Queued() == 1 })
+	testsupport.WaitFor(t, 5*time.Second, "one served, one queued", func() bool { return be.Cur() == 2 && be.Queued() == 1 })
 	r := getOnce(t, p.addr("web"), "/over")
 	if r.status != 503 {
 		t.Fatalf("over backend maxconn: %+v", r)
@@ -193,13 +195,13 @@ backends:
 		t.Fatal(err)
 	}
 	defer c1.Close()
-	eventually(t, 5*time.Second, "first tunnel", func() bool { return be.Servers[0].Cur.Load() == 1 })
+	testsupport.WaitFor(t, 5*time.Second, "first tunnel", func() bool { return be.Servers[0].Cur.Load() == 1 })
 	c2, err := net.Dial("tcp", p.addr("tcp"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c2.Close()
-	eventually(t, 5*time.Second, "second queued", func() bool { return be.Queued() == 1 })
+	testsupport.WaitFor(t, 5*time.Second, "second queued", func() bool { return be.Queued() == 1 })
 	c1.Close()
 	c2.SetDeadline(time.Now().Add(5 * time.Second))
 	c2.Write([]byte("ping"))

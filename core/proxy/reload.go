@@ -16,6 +16,11 @@ import (
 
 // Configuration reload: swapping generations in a running proxy.
 //
+// This file does the swap; the command (cmd/strata's reload.go) decides
+// when, and its composition root (cmd/strata/internal/assemble) builds
+// the generation with its plugins: cmd/strata's package doc lays out the
+// whole path.
+//
 // Reload builds the new generation, prepares it completely, then swaps it
 // in; any failure before the swap changes nothing and is returned whole
 // (config.Errors lists every configuration error with its path):

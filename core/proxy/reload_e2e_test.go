@@ -14,6 +14,7 @@ import (
 	"github.com/strata-proxy/strata/core/backend"
 	"github.com/strata-proxy/strata/core/config"
 	"github.com/strata-proxy/strata/core/stick"
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // reloadConfig is a configuration whose responses carry x-gen: gen, whose
@@ -148,7 +149,7 @@ func TestProxy_Reload(t *testing.T) {
 	if n := reqCount(t, g2); n != 5 {
 		t.Fatalf("http_req_cnt %d after 5 requests across the reload", n)
 	}
-	eventually(t, 5*time.Second, "the old generation closed", func() bool { return g1.life.refs.Load() == 0 })
+	testsupport.WaitFor(t, 5*time.Second, "the old generation closed", func() bool { return g1.life.refs.Load() == 0 })
 	if st := p.ReloadStatus(); st.Reloads != 1 || st.Generation != g2.Number() || st.Failures != 0 {
 		t.Fatalf("status %+v", st)
 	}
@@ -267,7 +268,7 @@ func TestProxy_ReloadListenersAndServers(t *testing.T) {
 	if got := genDial(t, p.Addrs("added")[0]).get(t); got != "" {
 		t.Fatalf("new frontend: x-gen %q", got)
 	}
-	eventually(t, 5*time.Second, "the removed bind refuses connections", func() bool {
+	testsupport.WaitFor(t, 5*time.Second, "the removed bind refuses connections", func() bool {
 		c, err := net.DialTimeout("tcp", goneAddr, time.Second)
 		if err == nil {
 			c.Close()
@@ -297,7 +298,7 @@ func TestProxy_ReloadListenersAndServers(t *testing.T) {
 		}
 	}
 	stay.c.Close()
-	eventually(t, 5*time.Second, "the old generation closed with its last connection", func() bool { return g1.life.refs.Load() == 0 })
+	testsupport.WaitFor(t, 5*time.Second, "the old generation closed with its last connection", func() bool { return g1.life.refs.Load() == 0 })
 }
 
 // TestProxy_ReloadHealthCarries: a server that checks found down is still

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // Scenario tests of connection retries, redispatch and replays.
@@ -157,7 +159,7 @@ func TestRetry_NoReplay(t *testing.T) {
 			cl := dial(t, p.addr("web"), "")
 			if tt.warm {
 				cl.get(t, "/warm")
-				eventually(t, 5*time.Second, "a pooled connection", func() bool { return p.server(t, "s1").IdleConns == 1 })
+				testsupport.WaitFor(t, 5*time.Second, "a pooled connection", func() bool { return p.server(t, "s1").IdleConns == 1 })
 			}
 			cl.c.SetDeadline(time.Now().Add(5 * time.Second))
 			tt.send(cl.c)

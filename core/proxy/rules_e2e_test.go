@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/strata-proxy/strata/core/admin"
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 const rulesConfig = `
@@ -73,17 +74,17 @@ func TestProxy_Rules(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
-		e := decodeEcho(t, b)
-		if got := e.header("x-forwarded-proto"); len(got) != 1 || got[0] != "http" {
+		e := testsupport.DecodeEcho(t, b)
+		if got := e.Header("x-forwarded-proto"); len(got) != 1 || got[0] != "http" {
 			t.Fatalf("x-forwarded-proto %v", got)
 		}
-		if got := e.header("x-seen"); len(got) != 1 || got[0] != "example.test-/page" {
+		if got := e.Header("x-seen"); len(got) != 1 || got[0] != "example.test-/page" {
 			t.Fatalf("x-seen %v", got)
 		}
-		if got := e.header("x-secret"); len(got) != 0 {
+		if got := e.Header("x-secret"); len(got) != 0 {
 			t.Fatalf("x-secret reached the server: %v", got)
 		}
-		if got := e.header("x-forwarded-for"); len(got) != 1 || got[0] != "127.0.0.1" {
+		if got := e.Header("x-forwarded-for"); len(got) != 1 || got[0] != "127.0.0.1" {
 			t.Fatalf("x-forwarded-for %v", got)
 		}
 		if resp.Header.Get("x-server") != "" || resp.Header.Get("x-proxy") != "strata" {

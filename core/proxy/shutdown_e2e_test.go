@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // TestShutdown_InFlightFinish: streams in flight and in the queue finish
@@ -28,12 +30,12 @@ func TestShutdown_InFlightFinish(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); replies[i] = getOnce(t, p.addr("web"), "/delay/400ms") }()
 	}
-	eventually(t, 5*time.Second, "one stream served, one queued", func() bool { return be.Cur() == 2 && be.Queued() == 1 })
+	testsupport.WaitFor(t, 5*time.Second, "one stream served, one queued", func() bool { return be.Cur() == 2 && be.Queued() == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	done := make(chan error)
 	go func() { done <- p.Shutdown(ctx) }()
-	eventually(t, 5*time.Second, "the listener closed", func() bool {
+	testsupport.WaitFor(t, 5*time.Second, "the listener closed", func() bool {
 		c, err := net.DialTimeout("tcp", p.addr("web"), time.Second)
 		if err == nil {
 			c.Close()
@@ -79,7 +81,7 @@ func TestShutdown_GraceOver(t *testing.T) {
 			defer c.Close()
 			replies[i] = (&client{c: c, br: newReader(c)}).do("GET", "/delay/5s")
 		}()
-		eventually(t, 5*time.Second, "streams admitted", func() bool { return be.Cur() == int64(i+1) })
+		testsupport.WaitFor(t, 5*time.Second, "streams admitted", func() bool { return be.Cur() == int64(i+1) })
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()

@@ -1,10 +1,6 @@
 package proxy
 
 import (
-	"bufio"
-	"io"
-	"net"
-	"strings"
 	"testing"
 
 	"github.com/strata-proxy/strata/internal/testsupport"
@@ -25,47 +21,10 @@ func BenchmarkProxy_KeepAliveTracked(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			up := testsupport.RawUpstream(b)
-			cfg := strings.Replace(`
-global:
-  access_log: { output: none }
-stick_tables:
+			p := startProxy(b, testsupport.BenchConfig(`stick_tables:
   per_ip: { type: ip, size: 1000, expire: 1m, store: [conn_cur, conn_rate(10s), http_req_rate(10s), http_err_rate(10s), "gpc(1)", bytes_out_cnt] }
-  per_req: { type: ip, size: 1000, expire: 1m, store: [conn_cur, http_req_rate(10s)] }
-frontends:
-  web:
-    bind: ["127.0.0.1:0"]
-RULES
-    default_backend: app
-backends:
-  app:
-    servers:
-      s1: { address: "{{up}}" }
-`, "RULES", tc.rules, 1)
-			p := startProxy(b, cfg, map[string]string{"up": up})
-			c, err := net.Dial("tcp", p.addr("web"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			req := []byte("GET /bench/path HTTP/1.1\r\nHost: bench.test\r\nUser-Agent: strata-bench\r\nAccept: */*\r\n\r\n")
-			br := bufio.NewReaderSize(c, 4096)
-			resp := make([]byte, len("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello world!"))
-			roundTrip := func() {
-				if _, err := c.Write(req); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := io.ReadFull(br, resp); err != nil {
-					b.Fatal(err)
-				}
-			}
-			for range 100 {
-				roundTrip()
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				roundTrip()
-			}
+  per_req: { type: ip, size: 1000, expire: 1m, store: [conn_cur, http_req_rate(10s)] }`, tc.rules), map[string]string{"up": up})
+			testsupport.BenchKeepAliveTo(b, p.addr("web"))
 		})
 	}
 }

@@ -1,13 +1,14 @@
 package proxy
 
 import (
-	"context"
 	"io"
 	"net"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // TestStick_H2Multiplexed: with HTTP/2, one connection carries many
@@ -42,18 +43,12 @@ backends:
 	addr := p.Addrs("clear")[0]
 
 	var conn net.Conn
-	protos := new(http.Protocols)
-	protos.SetUnencryptedHTTP2(true)
-	tr := &http.Transport{
-		Protocols: protos,
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.7")}}
-			c, err := d.DialContext(ctx, "tcp", addr)
-			conn = c
-			return c, err
-		},
-	}
-	c := &http.Client{Transport: tr, Timeout: 20 * time.Second}
+	c := testsupport.NewClient(addr, testsupport.Client{
+		Proto:           testsupport.H2C,
+		FollowRedirects: true,
+		Dialer:          &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.7")}},
+		OnDial:          func(c net.Conn) { conn = c },
+	})
 	get := func(path string) {
 		req, _ := http.NewRequest("GET", "http://a.test"+path, nil)
 		req.Header.Set("x-key", "k1")
@@ -74,17 +69,17 @@ backends:
 		wg.Add(1)
 		go func() { defer wg.Done(); get("/delay/1s") }()
 	}
-	eventuallyTrue(t, "ten streams in flight", func() bool { return frontendStats(&testProxy{Proxy: p}, "clear").CurStreams == 10 })
+	testsupport.WaitFor(t, 5*time.Second, "ten streams in flight", func() bool { return frontendStats(&testProxy{Proxy: p}, "clear").CurStreams == 10 })
 	api.expect(t, "per_ip", "127.0.0.7", want{use: 1, data: map[string]int64{"conn_cur": 1, "conn_cnt": 1, "sess_cnt": 1, "http_req_cnt": 11}})
 	api.expect(t, "per_key", "k1", want{use: 10, data: map[string]int64{"conn_cur": 10, "http_req_cnt": 11}})
 	wg.Wait()
 	api.expect(t, "per_ip", "127.0.0.7", want{use: 1, data: map[string]int64{"conn_cur": 1, "conn_cnt": 1, "http_req_cnt": 11}})
 	api.expect(t, "per_key", "k1", want{use: 0, data: map[string]int64{"conn_cur": 0, "http_req_cnt": 11}})
-	tr.CloseIdleConnections()
+	c.CloseIdleConnections()
 	if conn != nil {
 		conn.Close()
 	}
-	eventuallyTrue(t, "the session ends", func() bool { return frontendStats(&testProxy{Proxy: p}, "clear").CurSessions == 0 })
+	testsupport.WaitFor(t, 5*time.Second, "the session ends", func() bool { return frontendStats(&testProxy{Proxy: p}, "clear").CurSessions == 0 })
 	api.expect(t, "per_ip", "127.0.0.7", want{use: 0, data: map[string]int64{"conn_cur": 0, "conn_cnt": 1, "http_req_cnt": 11}})
 	if errs := sink.errors(); len(errs) > 0 {
 		t.Fatalf("the proxy logged errors: %v", errs)

@@ -20,6 +20,7 @@ import (
 	"github.com/strata-proxy/strata/core/admin"
 	"github.com/strata-proxy/strata/core/config"
 	"github.com/strata-proxy/strata/core/track"
+	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
 // Helpers of the stick-table scenario tests: a keep-alive client that can
@@ -47,15 +48,7 @@ func (c countReader) Read(p []byte) (int, error) {
 // stDial connects to addr from src (a 127.0.0.0/8 address; "" for any).
 func stDial(t testing.TB, addr, src string) *stClient {
 	t.Helper()
-	d := net.Dialer{Timeout: 5 * time.Second}
-	if src != "" {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
-	}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := testsupport.DialFrom(t, addr, src)
 	cl := &stClient{c: c}
 	cl.br = bufio.NewReader(countReader{c, &cl.recv})
 	return cl

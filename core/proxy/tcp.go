@@ -9,7 +9,6 @@ import (
 
 	"github.com/strata-proxy/strata/abi"
 	"github.com/strata-proxy/strata/core/backend"
-	"github.com/strata-proxy/strata/core/rules"
 	"github.com/strata-proxy/strata/core/session"
 	"github.com/strata-proxy/strata/core/transport"
 )
@@ -46,15 +45,7 @@ func (cc *clientConn) serveTCP() {
 			strm.Term.Set(session.CauseClientAbort, session.PhaseRequest)
 			return
 		}
-		strm.Content = cc.buf.Data()
-		v := fe.TCPContent.Eval(ctx)
-		strm.Content = nil
-		if ctx.Abort {
-			strm.Term.Set(session.CausePlugin, session.PhaseRequest)
-			return
-		}
-		if v.Kind == rules.Reject {
-			strm.Term.Set(session.CauseDenied, session.PhaseRequest)
+		if !cc.tcpContentRules(x, cc.buf.Data()) {
 			return
 		}
 	}
@@ -64,8 +55,7 @@ func (cc *clientConn) serveTCP() {
 		return
 	}
 	be, svc := cc.selectBackend(x)
-	if ctx.Abort {
-		strm.Term.Set(session.CausePlugin, session.PhaseRequest)
+	if _, done := cc.endFailed(x, session.PhaseRequest, true); done {
 		return
 	}
 	if svc { // a routing target chose a service

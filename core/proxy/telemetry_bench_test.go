@@ -1,9 +1,7 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
-	"io"
 	"net"
 	"testing"
 
@@ -44,42 +42,8 @@ func BenchmarkProxy_KeepAliveTracing(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			up := testsupport.RawUpstream(b)
-			p := startProxy(b, `
-global:
-  access_log: { output: none }
-`+tc.tracing+`frontends:
-  web:
-    bind: ["127.0.0.1:0"]
-    default_backend: app
-backends:
-  app:
-    servers:
-      s1: { address: "{{up}}" }
-`, map[string]string{"up": up, "otlp": startSink(b)})
-			c, err := net.Dial("tcp", p.addr("web"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			req := []byte("GET /bench/path HTTP/1.1\r\nHost: bench.test\r\nUser-Agent: strata-bench\r\nAccept: */*\r\n\r\n")
-			br := bufio.NewReaderSize(c, 4096)
-			resp := make([]byte, len("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello world!"))
-			roundTrip := func() {
-				if _, err := c.Write(req); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := io.ReadFull(br, resp); err != nil {
-					b.Fatal(err)
-				}
-			}
-			for range 100 {
-				roundTrip()
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				roundTrip()
-			}
+			p := startProxy(b, testsupport.BenchConfig(tc.tracing, ""), map[string]string{"up": up, "otlp": startSink(b)})
+			testsupport.BenchKeepAliveTo(b, p.addr("web"))
 		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-proxy/strata/internal/testsupport"
 	"golang.org/x/net/http2"
 )
 
@@ -66,7 +67,7 @@ func (p *testProxy) backendStats(t testing.TB) BackendStats {
 func (p *testProxy) logFor(t testing.TB, uri string, n int) []map[string]any {
 	t.Helper()
 	var got []map[string]any
-	eventuallyTrue(t, fmt.Sprintf("%d log lines for %s", n, uri), func() bool {
+	testsupport.WaitFor(t, 5*time.Second, fmt.Sprintf("%d log lines for %s", n, uri), func() bool {
 		p.Proxy.alog.Flush()
 		got = got[:0]
 		for _, l := range strings.Split(strings.TrimSpace(p.logbuf.String()), "\n") {
@@ -97,11 +98,11 @@ func TestTerm_H2ClientResetIsTheClients(t *testing.T) {
 		if err := a.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: a.headers("/delay/10s"), EndStream: true, EndHeaders: true}); err != nil {
 			t.Fatal(err)
 		}
-		eventuallyTrue(t, "the server gets the request", func() bool { return up.Requests(t) == i+1 })
+		testsupport.WaitFor(t, 5*time.Second, "the server gets the request", func() bool { return up.Requests(t) == i+1 })
 		if err := a.fr.WriteRSTStream(id, http2.ErrCodeCancel); err != nil {
 			t.Fatal(err)
 		}
-		eventuallyTrue(t, "the reset stream ends", func() bool { return frontendStats(p, "web").CurStreams == 0 })
+		testsupport.WaitFor(t, 5*time.Second, "the reset stream ends", func() bool { return frontendStats(p, "web").CurStreams == 0 })
 		id += 2
 	}
 	for range each {
@@ -113,7 +114,7 @@ func TestTerm_H2ClientResetIsTheClients(t *testing.T) {
 		if err := a.fr.WriteRSTStream(id, http2.ErrCodeCancel); err != nil {
 			t.Fatal(err)
 		}
-		eventuallyTrue(t, "the reset stream ends", func() bool { return frontendStats(p, "web").CurStreams == 0 })
+		testsupport.WaitFor(t, 5*time.Second, "the reset stream ends", func() bool { return frontendStats(p, "web").CurStreams == 0 })
 		id += 2
 	}
 
@@ -159,7 +160,7 @@ func TestTerm_RapidResetBurstKeepsServersUp(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		eventuallyTrue(t, "the burst's streams end", func() bool { return frontendStats(p, "web").CurStreams == 0 })
+		testsupport.WaitFor(t, 5*time.Second, "the burst's streams end", func() bool { return frontendStats(p, "web").CurStreams == 0 })
 		for i := range 10 {
 			if r := cl.get(t, "/"); r.status != 200 || r.server != "s1" {
 				t.Fatalf("burst %d, request %d: %+v", burst, i, r)
@@ -203,12 +204,12 @@ func TestTerm_H2ClientResetToH2Server(t *testing.T) {
 		if err := a.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: a.headers("/wait"), EndStream: true, EndHeaders: true}); err != nil {
 			t.Fatal(err)
 		}
-		eventuallyTrue(t, "the server gets the request", func() bool { return started.Load() == int64(i+1) })
+		testsupport.WaitFor(t, 5*time.Second, "the server gets the request", func() bool { return started.Load() == int64(i+1) })
 		if err := a.fr.WriteRSTStream(id, http2.ErrCodeCancel); err != nil {
 			t.Fatal(err)
 		}
-		eventuallyTrue(t, "the server's stream is reset", func() bool { return canceled.Load() == int64(i+1) })
-		eventuallyTrue(t, "the reset stream ends", func() bool { return frontendStats(p, "web").CurStreams == 0 })
+		testsupport.WaitFor(t, 5*time.Second, "the server's stream is reset", func() bool { return canceled.Load() == int64(i+1) })
+		testsupport.WaitFor(t, 5*time.Second, "the reset stream ends", func() bool { return frontendStats(p, "web").CurStreams == 0 })
 	}
 	s := p.server(t, "s1")
 	if s.Health != "up" || s.Check.Observed != "" {
@@ -446,7 +447,7 @@ func TestTerm_ClientTimeouts(t *testing.T) {
 		}
 	}
 	var head map[string]any
-	eventuallyTrue(t, "the head timeout is logged", func() bool {
+	testsupport.WaitFor(t, 5*time.Second, "the head timeout is logged", func() bool {
 		p.Proxy.alog.Flush()
 		for _, line := range strings.Split(strings.TrimSpace(p.logbuf.String()), "\n") {
 			if l := decodeLogLine(t, line); l["status"] == float64(408) && l["termination_phase"] == "request" {

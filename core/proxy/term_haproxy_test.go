@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-proxy/strata/internal/testsupport"
 	"golang.org/x/net/http2"
 )
 
@@ -208,7 +209,7 @@ func termScriptH2(t *testing.T, addr string, up *upstream) []string {
 	if err := a.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: a.headers("/delay/10s"), EndStream: true, EndHeaders: true}); err != nil {
 		t.Fatal(err)
 	}
-	eventuallyTrue(t, "the server gets the request", func() bool { return delayed(t, up) == n+1 })
+	testsupport.WaitFor(t, 5*time.Second, "the server gets the request", func() bool { return delayed(t, up) == n+1 })
 	if err := a.fr.WriteRSTStream(1, http2.ErrCodeCancel); err != nil {
 		t.Fatal(err)
 	}

@@ -3,26 +3,19 @@ package proxy
 import (
 	"bufio"
 	"bytes"
-	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -31,113 +24,11 @@ import (
 	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
-// Certificates for the TLS tests are made here, ECDSA P-256, into the
-// test's temporary directory.
-
-// tlsTestCA is a certificate authority made for one test.
-type tlsTestCA struct {
-	dir  string
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	File string // its certificate, PEM
-	Pool *x509.CertPool
-}
-
-var tlsSerial atomic.Int64
-
-func newTLSTestCA(t testing.TB, dir, name string) *tlsTestCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(tlsSerial.Add(1)),
-		Subject:      pkix.Name{CommonName: name, Organization: []string{"strata tests"}},
-		NotBefore:    time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	ca := &tlsTestCA{dir: dir, cert: cert, key: key, File: filepath.Join(dir, name+".pem"), Pool: x509.NewCertPool()}
-	ca.Pool.AddCert(cert)
-	writePEM(t, ca.File, "CERTIFICATE", der)
-	return ca
-}
-
-// tlsLeaf is an issued certificate: its files and its crypto/tls form.
-type tlsLeaf struct {
-	Cert, Key string
-	TLS       tls.Certificate
-}
-
-// issue makes a certificate for subject: a server certificate for names
-// (DNS names or IP addresses), or a client certificate when client is set.
-func (ca *tlsTestCA) issue(t testing.TB, file string, subject pkix.Name, client bool, names ...string) tlsLeaf {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(tlsSerial.Add(1)),
-		Subject:      subject,
-		NotBefore:    time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	if client {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	}
-	for _, n := range names {
-		if ip := net.ParseIP(n); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := x509.MarshalECPrivateKey(key)
-	l := tlsLeaf{Cert: filepath.Join(ca.dir, file+".pem"), Key: filepath.Join(ca.dir, file+".key")}
-	writePEM(t, l.Cert, "CERTIFICATE", der)
-	writePEM(t, l.Key, "EC PRIVATE KEY", kb)
-	l.TLS, err = tls.LoadX509KeyPair(l.Cert, l.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
-
-func writePEM(t testing.TB, file, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func cn(name string) pkix.Name { return pkix.Name{CommonName: name} }
-
 // tlsHTTPClient is an HTTP client that connects to addr whatever the URL
 // says, so that URLs can carry the server name (SNI) to test. It offers h2
 // and http/1.1 by ALPN, as browsers do.
 func tlsHTTPClient(addr string, cfg *tls.Config) *http.Client {
-	tr := &http.Transport{
-		TLSClientConfig:    cfg,
-		ForceAttemptHTTP2:  true,
-		DisableCompression: true,
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "tcp", addr)
-		},
-	}
-	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	return testsupport.NewClient(addr, testsupport.Client{Proto: testsupport.TLS, TLS: cfg, FollowRedirects: true})
 }
 
 // tlsGet requests url and returns the response and its body.
@@ -181,7 +72,7 @@ const sslHeaders = `
 
 func echoHeader(t testing.TB, body []byte, name string) string {
 	t.Helper()
-	h := decodeEcho(t, body).header(name)
+	h := testsupport.DecodeEcho(t, body).Header(name)
 	if len(h) != 1 {
 		return ""
 	}
@@ -192,9 +83,7 @@ func echoHeader(t testing.TB, body []byte, name string) string {
 // big bodies both ways, on one TLS connection; ALPN settles on http/1.1,
 // the frontend's only protocol, although the client offers h2; the ssl_* fetches see the handshake.
 func TestTLS_KeepAlive(t *testing.T) {
-	dir := t.TempDir()
-	ca := newTLSTestCA(t, dir, "ca")
-	site := ca.issue(t, "site", cn("a.test"), false, "a.test")
+	ca, site := testsupport.NewSite(t, "a.test")
 	up := startUpstream(t, "-mode", "echo")
 	p := startProxy(t, `
 global:
@@ -240,7 +129,7 @@ backends:
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	sum := sha256.Sum256(big)
-	if e := decodeEcho(t, body); e.BodyLength != int64(len(big)) || e.BodySHA256 != hex.EncodeToString(sum[:]) {
+	if e := testsupport.DecodeEcho(t, body); e.BodyLength != int64(len(big)) || e.BodySHA256 != hex.EncodeToString(sum[:]) {
 		t.Fatalf("upload: %d bytes, sha %s", e.BodyLength, e.BodySHA256)
 	}
 	resp, body = tlsGet(t, c, "https://a.test/big/3145745")
@@ -260,10 +149,10 @@ backends:
 // name, then a wildcard, then the first certificate.
 func TestTLS_SNI(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTLSTestCA(t, dir, "ca")
-	a := ca.issue(t, "a", cn("a.test"), false, "a.test", "127.0.0.1")
-	wild := ca.issue(t, "wild", cn("*.b.test"), false, "*.b.test")
-	exact := ca.issue(t, "exact", cn("c.b.test"), false, "c.b.test")
+	ca := testsupport.NewCA(t, dir, "ca")
+	a := ca.Issue(t, "a", testsupport.CN("a.test"), false, "a.test", "127.0.0.1")
+	wild := ca.Issue(t, "wild", testsupport.CN("*.b.test"), false, "*.b.test")
+	exact := ca.Issue(t, "exact", testsupport.CN("c.b.test"), false, "c.b.test")
 	up := startUpstream(t)
 	p := startProxy(t, `
 global:
@@ -326,12 +215,12 @@ backends:
 // required, with no certificate, a valid one and one from another CA.
 func TestTLS_ClientAuth(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTLSTestCA(t, dir, "ca")
-	clients := newTLSTestCA(t, dir, "clients")
-	rogue := newTLSTestCA(t, dir, "rogue")
-	site := ca.issue(t, "site", cn("a.test"), false, "a.test")
-	good := clients.issue(t, "good", pkix.Name{Country: []string{"FR"}, Organization: []string{"Example"}, CommonName: "alice"}, true)
-	bad := rogue.issue(t, "bad", cn("mallory"), true)
+	ca := testsupport.NewCA(t, dir, "ca")
+	clients := testsupport.NewCA(t, dir, "clients")
+	rogue := testsupport.NewCA(t, dir, "rogue")
+	site := ca.Issue(t, "site", testsupport.CN("a.test"), false, "a.test")
+	good := clients.Issue(t, "good", pkix.Name{Country: []string{"FR"}, Organization: []string{"Example"}, CommonName: "alice"}, true)
+	bad := rogue.Issue(t, "bad", testsupport.CN("mallory"), true)
 	up := startUpstream(t, "-mode", "echo")
 	cfg := `
 global:
@@ -361,7 +250,7 @@ backends:
 	const dn = "/C=FR/O=Example/CN=alice"
 	tests := []struct {
 		mode   string
-		cert   *tlsLeaf
+		cert   *testsupport.Leaf
 		ok     bool
 		used   string
 		wantDN string
@@ -400,7 +289,7 @@ backends:
 					resp.Body.Close()
 					t.Fatalf("request succeeded: %s", resp.Status)
 				}
-				eventuallyTrue(t, "the failure counted", func() bool { return frontendStats(p, tt.mode).HandshakeErrors == before+1 })
+				testsupport.WaitFor(t, 5*time.Second, "the failure counted", func() bool { return frontendStats(p, tt.mode).HandshakeErrors == before+1 })
 				return
 			}
 			if err != nil {
@@ -426,25 +315,13 @@ backends:
 	}
 }
 
-// eventuallyTrue waits (boundedly) for cond.
-func eventuallyTrue(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	for range 500 {
-		if cond() {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
-
 // TestTLS_SessionRules: tcp_request_session rules run after the handshake
 // and see ssl_fc_sni; tcp_request_connection rules run before it, where
 // ssl_* fetches give no sample.
 func TestTLS_SessionRules(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTLSTestCA(t, dir, "ca")
-	site := ca.issue(t, "site", cn("*.test"), false, "ok.test", "*.blocked.test")
+	ca := testsupport.NewCA(t, dir, "ca")
+	site := ca.Issue(t, "site", testsupport.CN("*.test"), false, "ok.test", "*.blocked.test")
 	up := startUpstream(t)
 	p := startProxy(t, `
 global:
@@ -483,9 +360,7 @@ backends:
 // TestTLS_Resumption: a second connection resumes the TLS session from a
 // ticket, and ssl_fc_is_resumed says so.
 func TestTLS_Resumption(t *testing.T) {
-	dir := t.TempDir()
-	ca := newTLSTestCA(t, dir, "ca")
-	site := ca.issue(t, "site", cn("a.test"), false, "a.test")
+	ca, site := testsupport.NewSite(t, "a.test")
 	up := startUpstream(t, "-mode", "echo")
 	p := startProxy(t, `
 global:
@@ -518,9 +393,7 @@ backends:
 // TestTLS_HandshakeTimeout: a client that connects and says nothing is
 // closed after the client timeout and counted.
 func TestTLS_HandshakeTimeout(t *testing.T) {
-	dir := t.TempDir()
-	ca := newTLSTestCA(t, dir, "ca")
-	site := ca.issue(t, "site", cn("a.test"), false, "a.test")
+	_, site := testsupport.NewSite(t, "a.test")
 	up := startUpstream(t)
 	p := startProxy(t, `
 global:
@@ -545,20 +418,18 @@ backends:
 	if n, err := c.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("read %d, %v: want the connection closed", n, err)
 	}
-	eventuallyTrue(t, "the failure counted", func() bool { return frontendStats(p, "web").HandshakeErrors == 1 })
+	testsupport.WaitFor(t, 5*time.Second, "the failure counted", func() bool { return frontendStats(p, "web").HandshakeErrors == 1 })
 	// Plain HTTP on a TLS port is a failed handshake too.
 	if out := rawExchange(t, p.addr("web"), "GET / HTTP/1.1\r\nHost: a\r\n\r\n"); strings.Contains(out, "HTTP/1.1 200") {
 		t.Fatalf("plain HTTP answered: %q", out)
 	}
-	eventuallyTrue(t, "the failure counted", func() bool { return frontendStats(p, "web").HandshakeErrors == 2 })
+	testsupport.WaitFor(t, 5*time.Second, "the failure counted", func() bool { return frontendStats(p, "web").HandshakeErrors == 2 })
 }
 
 // TestTLS_TCPMode: a TCP-mode frontend terminating TLS relays the
 // decrypted stream both ways, with half-close.
 func TestTLS_TCPMode(t *testing.T) {
-	dir := t.TempDir()
-	ca := newTLSTestCA(t, dir, "ca")
-	site := ca.issue(t, "site", cn("a.test"), false, "a.test")
+	ca, site := testsupport.NewSite(t, "a.test")
 	up := startUpstream(t, "-mode", "tcp")
 	p := startProxy(t, `
 global:
@@ -628,11 +499,11 @@ func startTLSOrigin(t testing.TB, cert tls.Certificate, clientCAs *x509.CertPool
 // and off, SNI, a client certificate, and pooling of TLS connections.
 func TestTLS_ServerSide(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTLSTestCA(t, dir, "ca")
-	other := newTLSTestCA(t, dir, "other")
-	clients := newTLSTestCA(t, dir, "clients")
-	app := ca.issue(t, "app", cn("app.internal"), false, "app.internal")
-	strataClient := clients.issue(t, "strata", cn("strata-proxy"), true)
+	ca := testsupport.NewCA(t, dir, "ca")
+	other := testsupport.NewCA(t, dir, "other")
+	clients := testsupport.NewCA(t, dir, "clients")
+	app := ca.Issue(t, "app", testsupport.CN("app.internal"), false, "app.internal")
+	strataClient := clients.Issue(t, "strata", testsupport.CN("strata-proxy"), true)
 	origin, originConns := startTLSOrigin(t, app.TLS, nil)
 	mtlsOrigin, _ := startTLSOrigin(t, app.TLS, clients.Pool)
 	p := startProxy(t, `
@@ -735,11 +606,11 @@ func TestTLS_Curl(t *testing.T) {
 		t.Skip("curl not installed")
 	}
 	dir := t.TempDir()
-	ca := newTLSTestCA(t, dir, "ca")
-	clients := newTLSTestCA(t, dir, "clients")
-	site := ca.issue(t, "site", cn("a.test"), false, "a.test")
-	other := ca.issue(t, "other", cn("b.test"), false, "b.test")
-	user := clients.issue(t, "user", pkix.Name{Organization: []string{"Example"}, CommonName: "curl-user"}, true)
+	ca := testsupport.NewCA(t, dir, "ca")
+	clients := testsupport.NewCA(t, dir, "clients")
+	site := ca.Issue(t, "site", testsupport.CN("a.test"), false, "a.test")
+	other := ca.Issue(t, "other", testsupport.CN("b.test"), false, "b.test")
+	user := clients.Issue(t, "user", pkix.Name{Organization: []string{"Example"}, CommonName: "curl-user"}, true)
 	up := startUpstream(t, "-mode", "echo")
 	p := startProxy(t, `
 global:
@@ -819,8 +690,8 @@ func readHTTP(t testing.TB, br *bufio.Reader) (*http.Response, string) {
 // allocs/op is crypto/tls's share on top of the plain path.
 func BenchmarkProxy_TLSKeepAlive(b *testing.B) {
 	dir := b.TempDir()
-	ca := newTLSTestCA(b, dir, "ca")
-	site := ca.issue(b, "site", cn("bench.test"), false, "bench.test")
+	ca := testsupport.NewCA(b, dir, "ca")
+	site := ca.Issue(b, "site", testsupport.CN("bench.test"), false, "bench.test")
 	for _, tc := range []struct {
 		name string
 		both bool
@@ -872,25 +743,7 @@ backends:
 				b.Fatal(err)
 			}
 			defer c.Close()
-			req := []byte("GET /bench/path HTTP/1.1\r\nHost: bench.test\r\nUser-Agent: strata-bench\r\nAccept: */*\r\n\r\n")
-			br := bufio.NewReaderSize(c, 4096)
-			resp := make([]byte, len("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello world!"))
-			roundTrip := func() {
-				if _, err := c.Write(req); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := io.ReadFull(br, resp); err != nil {
-					b.Fatal(err)
-				}
-			}
-			for range 100 {
-				roundTrip()
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				roundTrip()
-			}
+			testsupport.BenchKeepAlive(b, c)
 		})
 	}
 }

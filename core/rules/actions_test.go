@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/strata-proxy/strata/core/fetch"
+	"github.com/strata-proxy/strata/core/session"
 )
 
 func TestActions_Verdicts(t *testing.T) {
@@ -411,5 +412,38 @@ func TestActions_AbsentLayers(t *testing.T) {
 		for name, ctx := range ctxs {
 			t.Run(r.rule+"/"+name, func(t *testing.T) { rule.Eval(ctx) })
 		}
+	}
+}
+
+// A rewrite that fails (a relative path would break the request line)
+// ends the evaluation like a plugin failure: no later rule runs, so none
+// can edit the head further, count in a table or call a plugin for a
+// stream that is answered 500 anyway.
+func TestSet_EvalStopsAtFailedRewrite(t *testing.T) {
+	set, err := CompileSet(HTTPRequest, []string{
+		"set-header X-1 a",
+		`set-path %[req.hdr(x-in)]`,
+		"set-header X-2 b",
+		"deny",
+	}, httpEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := httpCtx(newRequest("GET", "/p", "X-In: relative"))
+	v := set.Eval(ctx)
+	if header(ctx.Txn.Req.Fields, "x-1") != "a" {
+		t.Error("the rule before the failed rewrite did not run")
+	}
+	if got := string(ctx.Txn.Req.URI); got != "/p" {
+		t.Errorf("the invalid rewrite was applied: %q", got)
+	}
+	if header(ctx.Txn.Req.Fields, "x-2") != "" || v.Kind == Deny {
+		t.Errorf("rules after the failed rewrite ran (verdict %s)", v.Kind)
+	}
+	if v.Rule != set.Rules[1] {
+		t.Errorf("verdict names rule %v, want the failed rewrite", v.Rule)
+	}
+	if c := ctx.Failure(); c != session.CauseRewrite {
+		t.Errorf("failure recorded: %s, want rewrite_failed", c)
 	}
 }

@@ -448,6 +448,15 @@ type headerAct struct {
 	add  bool
 }
 
+// failUnless records a refused edit (session.Txn's setters) as the
+// stream's failure: the rule set stops there and the engine answers 500
+// (termination cause rewrite_failed).
+func failUnless(ctx *fetch.Ctx, ok bool) {
+	if !ok {
+		ctx.Fail(session.CauseRewrite)
+	}
+}
+
 func (a *headerAct) Do(ctx *fetch.Ctx) Verdict {
 	t := ctx.Txn
 	if t == nil || a.resp && t.Resp.Status == 0 {
@@ -457,16 +466,18 @@ func (a *headerAct) Do(ctx *fetch.Ctx) Verdict {
 	if !isConst {
 		val = sanitize(a.lf.Append(ctx.Buf(), ctx))
 	}
+	var ok bool
 	switch {
 	case a.resp && a.add:
-		t.AddRespHeader(a.name, val)
+		ok = t.AddRespHeader(a.name, val)
 	case a.resp:
-		t.SetRespHeader(a.name, val)
+		ok = t.SetRespHeader(a.name, val)
 	case a.add:
-		t.AddReqHeader(a.name, val)
+		ok = t.AddReqHeader(a.name, val)
 	default:
-		t.SetReqHeader(a.name, val)
+		ok = t.SetReqHeader(a.name, val)
 	}
+	failUnless(ctx, ok)
 	if !isConst {
 		ctx.PutBuf(val)
 	}
@@ -774,16 +785,18 @@ func (a *setURIAct) Do(ctx *fetch.Ctx) Verdict {
 			return Verdict{}
 		}
 	}
+	ok := true
 	switch a.part {
 	case setPath:
-		t.SetPath(b)
+		ok = t.SetPath(b)
 	case setQuery:
-		t.SetQuery(b)
+		ok = t.SetQuery(b)
 	case setMethod:
 		if len(b) > 0 {
-			t.SetMethod(b)
+			ok = t.SetMethod(b)
 		}
 	}
+	failUnless(ctx, ok)
 	ctx.PutBuf(b)
 	return Verdict{}
 }

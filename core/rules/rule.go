@@ -68,20 +68,20 @@ type Set struct {
 	Rules []*Rule
 }
 
-// Eval runs the rules in order and stops at the first final verdict, which
-// it returns with Rule set, or at the first rule that sets ctx.Abort. A nil
-// or empty Set returns Continue. The scratch
-// arena of ctx is reset before each rule, so sample values obtained from
-// ctx before the call are no longer valid after it.
+// Eval runs the rules in order and stops at the first final verdict,
+// which it returns with Rule set, or at the first rule during which the
+// evaluation failed (ctx.Fail: a refused rewrite, a plugin failing
+// closed), whose verdict it returns with Rule set whatever its kind: the
+// caller reads ctx.Failure first. A nil or empty Set returns Continue.
+// The scratch arena of ctx is reset before each rule, so sample values
+// obtained from ctx before the call are no longer valid after it.
 func (s *Set) Eval(ctx *fetch.Ctx) Verdict {
 	if s == nil {
 		return Verdict{}
 	}
 	for _, r := range s.Rules {
 		ctx.ResetScratch()
-		if v := r.Eval(ctx); v.Kind != Continue || ctx.Abort {
-			// An aborting call (ctx.Abort) stops the set too: the engine
-			// ends the stream, whatever the verdict.
+		if v := r.Eval(ctx); v.Kind != Continue || ctx.Failed() {
 			v.Rule = r
 			return v
 		}

@@ -7,6 +7,14 @@ import (
 // Txn is the L7 HTTP transaction: the parsed request and response and the
 // edits rules made to them. Unedited heads are forwarded as the bytes that
 // were received; an edited head is serialised again.
+//
+// An edit that would be invalid on the wire (a field name, value, method,
+// path or query with CR, LF, NUL or other controls) is refused: the setter
+// leaves the head unchanged and returns false. The caller decides what a
+// refusal means; a rule records it as the stream's failure
+// (fetch.Ctx.Fail(CauseRewrite)) so that, as with HAProxy's strict
+// rewrite mode, the engine answers 500 rather than forward a head that
+// differs from what the rules asked for.
 type Txn struct {
 	Req  h1.Request
 	Resp h1.Response
@@ -16,13 +24,6 @@ type Txn struct {
 
 	// Status is the status sent to the client (0 until a response starts).
 	Status int
-
-	// RewriteFailed is set when a rule tried to write a field name, value,
-	// path or query that would be invalid on the wire (CR, LF, NUL, other
-	// controls): the edit is not applied and, as with HAProxy's strict
-	// rewrite mode, the engine answers 500 rather than forward a head that
-	// differs from what the rules asked for.
-	RewriteFailed bool
 
 	// arena stores bytes written by edits. It is replaced, never grown in
 	// place, so slices handed out earlier stay valid until Reset.
@@ -57,23 +58,26 @@ func (t *Txn) KeepString(s string) []byte {
 	return t.arena[n:len(t.arena):len(t.arena)]
 }
 
-// SetReqHeader replaces every request field called name by one with value.
-func (t *Txn) SetReqHeader(name, value []byte) {
-	if !t.validField(name, value) {
-		return
+// SetReqHeader replaces every request field called name by one with
+// value; false when the field is invalid (nothing changed).
+func (t *Txn) SetReqHeader(name, value []byte) bool {
+	if !validField(name, value) {
+		return false
 	}
 	t.Req.Fields = delFields(t.Req.Fields, name)
 	t.Req.Fields = append(t.Req.Fields, h1.Field{Name: t.Keep(name), Value: t.Keep(value)})
 	t.ReqEdited = true
+	return true
 }
 
-// AddReqHeader appends a request field.
-func (t *Txn) AddReqHeader(name, value []byte) {
-	if !t.validField(name, value) {
-		return
+// AddReqHeader appends a request field; false when it is invalid.
+func (t *Txn) AddReqHeader(name, value []byte) bool {
+	if !validField(name, value) {
+		return false
 	}
 	t.Req.Fields = append(t.Req.Fields, h1.Field{Name: t.Keep(name), Value: t.Keep(value)})
 	t.ReqEdited = true
+	return true
 }
 
 // DelReqHeader removes every request field called name and returns how many.
@@ -87,23 +91,26 @@ func (t *Txn) DelReqHeader(name []byte) int {
 	return 0
 }
 
-// SetRespHeader replaces every response field called name by one with value.
-func (t *Txn) SetRespHeader(name, value []byte) {
-	if !t.validField(name, value) {
-		return
+// SetRespHeader replaces every response field called name by one with
+// value; false when the field is invalid (nothing changed).
+func (t *Txn) SetRespHeader(name, value []byte) bool {
+	if !validField(name, value) {
+		return false
 	}
 	t.Resp.Fields = delFields(t.Resp.Fields, name)
 	t.Resp.Fields = append(t.Resp.Fields, h1.Field{Name: t.Keep(name), Value: t.Keep(value)})
 	t.RespEdited = true
+	return true
 }
 
-// AddRespHeader appends a response field.
-func (t *Txn) AddRespHeader(name, value []byte) {
-	if !t.validField(name, value) {
-		return
+// AddRespHeader appends a response field; false when it is invalid.
+func (t *Txn) AddRespHeader(name, value []byte) bool {
+	if !validField(name, value) {
+		return false
 	}
 	t.Resp.Fields = append(t.Resp.Fields, h1.Field{Name: t.Keep(name), Value: t.Keep(value)})
 	t.RespEdited = true
+	return true
 }
 
 // DelRespHeader removes every response field called name and returns how many.
@@ -117,34 +124,35 @@ func (t *Txn) DelRespHeader(name []byte) int {
 	return 0
 }
 
-// SetPath replaces the path of the request, keeping its query.
-func (t *Txn) SetPath(path []byte) {
+// SetPath replaces the path of the request, keeping its query; false when
+// the result is not a valid origin-form target (nothing changed).
+func (t *Txn) SetPath(path []byte) bool {
 	uri := make([]byte, 0, len(path)+1+len(t.Req.Query))
 	uri = append(uri, path...)
 	if t.Req.Query != nil {
 		uri = append(uri, '?')
 		uri = append(uri, t.Req.Query...)
 	}
-	t.setURI(uri, len(path))
+	return t.setURI(uri, len(path))
 }
 
 // SetQuery replaces the query of the request (without '?'); an empty query
-// removes it.
-func (t *Txn) SetQuery(query []byte) {
+// removes it. False when the result is not a valid target (nothing
+// changed).
+func (t *Txn) SetQuery(query []byte) bool {
 	uri := make([]byte, 0, len(t.Req.Path)+1+len(query))
 	uri = append(uri, t.Req.Path...)
 	if len(query) > 0 {
 		uri = append(uri, '?')
 		uri = append(uri, query...)
 	}
-	t.setURI(uri, len(t.Req.Path))
+	return t.setURI(uri, len(t.Req.Path))
 }
 
 // setURI installs uri (origin-form) whose path is its first pathLen bytes.
-func (t *Txn) setURI(uri []byte, pathLen int) {
+func (t *Txn) setURI(uri []byte, pathLen int) bool {
 	if len(uri) == 0 || uri[0] != '/' && uri[0] != '*' || !validTarget(uri) {
-		t.RewriteFailed = true
-		return
+		return false
 	}
 	kept := t.Keep(uri)
 	t.Req.URI = kept
@@ -155,16 +163,17 @@ func (t *Txn) setURI(uri []byte, pathLen int) {
 		t.Req.Query = nil
 	}
 	t.ReqEdited = true
+	return true
 }
 
-// SetMethod replaces the request method.
-func (t *Txn) SetMethod(m []byte) {
+// SetMethod replaces the request method; false when m is not a token.
+func (t *Txn) SetMethod(m []byte) bool {
 	if !h1.ValidFieldName(m) {
-		t.RewriteFailed = true
-		return
+		return false
 	}
 	t.Req.Method = t.Keep(m)
 	t.ReqEdited = true
+	return true
 }
 
 // SetStatus replaces the response status and, when reason is not nil, its
@@ -238,12 +247,8 @@ func (t *Txn) ForgetResponse() {
 }
 
 // validField checks an edited field before it is stored.
-func (t *Txn) validField(name, value []byte) bool {
-	if h1.ValidFieldName(name) && h1.ValidFieldValue(value) {
-		return true
-	}
-	t.RewriteFailed = true
-	return false
+func validField(name, value []byte) bool {
+	return h1.ValidFieldName(name) && h1.ValidFieldValue(value)
 }
 
 // validTarget reports whether a request-target has no byte that would

@@ -1,8 +1,20 @@
 // Package testsupport holds what the end-to-end tests and benchmarks of
-// several packages share: the real upstream process (cmd/upstream), an
-// allocation-free in-process upstream for benchmarks, and a log sink that
-// tests read while the proxy writes. A helper needed by a second package's
-// tests moves here instead of being copied.
+// several packages share, so that a helper needed by a second package's
+// tests moves here instead of being copied:
+//
+//   - upstreams: the real upstream process (StartUpstream, cmd/upstream)
+//     and what its echo mode answers (DecodeEcho); an allocation-free
+//     in-process upstream for benchmarks (RawUpstream) and the keep-alive
+//     loop they measure (BenchKeepAlive);
+//   - clients: net/http clients for HTTP/1.1, HTTP/2 with prior knowledge,
+//     and TLS with ALPN, optionally behind a PROXY header (NewClient,
+//     Modes), and raw TCP from a chosen source address (DialFrom);
+//   - TLS: a test CA and the certificates it issues (NewCA, NewSite);
+//   - configuration builders (DualFrontends, Backend);
+//   - processes: building binaries and example plugins (BuildBinary,
+//     BuildPlugins), HAProxy for differential tests (StartHAProxy);
+//   - a log sink read while the proxy writes (SyncBuffer), and bounded
+//     polling (WaitFor).
 //
 // It is imported only by _test.go files.
 package testsupport

@@ -1,6 +1,6 @@
 ;; ABI conformance: a plugin written from abi/SPEC.md alone that exercises
 ;; each point where the host once disagreed with the page. The end-to-end
-;; test (plugins/assembly, TestConformance_*) runs it through a proxy and
+;; test (cmd/strata/internal/assemble, TestConformance_*) runs it through a proxy and
 ;; checks what a client sees. Statuses the guest gets from the host are
 ;; stored in txn variables, which http_after_response rules show as
 ;; response headers.

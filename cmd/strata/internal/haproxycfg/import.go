@@ -5,8 +5,8 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/strata-proxy/strata/cmd/strata/internal/assemble"
 	"github.com/strata-proxy/strata/core/config"
-	"github.com/strata-proxy/strata/plugins/assembly"
 )
 
 // Result is what Import gives back.
@@ -83,7 +83,7 @@ func Check(yaml []byte) error {
 	if err != nil {
 		return err
 	}
-	gen, err := assembly.Build(context.Background(), cfg, assembly.Options{})
+	gen, err := assemble.Build(context.Background(), cfg, assemble.Options{})
 	if err != nil {
 		return err
 	}

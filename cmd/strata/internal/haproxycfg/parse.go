@@ -15,7 +15,7 @@
 //
 // The importer is a tool of the command, not a part of the engine: nothing
 // that serves traffic needs it. Living beside the command, its tests may
-// also run the very validation `strata check` runs (plugins/assembly), which
+// also run the very validation `strata check` runs (cmd/strata/internal/assemble), which
 // a package under core may not import.
 //
 // # Why does a trailing backslash continue a line?

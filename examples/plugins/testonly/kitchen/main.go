@@ -41,7 +41,7 @@ func init() {
 		return abi.VerdictDeny, c.Reply(403, "text/plain", []byte("no\n"))
 	}})
 	// ktrace writes to the span of its call: what a tracing backend shows
-	// of a plugin (plugins/assembly's tracing test).
+	// of a plugin (cmd/strata/internal/assemble's tracing test).
 	sdk.RegisterAction(sdk.Action{Name: "ktrace", Points: abi.PointHTTPRequest, Fn: func(c *sdk.Ctx) (abi.Verdict, error) {
 		p, _ := c.Path()
 		_ = c.SpanAttr("kitchen.path", p)

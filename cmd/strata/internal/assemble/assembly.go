@@ -1,6 +1,6 @@
-// Package assembly builds a running strata from a configuration: the core
-// engine (core/proxy) together with the configuration's plugins (package
-// plugins). It is the one place that imports both: core defines the small
+// Package assemble is strata's composition root: it builds a running
+// strata from a configuration, the core engine (core/proxy) together with
+// the configuration's plugins (package plugins). It is the one place that imports both: core defines the small
 // interfaces plugins attach through, and this package adapts one to the
 // other.
 //
@@ -18,14 +18,19 @@
 //     sample_eval at the generation's final registry, which holds the
 //     stick-table fetches too.
 //
-// States of a Generation: built → serving (proxy.New, Start) → closed
+// In a reload (the path is laid out in cmd/strata's package doc), the
+// command decides when, this package builds the Bundle, and core/proxy
+// swaps its generation in and closes the old one.
+//
+// States of a Bundle: built → serving (proxy.New, Start) → closed
 // (Close, after the proxy has stopped: it closes the plugins and the
 // host). A failed Build leaves nothing loaded.
 //
-// A plugin call that fails under on_error fail_closed sets fetch.Ctx.Abort
-// (HostOptions.OnFailClosed), which makes the engine end the stream with
-// termination cause "plugin": 500 in HTTP, a close in TCP.
-package assembly
+// A plugin call that fails under on_error fail_closed records the stream's
+// failure, fetch.Ctx.Fail(session.CausePlugin) (HostOptions.OnFailClosed),
+// which makes the engine end the stream with termination cause "plugin":
+// 500 in HTTP, a close in TCP.
+package assemble
 
 import (
 	"context"
@@ -63,8 +68,10 @@ type Options struct {
 	PluginConfig func(*plugins.Config)
 }
 
-// Generation is a core generation with the plugins it was built with.
-type Generation struct {
+// Bundle is a core generation (proxy.Generation, the process's one
+// generation type) with the plugins it was built with: what a reload swaps
+// in as one piece.
+type Bundle struct {
 	*proxy.Generation
 
 	// Immutable after Build:
@@ -79,10 +86,10 @@ type Generation struct {
 }
 
 // Plugins returns the generation's plugins in configuration order.
-func (g *Generation) Plugins() []*plugins.Plugin { return g.plugins }
+func (g *Bundle) Plugins() []*plugins.Plugin { return g.plugins }
 
 // Plugin returns the plugin called name, or nil.
-func (g *Generation) Plugin(name string) *plugins.Plugin {
+func (g *Bundle) Plugin(name string) *plugins.Plugin {
 	for _, p := range g.plugins {
 		if p.Name() == name {
 			return p
@@ -92,7 +99,7 @@ func (g *Generation) Plugin(name string) *plugins.Plugin {
 }
 
 // Stats returns the counters of every plugin, in configuration order.
-func (g *Generation) Stats() []plugins.Stats {
+func (g *Bundle) Stats() []plugins.Stats {
 	out := make([]plugins.Stats, 0, len(g.plugins))
 	for _, p := range g.plugins {
 		out = append(out, p.Stats())
@@ -103,7 +110,7 @@ func (g *Generation) Stats() []plugins.Stats {
 // Close closes the plugins and their host. Call it once the proxy serving
 // the generation has stopped; instances still busy are closed when their
 // call ends or ctx expires.
-func (g *Generation) Close(ctx context.Context) {
+func (g *Bundle) Close(ctx context.Context) {
 	if g.host != nil {
 		g.host.Close(ctx)
 	}
@@ -111,12 +118,12 @@ func (g *Generation) Close(ctx context.Context) {
 
 // Build loads the plugins of cfg and compiles the generation. Errors are
 // *config.Errors naming the configuration path of each problem.
-func Build(ctx context.Context, cfg *config.Config, opt Options) (*Generation, error) {
+func Build(ctx context.Context, cfg *config.Config, opt Options) (*Bundle, error) {
 	log := opt.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	g := &Generation{log: log, counters: &counters{}}
+	g := &Bundle{log: log, counters: &counters{}}
 	fetches := fetch.NewRegistry()
 	actions := rules.NewActions()
 	bo := proxy.BuildOptions{Fetches: fetches, Actions: actions, Logger: opt.Logger, Stick: opt.Stick}
@@ -143,7 +150,7 @@ func Build(ctx context.Context, cfg *config.Config, opt Options) (*Generation, e
 // loadPlugins loads and attaches every plugin of cfg and fills bo's
 // targets and services. It reports every plugin that fails, not only the
 // first.
-func (g *Generation) loadPlugins(ctx context.Context, cfg *config.Config, opt Options, fetches *fetch.Registry, actions *rules.Actions, bo *proxy.BuildOptions) []*config.Error {
+func (g *Bundle) loadPlugins(ctx context.Context, cfg *config.Config, opt Options, fetches *fetch.Registry, actions *rules.Actions, bo *proxy.BuildOptions) []*config.Error {
 	dir, dirErr := cacheDir(cfg, opt)
 	if dirErr != nil {
 		return []*config.Error{dirErr}
@@ -220,8 +227,8 @@ func (g *Generation) loadPlugins(ctx context.Context, cfg *config.Config, opt Op
 }
 
 // failClosed is HostOptions.OnFailClosed: the engine ends the stream.
-func (g *Generation) failClosed(ctx *fetch.Ctx, p *plugins.Plugin, err error) {
-	ctx.Abort = true
+func (g *Bundle) failClosed(ctx *fetch.Ctx, p *plugins.Plugin, err error) {
+	ctx.Fail(session.CausePlugin)
 	if g.log.Enabled(context.Background(), slog.LevelDebug) {
 		attrs := []slog.Attr{slog.String("plugin", p.Name()), slog.Uint64("stream", streamID(ctx)), slog.Any("error", err)}
 		g.log.LogAttrs(context.Background(), slog.LevelDebug, "plugin call failed; the stream ends (on_error fail_closed)",

@@ -1,4 +1,4 @@
-package assembly
+package assemble
 
 import (
 	"bytes"
@@ -53,7 +53,7 @@ func NewVersions() *Versions { return &Versions{m: map[string]*Version{}} }
 // Serving records that g serves new connections now: a plugin seen for
 // the first time starts at generation 1, one whose module changed moves
 // to the next. Plugins that g no longer has are forgotten.
-func (v *Versions) Serving(g *Generation) {
+func (v *Versions) Serving(g *Bundle) {
 	now := time.Now()
 	v.mu.Lock()
 	seen := map[string]bool{}
@@ -103,7 +103,7 @@ func (v *Versions) Of(name string) Version {
 }
 
 // pluginStats is p's entry in the runtime API.
-func (g *Generation) pluginStats(p *plugins.Plugin) PluginStats {
+func (g *Bundle) pluginStats(p *plugins.Plugin) PluginStats {
 	s := PluginStats{Stats: p.Stats()}
 	if v := g.versions.Load(); v != nil {
 		s.Version = v.Of(p.Name())

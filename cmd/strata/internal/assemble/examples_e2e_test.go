@@ -1,4 +1,4 @@
-package assembly
+package assemble
 
 import (
 	"encoding/json"
@@ -51,7 +51,7 @@ backends:`+appBackend, map[string]string{"up": up.Addr}, nil)
 			if r.status != 200 {
 				t.Fatalf("status %d %s", r.status, r.body)
 			}
-			if got, _ := decodeEcho(t, r).header("x-client-class"); got != tt.want {
+			if got, _ := decodeEcho(t, r).First("x-client-class"); got != tt.want {
 				t.Errorf("x-client-class = %q, want %q", got, tt.want)
 			}
 		})
@@ -74,7 +74,7 @@ backends:`+appBackend, map[string]string{"up": up.Addr}, nil)
 		h.Write([]byte(user))
 		want := strconv.FormatUint(h.Sum64()%10, 10)
 		r := p.get(t, "web", "/", "x-user", user)
-		if got, _ := decodeEcho(t, r).header("x-bucket"); got != want {
+		if got, _ := decodeEcho(t, r).First("x-bucket"); got != want {
 			t.Errorf("%s: x-bucket = %q, want %q", user, got, want)
 		}
 	}
@@ -104,7 +104,7 @@ backends:`+appBackend+`
 		t.Fatalf("/api/users: %d from %q", r.status, r.header.Get("x-server"))
 	}
 	e := decodeEcho(t, r)
-	if prefix, _ := e.header("x-forwarded-prefix"); e.URI != "/users?id=7" || prefix != "/api" {
+	if prefix, _ := e.First("x-forwarded-prefix"); e.URI != "/users?id=7" || prefix != "/api" {
 		t.Errorf("the api server got %q with x-forwarded-prefix %q", e.URI, prefix)
 	}
 	if r := p.get(t, "web", "/apix"); r.header.Get("x-server") != "app" {
@@ -253,10 +253,10 @@ plugins:
   pathheader: { file: "{{wasm:pathheader}}", grants: [headers], call_timeout: 5s }
 backends:`+appBackend, map[string]string{"up": up.Addr}, nil)
 	e := decodeEcho(t, p.get(t, "web", "/two/three?x=1"))
-	if v, _ := e.header("x-path"); v != "/two/three" {
+	if v, _ := e.First("x-path"); v != "/two/three" {
 		t.Errorf("x-path = %q", v)
 	}
-	if v, _ := e.header("x-p2"); v != "/two/three" {
+	if v, _ := e.First("x-p2"); v != "/two/three" {
 		t.Errorf("x-p2 = %q", v)
 	}
 }
@@ -360,7 +360,7 @@ func TestKitchen_EveryKindThroughTheProxy(t *testing.T) {
 	})
 	t.Run("every host function", func(t *testing.T) {
 		e := decodeEcho(t, p.get(t, "web", "/all?q=1", "Host", "kitchen.test"))
-		all, _ := e.header("x-all")
+		all, _ := e.First("x-all")
 		for _, want := range []string{"arg0:first=ok", "arg1:7=ok", "sample:kitchen.test=ok", "req_header_get:kitchen.test=ok",
 			"method:GET=ok", "path:/all=ok", "query:q=1=ok", "var_get:v=ok", "route_set=ok", "log=ok", "random_fill=ok"} {
 			if !strings.Contains(all, want) {
@@ -372,7 +372,7 @@ func TestKitchen_EveryKindThroughTheProxy(t *testing.T) {
 		}
 	})
 	t.Run("converter", func(t *testing.T) {
-		if v, _ := decodeEcho(t, p.get(t, "web", "/upper", "x-in", "shout")).header("x-up"); v != "SHOUT" {
+		if v, _ := decodeEcho(t, p.get(t, "web", "/upper", "x-in", "shout")).First("x-up"); v != "SHOUT" {
 			t.Errorf("x-up = %q", v)
 		}
 	})

@@ -1,4 +1,4 @@
-package assembly
+package assemble
 
 import (
 	"bufio"
@@ -24,7 +24,7 @@ func watModule(t testing.TB, name string) string {
 		t.Skip("wat2wasm (wabt) is not installed; skipping the WebAssembly text plugin")
 	}
 	out := filepath.Join(t.TempDir(), name+".wasm")
-	if b, err := exec.Command("wat2wasm", filepath.Join("..", "testdata", name+".wat"), "-o", out).CombinedOutput(); err != nil {
+	if b, err := exec.Command("wat2wasm", filepath.Join("..", "..", "..", "..", "plugins", "testdata", name+".wat"), "-o", out).CombinedOutput(); err != nil {
 		t.Fatalf("wat2wasm %s: %v\n%s", name, err, b)
 	}
 	return out

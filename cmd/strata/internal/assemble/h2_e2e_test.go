@@ -1,4 +1,4 @@
-package assembly
+package assemble
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-proxy/strata/internal/testsupport"
 	"golang.org/x/net/http2"
 )
 
@@ -36,7 +37,10 @@ frontends:
     bind: ["127.0.0.1:0"]
     mode: http
     h2: { h2c: true, max_concurrent_streams: 100 }
-    timeouts: { client: 30s, http_request: 10s, http_keep_alive: 30s }
+` + pluginRules + pluginsAndBackends
+
+// pluginRules are the rules of h2PluginConfig's frontend.
+const pluginRules = `    timeouts: { client: 30s, http_request: 10s, http_keep_alive: 30s }
     http_request:
       - "path_header"
       - "trap_action if { path_beg /trap/action/ }"
@@ -45,7 +49,10 @@ frontends:
       - "canary if { path_beg /canary/ }"
       - "trap_target if { path_beg /trap/target/ }"
     default_backend: a
-plugins:
+`
+
+// pluginsAndBackends are the plugins and backends of h2PluginConfig.
+const pluginsAndBackends = `plugins:
   pathheader: { file: "{{wasm:pathheader}}", grants: [headers], call_timeout: 5s }
   canary:
     file: "{{wasm:canary}}"
@@ -128,13 +135,16 @@ func h2Streams(n int) []h2Stream {
 	return out
 }
 
-// check sends s on c and checks its answer.
-func (s h2Stream) check(c *http.Client) error {
+// check sends s on c (HTTP/2 in clear text) and checks its answer.
+func (s h2Stream) check(c *http.Client) error { return s.checkOver(c, testsupport.H2C) }
+
+// checkOver sends s on c, which speaks proto, and checks its answer.
+func (s h2Stream) checkOver(c *http.Client, proto testsupport.Proto) error {
 	method := "GET"
 	if s.body != nil {
 		method = "POST"
 	}
-	req, err := http.NewRequest(method, "http://h2.test"+s.path, s.body)
+	req, err := http.NewRequest(method, proto.Scheme()+"://h2.test"+s.path, s.body)
 	if err != nil {
 		return err
 	}
@@ -150,8 +160,8 @@ func (s h2Stream) check(c *http.Client) error {
 	if err != nil {
 		return fmt.Errorf("%s %s: body: %v", s.name, s.path, err)
 	}
-	if resp.ProtoMajor != 2 {
-		return fmt.Errorf("%s %s: %s, want HTTP/2", s.name, s.path, resp.Proto)
+	if wantMajor := 1 + btoi(proto == testsupport.H2C || proto == testsupport.H2TLS); resp.ProtoMajor != wantMajor {
+		return fmt.Errorf("%s %s: %s, want HTTP/%d", s.name, s.path, resp.Proto, wantMajor)
 	}
 	if resp.StatusCode != s.wantStatus {
 		return fmt.Errorf("%s %s: status %d, want %d: %s", s.name, s.path, resp.StatusCode, s.wantStatus, body)
@@ -162,14 +172,14 @@ func (s h2Stream) check(c *http.Client) error {
 	if got := resp.Header.Get("x-server"); got != s.wantServer {
 		return fmt.Errorf("%s %s: served by %q, want %q", s.name, s.path, got, s.wantServer)
 	}
-	var e echoed
+	var e testsupport.Echoed
 	if err := json.Unmarshal(body, &e); err != nil {
 		return fmt.Errorf("%s %s: %v in %q", s.name, s.path, err, body)
 	}
 	if e.URI != s.path {
 		return fmt.Errorf("%s %s: the server got %q", s.name, s.path, e.URI)
 	}
-	if got, _ := e.header("x-path"); got != s.wantPath {
+	if got, _ := e.First("x-path"); got != s.wantPath {
 		return fmt.Errorf("%s %s: path_header gave x-path %q, want %q", s.name, s.path, got, s.wantPath)
 	}
 	if s.body != nil {
@@ -341,4 +351,11 @@ func checkH2AccessLog(t *testing.T, p *testProxy, streams []h2Stream, nHeld int)
 	if len(streamIDs) != len(lines) {
 		t.Errorf("%d stream ids for %d streams, want one each", len(streamIDs), len(lines))
 	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

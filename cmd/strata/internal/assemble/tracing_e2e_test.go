@@ -1,4 +1,4 @@
-package assembly
+package assemble
 
 import (
 	"context"
@@ -86,7 +86,7 @@ func TestTracing_EndToEnd(t *testing.T) {
 		t.Fatalf("status %d: %s", r.status, r.body)
 	}
 	e := decodeEcho(t, r)
-	tp, ok := e.header("traceparent")
+	tp, ok := e.First("traceparent")
 	if !ok {
 		t.Fatalf("the upstream got no traceparent: %v", e.Headers)
 	}
@@ -94,7 +94,7 @@ func TestTracing_EndToEnd(t *testing.T) {
 	if len(f) != 4 || f[0] != "00" || f[1] != tidHex || f[2] == parentHex || f[3] != "01" {
 		t.Fatalf("upstream traceparent %q: want version 00, trace %s, a new parent id, sampled", tp, tidHex)
 	}
-	if ts, _ := e.header("tracestate"); ts != "vendor=abc" {
+	if ts, _ := e.First("tracestate"); ts != "vendor=abc" {
 		t.Errorf("upstream tracestate %q, want vendor=abc", ts)
 	}
 
@@ -170,7 +170,7 @@ func TestTracing_EndToEnd(t *testing.T) {
 	// Without a traceparent, ratio 0 samples nothing, but the upstream
 	// still learns the trace context (not sampled), and the log has ids.
 	e = decodeEcho(t, p.get(t, "web", "/unsampled"))
-	tp, _ = e.header("traceparent")
+	tp, _ = e.First("traceparent")
 	if f := strings.Split(tp, "-"); len(f) != 4 || f[3] != "00" {
 		t.Fatalf("unsampled request: upstream traceparent %q, want flags 00", tp)
 	}
@@ -204,7 +204,7 @@ plugins:`, 1)
       t1: { address: "{{tcp}}" }`, 1)
 	p := startProxy(t, cfg, map[string]string{"up": up.Addr, "tcp": tcpUp.Addr, "otlp": rcv.Addr, "ratio": "1"}, nil)
 	e := decodeEcho(t, p.get(t, "web", "/fresh"))
-	tp, _ := e.header("traceparent")
+	tp, _ := e.First("traceparent")
 	f := strings.Split(tp, "-")
 	if len(f) != 4 || f[3] != "01" {
 		t.Fatalf("upstream traceparent %q, want a sampled one", tp)

@@ -1,4 +1,4 @@
-package assembly
+package assemble
 
 import (
 	"bufio"
@@ -79,7 +79,7 @@ func TestMetrics_Scrape(t *testing.T) {
 	up := startUpstream(t)
 	vars := map[string]string{"up": up.Addr}
 	p := startProxy(t, metricsConfig, vars, nil)
-	var cur atomic.Pointer[Generation]
+	var cur atomic.Pointer[Bundle]
 	cur.Store(p.gen)
 	RegisterMetrics(p.Proxy, cur.Load)
 

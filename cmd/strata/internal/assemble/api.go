@@ -1,4 +1,4 @@
-package assembly
+package assemble
 
 import (
 	"net/http"
@@ -19,7 +19,7 @@ import (
 //	                        generation, loaded_at, reload_failures,
 //	                        last_error
 //	GET /v1/plugins/{name}  one plugin
-func RegisterAPI(a *admin.Server, cur func() *Generation) {
+func RegisterAPI(a *admin.Server, cur func() *Bundle) {
 	a.HandleFunc("GET /v1/plugins", func(w http.ResponseWriter, r *http.Request) {
 		out := []PluginStats{}
 		if g := cur(); g != nil {
@@ -46,7 +46,7 @@ func RegisterAPI(a *admin.Server, cur func() *Generation) {
 // RegisterMetrics adds the plugins' metrics (calls, errors, traps,
 // timeouts, instances, call latency) of the generation cur returns to
 // every reading of p's metrics: GET /metrics and the OTLP export.
-func RegisterMetrics(p *proxy.Proxy, cur func() *Generation) {
+func RegisterMetrics(p *proxy.Proxy, cur func() *Bundle) {
 	p.AddGatherer(func(m *telemetry.Metrics) {
 		g := cur()
 		if g == nil {

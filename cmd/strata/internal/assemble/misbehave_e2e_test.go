@@ -1,4 +1,4 @@
-package assembly
+package assemble
 
 import (
 	"net/http"
@@ -114,13 +114,13 @@ func TestMisbehave_OnErrorThroughTheProxy(t *testing.T) {
 					if r.status != 200 || r.header.Get("x-server") != "app" || l["termination_cause"] != "none" {
 						t.Fatalf("got %d from %q, access log %v; want the server's 200", r.status, r.header.Get("x-server"), l)
 					}
-					if v, ok := decodeEcho(t, r).header("x-v"); ok && v != "" {
+					if v, ok := decodeEcho(t, r).First("x-v"); ok && v != "" {
 						t.Errorf("x-v = %q from a failed call", v)
 					}
 				})
 				// A fresh instance serves the next call.
 				r := p.get(t, "web", "/ok")
-				if v, _ := decodeEcho(t, r).header("x-ok"); r.status != 200 || v != "42" {
+				if v, _ := decodeEcho(t, r).First("x-ok"); r.status != 200 || v != "42" {
 					t.Fatalf("after %s: /ok got %d with x-ok %q", tt.name, r.status, v)
 				}
 			}

@@ -1,15 +1,15 @@
-package assembly
+package assemble
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -61,45 +61,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// buildAll builds the upstream and the example plugins, side by side.
 func buildAll(dir string) error {
-	type job struct {
-		out, pkg string
-		wasm     bool
-	}
-	jobs := []job{{upstreamBin, "./cmd/upstream", false}}
-	for _, ex := range examples {
-		jobs = append(jobs, job{filepath.Join(dir, filepath.Base(ex)+".wasm"), "./examples/plugins/" + ex, true})
-	}
-	var wg sync.WaitGroup
-	errs := make([]error, len(jobs))
-	sem := make(chan struct{}, max(2, runtime.NumCPU()))
-	for i, j := range jobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			args := []string{"build", "-o", j.out}
-			env := os.Environ()
-			if j.wasm {
-				args = append(args, "-buildmode=c-shared")
-				env = append(env, "GOOS=wasip1", "GOARCH=wasm")
-			}
-			cmd := exec.Command("go", append(args, j.pkg)...)
-			cmd.Dir = "../.."
-			cmd.Env = env
-			if b, err := cmd.CombinedOutput(); err != nil {
-				errs[i] = fmt.Errorf("build %s: %v\n%s", j.pkg, err, b)
-			}
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	var upErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, upErr = testsupport.BuildBinary(dir, "upstream", "github.com/strata-proxy/strata/cmd/upstream")
+	}()
+	err := testsupport.BuildPlugins(dir, examples)
+	<-done
+	return errors.Join(upErr, err)
 }
 
 // warmCache compiles every example into the shared compilation cache, in
@@ -162,7 +134,7 @@ func startUpstream(t testing.TB, args ...string) *upstream {
 // testProxy is a proxy with plugins, started from YAML for one test.
 type testProxy struct {
 	*proxy.Proxy
-	gen    *Generation
+	gen    *Bundle
 	alog   *syncBuffer
 	logs   *syncBuffer // the proxy's and the plugins' own log
 	api    string      // admin API address
@@ -235,7 +207,7 @@ func startProxy(t testing.TB, yaml string, vars map[string]string, tune func(*pl
 	}
 	a := admin.New(apiToken, log)
 	p.RegisterAPI(a)
-	RegisterAPI(a, func() *Generation { return gen })
+	RegisterAPI(a, func() *Bundle { return gen })
 	if err := a.Listen("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
@@ -297,29 +269,13 @@ func (p *testProxy) try(fe, path string, headers ...string) (response, error) {
 	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}, nil
 }
 
-// echoed is the upstream's echo-mode description of a request.
-type echoed struct {
-	Method  string      `json:"method"`
-	URI     string      `json:"uri"`
-	Headers [][2]string `json:"headers"`
-}
-
-func (e echoed) header(name string) (string, bool) {
-	for _, h := range e.Headers {
-		if strings.EqualFold(h[0], name) {
-			return h[1], true
-		}
-	}
-	return "", false
-}
-
-func decodeEcho(t testing.TB, r response) echoed {
+// decodeEcho decodes the echo upstream's answer to a request.
+func decodeEcho(t testing.TB, r response) testsupport.Echoed {
 	t.Helper()
-	var e echoed
-	if err := json.Unmarshal([]byte(r.body), &e); err != nil {
-		t.Fatalf("echo body %q (status %d): %v", r.body, r.status, err)
+	if r.status != 200 {
+		t.Logf("echo answer with status %d", r.status)
 	}
-	return e
+	return testsupport.DecodeEcho(t, []byte(r.body))
 }
 
 // stats reads GET /v1/plugins/{name} through the runtime API.

@@ -1,0 +1,53 @@
+package testsupport
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+)
+
+// RepoRoot returns the directory of strata's go.mod, as the go command
+// finds it from the working directory (a test runs in its package's).
+func RepoRoot() (string, error) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
+	if err != nil {
+		return "", fmt.Errorf("go list -m: %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// BuildPlugins builds the example plugins named (directories under
+// examples/plugins, such as "uaclass" or "testonly/kitchen") for wasip1
+// into dir, as dir/BASE.wasm, a few at a time. The error names every
+// plugin that did not build, with the compiler's output.
+func BuildPlugins(dir string, examples []string) error {
+	root, err := RepoRoot()
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(examples))
+	sem := make(chan struct{}, max(2, runtime.NumCPU()))
+	for i, ex := range examples {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			out := filepath.Join(dir, filepath.Base(ex)+".wasm")
+			cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "./examples/plugins/"+ex)
+			cmd.Dir = root
+			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+			if b, err := cmd.CombinedOutput(); err != nil {
+				errs[i] = fmt.Errorf("build %s: %v\n%s", ex, err, b)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}

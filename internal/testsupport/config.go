@@ -1,0 +1,59 @@
+package testsupport
+
+import "strings"
+
+// Small builders for the YAML of end-to-end tests.
+
+// Mode is one way a scenario reaches the proxy: a protocol spoken to one
+// of the frontends DualFrontends writes.
+type Mode struct {
+	Name     string
+	Frontend string
+	Proto    Proto
+}
+
+// Modes are the protocols a stream-level behaviour is checked over: HTTP/1.1
+// and HTTP/2, in clear text (HTTP/2 with prior knowledge) and over TLS
+// (the protocol chosen by ALPN).
+var Modes = []Mode{
+	{Name: "h1", Frontend: "clear", Proto: H1},
+	{Name: "h2c", Frontend: "clear", Proto: H2C},
+	{Name: "h1-tls", Frontend: "tls", Proto: H1TLS},
+	{Name: "h2-tls", Frontend: "tls", Proto: H2TLS},
+}
+
+// DualFrontends returns the frontends section for Modes: "clear" serves
+// HTTP/1.1 and HTTP/2 with prior knowledge, "tls" serves both over TLS
+// with site's certificate, chosen by ALPN. body is the rest of a frontend
+// (rules, routes, default_backend) at the indentation of a frontend's
+// keys (four spaces); both frontends get it, so they behave alike.
+func DualFrontends(site Leaf, body string) string {
+	body = strings.TrimRight(strings.TrimLeft(body, "\n"), " \n") + "\n"
+	return `frontends:
+  clear:
+    bind: ["127.0.0.1:0"]
+    h2: { h2c: true }
+` + body + `  tls:
+    bind: ["127.0.0.1:0"]
+    tls:
+      certificates: [{ cert: "` + site.Cert + `", key: "` + site.Key + `" }]
+      alpn: [h2, http/1.1]
+` + body
+}
+
+// Backend returns one backend entry (for a backends section) with the
+// given servers, "name: address" each, and extra lines (balance, retries)
+// at the indentation of a backend's keys (four spaces).
+func Backend(name string, servers []string, extra ...string) string {
+	var b strings.Builder
+	b.WriteString("  " + name + ":\n")
+	for _, e := range extra {
+		b.WriteString("    " + e + "\n")
+	}
+	b.WriteString("    servers:\n")
+	for _, s := range servers {
+		n, addr, _ := strings.Cut(s, ":")
+		b.WriteString("      " + n + `: { address: "` + strings.TrimSpace(addr) + `" }` + "\n")
+	}
+	return b.String()
+}
