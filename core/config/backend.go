@@ -12,6 +12,9 @@ import (
 type Backend struct {
 	Name string
 	Path string // "backends.NAME"
+	// Filters is the backend's HTTP filter chain (`filters`), in order;
+	// http mode only.
+	Filters []Filter
 	Mode Mode   // `mode`: http (default) or tcp; must match the frontends using it
 	// Balance is the load-balancing algorithm, in lower case: roundrobin
 	// (default), static-rr, leastconn, first, source, random, random(N)
@@ -206,6 +209,7 @@ func (d *decoder) backend(name, path string, v any) *Backend {
 	b.ErrorLimit = o.integer("error_limit", DefaultErrorLimit, 1, 1000000)
 	b.ACLs, b.ACLOrder, b.ACLPath = o.acls("acls")
 	b.HTTPRequest = o.rules("http_request")
+	b.Filters = o.filters("filters")
 	b.HTTPResponse = o.rules("http_response")
 	b.HTTPAfterResponse = o.rules("http_after_response")
 	b.UseService = o.rules("use_service")
