@@ -119,6 +119,7 @@ func (cc *clientConn) serveH2Stream(s *h2.Stream) {
 	}()
 	x := exchangePool.Get().(*exchange)
 	x.h2 = s
+	x.fr = theH2Front
 	if x.abortServer == nil {
 		x.abortServer = x.closeServerConn // bound once per pooled exchange
 	}
@@ -511,34 +512,12 @@ func (x *exchange) writeH2Body(p []byte, done bool) error {
 	return nil
 }
 
-// replyH2 sends a reply the proxy built as HTTP/1.1 bytes (error pages,
-// deny, return, redirect, services) as an HTTP/2 response.
-func (cc *clientConn) replyH2(x *exchange, raw []byte) stepResult {
-	resp := &x.txn.Resp
-	if err := h1.ParseResponse(resp, raw, &replyLimits, x.txn.Req.Method); err != nil {
-		x.strm.Term.Set(session.CauseInternal, session.PhaseLast)
-		return closeConn
-	}
-	var body []byte
-	if resp.Body == h1.BodyLength {
-		body = raw[resp.HeadLen:]
-	}
-	if err := x.writeH2Response(resp, body); err != nil {
-		x.strm.Term.Set(clientCause(err), session.PhaseLast)
-	}
-	resp.Reset()
-	return closeConn
-}
-
-// replyLimits bound nothing the proxy builds itself.
-var replyLimits = h1.Limits{MaxRequestLine: 8192, MaxHeadBytes: 1 << 20, MaxHeaders: 10000}
-
 // scanChunked delimits a piece of a chunked response body: n bytes of p
 // belong to it, and content is what the client gets — p[:n] itself for an
 // HTTP/1.1 client, which gets the chunks as they are, the chunk data for
 // an HTTP/2 one.
 func (x *exchange) scanChunked(p []byte) (n int, done bool, content []byte, err error) {
-	if x.h2 == nil {
+	if x.fr.passChunks() {
 		n, done, err = x.chunk.Scan(p)
 		return n, done, p[:n], err
 	}

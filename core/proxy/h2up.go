@@ -373,15 +373,8 @@ func (cc *clientConn) exchangeH2(x *exchange, be *Backend, replay bool, buffered
 
 // writeInterim relays a 1xx response to the client.
 func (cc *clientConn) writeInterim(x *exchange, r *h2.ClientResponse) error {
-	resp := &x.txn.Resp
 	x.h2Response(r, &x.txn.Req)
-	if x.h2 != nil {
-		return x.writeH2Head(resp, false)
-	}
-	x.out = h1.AppendResponseHead(x.out[:0], resp)
-	_, err := cc.c.Write(x.out)
-	x.strm.BytesOut += int64(len(x.out))
-	return err
+	return x.fr.writeHead(cc, x, &x.txn.Resp, nil, nil, false)
 }
 
 // h2Response makes an HTTP/2 response head the transaction's HTTP/1.1
@@ -403,7 +396,7 @@ func (x *exchange) h2Response(r *h2.ClientResponse, req *h1.Request) {
 		resp.Body = h1.BodyNone
 	case r.ContentLength >= 0:
 		resp.Body, resp.ContentLength = h1.BodyLength, r.ContentLength
-	case x.h2 == nil && req.Minor == 1:
+	case x.fr.passChunks() && req.Minor == 1:
 		resp.Body = h1.BodyChunked
 		resp.Fields = append(resp.Fields, h1.Field{Name: add("transfer-encoding"), Value: add("chunked")})
 	default:
@@ -418,25 +411,12 @@ func (x *exchange) h2Response(r *h2.ClientResponse, req *h1.Request) {
 // from the server's stream.
 func (cc *clientConn) relayH2Body(x *exchange, cs *h2.ClientStream, noBody bool) stepResult {
 	strm, resp := &x.strm, &x.txn.Resp
-	keep := x.txn.Req.KeepAlive && resp.Body != h1.BodyUntilClose
-	if x.h2 == nil && keep && cc.p.draining.Load() {
-		x.txn.SetRespHeader([]byte("connection"), []byte("close"))
-		keep = false
-	}
-	var err error
-	if x.h2 != nil {
-		err = x.writeH2Head(resp, noBody)
-	} else {
-		x.out = h1.AppendResponseHead(x.out[:0], resp)
-		_, err = cc.c.Write(x.out)
-		strm.BytesOut += int64(len(x.out))
-	}
-	if err != nil {
+	keep := x.fr.manageConnection(cc, x, resp, true)
+	if err := x.fr.writeHead(cc, x, resp, nil, nil, noBody); err != nil {
 		cs.Reset(http2.ErrCodeCancel)
 		strm.Term.Set(clientCause(err), session.PhaseData)
 		return closeConn
 	}
-	chunked := resp.Body == h1.BodyChunked
 	x.txn.ForgetResponse()
 	if noBody {
 		cs.Reset(http2.ErrCodeCancel) // a HEAD or 304 body, if the server sends one, is not wanted
@@ -449,23 +429,12 @@ func (cc *clientConn) relayH2Body(x *exchange, cs *h2.ClientStream, noBody bool)
 	defer transport.PutBuf(bp)
 	buf := *bp
 	for {
-		n, rerr := cs.Read(buf[chunkRoom : len(buf)-2])
+		n, rerr := cs.Read(buf)
 		if x.upTimer != nil {
 			x.upTimer.Reset(x.upTimeout)
 		}
 		if n > 0 {
-			var werr error
-			if x.h2 != nil {
-				werr = x.writeH2Body(buf[chunkRoom:chunkRoom+n], false)
-			} else {
-				out := buf[chunkRoom : chunkRoom+n]
-				if chunked {
-					out = frameChunk(buf, n)
-				}
-				_, werr = cc.c.Write(out)
-				strm.BytesOut += int64(len(out))
-			}
-			if werr != nil {
+			if werr := x.fr.writeBody(cc, x, buf[:n], false); werr != nil {
 				cs.Reset(http2.ErrCodeCancel)
 				strm.Term.Set(clientCause(werr), session.PhaseData)
 				return closeConn
@@ -488,14 +457,7 @@ func (cc *clientConn) relayH2Body(x *exchange, cs *h2.ClientStream, noBody bool)
 			return closeConn
 		}
 	}
-	var err2 error
-	if x.h2 != nil {
-		err2 = x.writeH2Body(nil, true)
-	} else if chunked {
-		_, err2 = cc.c.Write([]byte("0\r\n\r\n"))
-		strm.BytesOut += 5
-	}
-	if err2 != nil {
+	if err2 := x.fr.writeBody(cc, x, nil, true); err2 != nil {
 		strm.Term.Set(clientCause(err2), session.PhaseData)
 		return closeConn
 	}
