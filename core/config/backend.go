@@ -12,9 +12,6 @@ import (
 type Backend struct {
 	Name string
 	Path string // "backends.NAME"
-	// Filters is the backend's HTTP filter chain (`filters`), in order;
-	// http mode only.
-	Filters []Filter
 	Mode Mode   // `mode`: http (default) or tcp; must match the frontends using it
 	// Balance is the load-balancing algorithm, in lower case: roundrobin
 	// (default), static-rr, leastconn, first, source, random, random(N)
@@ -64,6 +61,9 @@ type Backend struct {
 	// Servers are in the order written; a backend may have none (its
 	// streams then fail with 503, unless a use_service rule answers them).
 	Servers []*Server
+	// Filters is the backend's HTTP filter chain (`filters`), in order;
+	// http mode only.
+	Filters []Filter
 }
 
 // BackendTimeouts is `backends.NAME.timeouts`.

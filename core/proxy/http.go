@@ -50,16 +50,17 @@ type exchange struct {
 	// (plugin_service.go).
 	svc StreamService
 
+	// fr is the client's front (front.go); chunkOut: the HTTP/1.1 front
+	// frames the body it is given as chunks.
+	fr       clientFront
+	chunkOut bool
+
 	// HTTP/2 (h2.go): the client's stream, nil on HTTP/1.1; whether the
 	// response ended well; the stream's server connection, which
 	// closeServerConn (abortServer, bound once) closes when the client
 	// resets the stream; scratch.
 	h2      *h2.Stream
 	h2ended bool
-	// fr is the client's front (front.go); chunkOut: the HTTP/1.1 front
-	// frames the body it is given as chunks.
-	fr       clientFront
-	chunkOut bool
 	up      *h2.ClientConn // the HTTP/2 server connection connect chose (h2up.go)
 	// The server timeout of a stream to an HTTP/2 server (h2up.go).
 	upTimer         *time.Timer
