@@ -101,7 +101,12 @@ func (h1Front) writeHead(cc *clientConn, x *exchange, resp *h1.Response, raw, bo
 	out := raw
 	if out == nil || x.txn.RespEdited {
 		x.out = h1.AppendResponseHead(x.out[:0], resp)
+		// A body of unknown length from a server that does not frame it
+		// in chunks (HTTP/2) is framed here.
 		x.chunkOut = raw == nil && resp.Body == h1.BodyChunked && resp.Status >= 200
+		if x.chunkOut && h1.Count(resp.Fields, "transfer-encoding") == 0 {
+			x.out = appendChunkedField(x.out)
+		}
 		x.out = appendBody(x.out, body, x.chunkOut, end)
 		out = x.out
 	}
@@ -126,6 +131,12 @@ func (h1Front) writeBody(cc *clientConn, x *exchange, p []byte, end bool) error 
 		x.strm.BytesOut += int64(len(out))
 	}
 	return err
+}
+
+// appendChunkedField adds "transfer-encoding: chunked" to the HTTP/1.1
+// head that ends dst.
+func appendChunkedField(dst []byte) []byte {
+	return append(dst[:len(dst)-2], "transfer-encoding: chunked\r\n\r\n"...)
 }
 
 // appendBody appends p to dst, as one HTTP/1.1 chunk (and the last one

@@ -187,7 +187,7 @@ func (x *exchange) h2Request(r *h2.Request) int {
 	if r.Path == "" || r.Path[0] != '/' && r.Path != "*" || !validTargetBytes(r.Path) {
 		return 400
 	}
-	b := x.slabFor(len(r.Method)+len(r.Path)+len("host")+len(r.Authority)+len("transfer-encoding")+len("chunked"), r.Fields)
+	b := x.slabFor(len(r.Method)+len(r.Path)+len("host")+len(r.Authority), r.Fields)
 	add := b.add
 	req := &x.txn.Req
 	req.Reset()
@@ -227,9 +227,9 @@ func (x *exchange) h2Request(r *h2.Request) int {
 	case r.ContentLength >= 0:
 		req.Body, req.ContentLength = h1.BodyLength, r.ContentLength
 	default:
-		// A body of unknown length goes to the server chunked.
+		// A body of unknown length: an HTTP/1.1 server gets it chunked
+		// (forwardH2 says so in the head it writes).
 		req.Body = h1.BodyChunked
-		req.Fields = append(req.Fields, h1.Field{Name: add("transfer-encoding"), Value: add("chunked")})
 	}
 	x.h2buf = *b
 	x.strm.BytesIn += int64(len(*b))
@@ -280,6 +280,9 @@ func (cc *clientConn) forwardH2(x *exchange, be *Backend) stepResult {
 	strm, req := &x.strm, &x.txn.Req
 	cc.traceAttempt(x, be) // traceparent (telemetry.go)
 	x.out = h1.AppendRequestHead(x.out[:0], req)
+	if req.Body == h1.BodyChunked && h1.Count(req.Fields, "transfer-encoding") == 0 {
+		x.out = appendChunkedField(x.out)
+	}
 	// A request without a body is all here to be sent again; a body is
 	// kept as it is read while it fits in one buffer (bodyCopy).
 	replayable := req.Body == h1.BodyNone

@@ -381,7 +381,7 @@ func (cc *clientConn) writeInterim(x *exchange, r *h2.ClientResponse) error {
 // one, in one slab of storage owned by the exchange, framed for the
 // client: an HTTP/1.1 client gets a body of unknown length chunked.
 func (x *exchange) h2Response(r *h2.ClientResponse, req *h1.Request) {
-	b := x.slabFor(len("transfer-encoding")+len("chunked"), r.Fields)
+	b := x.slabFor(0, r.Fields)
 	add := b.add
 	resp := &x.txn.Resp
 	resp.Reset()
@@ -397,8 +397,7 @@ func (x *exchange) h2Response(r *h2.ClientResponse, req *h1.Request) {
 	case r.ContentLength >= 0:
 		resp.Body, resp.ContentLength = h1.BodyLength, r.ContentLength
 	case x.fr.passChunks() && req.Minor == 1:
-		resp.Body = h1.BodyChunked
-		resp.Fields = append(resp.Fields, h1.Field{Name: add("transfer-encoding"), Value: add("chunked")})
+		resp.Body = h1.BodyChunked // the HTTP/1.1 front frames it (front.go)
 	default:
 		// An HTTP/1.0 client learns the end from the close.
 		resp.Body = h1.BodyUntilClose
