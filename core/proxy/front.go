@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/net/http2/hpack"
 
@@ -51,6 +53,9 @@ type clientFront interface {
 	// server's response and reports whether its connection can serve
 	// another request after it.
 	keepAfterReply(cc *clientConn, x *exchange) bool
+	// readBody reads request body content (io.Reader's contract) once
+	// the engine has taken the head (detachRequestHead on HTTP/1.1).
+	readBody(cc *clientConn, x *exchange, p []byte) (int, error)
 }
 
 // localReply is an answer the proxy makes itself (error pages, deny,
@@ -282,3 +287,42 @@ func (h2Front) reply(_ *clientConn, x *exchange, r *localReply) stepResult {
 // keepAfterReply: the stream ends with the reply; HTTP/2 needs nothing
 // skipped.
 func (h2Front) keepAfterReply(*clientConn, *exchange) bool { return true }
+
+// readBody reads request body content (without HTTP/1.1 chunk framing)
+// from the client connection's buffer, then its socket, once the request
+// head has left the buffer (detachRequestHead); io.EOF at the body's end.
+func (h1Front) readBody(cc *clientConn, x *exchange, p []byte) (int, error) {
+	if x.inBody == h1.BodyLength && x.bodyLeft == 0 || x.bodyDone {
+		return 0, io.EOF
+	}
+	if cc.buf.Len() == 0 {
+		cc.c.ReadDeadline = time.Time{}
+		if _, err := cc.c.Fill(&cc.buf); err != nil {
+			return 0, err
+		}
+	}
+	data := cc.buf.Data()
+	if len(data) > len(p) {
+		data = data[:len(p)]
+	}
+	if x.inBody == h1.BodyLength {
+		n := copy(p, data[:min(int64(len(data)), x.bodyLeft)])
+		x.bodyLeft -= int64(n)
+		x.strm.BytesIn += int64(n)
+		cc.buf.Consume(n)
+		return n, nil
+	}
+	m, done, content, err := x.chunk.ScanData(data, p[:0])
+	if err != nil {
+		return 0, errBadChunk
+	}
+	x.bodyDone = done
+	x.strm.BytesIn += int64(m)
+	cc.buf.Consume(m)
+	return len(content), nil
+}
+
+// readBody reads the request body from the client's stream.
+func (h2Front) readBody(_ *clientConn, x *exchange, p []byte) (int, error) {
+	return x.h2.Read(p)
+}

@@ -368,7 +368,7 @@ func (cc *clientConn) sendH2Body(x *exchange, sc *backend.ServerConn, bc *bodyCo
 	defer transport.PutBuf(bp)
 	buf := *bp
 	for {
-		n, err := x.h2.Read(buf[chunkRoom : len(buf)-2])
+		n, err := x.readBody(cc, buf[chunkRoom:len(buf)-2])
 		if n > 0 {
 			bc.add(buf[chunkRoom : chunkRoom+n])
 			out := buf[chunkRoom : chunkRoom+n]
@@ -385,6 +385,9 @@ func (cc *clientConn) sendH2Body(x *exchange, sc *backend.ServerConn, bc *bodyCo
 		}
 		if err != nil {
 			sc.Close()
+			if res, ok := cc.filterBodyFailed(x, err); ok {
+				return res, false, false
+			}
 			strm.Term.Set(clientCause(err), session.PhaseData)
 			return closeConn, false, false
 		}
@@ -520,7 +523,7 @@ func (x *exchange) writeH2Body(p []byte, done bool) error {
 // HTTP/1.1 client, which gets the chunks as they are, the chunk data for
 // an HTTP/2 one.
 func (x *exchange) scanChunked(p []byte) (n int, done bool, content []byte, err error) {
-	if x.fr.passChunks() {
+	if x.passChunks() {
 		n, done, err = x.chunk.Scan(p)
 		return n, done, p[:n], err
 	}

@@ -186,14 +186,14 @@ var errH2Retry = errors.New("retry on another connection")
 func (cc *clientConn) forwardToH2(x *exchange, be *Backend) stepResult {
 	strm := &x.strm
 	buffered := -1 // request body bytes sent from the client buffer; -1: streamed
-	if x.h2 == nil {
+	if !x.streamed() {
 		if body, complete, _, err := cc.requestBodyInBuffer(x); err == nil && complete {
 			buffered = len(body)
 		}
 	}
 	replay := buffered >= 0 || x.txn.Req.Body == h1.BodyNone
 	var bc *bodyCopy // an HTTP/2 client's body, kept as it is sent
-	if !replay && x.h2 != nil {
+	if !replay && x.streamed() {
 		bc = &bodyCopy{bp: transport.GetBuf(), ok: true}
 		defer transport.PutBuf(bc.bp)
 	}
@@ -411,7 +411,7 @@ func (x *exchange) h2Response(r *h2.ClientResponse, req *h1.Request) {
 func (cc *clientConn) relayH2Body(x *exchange, cs *h2.ClientStream, noBody bool) stepResult {
 	strm, resp := &x.strm, &x.txn.Resp
 	keep := x.fr.manageConnection(cc, x, resp, true)
-	if err := x.fr.writeHead(cc, x, resp, nil, nil, noBody); err != nil {
+	if err := x.sendHead(cc, resp, nil, nil, noBody); err != nil {
 		cs.Reset(http2.ErrCodeCancel)
 		strm.Term.Set(clientCause(err), session.PhaseData)
 		return closeConn
@@ -433,7 +433,7 @@ func (cc *clientConn) relayH2Body(x *exchange, cs *h2.ClientStream, noBody bool)
 			x.upTimer.Reset(x.upTimeout)
 		}
 		if n > 0 {
-			if werr := x.fr.writeBody(cc, x, buf[:n], false); werr != nil {
+			if werr := x.sendBody(cc, buf[:n], false); werr != nil {
 				cs.Reset(http2.ErrCodeCancel)
 				strm.Term.Set(clientCause(werr), session.PhaseData)
 				return closeConn
@@ -456,7 +456,7 @@ func (cc *clientConn) relayH2Body(x *exchange, cs *h2.ClientStream, noBody bool)
 			return closeConn
 		}
 	}
-	if err2 := x.fr.writeBody(cc, x, nil, true); err2 != nil {
+	if err2 := x.sendBody(cc, nil, true); err2 != nil {
 		strm.Term.Set(clientCause(err2), session.PhaseData)
 		return closeConn
 	}
@@ -480,6 +480,9 @@ func (cc *clientConn) sendBodyToH2(x *exchange, cs *h2.ClientStream, buffered in
 	fail := func(err error, client bool) (stepResult, bool, bool) {
 		cs.Reset(http2.ErrCodeCancel)
 		if client {
+			if res, ok := cc.filterBodyFailed(x, err); ok {
+				return res, false, false
+			}
 			if transport.IsTimeout(err) {
 				strm.Term.Set(session.CauseClientTimeout, session.PhaseHeaders) // HAProxy's cH: waiting for the body, before any response
 				return cc.replyError(x, 408), false, false
@@ -496,7 +499,7 @@ func (cc *clientConn) sendBodyToH2(x *exchange, cs *h2.ClientStream, buffered in
 		strm.Term.Set(session.CauseServerAbort, session.PhaseData)
 		return cc.replyError(x, 502), false, false
 	}
-	if x.h2 != nil {
+	if x.streamed() {
 		if bc.canReplay() && bc.n > 0 { // a retry: what was read before goes first
 			if _, err := cs.Write((*bc.bp)[:bc.n]); err != nil {
 				return fail(err, false)
@@ -505,7 +508,7 @@ func (cc *clientConn) sendBodyToH2(x *exchange, cs *h2.ClientStream, buffered in
 		bp := transport.GetBuf()
 		defer transport.PutBuf(bp)
 		for {
-			n, err := x.h2.Read(*bp)
+			n, err := x.readBody(cc, *bp)
 			if n > 0 {
 				bc.add((*bp)[:n])
 				if _, werr := cs.Write((*bp)[:n]); werr != nil {

@@ -54,6 +54,14 @@ type exchange struct {
 	// frames the body it is given as chunks.
 	fr       clientFront
 	chunkOut bool
+	// The filter chain's state (filter.go): flt is nil, and fltState
+	// unused, for a stream without filters. bodyLeft and bodyDone track
+	// an HTTP/1.1 body read as content (h1Front.readBody).
+	flt      *filterRun
+	fltState filterRun
+	bodyLeft int64
+	bodyDone bool
+	inBody   h1.BodyKind // the client's framing, as the request came
 
 	// HTTP/2 (h2.go): the client's stream, nil on HTTP/1.1; whether the
 	// response ended well; the stream's server connection, which
@@ -165,6 +173,7 @@ func (x *exchange) reset() {
 	x.h2 = nil
 	x.h2ended = false
 	x.fr, x.chunkOut = nil, false
+	x.bodyLeft, x.bodyDone = 0, false
 	x.up, x.upTimer, x.upTimedOut = nil, nil, nil
 	x.sconn.Store(nil)
 	x.upStream.Store(nil)
@@ -222,6 +231,7 @@ func (cc *clientConn) finishStream(x *exchange, start time.Time) {
 		strm.Term.Cause = session.CauseKilled
 	}
 	cc.trackStreamEnd(x)
+	x.endFilters()           // Log, then Done (filter.go)
 	cc.streamEnded(x, start) // latencies, spans (telemetry.go)
 	fe.Stats.CurStreams.Add(-1)
 	fe.Stats.Term[strm.Term.Cause].Add(1)
@@ -306,6 +316,7 @@ func (cc *clientConn) route(x *exchange) stepResult {
 	ctx.Reset()
 	ctx.Conn, ctx.Sess, ctx.Strm, ctx.Proc = &cc.conn, &cc.sess, strm, cc.gen.proc
 	cc.traceHTTP(x) // the stream's span, parent of its plugin calls (telemetry.go)
+	x.startFilters(cc, fe)
 
 	// tcp-request content sees the stream without its transaction.
 	if fe.TCPContent != nil {
@@ -328,8 +339,12 @@ func (cc *clientConn) route(x *exchange) stepResult {
 	ctx.Layers = layersHTTP
 	ctx.Txn = txn
 
-	// Frontend http-request rules, then its use_service and use_backend.
+	// Frontend http-request rules and filters, then its use_service and
+	// use_backend.
 	if res, done := cc.applyRequestRules(x, fe.HTTPRequest); done {
+		return res
+	}
+	if res, done := cc.requestHeaders(x, fe.filters); done {
 		return res
 	}
 	if res, done := cc.useService(x, fe.UseService, fe.serviceEntries); done {
@@ -353,10 +368,20 @@ func (cc *clientConn) route(x *exchange) stepResult {
 	if res, done := cc.applyRequestRules(x, be.HTTPRequest); done {
 		return res
 	}
+	if len(be.filters) > 0 {
+		x.useFilters(cc)
+		x.flt.be = be.filters
+		if res, done := cc.requestHeaders(x, be.filters); done {
+			return res
+		}
+	}
 	if res, done := cc.useService(x, be.UseService, be.serviceEntries); done {
 		return res
 	}
 	cc.addForwardingFields(x, be)
+	if res, done := cc.primeRequestBody(x); done {
+		return res
+	}
 	res := cc.forward(x, be)
 	cc.releaseServer(x, be)
 	return res
@@ -519,7 +544,7 @@ func (cc *clientConn) recheckRequestBody(x *exchange, body, out []byte) ([]byte,
 
 // forward sends the request to a server of be and relays the response.
 func (cc *clientConn) forward(x *exchange, be *Backend) stepResult {
-	if x.h2 != nil {
+	if x.streamed() {
 		return cc.forwardH2(x, be)
 	}
 	strm, txn := &x.strm, &x.txn
@@ -758,7 +783,7 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 				return cc.replyError(x, 502), false
 			}
 			// Interim responses go to the client as they are.
-			if err := x.fr.writeHead(cc, x, resp, sc.Buf.Data()[:resp.HeadLen], nil, false); err != nil {
+			if err := x.sendHead(cc, resp, sc.Buf.Data()[:resp.HeadLen], nil, false); err != nil {
 				sc.Close()
 				strm.Term.Set(clientCause(err), session.PhaseHeaders)
 				return closeConn, false
@@ -823,7 +848,7 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 	// Counted before the client can see the response, so that a client
 	// reading the stats after its response finds it counted.
 	srv.Stats.CountStatus(resp.Status)
-	if err := x.fr.writeHead(cc, x, resp, data[:resp.HeadLen+len(body)], content, done); err != nil {
+	if err := x.sendHead(cc, resp, data[:resp.HeadLen+len(body)], content, done); err != nil {
 		sc.Close()
 		strm.Term.Set(clientCause(err), session.PhaseData)
 		return closeConn, false
@@ -859,7 +884,18 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 // caller then drops the server's response.
 func (cc *clientConn) applyResponseRules(x *exchange, be *Backend) (res stepResult, replaced bool) {
 	fe, strm, ctx := cc.fe, &x.strm, &x.fctx
-	for _, set := range [...]*rules.Set{be.HTTPResponse, fe.HTTPResponse, be.HTTPAfter, fe.HTTPAfter} {
+	for i, set := range [...]*rules.Set{be.HTTPResponse, fe.HTTPResponse, be.HTTPAfter, fe.HTTPAfter} {
+		if i < 2 && x.flt != nil {
+			// Each section's filters before its http_response rules.
+			feChain, beChain := x.flt.sections()
+			chain := beChain
+			if i == 1 {
+				chain = feChain
+			}
+			if res, done := cc.responseHeaders(x, chain); done {
+				return res, true
+			}
+		}
 		if set == nil {
 			continue
 		}
@@ -888,7 +924,7 @@ func (cc *clientConn) streamResponseBody(x *exchange, sc *backend.ServerConn, ki
 	for {
 		if _, err := sc.Fill(&sc.Buf); err != nil {
 			if kind == h1.BodyUntilClose && err == io.EOF {
-				if werr := x.fr.writeBody(cc, x, nil, true); werr != nil {
+				if werr := x.sendBody(cc, nil, true); werr != nil {
 					strm.Term.Set(clientCause(werr), session.PhaseData)
 					return false
 				}
@@ -925,7 +961,7 @@ func (cc *clientConn) streamResponseBody(x *exchange, sc *backend.ServerConn, ki
 				return false
 			}
 		}
-		if err := x.fr.writeBody(cc, x, content, done); err != nil {
+		if err := x.sendBody(cc, content, done); err != nil {
 			sc.Close()
 			strm.Term.Set(clientCause(err), session.PhaseData)
 			return false
