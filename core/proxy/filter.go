@@ -221,6 +221,7 @@ func (cc *clientConn) requestHeaders(x *exchange, chain []filter.Filter) (stepRe
 func (cc *clientConn) responseHeaders(x *exchange, es []filterEntry) (stepResult, bool) {
 	fr := x.flt
 	fr.hasResp = true
+	fr.reqSent = true // the request has left: its head cannot change
 	end := x.txn.Resp.Body == h1.BodyNone
 	act := actContinue
 	for i := len(es) - 1; i >= 0 && act == actContinue; i-- {

@@ -20,7 +20,7 @@ import (
 // End-to-end tests of filter chains: a native Go filter (testFilter)
 // stands for a Proxy-Wasm module, driven through a running proxy by real
 // HTTP/1.1 and HTTP/2 clients over real sockets, every case of one table
-// in both protocols.
+// in both protocols, to HTTP/1.1 and HTTP/2 servers.
 
 // testFilter is a filter whose callbacks are the case's functions; a nil
 // function continues. It counts the streams it saw end.
@@ -172,6 +172,9 @@ func filterUpstream(t *testing.T) (addr string, hits *atomic.Int64) {
 		}
 		w.Write(body)
 	})}
+	srv.Protocols = new(http.Protocols)
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true) // for servers with h2: true (prior knowledge)
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String(), hits
@@ -189,7 +192,7 @@ frontends:
     default_backend: app
 backends:
   app:
-    servers: { s1: { address: "{{up}}" } }
+    servers: { s1: { address: "{{up}}", h2: {{h2}} } }
     filters: [back]
   auth:
     servers: { s1: { address: "{{up}}" } }
@@ -350,9 +353,10 @@ func TestFilter_Chain(t *testing.T) {
 			path: "/called",
 			want: want{status: 200, fields: map[string]string{"x-got-auth": "200 granted:alice"}, term: "--"}},
 	}
-	for _, proto := range []string{"h1", "h2"} {
+	for _, mode := range []struct{ proto, server string }{{"h1", "h1"}, {"h2", "h1"}, {"h1", "h2"}, {"h2", "h2"}} {
+		proto := mode.proto
 		for _, tt := range tests {
-			t.Run(proto+"/"+tt.name, func(t *testing.T) {
+			t.Run(proto+"-to-"+mode.server+"/"+tt.name, func(t *testing.T) {
 				front, back := tt.front, tt.back
 				if front == nil {
 					front = &testFilter{}
@@ -370,7 +374,7 @@ func TestFilter_Chain(t *testing.T) {
 				back.dones.Store(0)
 				front.name, back.name = "front", "back"
 				up, hits := filterUpstream(t)
-				p := startProxyWith(t, filterConfig, map[string]string{"up": up},
+				p := startProxyWith(t, filterConfig, map[string]string{"up": up, "h2": strconv.FormatBool(mode.server == "h2")},
 					BuildOptions{Filters: testResolver{"front": front, "back": back}})
 				var dials atomic.Int64
 				client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableCompression: true}}
