@@ -234,7 +234,8 @@ func TestFilter_Chain(t *testing.T) {
 		fields  map[string]string
 		term    string // termination_state of the log line
 		noHit   bool   // the server never saw the request
-		contLen int64  // the response's Content-Length, when not -1 (0: not checked)
+		contLen int64  // the response's Content-Length (0: not checked)
+		reset   bool   // the client gets no response: its connection or stream is cut
 	}
 	tests := []struct {
 		name        string
@@ -328,6 +329,13 @@ func TestFilter_Chain(t *testing.T) {
 			front: &testFilter{reqHeaders: func(*testStream, bool) filter.Status { return filter.Pause }},
 			path:  "/forever",
 			want:  want{status: 504, term: "IR", noHit: true}},
+		{name: "close the stream",
+			back: &testFilter{reqHeaders: func(t *testStream, _ bool) filter.Status {
+				t.s.Close()
+				return filter.Pause
+			}},
+			path: "/close",
+			want: want{reset: true, term: "PR", noHit: true}},
 		{name: "fail",
 			back: &testFilter{respHeaders: func(*testStream, bool) filter.Status { return filter.Fail }},
 			path: "/fail",
@@ -394,6 +402,17 @@ func TestFilter_Chain(t *testing.T) {
 					t.Fatal(err)
 				}
 				resp, err := client.Do(req)
+				if tt.want.reset {
+					if err == nil {
+						resp.Body.Close()
+						t.Fatalf("got a response (%d), want the stream cut", resp.StatusCode)
+					}
+					if line := p.logLines(t, 1)[0]; line["termination_state"] != tt.want.term {
+						t.Errorf("termination %v, want %s", line["termination_state"], tt.want.term)
+					}
+					checkLogDone(t, front, back)
+					return
+				}
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -424,20 +443,26 @@ func TestFilter_Chain(t *testing.T) {
 				if line["termination_state"] != w.term {
 					t.Errorf("termination %v, want %s (%v)", line["termination_state"], w.term, line)
 				}
-				// Every filter that started gets Log then Done, once.
-				for _, f := range []*testFilter{front, back} {
-					deadline := time.Now().Add(5 * time.Second)
-					for f.dones.Load() != f.streams.Load() && time.Now().Before(deadline) {
-						time.Sleep(5 * time.Millisecond)
-					}
-					if s, l, d := f.streams.Load(), f.logs.Load(), f.dones.Load(); l != s || d != s {
-						t.Errorf("filter %s: %d streams, %d logged, %d done (each once, Log first)", f.name, s, l, d)
-					}
-				}
-				if front.streams.Load() != 1 {
-					t.Errorf("front filter started %d times, want 1", front.streams.Load())
-				}
+				checkLogDone(t, front, back)
 			})
 		}
+	}
+}
+
+// checkLogDone checks that every filter that started on the stream got Log
+// then Done, once each, and that the frontend's filter started once.
+func checkLogDone(t *testing.T, front, back *testFilter) {
+	t.Helper()
+	for _, f := range []*testFilter{front, back} {
+		deadline := time.Now().Add(5 * time.Second)
+		for f.dones.Load() != f.streams.Load() && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if s, l, d := f.streams.Load(), f.logs.Load(), f.dones.Load(); l != s || d != s {
+			t.Errorf("filter %s: %d streams, %d logged, %d done (each once, Log first)", f.name, s, l, d)
+		}
+	}
+	if front.streams.Load() != 1 {
+		t.Errorf("front filter started %d times, want 1", front.streams.Load())
 	}
 }
