@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -477,10 +476,37 @@ func (x *exchange) h2Fields(fields []h1.Field, drop string) []hpack.HeaderField 
 		if hopByHop && connectionNamed(fields, f.Name) || drop != "" && session.EqualFold(f.Name, []byte(drop)) {
 			continue
 		}
-		fs = append(fs, hpack.HeaderField{Name: strings.ToLower(string(f.Name)), Value: string(f.Value)})
+		fs = append(fs, hpack.HeaderField{Name: x.h2Name(f.Name), Value: string(f.Value)})
 	}
 	x.h2fields = fs[:0]
 	return fs
+}
+
+// commonNames are field names HTTP/2 heads carry often, lowercase: a name
+// among them costs no allocation (h2Name). The strings must not alias
+// reused buffers, as the HPACK encoder's table keeps them.
+var commonNames = [...]string{
+	"content-length", "content-type", "date", "server", "cache-control",
+	"etag", "last-modified", "location", "set-cookie", "vary", "expires",
+	"accept-ranges", "content-encoding", "age", "x-forwarded-for", "forwarded",
+	"user-agent", "accept", "accept-encoding", "accept-language", "cookie",
+	"authorization", "referer", "traceparent", "tracestate",
+}
+
+// h2Name returns an HTTP/1.1 field name lowercased, as HTTP/2 writes it.
+func (x *exchange) h2Name(name []byte) string {
+	for _, c := range commonNames {
+		if len(c) == len(name) && session.EqualFold(name, []byte(c)) {
+			return c
+		}
+	}
+	x.name = append(x.name[:0], name...)
+	for i, c := range x.name {
+		if 'A' <= c && c <= 'Z' {
+			x.name[i] = c + 'a' - 'A'
+		}
+	}
+	return string(x.name)
 }
 
 // connectionNamed reports whether a Connection field lists name.
