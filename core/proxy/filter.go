@@ -802,9 +802,9 @@ func (*filterStop) Error() string { return "stopped by a filter" }
 func (x *exchange) filtersBody() bool { return x.flt != nil && x.flt.filtersBody }
 
 // streamed reports whether the request body is read as content from the
-// client's front (HTTP/2 clients, filtered bodies), rather than forwarded
-// as the HTTP/1.1 bytes the client sent.
-func (x *exchange) streamed() bool { return x.h2 != nil || x.filtersBody() }
+// client's front (a front without HTTP/1.1 framing, filtered bodies),
+// rather than forwarded as the HTTP/1.1 bytes the client sent.
+func (x *exchange) streamed() bool { return !x.fr.passChunks() || x.filtersBody() }
 
 // readBody reads request body content: from the chain when filters see
 // the body, else from the client's front.
@@ -858,10 +858,8 @@ func (cc *clientConn) primeRequestBody(x *exchange) (stepResult, bool) {
 	if fr == nil || len(fr.started) == 0 || req.Body == h1.BodyNone {
 		return keepOpen, false
 	}
-	if x.h2 == nil {
-		if err := cc.detachRequestHead(x); err != nil {
-			return closeConn, true
-		}
+	if err := x.fr.takeHead(cc, x); err != nil {
+		return closeConn, true
 	}
 	fr.filtersBody = true
 	for !fr.reqEnded && len(fr.pending) == 0 {

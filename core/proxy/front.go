@@ -4,10 +4,12 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/strata-proxy/strata/core/backend"
 	"github.com/strata-proxy/strata/core/h1"
 	"github.com/strata-proxy/strata/core/session"
 )
@@ -54,8 +56,24 @@ type clientFront interface {
 	// another request after it.
 	keepAfterReply(cc *clientConn, x *exchange) bool
 	// readBody reads request body content (io.Reader's contract) once
-	// the engine has taken the head (detachRequestHead on HTTP/1.1).
+	// the engine has taken the head (takeHead).
 	readBody(cc *clientConn, x *exchange, p []byte) (int, error)
+	// takeHead makes the request head the transaction's own, before its
+	// body is read as content (HTTP/1.1: out of the client buffer).
+	takeHead(cc *clientConn, x *exchange) error
+	// received returns the bytes of the request as the client sent
+	// them, for tcp-request content rules; nil when there are none to
+	// show (HTTP/2 frames).
+	received(cc *clientConn) []byte
+	// serverConn is where the stream's server connection is kept for
+	// whoever must close it from elsewhere: the end of the grace period
+	// (the connection's, on HTTP/1.1), a client resetting its stream
+	// (the stream's, on HTTP/2).
+	serverConn(cc *clientConn, x *exchange) *atomic.Pointer[backend.ServerConn]
+	// clientErr is why the client can no longer be answered (an HTTP/2
+	// stream reset or its connection lost), nil while it can. An
+	// HTTP/1.1 client's failures show as failed reads and writes.
+	clientErr(x *exchange) error
 }
 
 // localReply is an answer the proxy makes itself (error pages, deny,
@@ -75,9 +93,16 @@ type localReply struct {
 }
 
 var (
-	theH1Front clientFront = h1Front{}
-	theH2Front clientFront = h2Front{}
+	theH1Front  clientFront = h1Front{}
+	theH2Front  clientFront = h2Front{}
+	theTCPFront clientFront = tcpFront{}
 )
+
+// tcpFront is the client side of a TCP-mode stream, which speaks no HTTP:
+// only the connection-level methods apply, as on HTTP/1.1 (its server
+// connection kept on the client connection, failures seen on reads and
+// writes).
+type tcpFront struct{ h1Front }
 
 // h1Front writes HTTP/1.1 on the client connection.
 type h1Front struct{}
@@ -326,3 +351,20 @@ func (h1Front) readBody(cc *clientConn, x *exchange, p []byte) (int, error) {
 func (h2Front) readBody(_ *clientConn, x *exchange, p []byte) (int, error) {
 	return x.h2.Read(p)
 }
+
+func (h1Front) takeHead(cc *clientConn, x *exchange) error { return cc.detachRequestHead(x) }
+func (h2Front) takeHead(*clientConn, *exchange) error      { return nil }
+
+func (h1Front) received(cc *clientConn) []byte { return cc.buf.Data() }
+func (h2Front) received(*clientConn) []byte    { return nil }
+
+func (h1Front) serverConn(cc *clientConn, _ *exchange) *atomic.Pointer[backend.ServerConn] {
+	return &cc.sconn
+}
+
+func (h2Front) serverConn(_ *clientConn, x *exchange) *atomic.Pointer[backend.ServerConn] {
+	return &x.sconn
+}
+
+func (h1Front) clientErr(*exchange) error   { return nil }
+func (h2Front) clientErr(x *exchange) error { return x.h2.Err() }

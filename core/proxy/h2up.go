@@ -212,7 +212,7 @@ func (cc *clientConn) forwardToH2(x *exchange, be *Backend) stepResult {
 			res, err = cc.replyError(x, 502), nil
 		}
 		if err != errH2Retry {
-			if x.h2 == nil && !x.consumed {
+			if !x.streamed() && !x.consumed {
 				// An HTTP/1.1 request whose body, if any, was sent from
 				// the buffer: it leaves the buffer now that nothing reads
 				// it any more.
@@ -291,13 +291,11 @@ func (cc *clientConn) exchangeH2(x *exchange, be *Backend, replay bool, buffered
 		return cc.replyError(x, 502), nil
 	}
 	srv.Stats.Streams.Add(1)
-	if x.h2 != nil {
-		// A client that resets its stream resets this one (closeServerConn).
-		x.upStream.Store(cs)
-		defer x.upStream.Store(nil)
-		if x.h2.Err() != nil { // reset before closeServerConn could see it
-			cs.Reset(http2.ErrCodeCancel)
-		}
+	// A client that resets its stream resets this one (closeServerConn).
+	x.upStream.Store(cs)
+	defer x.upStream.Store(nil)
+	if x.fr.clientErr(x) != nil { // reset before closeServerConn could see it
+		cs.Reset(http2.ErrCodeCancel)
 	}
 	// The server timeout bounds each wait for the server: the response
 	// head, then every read of the body. When it fires the stream is

@@ -321,9 +321,7 @@ func (cc *clientConn) route(x *exchange) stepResult {
 	// tcp-request content sees the stream without its transaction.
 	if fe.TCPContent != nil {
 		ctx.Layers = abi.LayerConn | abi.LayerSess | abi.LayerStrm
-		if x.h2 == nil {
-			strm.Content = cc.buf.Data()
-		}
+		strm.Content = x.fr.received(cc)
 		v := fe.TCPContent.Eval(ctx)
 		strm.Content = nil
 		if ctx.Abort {
