@@ -121,12 +121,13 @@ type filterRun struct {
 type filterAction uint8
 
 const (
-	actContinue filterAction = iota
-	actReply                 // a filter asked for a local reply (fr.reply)
-	actClose                 // a filter closed the stream
-	actFail                  // a filter failed: cause plugin
-	actTimeout               // a pause outlived the phase's timeout
-	actTooLarge              // a paused body grew past the filter's limit
+	actContinue   filterAction = iota
+	actReply                   // a filter asked for a local reply (fr.reply)
+	actClose                   // a filter closed the stream
+	actFail                    // a filter failed: cause plugin
+	actTimeout                 // a pause outlived the phase's timeout
+	actTooLarge                // a paused body grew past the filter's limit
+	actClientGone              // the client reset the stream while it waited
 )
 
 // startFilters prepares x.flt for a stream of frontend fe, when it has a
@@ -305,6 +306,8 @@ func (fr *filterRun) wait(response bool) filterAction {
 		case <-fr.wake:
 		case <-timeout:
 			return actTimeout
+		case <-fr.x.fr.clientDone(fr.x):
+			return actClientGone
 		case <-fr.cc.p.kill:
 			return actClose
 		}
@@ -342,6 +345,9 @@ func (cc *clientConn) filterEnd(x *exchange, act filterAction, response bool) (s
 			x.strm.Term.Set(session.CauseKilled, phase)
 		}
 		return closeConn, true // an HTTP/2 stream is reset (h2ended is false)
+	case actClientGone:
+		x.endIfClientGone()
+		return closeConn, true
 	case actTimeout:
 		x.strm.Term.Set(session.CausePlugin, phase)
 		return cc.replyIfHeadNotSent(x, 504), true

@@ -466,3 +466,48 @@ func checkLogDone(t *testing.T, front, back *testFilter) {
 		t.Errorf("front filter started %d times, want 1", front.streams.Load())
 	}
 }
+
+// TestFilter_ClientResetWhilePaused: an HTTP/2 client that resets a
+// stream its filter holds paused ends the stream at once as the client's
+// abort (not at the phase's timeout), and the filter still gets Log and
+// Done.
+func TestFilter_ClientResetWhilePaused(t *testing.T) {
+	paused := make(chan struct{}, 1)
+	front := &testFilter{name: "front", reqHeaders: func(*testStream, bool) filter.Status {
+		paused <- struct{}{}
+		return filter.Pause
+	}}
+	back := &testFilter{name: "back"}
+	up, hits := filterUpstream(t)
+	cfg := strings.Replace(filterConfig, "http_request: 500ms", "http_request: 1m", 1)
+	p := startProxyWith(t, cfg, map[string]string{"up": up, "h2": "false"},
+		BuildOptions{Filters: testResolver{"front": front, "back": back}})
+	var dials atomic.Int64
+	client := h2Client(p.addr("web"), nil, &dials)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+p.addr("web")+"/held", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	<-paused
+	cancel() // RST_STREAM
+	if err := <-errc; err == nil {
+		t.Fatal("the request succeeded, want it canceled")
+	}
+	line := p.logLines(t, 1)[0]
+	if line["termination_state"] != "CD" {
+		t.Errorf("termination %v, want CD (the client's abort)", line["termination_state"])
+	}
+	if hits.Load() != 0 {
+		t.Errorf("the server saw %d requests, want none", hits.Load())
+	}
+	checkLogDone(t, front, back)
+}

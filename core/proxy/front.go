@@ -74,6 +74,9 @@ type clientFront interface {
 	// stream reset or its connection lost), nil while it can. An
 	// HTTP/1.1 client's failures show as failed reads and writes.
 	clientErr(x *exchange) error
+	// clientDone is closed when clientErr has become non-nil; nil (never
+	// ready) when the client's failures show on reads and writes.
+	clientDone(x *exchange) <-chan struct{}
 }
 
 // localReply is an answer the proxy makes itself (error pages, deny,
@@ -368,3 +371,6 @@ func (h2Front) serverConn(_ *clientConn, x *exchange) *atomic.Pointer[backend.Se
 
 func (h1Front) clientErr(*exchange) error   { return nil }
 func (h2Front) clientErr(x *exchange) error { return x.h2.Err() }
+
+func (h1Front) clientDone(*exchange) <-chan struct{}   { return nil }
+func (h2Front) clientDone(x *exchange) <-chan struct{} { return x.h2.Done() }
