@@ -243,6 +243,7 @@ func TestFilter_Chain(t *testing.T) {
 		method      string
 		path        string
 		body        string
+		chunked     bool // the request body's length is not known beforehand
 		want        want
 	}{
 		{name: "header edits and pseudo-headers",
@@ -301,6 +302,23 @@ func TestFilter_Chain(t *testing.T) {
 			},
 			method: "POST", path: "/echo", body: "hello",
 			want: want{status: 200, body: "HELLO!+resp", fields: map[string]string{"x-got-length": "6"}, term: "--", contLen: 11}},
+		{name: "chunked request body rewritten",
+			back: &testFilter{ // the backend's filter: max_body 1MiB
+				reqBody: bufferUntilEnd(func(b filter.Body) {
+					b.Replace(0, 0, []byte(">"))
+				}),
+			},
+			method: "POST", path: "/echo", body: strings.Repeat("chunk", 1000), chunked: true,
+			want: want{status: 200, body: ">" + strings.Repeat("chunk", 1000), fields: map[string]string{"x-got-length": "5001"}, term: "--"}},
+		{name: "body passed on as it comes",
+			front: &testFilter{
+				reqBody: func(_ *testStream, b filter.Body, _ bool) filter.Status {
+					b.Replace(0, len(b.Bytes()), bytes.ToUpper(b.Bytes()))
+					return filter.Continue
+				},
+			},
+			method: "POST", path: "/echo", body: strings.Repeat("abc", 10000), chunked: true,
+			want: want{status: 200, body: strings.Repeat("ABC", 10000), term: "--"}},
 		{name: "reply at request headers",
 			front: &testFilter{reqHeaders: replyAt(403, "no entry")},
 			path:  "/deny",
@@ -396,6 +414,9 @@ func TestFilter_Chain(t *testing.T) {
 				var body io.Reader
 				if tt.body != "" {
 					body = strings.NewReader(tt.body)
+					if tt.chunked {
+						body = io.MultiReader(body) // hides the length: chunked (HTTP/1.1), no content-length (HTTP/2)
+					}
 				}
 				req, err := http.NewRequest(method, "http://"+p.addr("web")+tt.path, body)
 				if err != nil {
