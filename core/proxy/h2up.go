@@ -357,14 +357,11 @@ func (cc *clientConn) exchangeH2(x *exchange, be *Backend, replay bool, buffered
 			return closeConn, nil
 		}
 	}
-	be.ObserveResponse(srv, resp.Status)
-	cc.trackResponse(x, resp.Status)
 	x.h2Response(resp, req)
-	if res, replaced := cc.applyResponseRules(x, be); replaced {
+	if res, replaced := cc.acceptResponse(x, be, srv); replaced {
 		cs.Reset(http2.ErrCodeCancel)
 		return res, nil
 	}
-	txn.Status = txn.Resp.Status
 	srv.Stats.CountStatus(resp.Status)
 	return cc.relayH2Body(x, cs, resp.EndStream), nil
 }

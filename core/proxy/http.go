@@ -797,20 +797,16 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 		}
 		break
 	}
-	be.ObserveResponse(srv, resp.Status)
-	cc.trackResponse(x, resp.Status)
 	if !bodyComplete {
 		// The server answered without waiting for the body it was promised
 		// (Expect: 100-continue): the client connection cannot be reused
 		// since the body is unread.
 		req.KeepAlive = false
 	}
-
-	if res, replaced := cc.applyResponseRules(x, be); replaced {
+	if res, replaced := cc.acceptResponse(x, be, srv); replaced {
 		sc.Close()
 		return res, false
 	}
-	txn.Status = resp.Status
 
 	keep := x.fr.manageConnection(cc, x, resp, resp.KeepAlive)
 
@@ -873,6 +869,22 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 	if !keep {
 		return closeConn, false
 	}
+	return keepOpen, false
+}
+
+// acceptResponse is what the engine does with a server's final response
+// head, whichever connector brought it into the transaction: the backend
+// observes its status, the trackers count it, the response filters and
+// rules run. replaced is true when one of them answered instead; the
+// caller then drops the server's response.
+func (cc *clientConn) acceptResponse(x *exchange, be *Backend, srv *backend.Server) (res stepResult, replaced bool) {
+	status := x.txn.Resp.Status
+	be.ObserveResponse(srv, status)
+	cc.trackResponse(x, status)
+	if res, replaced := cc.applyResponseRules(x, be); replaced {
+		return res, true
+	}
+	x.txn.Status = x.txn.Resp.Status
 	return keepOpen, false
 }
 
