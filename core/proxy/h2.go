@@ -22,8 +22,12 @@ import (
 // flow control and the limits against floods. This file makes each HTTP/2
 // stream a strata stream with its own transaction, which goes through
 // route() exactly as an HTTP/1.1 request does — the same rules, fetches,
-// plugins, backend choice, stick accounting and log line — and translates
-// it to HTTP/1.1 for the server and the response back (RFC 9113 §8.3.1).
+// plugins, filters, backend choice, stick accounting and log line. Its
+// HPACK fields are copied into the transaction once (h2Request); the
+// response and the proxy's replies go back through the HTTP/2 front
+// (front.go), which encodes them as HEADERS and DATA. An HTTP/1.1 server
+// gets the request as HTTP/1.1, its body read as content and chunked when
+// its length is unknown (forwardH2, RFC 9113 §8.3.1).
 //
 // The session (the client connection, its TLS state, its session-level
 // trackers and variables) exists once and is shared by the streams, which
@@ -273,8 +277,9 @@ func validTargetBytes(s string) bool {
 	return true
 }
 
-// forwardH2 sends an HTTP/2 stream's request to a server of be over
-// HTTP/1.1 and relays the response.
+// forwardH2 sends a request whose body is read as content — an HTTP/2
+// stream's, or one that filters see — to a server of be over HTTP/1.1,
+// and relays the response.
 func (cc *clientConn) forwardH2(x *exchange, be *Backend) stepResult {
 	strm, req := &x.strm, &x.txn.Req
 	cc.traceAttempt(x, be) // traceparent (telemetry.go)

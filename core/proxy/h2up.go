@@ -21,9 +21,10 @@ import (
 // one that can take it, or dials a new one through the same path as
 // HTTP/1.1 connections (TCP, PROXY header, TLS with ALPN h2). The
 // stream's request — from an HTTP/1.1 or an HTTP/2 client — becomes the
-// HTTP/2 request (RFC 9113 §8.3.1); the response comes back as an
-// HTTP/1.1 head, so the response rules see it as any other, and goes to
-// the client in its protocol. maxconn and queues count streams, as for
+// HTTP/2 request (RFC 9113 §8.3.1); the response head's fields are copied
+// into the transaction (h2Response), so the response rules and filters see
+// it as any other, and the client's front sends it in the client's
+// protocol. maxconn and queues count streams, as for
 // HTTP/1.1.
 
 // h2Pool holds the HTTP/2 connections of one server.
