@@ -85,14 +85,16 @@ type filterEntry struct {
 // a filtered stream allocates only what its filters do.
 type filterRun struct {
 	// Owned by the stream's goroutine:
-	x        *exchange
-	cc       *clientConn
-	fe, be   []filter.Filter // the chains the stream runs (be once routed)
-	started  []filterEntry   // frontend filters first, in chain order
-	req      fieldsView
-	resp     fieldsView
-	hasResp  bool // the response head exists (ResponseHeaders is not nil)
-	headSent bool // the response head went to the client: no more replies
+	x       *exchange
+	cc      *clientConn
+	fe, be  []filter.Filter // the chains the stream runs (be once routed)
+	started []filterEntry   // frontend filters first, in chain order
+	req     fieldsView
+	resp    fieldsView
+	hasResp bool // the response head exists (ResponseHeaders is not nil)
+	// headSent: the response head went to the client, no more replies.
+	// Written under mu (Reply reads it from the filters' goroutines).
+	headSent bool
 	// Request body (readBody): what the chain let through and the client
 	// has not been sent yet, and whether the chain saw the body's end.
 	pending  []byte
@@ -171,12 +173,12 @@ func (x *exchange) endFilters() {
 	clear(fr.started)
 	fr.started = fr.started[:0]
 	fr.fe, fr.be = nil, nil
-	fr.hasResp, fr.headSent, fr.holding, fr.reqEnded = false, false, false, false
+	fr.hasResp, fr.holding, fr.reqEnded = false, false, false
 	fr.filtersBody, fr.reqSent = false, false
 	fr.pending = nil
 	fr.held = h1.Response{}
 	fr.mu.Lock()
-	fr.resumed, fr.reply, fr.closed = false, nil, false
+	fr.resumed, fr.reply, fr.closed, fr.headSent = false, nil, false, false
 	fr.mu.Unlock()
 	select {
 	case <-fr.wake:
@@ -312,6 +314,14 @@ func (fr *filterRun) wait(response bool) filterAction {
 			return actClose
 		}
 	}
+}
+
+// markHeadSent records that the response head goes to the client: from
+// now on Reply, which a filter may call from any goroutine, fails.
+func (fr *filterRun) markHeadSent() {
+	fr.mu.Lock()
+	fr.headSent = true
+	fr.mu.Unlock()
 }
 
 // signal wakes the stream if it waits.
@@ -959,7 +969,7 @@ func (x *exchange) sendHead(cc *clientConn, resp *h1.Response, raw, body []byte,
 		return x.fr.writeHead(cc, x, resp, raw, body, end)
 	}
 	if resp.Body == h1.BodyNone {
-		fr.headSent = true
+		fr.markHeadSent()
 		return x.fr.writeHead(cc, x, resp, raw, body, end)
 	}
 	fr.hold(resp)
@@ -1008,7 +1018,8 @@ func (x *exchange) sendBody(cc *clientConn, p []byte, end bool) error {
 		h.Body = h1.BodyChunked
 	}
 	fr.heldFields = h.Fields[:0]
-	fr.holding, fr.headSent = false, true
+	fr.holding = false
+	fr.markHeadSent()
 	x.txn.RespEdited = true
 	return x.fr.writeHead(cc, x, h, nil, out, end)
 }
