@@ -289,6 +289,29 @@ func TestFilter_Chain(t *testing.T) {
 			},
 			path: "/pause",
 			want: want{status: 200, fields: map[string]string{"x-got-filter": "resumed"}, term: "--"}},
+		{name: "pause at the body's end, resumed from another goroutine",
+			back: &testFilter{
+				reqBody: func(t *testStream, b filter.Body, end bool) filter.Status {
+					if !end {
+						return filter.Pause
+					}
+					go func() {
+						time.Sleep(10 * time.Millisecond)
+						t.s.Resume()
+					}()
+					return filter.Pause
+				},
+				respBody: func(t *testStream, b filter.Body, end bool) filter.Status {
+					if !end {
+						return filter.Pause
+					}
+					b.Replace(0, 0, []byte("<"))
+					go t.s.Resume()
+					return filter.Pause
+				},
+			},
+			method: "POST", path: "/echo", body: "held",
+			want: want{status: 200, body: "<held", term: "--", contLen: 5}},
 		{name: "body rewrite both ways with the length fixed",
 			front: &testFilter{
 				reqBody: bufferUntilEnd(func(b filter.Body) {
