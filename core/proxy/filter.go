@@ -1011,11 +1011,17 @@ func (x *exchange) sendBody(cc *clientConn, p []byte, end bool) error {
 	}
 	h := &fr.held
 	h.Fields = delField(delField(h.Fields, []byte("content-length")), []byte("transfer-encoding"))
-	if end {
+	switch {
+	case end:
 		h.Body, h.ContentLength = h1.BodyLength, int64(len(out))
 		h.Fields = append(h.Fields, h1.Field{Name: []byte("content-length"), Value: x.txn.Keep(strconv.AppendInt(x.name[:0], h.ContentLength, 10))})
-	} else {
-		h.Body = h1.BodyChunked
+	case x.fr.passChunks() && x.txn.Req.Minor == 0:
+		// An HTTP/1.0 client knows no chunks: the body ends with the
+		// connection.
+		h.Body = h1.BodyUntilClose
+		x.txn.Req.KeepAlive = false
+	default:
+		h.Body = h1.BodyChunked // the HTTP/1.1 front frames it; HTTP/2 needs no length
 	}
 	fr.heldFields = h.Fields[:0]
 	fr.holding = false

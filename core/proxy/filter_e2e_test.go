@@ -158,6 +158,11 @@ func filterUpstream(t *testing.T) (addr string, hits *atomic.Int64) {
 		h.Set("x-got-filter", r.Header.Get("x-filter"))
 		h.Set("x-got-auth", r.Header.Get("x-auth"))
 		h.Set("x-got-length", strconv.FormatInt(r.ContentLength, 10))
+		if r.URL.Path == "/halves" { // 100 bytes in two writes
+			w.Write(bytes.Repeat([]byte("h"), 50))
+			w.(http.Flusher).Flush()
+			body = bytes.Repeat([]byte("h"), 50)
+		}
 		if r.URL.Path == "/big" {
 			// Half of the body, then the rest once the proxy has
 			// closed the connection (or after a while): the first half
@@ -552,6 +557,32 @@ func TestFilter_ClientResetWhilePaused(t *testing.T) {
 	}
 	if hits.Load() != 0 {
 		t.Errorf("the server saw %d requests, want none", hits.Load())
+	}
+	checkLogDone(t, front, back)
+}
+
+// TestFilter_HTTP10Client: a response body that filters see and that does
+// not come whole in one piece reaches an HTTP/1.0 client delimited by the
+// connection's close, never chunked, which HTTP/1.0 does not know.
+func TestFilter_HTTP10Client(t *testing.T) {
+	front := &testFilter{name: "front", respBody: func(_ *testStream, b filter.Body, _ bool) filter.Status {
+		b.Replace(0, len(b.Bytes()), bytes.ToUpper(b.Bytes()))
+		return filter.Continue
+	}}
+	back := &testFilter{name: "back"}
+	up, _ := filterUpstream(t)
+	p := startProxyWith(t, filterConfig, map[string]string{"up": up, "h2": "false"},
+		BuildOptions{Filters: testResolver{"front": front, "back": back}})
+	out := rawExchange(t, p.addr("web"), "GET /halves HTTP/1.0\r\nHost: a.test\r\n\r\n")
+	head, body, ok := strings.Cut(out, "\r\n\r\n")
+	if !ok || !strings.HasPrefix(out, "HTTP/1.0 200 ") && statusOf(out) != 200 {
+		t.Fatalf("response %q", out)
+	}
+	if strings.Contains(strings.ToLower(head), "transfer-encoding") {
+		t.Errorf("a chunked response to an HTTP/1.0 client:\n%s", head)
+	}
+	if want := strings.Repeat("H", 100); body != want {
+		t.Errorf("body %q, want %q", body, want)
 	}
 	checkLogDone(t, front, back)
 }
