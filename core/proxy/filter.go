@@ -91,7 +91,8 @@ type filterRun struct {
 	started []filterEntry   // frontend filters first, in chain order
 	req     fieldsView
 	resp    fieldsView
-	hasResp bool // the response head exists (ResponseHeaders is not nil)
+	body    bodyView // the body of the callback in progress (runBody)
+	hasResp bool     // the response head exists (ResponseHeaders is not nil)
 	// headSent: the response head went to the client, no more replies.
 	// Written under mu (Reply reads it from the filters' goroutines).
 	headSent bool
@@ -734,12 +735,12 @@ func delField(fs []h1.Field, name []byte) []h1.Field {
 }
 
 // bodyView is the body a body callback sees.
-type bodyView struct{ b *[]byte }
+type bodyView struct{ data []byte }
 
-func (v *bodyView) Bytes() []byte { return *v.b }
+func (v *bodyView) Bytes() []byte { return v.data }
 
 func (v *bodyView) Replace(off, n int, data []byte) error {
-	b := *v.b
+	b := v.data
 	if off < 0 || n < 0 || off > len(b) {
 		return errors.New("offset out of the body")
 	}
@@ -751,7 +752,7 @@ func (v *bodyView) Replace(off, n int, data []byte) error {
 	nb := make([]byte, 0, len(b)-n+len(data))
 	nb = append(nb, b[:off]...)
 	nb = append(nb, data...)
-	*v.b = append(nb, b[off+n:]...)
+	v.data = append(nb, b[off+n:]...)
 	return nil
 }
 
@@ -770,13 +771,16 @@ func (fr *filterRun) runBody(es []filterEntry, data []byte, end, response bool) 
 			e.buf = append(e.buf, data...)
 			data = e.buf
 		}
-		b := bodyView{b: &data}
+		// The view lives in fr, so that handing it to the filter
+		// allocates nothing; data follows what the filter replaced.
+		fr.body.data = data
 		var st filter.Status
 		if response {
-			st = e.sf.ResponseBody(&b, end)
+			st = e.sf.ResponseBody(&fr.body, end)
 		} else {
-			st = e.sf.RequestBody(&b, end)
+			st = e.sf.RequestBody(&fr.body, end)
 		}
+		data, fr.body.data = fr.body.data, nil
 		if a := fr.pending_(); a != actContinue {
 			return nil, a
 		}
@@ -896,7 +900,8 @@ func (cc *clientConn) primeRequestBody(x *exchange) (stepResult, bool) {
 	x.txn.DelReqHeader([]byte("transfer-encoding"))
 	if fr.reqEnded {
 		req.Body, req.ContentLength = h1.BodyLength, int64(len(fr.pending))
-		x.txn.AddReqHeader([]byte("content-length"), strconv.AppendInt(x.name[:0], req.ContentLength, 10))
+		x.name = strconv.AppendInt(x.name[:0], req.ContentLength, 10)
+		x.txn.AddReqHeader(contentLength, x.name)
 	} else {
 		req.Body = h1.BodyChunked // HTTP/1.1 servers get it chunked; HTTP/2 ones unframed
 	}
@@ -957,6 +962,10 @@ func (cc *clientConn) filterBodyFailed(x *exchange, err error) (res stepResult, 
 	return keepOpen, false
 }
 
+// contentLength is the field name the engine writes when it fixes a
+// filtered body's length (read-only).
+var contentLength = []byte("content-length")
+
 // errBadChunk is a malformed chunked request body.
 var errBadChunk = errors.New("malformed chunked body")
 
@@ -1010,11 +1019,12 @@ func (x *exchange) sendBody(cc *clientConn, p []byte, end bool) error {
 		return nil
 	}
 	h := &fr.held
-	h.Fields = delField(delField(h.Fields, []byte("content-length")), []byte("transfer-encoding"))
+	h.Fields = delField(delField(h.Fields, contentLength), []byte("transfer-encoding"))
 	switch {
 	case end:
 		h.Body, h.ContentLength = h1.BodyLength, int64(len(out))
-		h.Fields = append(h.Fields, h1.Field{Name: []byte("content-length"), Value: x.txn.Keep(strconv.AppendInt(x.name[:0], h.ContentLength, 10))})
+		x.name = strconv.AppendInt(x.name[:0], h.ContentLength, 10)
+		h.Fields = append(h.Fields, h1.Field{Name: contentLength, Value: x.txn.Keep(x.name)})
 	case x.fr.passChunks() && x.txn.Req.Minor == 0:
 		// An HTTP/1.0 client knows no chunks: the body ends with the
 		// connection.
