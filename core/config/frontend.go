@@ -97,6 +97,9 @@ type Frontend struct {
 	// UniqueIDHeader is `unique_id_header`: a request header that carries
 	// the id to the server (http mode; needs unique_id_format).
 	UniqueIDHeader string
+	// Filters is the frontend's HTTP filter chain (`filters`), in order;
+	// http mode only.
+	Filters []Filter
 }
 
 // Capture is one captured header: `{ name: Host, len: 32 }`.
@@ -171,6 +174,7 @@ func (d *decoder) frontend(name, path string, v any) *Frontend {
 	f.ForwardFor = o.inheritForwardFor(ds, f.Mode)
 	f.Forwarded = o.inheritForwarded(ds, f.Mode)
 	f.MonitorURI = o.str("monitor_uri", "")
+	f.Filters = o.filters("filters")
 	f.AcceptProxy = o.boolean("accept_proxy", false)
 	f.TLS = d.frontendTLS(o, f.Mode)
 	f.H2 = d.frontendH2(o, f.Mode)

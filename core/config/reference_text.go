@@ -66,6 +66,7 @@ var keyTexts = map[string]keyText{
 	"frontends.NAME.unique_id_format":          {meaning: "A log format whose value names each request, logged in %ID.", haproxy: "`unique-id-format`", typ: "log format"},
 	"frontends.NAME.unique_id_header":          {meaning: "Request header that carries the unique id to the server.", haproxy: "`unique-id-header`"},
 	"frontends.NAME.defaults":                  {meaning: "The defaults section this frontend takes.", haproxy: "`frontend NAME from DEFAULTS`", typ: "name of a defaults section", def: "default, when defined"},
+	"frontends.NAME.filters":                   {meaning: "The HTTP filter chain (Proxy-Wasm modules), in order: each entry `{ plugin: NAME, config: …, max_body: 1MiB, backends: [NAME…] }` names a plugins entry, the bytes handed to proxy_on_configure (a string as is, a mapping as JSON), the most body bytes buffered while the filter pauses a body (default 1MiB), and the backends its HTTP calls may reach. Request side after the section's http_request rules; response side, in reverse, before its http_response rules.", haproxy: "`filter` (SPOE, Lua filters)", typ: "list of { plugin, config, max_body, backends }"},
 	"frontends.NAME.forward_for":               {meaning: "Add the client address to a header (http mode).", haproxy: "`option forwardfor`"},
 	"frontends.NAME.forward_for.except":        {meaning: "Client prefixes not added.", haproxy: "`option forwardfor except NET`"},
 	"frontends.NAME.forward_for.header":        {meaning: "Header name.", haproxy: "`option forwardfor header NAME`"},
@@ -115,6 +116,7 @@ var keyTexts = map[string]keyText{
 	"backends.NAME.forward_for.header":         {meaning: "Header name.", haproxy: "`option forwardfor header NAME`"},
 	"backends.NAME.forwarded":                  {meaning: "Add an RFC 7239 Forwarded field (http mode).", haproxy: "`option forwarded` (2.7+)"},
 	"backends.NAME.hash_type":                  {meaning: "How hash-based algorithms (source, uri, hdr) map a hash to a server.", haproxy: "`hash-type`"},
+	"backends.NAME.filters":                    {meaning: "The HTTP filter chain (Proxy-Wasm modules), in order: each entry `{ plugin: NAME, config: …, max_body: 1MiB, backends: [NAME…] }` names a plugins entry, the bytes handed to proxy_on_configure (a string as is, a mapping as JSON), the most body bytes buffered while the filter pauses a body (default 1MiB), and the backends its HTTP calls may reach. Request side after the section's http_request rules; response side, in reverse, before its http_response rules.", haproxy: "`filter` (SPOE, Lua filters)", typ: "list of { plugin, config, max_body, backends }"},
 	"backends.NAME.health_check":               {meaning: "Active checks of the servers: `true` (TCP) or a mapping; absent, every server is taken as up.", haproxy: "`check`, `option httpchk`", typ: "boolean, or mapping"},
 	"backends.NAME.health_check.expect":        {meaning: "What a healthy HTTP answer is.", haproxy: "`http-check expect`"},
 	"backends.NAME.health_check.expect.status": {meaning: "Healthy status codes: a code, a range or a comma-separated list.", haproxy: "`http-check expect status`"},
@@ -188,6 +190,7 @@ var keyTexts = map[string]keyText{
 	// plugins
 	"plugins":                    {meaning: "WebAssembly plugins, by name.", haproxy: "`lua-load` (Lua, not WebAssembly)"},
 	"plugins.NAME.call_timeout":  {meaning: "Deadline of one call into the plugin; none disables it (for trusted plugins only: a looping plugin then holds its stream).", haproxy: "`tune.lua.session-timeout`", typ: "duration, or none"},
+	"plugins.NAME.vm_config":     {meaning: "Proxy-Wasm plugins: the bytes handed to proxy_on_vm_start (a string as is, a mapping as JSON).", haproxy: "—", typ: "string, or mapping"},
 	"plugins.NAME.config":        {meaning: "Free-form mapping handed to the plugin at load, with YAML's types.", haproxy: "—", typ: "mapping"},
 	"plugins.NAME.env":           {meaning: "Environment the plugin sees when granted one.", haproxy: "—", typ: "mapping of names to strings"},
 	"plugins.NAME.file":          {meaning: "The .wasm module (required), relative to the configuration.", haproxy: "`lua-load FILE`"},

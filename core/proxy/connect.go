@@ -50,11 +50,7 @@ func (cc *clientConn) acquire(x *exchange, be *Backend, avoid *backend.Server) e
 
 // releaseServer gives back the stream's slot, if it holds one.
 func (cc *clientConn) releaseServer(x *exchange, be *Backend) {
-	if x.h2 != nil {
-		x.sconn.Store(nil)
-	} else {
-		cc.sconn.Store(nil)
-	}
+	x.fr.serverConn(cc, x).Store(nil)
 	if x.srv != nil {
 		cc.dropPrivate(x.srv)
 		be.Release(x.srv)
@@ -163,13 +159,9 @@ func (cc *clientConn) connect(x *exchange, be *Backend, fresh bool) (*backend.Se
 // a slot as others were being closed) is closed here instead: either this
 // check or the closing loop sees the other.
 func (cc *clientConn) track(x *exchange, sc *backend.ServerConn) error {
-	if x.h2 != nil {
-		x.sconn.Store(sc)
-		if x.h2.Err() != nil { // reset before closeServerConn could see the connection
-			sc.Close()
-		}
-	} else {
-		cc.sconn.Store(sc)
+	x.fr.serverConn(cc, x).Store(sc)
+	if x.fr.clientErr(x) != nil { // an HTTP/2 reset before closeServerConn could see the connection
+		sc.Close()
 	}
 	if cc.p.killed() {
 		sc.Close()

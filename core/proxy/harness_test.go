@@ -60,16 +60,22 @@ type testProxy struct {
 // proxy, and stops it when the test ends.
 func startProxy(t testing.TB, yaml string, vars map[string]string, build ...BuildOptions) *testProxy {
 	t.Helper()
+	var bo BuildOptions
+	if len(build) > 0 {
+		bo = build[0]
+	}
+	return startProxyWith(t, yaml, vars, bo)
+}
+
+// startProxyWith is startProxy with build options (plugins, filters).
+func startProxyWith(t testing.TB, yaml string, vars map[string]string, bo BuildOptions) *testProxy {
+	t.Helper()
 	for k, v := range vars {
 		yaml = strings.ReplaceAll(yaml, "{{"+k+"}}", v)
 	}
 	cfg, err := config.Load(config.Sources{YAML: []byte(yaml)})
 	if err != nil {
 		t.Fatalf("config: %v", err)
-	}
-	var bo BuildOptions
-	if len(build) > 0 {
-		bo = build[0]
 	}
 	g, err := Build(cfg, bo)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 func (cc *clientConn) serveTCP() {
 	fe := cc.fe
 	x := exchangePool.Get().(*exchange)
+	x.fr = theTCPFront
 	defer func() { x.reset(); exchangePool.Put(x) }()
 	start := time.Now()
 	strm := &x.strm

@@ -30,10 +30,7 @@ func clientCause(err error) session.Cause {
 // client), so it is the client's abort: no 502, no failure for the
 // server's health, no 5xx in the backend's counts.
 func (x *exchange) clientGone() (session.Cause, bool) {
-	if x.h2 == nil {
-		return session.CauseNone, false
-	}
-	err := x.h2.Err()
+	err := x.fr.clientErr(x)
 	if err == nil {
 		return session.CauseNone, false
 	}
