@@ -77,7 +77,7 @@ type Frontend struct {
 	captureReq, captureRes []config.Capture
 	uniqueID               *logfmt.Format // unique_id_format; nil: none
 	uniqueIDHeader         []byte
-	filters []filter.Filter // the HTTP filter chain (filter.go); nil when none
+	filters                []filter.Filter // the HTTP filter chain (filter.go); nil when none
 
 	Stats stats.Counters
 	cur   atomic.Int64
