@@ -214,11 +214,6 @@ func (in *instance) Eval(ctx *fetch.Ctx, src []byte) (sample.Value, error) {
 	return v, nil
 }
 
-// Encode returns the byte form of v that the ABIs use: integers and
-// booleans as 8 bytes little-endian, addresses as 4 or 16 bytes, strings
-// and binaries as they are. The bytes are valid until the next Encode.
-func (in *instance) Encode(v sample.Value) []byte { return in.encode(v) }
-
 // Errors of Instance.Eval.
 var (
 	ErrExpr     = errors.New("invalid sample expression")
@@ -307,3 +302,14 @@ func noMarker(cm wazero.CompiledModule, flavours []Flavour) string {
 	}
 	return msg
 }
+
+// SourceOf returns the client address a call on behalf of ctx is
+// attributed to by the quarantine (an IPv6 client's /64).
+func SourceOf(ctx *fetch.Ctx) netip.Addr { return sourceOf(ctx) }
+
+// InstancesMax returns the plugin's instances.max.
+func (p *Plugin) InstancesMax() int { return p.cfg.InstancesMax }
+
+// AllowLog says whether a guest log line may be written now: the plugin's
+// lines share one rate limit (HostOptions.LogRate, LogBurst).
+func (p *Plugin) AllowLog() bool { return p.limiter.allow(time.Now()) }
