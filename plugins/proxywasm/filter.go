@@ -202,14 +202,14 @@ func (f *Filter) onError() filter.Status {
 // without a call (on_error fail_open while the plugin is unavailable).
 type passStream struct{}
 
-func (passStream) RequestHeaders(bool) Status              { return filter.Continue }
-func (passStream) RequestBody(filter.Body, bool) Status     { return filter.Continue }
-func (passStream) RequestTrailers() Status                  { return filter.Continue }
-func (passStream) ResponseHeaders(bool) Status             { return filter.Continue }
-func (passStream) ResponseBody(filter.Body, bool) Status    { return filter.Continue }
-func (passStream) ResponseTrailers() Status                 { return filter.Continue }
-func (passStream) Log()                                     {}
-func (passStream) Done()                                    {}
+func (passStream) RequestHeaders(bool) Status            { return filter.Continue }
+func (passStream) RequestBody(filter.Body, bool) Status  { return filter.Continue }
+func (passStream) RequestTrailers() Status               { return filter.Continue }
+func (passStream) ResponseHeaders(bool) Status           { return filter.Continue }
+func (passStream) ResponseBody(filter.Body, bool) Status { return filter.Continue }
+func (passStream) ResponseTrailers() Status              { return filter.Continue }
+func (passStream) Log()                                  {}
+func (passStream) Done()                                 {}
 
 // Status is filter.Status, for short.
 type Status = filter.Status

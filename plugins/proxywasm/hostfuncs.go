@@ -645,11 +645,11 @@ type pairs [][2]string
 
 var errReadOnly = errors.New("an HTTP call's answer is read-only")
 
-func (p pairs) Len() int                        { return len(p) }
-func (p pairs) At(i int) ([]byte, []byte)       { return []byte(p[i][0]), []byte(p[i][1]) }
-func (p pairs) Set(name, value []byte) error    { return errReadOnly }
-func (p pairs) Add(name, value []byte) error    { return errReadOnly }
-func (p pairs) Del(name []byte) error           { return errReadOnly }
+func (p pairs) Len() int                     { return len(p) }
+func (p pairs) At(i int) ([]byte, []byte)    { return []byte(p[i][0]), []byte(p[i][1]) }
+func (p pairs) Set(name, value []byte) error { return errReadOnly }
+func (p pairs) Add(name, value []byte) error { return errReadOnly }
+func (p pairs) Del(name []byte) error        { return errReadOnly }
 func (p pairs) Get(name []byte) ([]byte, bool) {
 	for _, kv := range p {
 		if session.EqualFold([]byte(kv[0]), name) {
