@@ -2,4 +2,4 @@ module github.com/strata-proxy/strata/plugins/proxywasm/testdata/filters
 
 go 1.24
 
-require github.com/proxy-wasm/proxy-wasm-go-sdk v0.0.0-20260105142703-44c7d5847745 // indirect
+require github.com/proxy-wasm/proxy-wasm-go-sdk v0.0.0-20260105142703-44c7d5847745
