@@ -82,7 +82,7 @@ func testHost(t testing.TB, log io.Writer) *plugins.Host {
 		log = io.Discard
 	}
 	h, err := plugins.NewHost(plugins.HostOptions{Samples: fetch.NewRegistry(), CacheDir: cacheDir,
-		Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:   slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Flavours: []plugins.Flavour{Flavour}, LogRate: 1e6, LogBurst: 1e6})
 	if err != nil {
 		t.Fatal(err)
