@@ -313,3 +313,6 @@ func (p *Plugin) InstancesMax() int { return p.cfg.InstancesMax }
 // AllowLog says whether a guest log line may be written now: the plugin's
 // lines share one rate limit (HostOptions.LogRate, LogBurst).
 func (p *Plugin) AllowLog() bool { return p.limiter.allow(time.Now()) }
+
+// VMConfig returns Config.VMConfig (do not modify).
+func (p *Plugin) VMConfig() []byte { return p.cfg.VMConfig }

@@ -72,6 +72,7 @@ type Generation struct {
 	plugins  []*plugins.Plugin
 	counters *counters
 	log      *slog.Logger
+	filters  *FilterResolver
 
 	// versions is set by Versions.Serving when the generation starts
 	// serving; read by the runtime API.
@@ -117,6 +118,7 @@ func Build(ctx context.Context, cfg *config.Config, opt Options) (*Generation, e
 		log = slog.New(slog.DiscardHandler)
 	}
 	g := &Generation{log: log, counters: &counters{}}
+	g.filters = &FilterResolver{g: g}
 	fetches := fetch.NewRegistry()
 	actions := rules.NewActions()
 	bo := proxy.BuildOptions{Fetches: fetches, Actions: actions, Logger: opt.Logger, Stick: opt.Stick}
@@ -150,7 +152,7 @@ func (g *Generation) loadPlugins(ctx context.Context, cfg *config.Config, opt Op
 	}
 	hopts := plugins.HostOptions{
 		Logger: g.log, CacheDir: dir, Samples: fetches, Counters: g.counters,
-		OnFailClosed: g.failClosed,
+		OnFailClosed: g.failClosed, Flavours: flavours,
 	}
 	host, err := plugins.NewHost(hopts)
 	if err != nil && opt.CacheDir == "" && cfg.Global.PluginCache == "" {

@@ -19,8 +19,8 @@ type Config struct {
 	Name string
 	// Plugin is the loaded module (plugins.Host.Load with Flavour).
 	Plugin *plugins.Plugin
-	// VMConfig is handed to proxy_on_vm_start, PluginConfig to
-	// proxy_on_configure.
+	// VMConfig is handed to proxy_on_vm_start (default: the plugin's
+	// vm_config), PluginConfig to proxy_on_configure.
 	VMConfig, PluginConfig []byte
 	// MaxBody is the most body bytes the engine buffers for the filter
 	// (default 1 MiB).
@@ -67,6 +67,9 @@ func New(ctx context.Context, cfg Config) (*Filter, error) {
 	}
 	if cfg.Name == "" {
 		cfg.Name = cfg.Plugin.Name()
+	}
+	if cfg.VMConfig == nil {
+		cfg.VMConfig = cfg.Plugin.VMConfig()
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 1 << 20
