@@ -45,11 +45,7 @@ func TestFilter_C(t *testing.T) {
 	}
 	for _, path := range []string{"/one", "/two"} {
 		req := request(path)
-		s := newStream(req)
-		sf, err := f.NewStream(s)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s, sf := open(t, f, req)
 		if st := sf.RequestHeaders(true); st != filter.Continue {
 			t.Fatalf("request headers: %v", st)
 		}

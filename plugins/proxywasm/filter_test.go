@@ -43,11 +43,7 @@ func TestFilter_Headers(t *testing.T) {
 		t.Errorf("ABI %q, want proxy-wasm 0.2.0", got)
 	}
 	req := request("/a", "x-replace", "old", "x-remove", "bye", "x-new-path", "/b?q=1")
-	s := newStream(req)
-	sf, err := f.NewStream(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, sf := open(t, f, req)
 	if st := sf.RequestHeaders(true); st != filter.Continue {
 		t.Fatalf("request headers: %v", st)
 	}
@@ -112,11 +108,7 @@ func TestNew_ConfigureRefused(t *testing.T) {
 // and rewrites it: upper-cased on the request, appended to on the response.
 func TestFilter_Body(t *testing.T) {
 	f := newFilter(t, "body", Config{}, nil)
-	s := newStream(request("/up", ":method", "POST"))
-	sf, err := f.NewStream(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, sf := open(t, f, request("/up", ":method", "POST"))
 	defer sf.Done()
 	if st := sf.RequestHeaders(false); st != filter.Continue {
 		t.Fatalf("request headers: %v", st)
@@ -147,11 +139,7 @@ func TestFilter_Body(t *testing.T) {
 // A local response (401 with a header) stops the stream at the filter.
 func TestFilter_LocalResponse(t *testing.T) {
 	f := newFilter(t, "auth", Config{PluginConfig: []byte("authz"), Backends: []string{"authz"}}, nil)
-	s := newStream(request("/local"))
-	sf, err := f.NewStream(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, sf := open(t, f, request("/local"))
 	defer sf.Done()
 	if st := sf.RequestHeaders(true); st != filter.Pause {
 		t.Fatalf("request headers: %v, want Pause", st)
@@ -182,11 +170,7 @@ func TestFilter_HTTPCall(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := request("/api", "x-user", tt.user)
-			s := newStream(req)
-			sf, err := f.NewStream(s)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s, sf := open(t, f, req)
 			defer sf.Done()
 			if st := sf.RequestHeaders(true); st != filter.Pause {
 				t.Fatalf("request headers: %v, want Pause", st)
@@ -208,11 +192,7 @@ func TestFilter_HTTPCall(t *testing.T) {
 	t.Run("backend not allowed", func(t *testing.T) {
 		before := authz.count()
 		g := newFilter(t, "auth", Config{PluginConfig: []byte("other"), Backends: []string{"authz"}, Caller: caller}, nil)
-		s := newStream(request("/api", "x-user", "alice"))
-		sf, err := g.NewStream(s)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s, sf := open(t, g, request("/api", "x-user", "alice"))
 		defer sf.Done()
 		if st := sf.RequestHeaders(true); st != filter.Pause {
 			t.Fatalf("request headers: %v", st)
@@ -243,15 +223,12 @@ func sharedValue(key string) []byte {
 func TestFilter_SharedDataCAS(t *testing.T) {
 	f := newFilter(t, "shared", Config{}, func(c *plugins.Config) { c.InstancesMax = 4 })
 	// Four streams open at once force four instances.
-	var open []filter.StreamFilter
+	var held []filter.StreamFilter
 	for range 4 {
-		sf, err := f.NewStream(newStream(request("/warm")))
-		if err != nil {
-			t.Fatal(err)
-		}
-		open = append(open, sf)
+		_, sf := open(t, f, request("/warm"))
+		held = append(held, sf)
 	}
-	for _, sf := range open {
+	for _, sf := range held {
 		sf.Done()
 	}
 	if n := f.p.Stats().Created; n < 4 {
@@ -318,10 +295,7 @@ func TestFilter_SharedQueueAndTick(t *testing.T) {
 	_ = q
 	f := newFilter(t, "shared", Config{}, nil)
 	for _, path := range []string{"/q1", "/q2"} {
-		sf, err := f.NewStream(newStream(request(path)))
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, sf := open(t, f, request(path))
 		sf.RequestHeaders(true)
 		sf.Done()
 	}
@@ -344,11 +318,7 @@ func TestFilter_Properties(t *testing.T) {
 		"request.scheme", "request.headers.x-props", "source.address", "source.port", "destination.address",
 		"destination.port", "connection.id", "connection.mtls", "plugin_name", "plugin_root_id", "plugin_vm_id",
 		"cluster_name", "response.code", "nosuch.thing", "strata.src", "strata.req.hdr(x-one)", "strata.no_such_fetch"}
-	s := newStream(request("/p/q?x=1", "x-props", strings.Join(props, ","), "x-one", "v1"))
-	sf, err := f.NewStream(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, sf := open(t, f, request("/p/q?x=1", "x-props", strings.Join(props, ","), "x-one", "v1"))
 	defer sf.Done()
 	sf.RequestHeaders(true)
 	s.resp = fields(":status", "204")

@@ -440,23 +440,15 @@ func headerEdit(ctx context.Context, s []uint64, op int) {
 // --- stream control ---
 
 func hContinueStream(ctx context.Context, _ api.Module, s []uint64) {
-	v := enter(ctx, s)
-	if v == nil {
-		return
-	}
-	switch {
-	case uint32(s[0]) > streamResponse:
-		ret(s, stBadArgument)
-	case v.cur == nil:
-		ret(s, stNotFound)
-	default:
-		v.cur.paused = false
-		v.cur.s.Resume()
-		ret(s, stOK)
-	}
+	streamControl(ctx, s, filter.Stream.Resume)
 }
 
 func hCloseStream(ctx context.Context, _ api.Module, s []uint64) {
+	streamControl(ctx, s, filter.Stream.Close)
+}
+
+// streamControl ends the effective stream's pause with do (Resume, Close).
+func streamControl(ctx context.Context, s []uint64, do func(filter.Stream)) {
 	v := enter(ctx, s)
 	if v == nil {
 		return
@@ -468,7 +460,7 @@ func hCloseStream(ctx context.Context, _ api.Module, s []uint64) {
 		ret(s, stNotFound)
 	default:
 		v.cur.paused = false
-		v.cur.s.Close()
+		do(v.cur.s)
 		ret(s, stOK)
 	}
 }

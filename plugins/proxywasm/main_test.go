@@ -373,3 +373,14 @@ func (a *authServer) count() int {
 	defer a.mu.Unlock()
 	return a.hits
 }
+
+// open starts a stream of request req on f.
+func open(t testing.TB, f *Filter, req *memFields) (*memStream, filter.StreamFilter) {
+	t.Helper()
+	s := newStream(req)
+	sf, err := f.NewStream(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, sf
+}

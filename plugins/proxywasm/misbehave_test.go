@@ -28,11 +28,7 @@ func TestFilter_TrapInEachCallback(t *testing.T) {
 		for i, phase := range append(phases, "log") {
 			t.Run(onErr.String()+"/"+phase, func(t *testing.T) {
 				f := newFilter(t, "bad", Config{PluginConfig: []byte("trap:" + phase)}, func(c *plugins.Config) { c.OnError = onErr })
-				s := newStream(request("/"))
-				sf, err := f.NewStream(s)
-				if err != nil {
-					t.Fatal(err)
-				}
+				s, sf := open(t, f, request("/"))
 				st := runStream(sf, s, fields(":status", "200"))
 				for j, got := range st {
 					w := filter.Continue
@@ -50,11 +46,7 @@ func TestFilter_TrapInEachCallback(t *testing.T) {
 					t.Errorf("traps %d, want 1", n)
 				}
 				// The next stream gets a fresh instance and passes.
-				s2 := newStream(request("/"))
-				sf2, err := f.NewStream(s2)
-				if err != nil {
-					t.Fatal(err)
-				}
+				_, sf2 := open(t, f, request("/"))
 				if st := sf2.RequestHeaders(true); phase != "request_headers" && st != filter.Continue {
 					t.Errorf("next stream: %v", st)
 				}
@@ -102,11 +94,7 @@ func TestFilter_TrapFailsOnlyItsInstance(t *testing.T) {
 // under fail_closed.
 func TestFilter_PausedStreamOfDeadInstance(t *testing.T) {
 	f := newFilter(t, "bad", Config{PluginConfig: []byte("never")}, nil)
-	s := newStream(request("/"))
-	sf, err := f.NewStream(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, sf := open(t, f, request("/"))
 	defer sf.Done()
 	if st := sf.RequestHeaders(true); st != filter.Pause {
 		t.Fatalf("%v, want Pause", st)
@@ -123,10 +111,7 @@ func TestFilter_PausedStreamOfDeadInstance(t *testing.T) {
 // A loop is stopped at call_timeout; the instance is discarded.
 func TestFilter_Loop(t *testing.T) {
 	f := newFilter(t, "bad", Config{PluginConfig: []byte("loop")}, func(c *plugins.Config) { c.CallTimeout = 50 * time.Millisecond })
-	sf, err := f.NewStream(newStream(request("/")))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, sf := open(t, f, request("/"))
 	if st := sf.RequestHeaders(true); st != filter.Fail {
 		t.Fatalf("%v, want Fail", st)
 	}
@@ -141,10 +126,7 @@ func TestFilter_Loop(t *testing.T) {
 func TestFilter_NeverContinues(t *testing.T) {
 	f := newFilter(t, "bad", Config{PluginConfig: []byte("never")}, nil)
 	for range 2 {
-		sf, err := f.NewStream(newStream(request("/")))
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, sf := open(t, f, request("/"))
 		if st := sf.RequestHeaders(true); st != filter.Pause {
 			t.Fatalf("%v, want Pause", st)
 		}
@@ -161,10 +143,7 @@ func TestFilter_NeverContinues(t *testing.T) {
 func TestFilter_BadPointers(t *testing.T) {
 	f := newFilter(t, "bad", Config{PluginConfig: []byte("badptr")}, nil)
 	req := request("/")
-	sf, err := f.NewStream(newStream(req))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, sf := open(t, f, req)
 	defer sf.Done()
 	if st := sf.RequestHeaders(true); st != filter.Continue {
 		t.Fatalf("%v, want Continue", st)
@@ -197,10 +176,7 @@ func TestNew_TrapInConfigure(t *testing.T) {
 func TestFilter_TrapInTick(t *testing.T) {
 	f := newFilter(t, "bad", Config{PluginConfig: []byte("trap:tick")}, nil)
 	eventually(t, "the ticking instance traps", func() bool { return f.p.Stats().Traps >= 1 })
-	sf, err := f.NewStream(newStream(request("/")))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, sf := open(t, f, request("/"))
 	if st := sf.RequestHeaders(true); st != filter.Continue {
 		t.Errorf("%v, want Continue on a new instance", st)
 	}
