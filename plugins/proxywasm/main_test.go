@@ -29,7 +29,7 @@ import (
 // The test filters, written with the proxy-wasm-go-sdk in the nested
 // module testdata/filters (one main package each), built once per content
 // by TestMain.
-var filterNames = []string{"headers", "body", "auth", "shared", "queue", "props", "bad"}
+var filterNames = []string{"headers", "body", "auth", "shared", "queue", "props", "bad", "addheader"}
 
 var (
 	filterFiles = map[string]string{}
