@@ -84,7 +84,13 @@ func New(ctx context.Context, cfg Config) (*Filter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("filter %s: %w", f.name, err)
 	}
-	f.vms = append(f.vms, v)
+	// The vm's root context may already tick, and a tick may kill it:
+	// f.vms is guarded from here on.
+	f.mu.Lock()
+	if !v.isDead() {
+		f.vms = append(f.vms, v)
+	}
+	f.mu.Unlock()
 	f.p.OnClose(f.Close)
 	return f, nil
 }
@@ -150,6 +156,9 @@ func (f *Filter) pick() (*vm, error) {
 	}
 	var best *vm
 	for _, v := range f.vms {
+		if v.isDead() {
+			continue // being removed
+		}
 		if best == nil || v.load.Load() < best.load.Load() {
 			best = v
 		}
@@ -175,6 +184,9 @@ func (f *Filter) pick() (*vm, error) {
 	if f.closed {
 		go v.retire()
 		return nil, plugins.ErrClosed
+	}
+	if v.isDead() { // its tick failed already
+		return nil, plugins.ErrTrap
 	}
 	f.vms = append(f.vms, v)
 	v.load.Add(1)
