@@ -61,6 +61,9 @@ type Backend struct {
 	// Servers are in the order written; a backend may have none (its
 	// streams then fail with 503, unless a use_service rule answers them).
 	Servers []*Server
+	// Filters is the backend's HTTP filter chain (`filters`), in order;
+	// http mode only.
+	Filters []Filter
 }
 
 // BackendTimeouts is `backends.NAME.timeouts`.
@@ -206,6 +209,7 @@ func (d *decoder) backend(name, path string, v any) *Backend {
 	b.ErrorLimit = o.integer("error_limit", DefaultErrorLimit, 1, 1000000)
 	b.ACLs, b.ACLOrder, b.ACLPath = o.acls("acls")
 	b.HTTPRequest = o.rules("http_request")
+	b.Filters = o.filters("filters")
 	b.HTTPResponse = o.rules("http_response")
 	b.HTTPAfterResponse = o.rules("http_after_response")
 	b.UseService = o.rules("use_service")

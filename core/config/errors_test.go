@@ -58,7 +58,7 @@ func TestLoad_Errors(t *testing.T) {
 			want: []string{`frontends.web.http-request: unknown key; did you mean "http_request"?`}},
 		{name: "unknown key without a suggestion",
 			yaml: minimal + "    zzz: 1\n",
-			want: []string{`backends.app.zzz: unknown key; remove it; valid keys here: acls, balance, error_limit, forward_for, forwarded, hash_type, health_check, http_after_response, http_request, http_response, init_addr, maxconn, mode, observe, pool_max_conn, redispatch, retries, servers, stick, timeouts, use_service`}},
+			want: []string{`backends.app.zzz: unknown key; remove it; valid keys here: acls, balance, error_limit, filters, forward_for, forwarded, hash_type, health_check, http_after_response, http_request, http_response, init_addr, maxconn, mode, observe, pool_max_conn, redispatch, retries, servers, stick, timeouts, use_service`}},
 		{name: "unknown top-level key",
 			yaml: minimal + "backend: {}\n",
 			want: []string{`backend: unknown key; did you mean "backends"?`}},

@@ -67,6 +67,9 @@ type Frontend struct {
 	// H2 tunes HTTP/2 and enables cleartext h2c (`h2`); nil keeps the
 	// defaults: HTTP/2 over TLS when tls.alpn offers h2, no h2c.
 	H2 *FrontendH2
+	// Filters is the frontend's HTTP filter chain (`filters`), in order;
+	// http mode only.
+	Filters []Filter
 }
 
 // FrontendTimeouts is `frontends.NAME.timeouts`.
@@ -139,6 +142,7 @@ func (d *decoder) frontend(name, path string, v any) *Frontend {
 	f.DefaultBackend = o.str("default_backend", "")
 	f.ForwardFor = o.forwardFor("forward_for")
 	f.Forwarded = o.boolean("forwarded", false)
+	f.Filters = o.filters("filters")
 	f.AcceptProxy = o.boolean("accept_proxy", false)
 	f.TLS = d.frontendTLS(o, f.Mode)
 	f.H2 = d.frontendH2(o, f.Mode)

@@ -16,6 +16,10 @@ type Plugin struct {
 	// Config is handed to the plugin as is: the one place where YAML
 	// types are kept (a value set by STRATA_… or --set is a string).
 	Config map[string]any
+	// VMConfig is given to a Proxy-Wasm module's VM at start
+	// (`vm_config`, on_vm_start): a string as is, a mapping as JSON; nil
+	// when absent.
+	VMConfig []byte
 	// InstancesMin and InstancesMax bound the instance pool
 	// (`instances: { min, max }`); defaults 1 and 16.
 	InstancesMin, InstancesMax int
@@ -58,6 +62,7 @@ func (d *decoder) plugin(name, path string, v any) *Plugin {
 	default:
 		d.errorf(cp, "write key: value pairs for the plugin", "expected a mapping, got %s", describe(cv))
 	}
+	p.VMConfig = d.blob(o, "vm_config")
 	in := o.sub("instances")
 	p.InstancesMin = in.integer("min", DefaultPluginInstancesMin, 0, 4096)
 	p.InstancesMax = in.integer("max", max(DefaultPluginInstancesMax, p.InstancesMin), 1, 4096)

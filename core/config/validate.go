@@ -100,6 +100,7 @@ func (d *decoder) validate(c *Config) {
 		d.errorf(joinPath(b.Path, "stick.table"), refFix("stick table", b.Stick.Table, tableNames), "no stick table named %s", quote(b.Stick.Table))
 	}
 
+	d.validateFilters(c, backendNames, backends)
 	d.checkAddresses(c)
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/strata-proxy/strata/core/backend"
 	"github.com/strata-proxy/strata/core/config"
 	"github.com/strata-proxy/strata/core/fetch"
+	"github.com/strata-proxy/strata/core/filter"
 	"github.com/strata-proxy/strata/core/h1"
 	"github.com/strata-proxy/strata/core/rules"
 	"github.com/strata-proxy/strata/core/sample"
@@ -65,6 +66,8 @@ type Frontend struct {
 
 	h2 h2Frontend // HTTP/2 settings (h2.go)
 
+	filters []filter.Filter // the HTTP filter chain (filter.go); nil when none
+
 	Stats stats.Counters
 	cur   atomic.Int64
 	// slots counts the connections against MaxConn (maxconn.go); shared
@@ -82,6 +85,8 @@ type Backend struct {
 	serviceEntries                       []*routeEntry // as Frontend's
 	ForwardFor                           *config.ForwardFor
 	Forwarded                            bool
+
+	filters []filter.Filter // the HTTP filter chain (filter.go); nil when none
 }
 
 // backendSpec translates a configured backend for the backend package.
@@ -140,6 +145,9 @@ type BuildOptions struct {
 	// Tracer, when set, replaces the tracer global.tracing would make
 	// (tests and benchmarks); the generation shuts it down when it closes.
 	Tracer *telemetry.Tracer
+	// Filters builds the filters of frontends' and backends' filter
+	// chains (filter.go); nil: a configuration with filters is refused.
+	Filters FilterResolver
 }
 
 // Build compiles cfg into a Generation. It reports every error it finds,
@@ -199,6 +207,7 @@ func Build(cfg *config.Config, opt BuildOptions) (*Generation, error) {
 		be.HTTPResponse = g.compileSet(rules.HTTPResponse, bc.HTTPResponse, env, fail)
 		be.HTTPAfter = g.compileSet(rules.HTTPAfterResponse, bc.HTTPAfterResponse, env, fail)
 		be.UseService, be.serviceEntries = g.compileRouted(rules.UseService, bc.UseService, env, http, fail, g.checkService)
+		be.filters = g.buildChain(bc.Filters, opt.Filters, fail)
 		g.Backends = append(g.Backends, be)
 		g.backends[bc.Name] = be
 	}
@@ -231,6 +240,7 @@ func Build(cfg *config.Config, opt BuildOptions) (*Generation, error) {
 		if fc.DefaultBackend != "" {
 			fe.Default = g.backends[fc.DefaultBackend]
 		}
+		fe.filters = g.buildChain(fc.Filters, opt.Filters, fail)
 		g.Frontends = append(g.Frontends, fe)
 	}
 	errs = append(errs, g.buildStickOn(cfg)...)

@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -119,6 +118,7 @@ func (cc *clientConn) serveH2Stream(s *h2.Stream) {
 	}()
 	x := exchangePool.Get().(*exchange)
 	x.h2 = s
+	x.fr = theH2Front
 	if x.abortServer == nil {
 		x.abortServer = x.closeServerConn // bound once per pooled exchange
 	}
@@ -186,7 +186,7 @@ func (x *exchange) h2Request(r *h2.Request) int {
 	if r.Path == "" || r.Path[0] != '/' && r.Path != "*" || !validTargetBytes(r.Path) {
 		return 400
 	}
-	b := x.slabFor(len(r.Method)+len(r.Path)+len("host")+len(r.Authority)+len("transfer-encoding")+len("chunked"), r.Fields)
+	b := x.slabFor(len(r.Method)+len(r.Path)+len("host")+len(r.Authority), r.Fields)
 	add := b.add
 	req := &x.txn.Req
 	req.Reset()
@@ -226,9 +226,9 @@ func (x *exchange) h2Request(r *h2.Request) int {
 	case r.ContentLength >= 0:
 		req.Body, req.ContentLength = h1.BodyLength, r.ContentLength
 	default:
-		// A body of unknown length goes to the server chunked.
+		// A body of unknown length: an HTTP/1.1 server gets it chunked
+		// (forwardH2 says so in the head it writes).
 		req.Body = h1.BodyChunked
-		req.Fields = append(req.Fields, h1.Field{Name: add("transfer-encoding"), Value: add("chunked")})
 	}
 	x.h2buf = *b
 	x.strm.BytesIn += int64(len(*b))
@@ -279,6 +279,9 @@ func (cc *clientConn) forwardH2(x *exchange, be *Backend) stepResult {
 	strm, req := &x.strm, &x.txn.Req
 	cc.traceAttempt(x, be) // traceparent (telemetry.go)
 	x.out = h1.AppendRequestHead(x.out[:0], req)
+	if req.Body == h1.BodyChunked && h1.Count(req.Fields, "transfer-encoding") == 0 {
+		x.out = appendChunkedField(x.out)
+	}
 	// A request without a body is all here to be sent again; a body is
 	// kept as it is read while it fits in one buffer (bodyCopy).
 	replayable := req.Body == h1.BodyNone
@@ -364,7 +367,7 @@ func (cc *clientConn) sendH2Body(x *exchange, sc *backend.ServerConn, bc *bodyCo
 	defer transport.PutBuf(bp)
 	buf := *bp
 	for {
-		n, err := x.h2.Read(buf[chunkRoom : len(buf)-2])
+		n, err := x.readBody(cc, buf[chunkRoom:len(buf)-2])
 		if n > 0 {
 			bc.add(buf[chunkRoom : chunkRoom+n])
 			out := buf[chunkRoom : chunkRoom+n]
@@ -381,6 +384,9 @@ func (cc *clientConn) sendH2Body(x *exchange, sc *backend.ServerConn, bc *bodyCo
 		}
 		if err != nil {
 			sc.Close()
+			if res, ok := cc.filterBodyFailed(x, err); ok {
+				return res, false, false
+			}
 			strm.Term.Set(clientCause(err), session.PhaseData)
 			return closeConn, false, false
 		}
@@ -470,10 +476,37 @@ func (x *exchange) h2Fields(fields []h1.Field, drop string) []hpack.HeaderField 
 		if hopByHop && connectionNamed(fields, f.Name) || drop != "" && session.EqualFold(f.Name, []byte(drop)) {
 			continue
 		}
-		fs = append(fs, hpack.HeaderField{Name: strings.ToLower(string(f.Name)), Value: string(f.Value)})
+		fs = append(fs, hpack.HeaderField{Name: x.h2Name(f.Name), Value: string(f.Value)})
 	}
 	x.h2fields = fs[:0]
 	return fs
+}
+
+// commonNames are field names HTTP/2 heads carry often, lowercase: a name
+// among them costs no allocation (h2Name). The strings must not alias
+// reused buffers, as the HPACK encoder's table keeps them.
+var commonNames = [...]string{
+	"content-length", "content-type", "date", "server", "cache-control",
+	"etag", "last-modified", "location", "set-cookie", "vary", "expires",
+	"accept-ranges", "content-encoding", "age", "x-forwarded-for", "forwarded",
+	"user-agent", "accept", "accept-encoding", "accept-language", "cookie",
+	"authorization", "referer", "traceparent", "tracestate",
+}
+
+// h2Name returns an HTTP/1.1 field name lowercased, as HTTP/2 writes it.
+func (x *exchange) h2Name(name []byte) string {
+	for _, c := range commonNames {
+		if len(c) == len(name) && session.EqualFold(name, []byte(c)) {
+			return c
+		}
+	}
+	x.name = append(x.name[:0], name...)
+	for i, c := range x.name {
+		if 'A' <= c && c <= 'Z' {
+			x.name[i] = c + 'a' - 'A'
+		}
+	}
+	return string(x.name)
 }
 
 // connectionNamed reports whether a Connection field lists name.
@@ -511,34 +544,12 @@ func (x *exchange) writeH2Body(p []byte, done bool) error {
 	return nil
 }
 
-// replyH2 sends a reply the proxy built as HTTP/1.1 bytes (error pages,
-// deny, return, redirect, services) as an HTTP/2 response.
-func (cc *clientConn) replyH2(x *exchange, raw []byte) stepResult {
-	resp := &x.txn.Resp
-	if err := h1.ParseResponse(resp, raw, &replyLimits, x.txn.Req.Method); err != nil {
-		x.strm.Term.Set(session.CauseInternal, session.PhaseLast)
-		return closeConn
-	}
-	var body []byte
-	if resp.Body == h1.BodyLength {
-		body = raw[resp.HeadLen:]
-	}
-	if err := x.writeH2Response(resp, body); err != nil {
-		x.strm.Term.Set(clientCause(err), session.PhaseLast)
-	}
-	resp.Reset()
-	return closeConn
-}
-
-// replyLimits bound nothing the proxy builds itself.
-var replyLimits = h1.Limits{MaxRequestLine: 8192, MaxHeadBytes: 1 << 20, MaxHeaders: 10000}
-
 // scanChunked delimits a piece of a chunked response body: n bytes of p
 // belong to it, and content is what the client gets — p[:n] itself for an
 // HTTP/1.1 client, which gets the chunks as they are, the chunk data for
 // an HTTP/2 one.
 func (x *exchange) scanChunked(p []byte) (n int, done bool, content []byte, err error) {
-	if x.h2 == nil {
+	if x.passChunks() {
 		n, done, err = x.chunk.Scan(p)
 		return n, done, p[:n], err
 	}

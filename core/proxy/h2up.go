@@ -186,14 +186,14 @@ var errH2Retry = errors.New("retry on another connection")
 func (cc *clientConn) forwardToH2(x *exchange, be *Backend) stepResult {
 	strm := &x.strm
 	buffered := -1 // request body bytes sent from the client buffer; -1: streamed
-	if x.h2 == nil {
+	if !x.streamed() {
 		if body, complete, _, err := cc.requestBodyInBuffer(x); err == nil && complete {
 			buffered = len(body)
 		}
 	}
 	replay := buffered >= 0 || x.txn.Req.Body == h1.BodyNone
 	var bc *bodyCopy // an HTTP/2 client's body, kept as it is sent
-	if !replay && x.h2 != nil {
+	if !replay && x.streamed() {
 		bc = &bodyCopy{bp: transport.GetBuf(), ok: true}
 		defer transport.PutBuf(bc.bp)
 	}
@@ -373,22 +373,15 @@ func (cc *clientConn) exchangeH2(x *exchange, be *Backend, replay bool, buffered
 
 // writeInterim relays a 1xx response to the client.
 func (cc *clientConn) writeInterim(x *exchange, r *h2.ClientResponse) error {
-	resp := &x.txn.Resp
 	x.h2Response(r, &x.txn.Req)
-	if x.h2 != nil {
-		return x.writeH2Head(resp, false)
-	}
-	x.out = h1.AppendResponseHead(x.out[:0], resp)
-	_, err := cc.c.Write(x.out)
-	x.strm.BytesOut += int64(len(x.out))
-	return err
+	return x.fr.writeHead(cc, x, &x.txn.Resp, nil, nil, false)
 }
 
 // h2Response makes an HTTP/2 response head the transaction's HTTP/1.1
 // one, in one slab of storage owned by the exchange, framed for the
 // client: an HTTP/1.1 client gets a body of unknown length chunked.
 func (x *exchange) h2Response(r *h2.ClientResponse, req *h1.Request) {
-	b := x.slabFor(len("transfer-encoding")+len("chunked"), r.Fields)
+	b := x.slabFor(0, r.Fields)
 	add := b.add
 	resp := &x.txn.Resp
 	resp.Reset()
@@ -403,9 +396,8 @@ func (x *exchange) h2Response(r *h2.ClientResponse, req *h1.Request) {
 		resp.Body = h1.BodyNone
 	case r.ContentLength >= 0:
 		resp.Body, resp.ContentLength = h1.BodyLength, r.ContentLength
-	case x.h2 == nil && req.Minor == 1:
-		resp.Body = h1.BodyChunked
-		resp.Fields = append(resp.Fields, h1.Field{Name: add("transfer-encoding"), Value: add("chunked")})
+	case x.fr.passChunks() && req.Minor == 1:
+		resp.Body = h1.BodyChunked // the HTTP/1.1 front frames it (front.go)
 	default:
 		// An HTTP/1.0 client learns the end from the close.
 		resp.Body = h1.BodyUntilClose
@@ -418,25 +410,12 @@ func (x *exchange) h2Response(r *h2.ClientResponse, req *h1.Request) {
 // from the server's stream.
 func (cc *clientConn) relayH2Body(x *exchange, cs *h2.ClientStream, noBody bool) stepResult {
 	strm, resp := &x.strm, &x.txn.Resp
-	keep := x.txn.Req.KeepAlive && resp.Body != h1.BodyUntilClose
-	if x.h2 == nil && keep && cc.p.draining.Load() {
-		x.txn.SetRespHeader([]byte("connection"), []byte("close"))
-		keep = false
-	}
-	var err error
-	if x.h2 != nil {
-		err = x.writeH2Head(resp, noBody)
-	} else {
-		x.out = h1.AppendResponseHead(x.out[:0], resp)
-		_, err = cc.c.Write(x.out)
-		strm.BytesOut += int64(len(x.out))
-	}
-	if err != nil {
+	keep := x.fr.manageConnection(cc, x, resp, true)
+	if err := x.sendHead(cc, resp, nil, nil, noBody); err != nil {
 		cs.Reset(http2.ErrCodeCancel)
 		strm.Term.Set(clientCause(err), session.PhaseData)
 		return closeConn
 	}
-	chunked := resp.Body == h1.BodyChunked
 	x.txn.ForgetResponse()
 	if noBody {
 		cs.Reset(http2.ErrCodeCancel) // a HEAD or 304 body, if the server sends one, is not wanted
@@ -449,23 +428,12 @@ func (cc *clientConn) relayH2Body(x *exchange, cs *h2.ClientStream, noBody bool)
 	defer transport.PutBuf(bp)
 	buf := *bp
 	for {
-		n, rerr := cs.Read(buf[chunkRoom : len(buf)-2])
+		n, rerr := cs.Read(buf)
 		if x.upTimer != nil {
 			x.upTimer.Reset(x.upTimeout)
 		}
 		if n > 0 {
-			var werr error
-			if x.h2 != nil {
-				werr = x.writeH2Body(buf[chunkRoom:chunkRoom+n], false)
-			} else {
-				out := buf[chunkRoom : chunkRoom+n]
-				if chunked {
-					out = frameChunk(buf, n)
-				}
-				_, werr = cc.c.Write(out)
-				strm.BytesOut += int64(len(out))
-			}
-			if werr != nil {
+			if werr := x.sendBody(cc, buf[:n], false); werr != nil {
 				cs.Reset(http2.ErrCodeCancel)
 				strm.Term.Set(clientCause(werr), session.PhaseData)
 				return closeConn
@@ -488,14 +456,7 @@ func (cc *clientConn) relayH2Body(x *exchange, cs *h2.ClientStream, noBody bool)
 			return closeConn
 		}
 	}
-	var err2 error
-	if x.h2 != nil {
-		err2 = x.writeH2Body(nil, true)
-	} else if chunked {
-		_, err2 = cc.c.Write([]byte("0\r\n\r\n"))
-		strm.BytesOut += 5
-	}
-	if err2 != nil {
+	if err2 := x.sendBody(cc, nil, true); err2 != nil {
 		strm.Term.Set(clientCause(err2), session.PhaseData)
 		return closeConn
 	}
@@ -519,6 +480,9 @@ func (cc *clientConn) sendBodyToH2(x *exchange, cs *h2.ClientStream, buffered in
 	fail := func(err error, client bool) (stepResult, bool, bool) {
 		cs.Reset(http2.ErrCodeCancel)
 		if client {
+			if res, ok := cc.filterBodyFailed(x, err); ok {
+				return res, false, false
+			}
 			if transport.IsTimeout(err) {
 				strm.Term.Set(session.CauseClientTimeout, session.PhaseHeaders) // HAProxy's cH: waiting for the body, before any response
 				return cc.replyError(x, 408), false, false
@@ -535,7 +499,7 @@ func (cc *clientConn) sendBodyToH2(x *exchange, cs *h2.ClientStream, buffered in
 		strm.Term.Set(session.CauseServerAbort, session.PhaseData)
 		return cc.replyError(x, 502), false, false
 	}
-	if x.h2 != nil {
+	if x.streamed() {
 		if bc.canReplay() && bc.n > 0 { // a retry: what was read before goes first
 			if _, err := cs.Write((*bc.bp)[:bc.n]); err != nil {
 				return fail(err, false)
@@ -544,7 +508,7 @@ func (cc *clientConn) sendBodyToH2(x *exchange, cs *h2.ClientStream, buffered in
 		bp := transport.GetBuf()
 		defer transport.PutBuf(bp)
 		for {
-			n, err := x.h2.Read(*bp)
+			n, err := x.readBody(cc, *bp)
 			if n > 0 {
 				bc.add((*bp)[:n])
 				if _, werr := cs.Write((*bp)[:n]); werr != nil {

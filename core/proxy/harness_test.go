@@ -63,6 +63,12 @@ type testProxy struct {
 // builds and starts a proxy, and stops it when the test ends.
 func startProxy(t testing.TB, yaml string, vars map[string]string) *testProxy {
 	t.Helper()
+	return startProxyWith(t, yaml, vars, BuildOptions{})
+}
+
+// startProxyWith is startProxy with build options (plugins, filters).
+func startProxyWith(t testing.TB, yaml string, vars map[string]string, bo BuildOptions) *testProxy {
+	t.Helper()
 	for k, v := range vars {
 		yaml = strings.ReplaceAll(yaml, "{{"+k+"}}", v)
 	}
@@ -70,7 +76,7 @@ func startProxy(t testing.TB, yaml string, vars map[string]string) *testProxy {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	g, err := Build(cfg, BuildOptions{})
+	g, err := Build(cfg, bo)
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}

@@ -50,6 +50,19 @@ type exchange struct {
 	// (plugin_service.go).
 	svc StreamService
 
+	// fr is the client's front (front.go); chunkOut: the HTTP/1.1 front
+	// frames the body it is given as chunks.
+	fr       clientFront
+	chunkOut bool
+	// The filter chain's state (filter.go): flt is nil, and fltState
+	// unused, for a stream without filters. bodyLeft and bodyDone track
+	// an HTTP/1.1 body read as content (h1Front.readBody).
+	flt      *filterRun
+	fltState filterRun
+	bodyLeft int64
+	bodyDone bool
+	inBody   h1.BodyKind // the client's framing, as the request came
+
 	// HTTP/2 (h2.go): the client's stream, nil on HTTP/1.1; whether the
 	// response ended well; the stream's server connection, which
 	// closeServerConn (abortServer, bound once) closes when the client
@@ -131,6 +144,7 @@ func (cc *clientConn) serveHTTP() {
 		}
 		first = false
 		x := exchangePool.Get().(*exchange)
+		x.fr = theH1Front
 		res := cc.serveStream(x)
 		x.reset()
 		exchangePool.Put(x)
@@ -158,6 +172,8 @@ func (x *exchange) reset() {
 	x.svc = nil
 	x.h2 = nil
 	x.h2ended = false
+	x.fr, x.chunkOut = nil, false
+	x.bodyLeft, x.bodyDone = 0, false
 	x.up, x.upTimer, x.upTimedOut = nil, nil, nil
 	x.sconn.Store(nil)
 	x.upStream.Store(nil)
@@ -215,6 +231,7 @@ func (cc *clientConn) finishStream(x *exchange, start time.Time) {
 		strm.Term.Cause = session.CauseKilled
 	}
 	cc.trackStreamEnd(x)
+	x.endFilters()           // Log, then Done (filter.go)
 	cc.streamEnded(x, start) // latencies, spans (telemetry.go)
 	fe.Stats.CurStreams.Add(-1)
 	fe.Stats.Term[strm.Term.Cause].Add(1)
@@ -299,6 +316,7 @@ func (cc *clientConn) route(x *exchange) stepResult {
 	ctx.Reset()
 	ctx.Conn, ctx.Sess, ctx.Strm, ctx.Proc = &cc.conn, &cc.sess, strm, cc.gen.proc
 	cc.traceHTTP(x) // the stream's span, parent of its plugin calls (telemetry.go)
+	x.startFilters(cc, fe)
 
 	// tcp-request content sees the stream without its transaction.
 	if fe.TCPContent != nil {
@@ -321,8 +339,12 @@ func (cc *clientConn) route(x *exchange) stepResult {
 	ctx.Layers = layersHTTP
 	ctx.Txn = txn
 
-	// Frontend http-request rules, then its use_service and use_backend.
+	// Frontend http-request rules and filters, then its use_service and
+	// use_backend.
 	if res, done := cc.applyRequestRules(x, fe.HTTPRequest); done {
+		return res
+	}
+	if res, done := cc.requestHeaders(x, fe.filters); done {
 		return res
 	}
 	if res, done := cc.useService(x, fe.UseService, fe.serviceEntries); done {
@@ -346,10 +368,20 @@ func (cc *clientConn) route(x *exchange) stepResult {
 	if res, done := cc.applyRequestRules(x, be.HTTPRequest); done {
 		return res
 	}
+	if len(be.filters) > 0 {
+		x.useFilters(cc)
+		x.flt.be = be.filters
+		if res, done := cc.requestHeaders(x, be.filters); done {
+			return res
+		}
+	}
 	if res, done := cc.useService(x, be.UseService, be.serviceEntries); done {
 		return res
 	}
 	cc.addForwardingFields(x, be)
+	if res, done := cc.primeRequestBody(x); done {
+		return res
+	}
 	res := cc.forward(x, be)
 	cc.releaseServer(x, be)
 	return res
@@ -512,7 +544,7 @@ func (cc *clientConn) recheckRequestBody(x *exchange, body, out []byte) ([]byte,
 
 // forward sends the request to a server of be and relays the response.
 func (cc *clientConn) forward(x *exchange, be *Backend) stepResult {
-	if x.h2 != nil {
+	if x.streamed() {
 		return cc.forwardH2(x, be)
 	}
 	strm, txn := &x.strm, &x.txn
@@ -741,30 +773,21 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 		}
 
 		if resp.Status >= 100 && resp.Status < 200 {
-			if resp.Status == 101 && x.h2 == nil {
+			if resp.Status == 101 && x.fr.canUpgrade() {
 				return cc.tunnelUpgrade(x, be, sc), false
 			}
 			if resp.Status == 101 {
-				// An HTTP/2 request asked for no upgrade (core/h2
-				// refuses the fields that would).
 				sc.Close()
 				be.ObserveResponseError(srv)
 				strm.Term.Set(session.CauseBadResponse, session.PhaseHeaders)
 				return cc.replyError(x, 502), false
 			}
 			// Interim responses go to the client as they are.
-			var err error
-			if x.h2 != nil {
-				err = x.writeH2Head(resp, false)
-			} else {
-				_, err = cc.c.Write(sc.Buf.Data()[:resp.HeadLen])
-			}
-			if err != nil {
+			if err := x.sendHead(cc, resp, sc.Buf.Data()[:resp.HeadLen], nil, false); err != nil {
 				sc.Close()
 				strm.Term.Set(clientCause(err), session.PhaseHeaders)
 				return closeConn, false
 			}
-			strm.BytesOut += int64(resp.HeadLen)
 			sc.Buf.Consume(resp.HeadLen)
 			if resp.Status == 100 && !bodyComplete {
 				if r, ok := cc.streamRequestBody(x, sc, sent, remaining); !ok {
@@ -791,19 +814,7 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 	}
 	txn.Status = resp.Status
 
-	keep := req.KeepAlive && resp.KeepAlive && resp.Body != h1.BodyUntilClose
-	if x.h2 != nil {
-		keep = true // connection management is HTTP/2's own
-	} else if keep && cc.p.draining.Load() {
-		txn.SetRespHeader([]byte("connection"), []byte("close"))
-		keep = false
-	}
-	if x.h2 == nil && !req.KeepAlive && resp.KeepAlive && req.Minor == 1 {
-		// The client asked to close; say so, as the server may not have.
-		if h1.Count(resp.Fields, "connection") == 0 {
-			txn.SetRespHeader([]byte("connection"), []byte("close"))
-		}
-	}
+	keep := x.fr.manageConnection(cc, x, resp, resp.KeepAlive)
 
 	// The response head, then its body.
 	data := sc.Buf.Data()
@@ -837,33 +848,10 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 	// Counted before the client can see the response, so that a client
 	// reading the stats after its response finds it counted.
 	srv.Stats.CountStatus(resp.Status)
-	if x.h2 != nil {
-		var err error
-		if done {
-			err = x.writeH2Response(resp, content)
-		} else if err = x.writeH2Head(resp, false); err == nil {
-			err = x.writeH2Body(content, false)
-		}
-		if err != nil {
-			sc.Close()
-			strm.Term.Set(clientCause(err), session.PhaseData)
-			return closeConn, false
-		}
-	} else {
-		var out []byte
-		if txn.RespEdited {
-			x.out = h1.AppendResponseHead(x.out[:0], resp)
-			x.out = append(x.out, body...)
-			out = x.out
-		} else {
-			out = data[:resp.HeadLen+len(body)]
-		}
-		if _, err := cc.c.Write(out); err != nil {
-			sc.Close()
-			strm.Term.Set(clientCause(err), session.PhaseData)
-			return closeConn, false
-		}
-		strm.BytesOut += int64(len(out))
+	if err := x.sendHead(cc, resp, data[:resp.HeadLen+len(body)], content, done); err != nil {
+		sc.Close()
+		strm.Term.Set(clientCause(err), session.PhaseData)
+		return closeConn, false
 	}
 	sc.Buf.Consume(resp.HeadLen + len(body))
 	bodyKind := resp.Body
@@ -896,7 +884,18 @@ func (cc *clientConn) relayResponse(x *exchange, be *Backend, sc *backend.Server
 // caller then drops the server's response.
 func (cc *clientConn) applyResponseRules(x *exchange, be *Backend) (res stepResult, replaced bool) {
 	fe, strm, ctx := cc.fe, &x.strm, &x.fctx
-	for _, set := range [...]*rules.Set{be.HTTPResponse, fe.HTTPResponse, be.HTTPAfter, fe.HTTPAfter} {
+	for i, set := range [...]*rules.Set{be.HTTPResponse, fe.HTTPResponse, be.HTTPAfter, fe.HTTPAfter} {
+		if i < 2 && x.flt != nil {
+			// Each section's filters before its http_response rules.
+			feChain, beChain := x.flt.sections()
+			chain := beChain
+			if i == 1 {
+				chain = feChain
+			}
+			if res, done := cc.responseHeaders(x, chain); done {
+				return res, true
+			}
+		}
 		if set == nil {
 			continue
 		}
@@ -925,11 +924,9 @@ func (cc *clientConn) streamResponseBody(x *exchange, sc *backend.ServerConn, ki
 	for {
 		if _, err := sc.Fill(&sc.Buf); err != nil {
 			if kind == h1.BodyUntilClose && err == io.EOF {
-				if x.h2 != nil {
-					if werr := x.writeH2Body(nil, true); werr != nil {
-						strm.Term.Set(clientCause(werr), session.PhaseData)
-						return false
-					}
+				if werr := x.sendBody(cc, nil, true); werr != nil {
+					strm.Term.Set(clientCause(werr), session.PhaseData)
+					return false
 				}
 				return true
 			}
@@ -964,13 +961,7 @@ func (cc *clientConn) streamResponseBody(x *exchange, sc *backend.ServerConn, ki
 				return false
 			}
 		}
-		var err error
-		if x.h2 != nil {
-			err = x.writeH2Body(content, done)
-		} else if _, err = cc.c.Write(data[:n]); err == nil {
-			strm.BytesOut += int64(n)
-		}
-		if err != nil {
+		if err := x.sendBody(cc, content, done); err != nil {
 			sc.Close()
 			strm.Term.Set(clientCause(err), session.PhaseData)
 			return false
@@ -985,13 +976,8 @@ func (cc *clientConn) streamResponseBody(x *exchange, sc *backend.ServerConn, ki
 // replyError answers the client with a canned error page and closes.
 func (cc *clientConn) replyError(x *exchange, status int) stepResult {
 	x.txn.Status = status
-	b := errorReply(status)
-	if x.h2 != nil {
-		return cc.replyH2(x, b)
-	}
-	if _, err := cc.c.Write(b); err == nil {
-		x.strm.BytesOut += int64(len(b))
-	}
+	r := localReply{status: status, page: errorPage(status)}
+	x.fr.reply(cc, x, &r)
 	return closeConn
 }
 
@@ -999,10 +985,10 @@ func (cc *clientConn) replyError(x *exchange, status int) stepResult {
 // redirect, services). The connection stays open when the request can be
 // skipped (keepAfterReply).
 func (cc *clientConn) replyLocal(x *exchange, status int, ctype, location, body []byte) stepResult {
-	keep := cc.keepAfterReply(x)
+	r := localReply{status: status, ctype: ctype, location: location, body: body}
+	r.keep = x.fr.keepAfterReply(cc, x)
 	x.txn.Status = status
-	x.out = appendReply(x.out[:0], status, ctype, location, body, keep)
-	return cc.sendReply(x, x.out, keep)
+	return x.fr.reply(cc, x, &r)
 }
 
 // replyDenied answers a denied request with the proxy's error page for
@@ -1010,50 +996,21 @@ func (cc *clientConn) replyLocal(x *exchange, status int, ctype, location, body 
 // the request can be skipped, as HAProxy 2.6 does: a rate-limited client
 // is not made to reconnect (and handshake again) for every request.
 func (cc *clientConn) replyDenied(x *exchange, status int) stepResult {
-	keep := cc.keepAfterReply(x)
+	r := localReply{status: status, page: errorPage(status)}
+	r.keep = x.fr.keepAfterReply(cc, x)
 	x.txn.Status = status
-	if keep {
-		return cc.sendReply(x, errorReplyKeepAlive(status), true)
-	}
-	return cc.sendReply(x, errorReply(status), false)
+	return x.fr.reply(cc, x, &r)
 }
 
 // replyHeaders answers with a service reply that carries its own fields.
-func (cc *clientConn) replyHeaders(x *exchange, r *Reply) stepResult {
-	keep := cc.keepAfterReply(x)
-	x.txn.Status = r.Status
-	resp := &x.txn.Resp
-	resp.Minor, resp.Status, resp.Reason = 1, r.Status, nil
-	resp.Fields = append(resp.Fields[:0], r.Headers...)
-	if len(r.ContentType) > 0 {
-		resp.Fields = append(resp.Fields, h1.Field{Name: []byte("content-type"), Value: r.ContentType})
+func (cc *clientConn) replyHeaders(x *exchange, sr *Reply) stepResult {
+	r := localReply{status: sr.Status, ctype: sr.ContentType, fields: sr.Headers, body: sr.Body}
+	if r.fields == nil {
+		r.fields = []h1.Field{}
 	}
-	resp.Fields = append(resp.Fields, h1.Field{Name: []byte("content-length"), Value: itoa(x.name[:0], len(r.Body))})
-	if !keep {
-		resp.Fields = append(resp.Fields, h1.Field{Name: []byte("connection"), Value: []byte("close")})
-	}
-	x.out = h1.AppendResponseHead(x.out[:0], resp)
-	x.out = append(x.out, r.Body...)
-	resp.Fields = resp.Fields[:0]
-	return cc.sendReply(x, x.out, keep)
-}
-
-// sendReply sends a reply the proxy built and says what the connection
-// does next: with keep, it serves the next request once the rest of the
-// request body, if any, is drained.
-func (cc *clientConn) sendReply(x *exchange, b []byte, keep bool) stepResult {
-	if x.h2 != nil {
-		return cc.replyH2(x, b)
-	}
-	if _, err := cc.c.Write(b); err != nil {
-		x.strm.Term.Set(clientCause(err), session.PhaseLast)
-		return closeConn
-	}
-	x.strm.BytesOut += int64(len(b))
-	if !keep || !cc.drainRequestBody(x) {
-		return closeConn
-	}
-	return keepOpen
+	r.keep = x.fr.keepAfterReply(cc, x)
+	x.txn.Status = sr.Status
+	return x.fr.reply(cc, x, &r)
 }
 
 // maxDrain bounds the request body the proxy reads and drops after
@@ -1061,7 +1018,7 @@ func (cc *clientConn) sendReply(x *exchange, b []byte, keep bool) stepResult {
 // costs less to cut by closing than to receive.
 const maxDrain = transport.DefaultBufSize
 
-// keepAfterReply prepares the connection for a reply the proxy makes
+// keepAfterReplyH1 prepares an HTTP/1.1 connection for a reply the proxy makes
 // instead of a server, and reports whether the connection can serve
 // another request after it. A request read whole is dropped from the
 // buffer. A body still on its way is drained after the reply when it is
@@ -1069,10 +1026,7 @@ const maxDrain = transport.DefaultBufSize
 // it; otherwise the reply says "connection: close": a large body, one the
 // client waits to be asked for (Expect: 100-continue), a client that asked
 // to close, a proxy that is stopping.
-func (cc *clientConn) keepAfterReply(x *exchange) bool {
-	if x.h2 != nil {
-		return true // the stream ends with the reply; HTTP/2 needs nothing skipped
-	}
+func (cc *clientConn) keepAfterReplyH1(x *exchange) bool {
 	req := &x.txn.Req
 	if req.HeadLen == 0 || !req.KeepAlive || cc.p.draining.Load() {
 		return false // the head was never parsed or is already gone, or the connection ends anyway

@@ -5,15 +5,29 @@
 // Goroutines and ownership:
 //
 //   - one accept loop per bind address;
-//   - one goroutine per client connection, which owns the Conn, the Session
-//     and every Stream and Txn of that connection (HTTP/1.1 streams follow
-//     one another; TCP mode has one stream);
+//   - one goroutine per client connection, which owns the Conn and the
+//     Session; on HTTP/1.1 and in TCP mode it also owns every Stream and
+//     Txn (HTTP/1.1 streams follow one another; TCP mode has one stream);
+//   - on HTTP/2 that goroutine runs the connection's frame loop (core/h2)
+//     and each stream runs on a goroutine of its own, which owns the
+//     stream's exchange (Stream, Txn, scratch). The streams share the
+//     Session read-only, except its variables, which are locked. Two
+//     fields of an exchange are touched from elsewhere: sconn and upStream,
+//     taken by the frame loop's OnAbort callback (closeServerConn) when
+//     the client resets the stream;
+//   - a paused filter's stream waits for Resume, Reply or Close, which a
+//     filter may call from any goroutine (filter.go: guarded by a lock);
 //   - a tunnel (TCP mode, WebSocket) adds one goroutine for the server to
 //     client direction while it lasts.
 //
 // States of a client connection: accepted → (tcp-request connection rules)
-// → session → idle ⇄ busy (one stream at a time) → closed. Graceful stop
-// closes idle connections at once and lets busy ones finish their stream.
+// → session → idle ⇄ busy (one stream at a time on HTTP/1.1, any number
+// on HTTP/2) → closed. Graceful stop closes idle connections at once, sends
+// GOAWAY on HTTP/2, and lets busy ones finish their streams.
+//
+// The engine writes to the client through a front (front.go), one per
+// protocol: response heads, bodies and replies — values, which the front
+// encodes — never bytes of one protocol parsed again for another.
 //
 // A stream on its way to a server: backend chosen → server chosen and a
 // slot of it taken (possibly after waiting in a queue: core/backend) →

@@ -12,6 +12,10 @@ type cannedReply struct {
 	status int
 	bytes  []byte
 	keep   []byte
+	// The page and its length, for fronts that encode the head
+	// themselves (HTTP/2).
+	body   []byte
+	length string
 }
 
 var errorDetail = map[int]string{
@@ -49,25 +53,18 @@ func buildCanned(code int) *cannedReply {
 		status: code,
 		bytes:  []byte(head + "connection: close\r\n\r\n" + body),
 		keep:   []byte(head + "\r\n" + body),
+		body:   []byte(body),
+		length: strconv.Itoa(len(body)),
 	}
 }
 
-// errorReply returns the canned response for code, building one for codes
+// errorPage returns the canned response for code, building one for codes
 // without a prepared page.
-func errorReply(code int) []byte {
+func errorPage(code int) *cannedReply {
 	if c, ok := canned[code]; ok {
-		return c.bytes
+		return c
 	}
-	return buildCanned(code).bytes
-}
-
-// errorReplyKeepAlive is errorReply without "connection: close", for a
-// reply after which the connection serves the next request.
-func errorReplyKeepAlive(code int) []byte {
-	if c, ok := canned[code]; ok {
-		return c.keep
-	}
-	return buildCanned(code).keep
+	return buildCanned(code)
 }
 
 // appendReply builds a complete response with a body into dst.
