@@ -4,12 +4,17 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"testing"
 )
 
 // BuildWasm builds the main package pkg of the Go module in modDir (a
@@ -82,4 +87,43 @@ func wasmKey(modDir, pkg string) (string, error) {
 		h.Write(b)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+// AuthServer is an HTTP server on 127.0.0.1 that filters ask whether a
+// request is allowed: GET /check?user=alice answers 200 "alice-ok",
+// anything else 403. It counts the requests it gets.
+type AuthServer struct {
+	Addr string
+	mu   sync.Mutex
+	hits int
+}
+
+// StartAuthServer starts an AuthServer, stopped when the test ends.
+func StartAuthServer(tb testing.TB) *AuthServer {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	a := &AuthServer{Addr: ln.Addr().String()}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		a.hits++
+		a.mu.Unlock()
+		if r.URL.Path == "/check" && r.URL.Query().Get("user") == "alice" {
+			io.WriteString(w, "alice-ok")
+			return
+		}
+		w.WriteHeader(http.StatusForbidden)
+	})}
+	go srv.Serve(ln)
+	tb.Cleanup(func() { srv.Close() })
+	return a
+}
+
+// Count returns how many requests the server got.
+func (a *AuthServer) Count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.hits
 }

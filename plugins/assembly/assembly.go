@@ -121,7 +121,7 @@ func Build(ctx context.Context, cfg *config.Config, opt Options) (*Generation, e
 	g.filters = &FilterResolver{g: g}
 	fetches := fetch.NewRegistry()
 	actions := rules.NewActions()
-	bo := proxy.BuildOptions{Fetches: fetches, Actions: actions, Logger: opt.Logger, Stick: opt.Stick}
+	bo := proxy.BuildOptions{Fetches: fetches, Actions: actions, Logger: opt.Logger, Stick: opt.Stick, Filters: g.filters}
 	if len(cfg.Plugins) > 0 {
 		if errs := g.loadPlugins(ctx, cfg, opt, fetches, actions, &bo); len(errs) > 0 {
 			g.Close(ctx)
@@ -248,7 +248,7 @@ func pluginConfig(cfg *config.Config, pc *config.Plugin, fetches *fetch.Registry
 		Name: pc.Name, File: cfg.Resolve(pc.File), Grants: pc.Grants,
 		InstancesMin: pc.InstancesMin, InstancesMax: pc.InstancesMax,
 		MemoryLimit: pc.MemoryLimit, CallTimeout: pc.CallTimeout, OnError: onErr,
-		Env: pc.Env, Samples: fetches,
+		Env: pc.Env, Samples: fetches, VMConfig: pc.VMConfig,
 	}
 	if pc.Config != nil {
 		hc.Settings = pc.Config

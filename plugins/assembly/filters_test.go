@@ -10,53 +10,51 @@ import (
 	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
-// The generation's filter resolver builds chain entries from Proxy-Wasm
-// plugins and refuses, at the entry's path, a plugin that is missing, not
-// Proxy-Wasm, or refuses its configuration. Plugin stats name the ABI.
-func TestFilterResolver(t *testing.T) {
+// A chain naming a plugin that is not Proxy-Wasm, or one whose module
+// refuses its configuration, is refused when the generation is built
+// (what strata check does), at the entry's path, saying why.
+func TestBuild_FilterErrors(t *testing.T) {
 	pw, err := testsupport.BuildWasm("../proxywasm/testdata/filters", "headers")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := loadConfig(t, `
+	const yaml = `
 frontends:
-  web: { bind: ["127.0.0.1:0"], mode: http, use_service: ["welcome"] }
+  web:
+    bind: ["127.0.0.1:0"]
+    mode: http
+    use_service: ["welcome"]
+    filters:
+      - { plugin: hdrs, config: x-cfg }
+      - %s
 plugins:
   hdrs: { file: "{{pw}}" }
   uaclass: { file: "{{wasm:uaclass}}" }
-`, map[string]string{"pw": pw})
-	g, err := Build(context.Background(), cfg, Options{CacheDir: testCache, PluginConfig: patient})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close(context.Background())
-	abis := map[string]string{}
-	for _, s := range g.Stats() {
-		abis[s.Name] = s.ABIName
-	}
-	if abis["hdrs"] != "proxy-wasm 0.2.0" || abis["uaclass"] != "strata_v1" {
-		t.Errorf("ABIs %v", abis)
-	}
-	f, err := g.Filters().Filter(FilterConfig{Plugin: "hdrs", Config: []byte("x-cfg"), Path: "frontends.web.filters[0]"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f.Name() != "hdrs" || f.MaxBody() != 1<<20 {
-		t.Errorf("name %q max body %d", f.Name(), f.MaxBody())
-	}
-	for _, tt := range []struct {
-		name, plugin, config, wantPath, wantText string
+`
+	tests := []struct {
+		name, entry, wantText string
 	}{
-		{"missing", "ghost", "", "frontends.web.filters[1].plugin", "no plugin named ghost"},
-		{"strata_v1", "uaclass", "", "frontends.web.filters[1].plugin", "is a strata_v1 module, not a Proxy-Wasm filter"},
-		{"configuration refused", "hdrs", "refuse", "frontends.web.filters[1]", "proxy_on_configure returned false"},
-	} {
+		{"strata_v1 plugin", "uaclass", "plugin uaclass (" + wasm(t, "uaclass") + ") is a strata_v1 module, not a Proxy-Wasm filter"},
+		{"configuration refused", "{ plugin: hdrs, config: refuse }", "proxy_on_configure returned false"},
+	}
+	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := g.Filters().Filter(FilterConfig{Plugin: tt.plugin, Config: []byte(tt.config), Path: "frontends.web.filters[1]"}, nil)
-			var ce *config.Error
-			if !errors.As(err, &ce) || ce.Path != tt.wantPath || !strings.Contains(ce.Error(), tt.wantText) {
-				t.Fatalf("err %v, want one at %s saying %q", err, tt.wantPath, tt.wantText)
+			cfg := loadConfig(t, strings.Replace(yaml, "%s", tt.entry, 1), map[string]string{"pw": pw})
+			g, err := Build(context.Background(), cfg, Options{CacheDir: testCache, PluginConfig: patient})
+			if err == nil {
+				g.Close(context.Background())
+				t.Fatal("built")
 			}
+			var errs *config.Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("%T %v", err, err)
+			}
+			for _, e := range errs.List {
+				if e.Path == "frontends.web.filters[1]" && strings.Contains(e.Msg, tt.wantText) {
+					return
+				}
+			}
+			t.Errorf("no error at frontends.web.filters[1] saying %q:\n%v", tt.wantText, err)
 		})
 	}
 }

@@ -156,8 +156,8 @@ func TestFilter_LocalResponse(t *testing.T) {
 // (deny), on the instance and context that dispatched the call. A backend
 // outside the filter's allow-list is refused without a dial.
 func TestFilter_HTTPCall(t *testing.T) {
-	authz := startAuthServer(t)
-	caller := &httpCaller{addrs: map[string]string{"authz": authz.addr, "other": authz.addr}}
+	authz := testsupport.StartAuthServer(t)
+	caller := &httpCaller{addrs: map[string]string{"authz": authz.Addr, "other": authz.Addr}}
 	f := newFilter(t, "auth", Config{PluginConfig: []byte("authz"), Backends: []string{"authz"}, Caller: caller}, nil)
 	tests := []struct {
 		name, user string
@@ -190,7 +190,7 @@ func TestFilter_HTTPCall(t *testing.T) {
 		})
 	}
 	t.Run("backend not allowed", func(t *testing.T) {
-		before := authz.count()
+		before := authz.Count()
 		g := newFilter(t, "auth", Config{PluginConfig: []byte("other"), Backends: []string{"authz"}, Caller: caller}, nil)
 		s, sf := open(t, g, request("/api", "x-user", "alice"))
 		defer sf.Done()
@@ -201,7 +201,7 @@ func TestFilter_HTTPCall(t *testing.T) {
 		if r == nil || r.Status != 503 || !strings.Contains(string(r.Body), "bad argument") {
 			t.Fatalf("reply %+v, want 503 saying bad argument", r)
 		}
-		if n := authz.count(); n != before {
+		if n := authz.Count(); n != before {
 			t.Errorf("the backend got %d requests for a name outside the allow-list", n-before)
 		}
 	})
@@ -301,7 +301,7 @@ func TestFilter_SharedQueueAndTick(t *testing.T) {
 	}
 	eventually(t, "the queue's items reach the registering filter", func() bool {
 		s := string(sharedValue("seen"))
-		return strings.Contains(s, "/q1 ") && strings.Contains(s, "/q2 ")
+		return strings.Contains(s, "/q1,") && strings.Contains(s, "/q2,")
 	})
 	eventually(t, "two ticks", func() bool {
 		b := sharedValue("ticks")

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -336,42 +335,6 @@ func (c *httpCaller) Call(ctx context.Context, req *filter.CallRequest) (*filter
 		}
 	}
 	return out, nil
-}
-
-// authServer is a backend on 127.0.0.1 that allows user alice and denies
-// everyone else, counting the requests it gets.
-type authServer struct {
-	addr string
-	mu   sync.Mutex
-	hits int
-}
-
-func startAuthServer(t testing.TB) *authServer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &authServer{addr: ln.Addr().String()}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a.mu.Lock()
-		a.hits++
-		a.mu.Unlock()
-		if r.URL.Path == "/check" && r.URL.Query().Get("user") == "alice" {
-			io.WriteString(w, "alice-ok")
-			return
-		}
-		w.WriteHeader(http.StatusForbidden)
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return a
-}
-
-func (a *authServer) count() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.hits
 }
 
 // open starts a stream of request req on f.

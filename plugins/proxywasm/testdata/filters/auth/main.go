@@ -1,11 +1,13 @@
 // Command auth is a Proxy-Wasm test filter that asks a backend whether a
 // request is allowed: it pauses the request, calls the backend named in
 // its configuration (GET /check with the request's x-user), and resumes
-// on a 200 or answers 403. A request for /local is answered 401 at once
-// with a www-authenticate header.
+// on a 200 or answers 403. A request for a path ending in /local is
+// answered 401 at once with a www-authenticate header.
 package main
 
 import (
+	"strings"
+
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 )
@@ -39,7 +41,7 @@ type httpContext struct {
 
 func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 	path, _ := proxywasm.GetHttpRequestHeader(":path")
-	if path == "/local" {
+	if strings.HasSuffix(path, "/local") {
 		if err := proxywasm.SendHttpResponse(401, [][2]string{{"www-authenticate", `Basic realm="strata"`}}, []byte("who are you?"), -1); err != nil {
 			panic(err)
 		}

@@ -1,7 +1,9 @@
 // Command queue is a Proxy-Wasm test filter for shared queues and ticks:
 // its root context registers the queue "paths" and, when told items are
-// ready, dequeues them and appends them to the shared data "seen"; it
+// ready, dequeues them and appends them to the shared data "seen", each followed by a comma; it
 // also ticks every 20ms, counting the ticks in the shared data "ticks".
+// Responses carry what it has seen (x-seen) and whether it ticked
+// (x-ticked).
 package main
 
 import (
@@ -49,7 +51,7 @@ func (p *pluginContext) OnQueueReady(id uint32) {
 			if err != nil && err != types.ErrorStatusNotFound {
 				panic(err)
 			}
-			next := append(append(append([]byte(nil), seen...), item...), ' ')
+			next := append(append(append([]byte(nil), seen...), item...), ',')
 			if err := proxywasm.SetSharedData("seen", next, cas); err == nil {
 				break
 			} else if err != types.ErrorStatusCasMismatch {
@@ -57,6 +59,29 @@ func (p *pluginContext) OnQueueReady(id uint32) {
 			}
 		}
 	}
+}
+
+func (p *pluginContext) NewHttpContext(uint32) types.HttpContext { return &httpContext{} }
+
+type httpContext struct{ types.DefaultHttpContext }
+
+func (*httpContext) OnHttpResponseHeaders(int, bool) types.Action {
+	seen, _, _ := proxywasm.GetSharedData("seen")
+	ticks, _, _ := proxywasm.GetSharedData("ticks")
+	ticked := "no"
+	if len(ticks) == 8 && binary.LittleEndian.Uint64(ticks) > 0 {
+		ticked = "yes"
+	}
+	if len(seen) == 0 {
+		seen = []byte("none")
+	}
+	if err := proxywasm.AddHttpResponseHeader("x-seen", string(seen)); err != nil {
+		panic(err)
+	}
+	if err := proxywasm.AddHttpResponseHeader("x-ticked", ticked); err != nil {
+		panic(err)
+	}
+	return types.ActionContinue
 }
 
 func (p *pluginContext) OnTick() {
