@@ -16,7 +16,8 @@ import (
 // pathheader plugin action with its call deadline (the default), and by the
 // same action with the deadline off (call_timeout < 0, which the
 // configuration does not offer: it shows what enforcing the deadline
-// costs).
+// costs); and one that gets a constant request header: by a native rule
+// and by a Proxy-Wasm filter built with the Go SDK (addheader).
 func BenchmarkProxy_PluginAction(b *testing.B) {
 	for _, tc := range []struct {
 		name  string
@@ -26,14 +27,21 @@ func BenchmarkProxy_PluginAction(b *testing.B) {
 		{name: "rule", rules: `    http_request: ["set-header x-path %[path]"]`},
 		{name: "plugin", rules: `    http_request: ["path_header x-path"]`},
 		{name: "plugin-nodeadline", rules: `    http_request: ["path_header x-path"]`, tune: func(hc *plugins.Config) { patient(hc); hc.CallTimeout = -1 }},
+		{name: "set-header", rules: `    http_request: ["set-header x-filtered 1"]`},
+		{name: "proxywasm", rules: `    filters: [addheader]`},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			up := testsupport.RawUpstream(b)
+			pw, err := testsupport.BuildWasm("../proxywasm/testdata/filters", "addheader")
+			if err != nil {
+				b.Fatal(err)
+			}
 			cfg := strings.Replace(`
 global:
   access_log: { output: none }
 plugins:
   pathheader: { file: "{{wasm:pathheader}}", grants: [headers] }
+  addheader: { file: "{{pw}}" }
 frontends:
   web:
     bind: ["127.0.0.1:0"]
@@ -44,7 +52,7 @@ backends:
     servers:
       s1: { address: "{{up}}" }
 `, "RULES", tc.rules, 1)
-			p := startProxy(b, cfg, map[string]string{"up": up}, tc.tune)
+			p := startProxy(b, cfg, map[string]string{"up": up, "pw": pw}, tc.tune)
 			c, err := net.Dial("tcp", p.addr("web"))
 			if err != nil {
 				b.Fatal(err)
