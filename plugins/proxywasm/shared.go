@@ -237,5 +237,13 @@ func hDequeueSharedQueue(ctx context.Context, _ api.Module, s []uint64) {
 		ret(s, st)
 		return
 	}
-	ret(s, v.out(s[1], s[2], item))
+	if st := v.out(s[1], s[2], item); st != stOK {
+		// Not delivered: the item goes back at the head, nothing is lost.
+		queues.mu.Lock()
+		q.items = append([][]byte{item}, q.items...)
+		queues.mu.Unlock()
+		ret(s, st)
+		return
+	}
+	ret(s, stOK)
 }
