@@ -203,3 +203,45 @@ func TestLoad_RefusesUnknownABI(t *testing.T) {
 		}
 	}
 }
+
+// Closing the plugin (a reload retiring the old generation) waits for the
+// streams still on its instances: a paused stream keeps its instance until
+// its Done, then the instance goes and Close returns.
+func TestFilter_CloseDrainsStreams(t *testing.T) {
+	f := newFilter(t, "bad", Config{PluginConfig: []byte("never")}, nil)
+	_, sf := open(t, f, request("/"))
+	if st := sf.RequestHeaders(true); st != filter.Pause {
+		t.Fatalf("%v, want Pause", st)
+	}
+	closed := make(chan struct{})
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		f.p.Close(ctx)
+		close(closed)
+	}()
+	// New streams are refused at once (fail_closed) while the old one
+	// drains.
+	eventually(t, "the filter refuses new streams", func() bool {
+		_, err := f.NewStream(newStream(request("/")))
+		return errors.Is(err, plugins.ErrClosed)
+	})
+	select {
+	case <-closed:
+		t.Fatal("Close returned while a stream was still on its instance")
+	default:
+	}
+	if n := f.p.Stats().Instances; n != 1 {
+		t.Errorf("%d live instances during the drain, want the stream's one", n)
+	}
+	sf.Log()
+	sf.Done()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close did not return once the last stream was done")
+	}
+	if n := f.p.Stats().Instances; n != 0 {
+		t.Errorf("%d live instances after Close", n)
+	}
+}
