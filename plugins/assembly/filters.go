@@ -41,7 +41,7 @@ func (r *FilterResolver) Filter(c config.Filter, caller filter.Caller) (filter.F
 			c.Plugin, p.Stats().File, p.ABI(), proxywasm.MarkerV020, proxywasm.MarkerV021)
 	}
 	f, err := proxywasm.New(context.Background(), proxywasm.Config{Name: c.Plugin, Plugin: p, PluginConfig: c.Config,
-		MaxBody: c.MaxBody, Backends: c.Backends, Caller: caller})
+		MaxBody: c.MaxBody, Backends: c.Backends, Caller: caller, Entry: c.Path})
 	if err != nil {
 		return nil, fmt.Errorf("%s; correct the filter's config (or the plugin's vm_config)", reason(err))
 	}

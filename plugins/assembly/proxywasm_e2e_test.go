@@ -228,15 +228,15 @@ func TestProxyWasm_EndToEnd(t *testing.T) {
 	var m map[string]float64
 	for i := 0; ; i++ {
 		m = p.scrape(t)
-		if m[`strata_wasm_completed_total{filter="headers"}`] == m[`strata_wasm_requests_total{filter="headers"}`] {
+		if m[`strata_wasm_completed_total{filter="headers",entry="frontends.web.filters[0]"}`] == m[`strata_wasm_requests_total{filter="headers",entry="frontends.web.filters[0]"}`] {
 			break
 		}
 		if i == 100 {
-			t.Fatalf("proxy_on_log ran %v times for %v streams", m[`strata_wasm_completed_total{filter="headers"}`], m[`strata_wasm_requests_total{filter="headers"}`])
+			t.Fatalf("proxy_on_log ran %v times for %v streams", m[`strata_wasm_completed_total{filter="headers",entry="frontends.web.filters[0]"}`], m[`strata_wasm_requests_total{filter="headers",entry="frontends.web.filters[0]"}`])
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if n := m[`strata_wasm_requests_total{filter="headers"}`]; n < 20 {
+	if n := m[`strata_wasm_requests_total{filter="headers",entry="frontends.web.filters[0]"}`]; n < 20 {
 		t.Errorf("strata_wasm_requests_total{filter=\"headers\"} = %v", n)
 	}
 	wantMetric(t, m, `strata_plugin_info{plugin="headers",abi="proxy-wasm 0.2.0"}`, 1)

@@ -31,6 +31,10 @@ type Config struct {
 	Caller   filter.Caller
 	// RootID is the plugin_root_id property (default "").
 	RootID string
+	// Entry is where the configuration writes the entry
+	// ("frontends.web.filters[0]"): the label that tells two entries of one
+	// plugin apart on /metrics.
+	Entry string
 }
 
 // Filter runs a Proxy-Wasm module as an entry of a chain. It implements

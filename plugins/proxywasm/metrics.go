@@ -137,22 +137,27 @@ func hGetMetric(ctx context.Context, _ api.Module, s []uint64) {
 // Gather adds the filter's guest metrics to a reading (GET /metrics):
 // counters as strata_wasm_NAME_total, gauges as strata_wasm_NAME,
 // histograms as strata_wasm_NAME_count and _sum (the ABI gives no
-// buckets), each labelled filter=NAME.
+// buckets), each labelled filter=NAME (and entry=PATH when Config.Entry
+// is set).
 func (f *Filter) Gather(m *telemetry.Metrics) {
 	f.metrics.mu.RLock()
 	list := f.metrics.list
 	f.metrics.mu.RUnlock()
+	labels := []string{"filter", f.name}
+	if f.cfg.Entry != "" {
+		labels = append(labels, "entry", f.cfg.Entry)
+	}
 	for _, mt := range list {
 		name := "strata_wasm_" + metricName(mt.name)
 		help := "Proxy-Wasm metric " + mt.name + "."
 		switch mt.kind {
 		case metricCounter:
-			m.Counter(name+"_total", help, float64(mt.value.Load()), "filter", f.name)
+			m.Counter(name+"_total", help, float64(mt.value.Load()), labels...)
 		case metricGauge:
-			m.Gauge(name, help, float64(mt.value.Load()), "filter", f.name)
+			m.Gauge(name, help, float64(mt.value.Load()), labels...)
 		default:
-			m.Counter(name+"_count", help, float64(mt.count.Load()), "filter", f.name)
-			m.Counter(name+"_sum", help, float64(mt.value.Load()), "filter", f.name)
+			m.Counter(name+"_count", help, float64(mt.count.Load()), labels...)
+			m.Counter(name+"_sum", help, float64(mt.value.Load()), labels...)
 		}
 	}
 }
