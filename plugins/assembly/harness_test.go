@@ -274,7 +274,17 @@ func (p *testProxy) get(t testing.TB, fe, path string, headers ...string) respon
 }
 
 func (p *testProxy) try(fe, path string, headers ...string) (response, error) {
-	req, err := http.NewRequest("GET", "http://"+p.addr(fe)+path, nil)
+	return send(p.client, "GET", "http://"+p.addr(fe)+path, "", headers...)
+}
+
+// send makes a request with c: headers are name, value pairs (host sets
+// the request's Host); body "" sends none.
+func send(c *http.Client, method, url, body string, headers ...string) (response, error) {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
 		return response{}, err
 	}
@@ -285,7 +295,7 @@ func (p *testProxy) try(fe, path string, headers ...string) (response, error) {
 		}
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	resp, err := p.client.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		return response{}, err
 	}

@@ -148,6 +148,20 @@ func hSetEffectiveContext(ctx context.Context, _ api.Module, s []uint64) {
 
 // --- buffers ---
 
+// enterBuffer is enter, then the buffer of type s[0] (buffer); v is nil
+// after the status was answered.
+func enterBuffer(ctx context.Context, s []uint64) (v *vm, b []byte, body filter.Body) {
+	if v = enter(ctx, s); v == nil {
+		return nil, nil, nil
+	}
+	b, body, st := v.buffer(uint32(s[0]))
+	if st != stOK {
+		ret(s, st)
+		return nil, nil, nil
+	}
+	return v, b, body
+}
+
 // buffer returns the bytes of buffer type t, and the body when t is the
 // body being called back (the only writable buffers).
 func (v *vm) buffer(t uint32) ([]byte, filter.Body, status) {
@@ -173,13 +187,8 @@ func (v *vm) buffer(t uint32) ([]byte, filter.Body, status) {
 }
 
 func hGetBufferBytes(ctx context.Context, _ api.Module, s []uint64) {
-	v := enter(ctx, s)
+	v, b, _ := enterBuffer(ctx, s)
 	if v == nil {
-		return
-	}
-	b, _, st := v.buffer(uint32(s[0]))
-	if st != stOK {
-		ret(s, st)
 		return
 	}
 	start, size := uint64(uint32(s[1])), uint64(uint32(s[2]))
@@ -192,13 +201,8 @@ func hGetBufferBytes(ctx context.Context, _ api.Module, s []uint64) {
 }
 
 func hSetBufferBytes(ctx context.Context, _ api.Module, s []uint64) {
-	v := enter(ctx, s)
+	v, b, body := enterBuffer(ctx, s)
 	if v == nil {
-		return
-	}
-	b, body, st := v.buffer(uint32(s[0]))
-	if st != stOK {
-		ret(s, st)
 		return
 	}
 	if body == nil {
@@ -220,13 +224,8 @@ func hSetBufferBytes(ctx context.Context, _ api.Module, s []uint64) {
 }
 
 func hGetBufferStatus(ctx context.Context, _ api.Module, s []uint64) {
-	v := enter(ctx, s)
+	v, b, _ := enterBuffer(ctx, s)
 	if v == nil {
-		return
-	}
-	b, _, st := v.buffer(uint32(s[0]))
-	if st != stOK {
-		ret(s, st)
 		return
 	}
 	mem := v.in.Memory()
@@ -238,6 +237,21 @@ func hGetBufferStatus(ctx context.Context, _ api.Module, s []uint64) {
 }
 
 // --- header maps ---
+
+// enterFields is enter, then the map of type s[0] (fields); v is nil after
+// the status was answered.
+func enterFields(ctx context.Context, s []uint64) (*vm, filter.Fields) {
+	v := enter(ctx, s)
+	if v == nil {
+		return nil, nil
+	}
+	f, st := v.fields(uint32(s[0]))
+	if st != stOK {
+		ret(s, st)
+		return nil, nil
+	}
+	return v, f
+}
 
 // fields returns the map of type t for the effective context.
 func (v *vm) fields(t uint32) (filter.Fields, status) {
@@ -279,13 +293,8 @@ func (v *vm) fields(t uint32) (filter.Fields, status) {
 }
 
 func hGetHeaderMapSize(ctx context.Context, _ api.Module, s []uint64) {
-	v := enter(ctx, s)
+	v, f := enterFields(ctx, s)
 	if v == nil {
-		return
-	}
-	f, st := v.fields(uint32(s[0]))
-	if st != stOK {
-		ret(s, st)
 		return
 	}
 	v.scratch = encodeFields(v.scratch[:0], f)
@@ -297,13 +306,8 @@ func hGetHeaderMapSize(ctx context.Context, _ api.Module, s []uint64) {
 }
 
 func hGetHeaderMapPairs(ctx context.Context, _ api.Module, s []uint64) {
-	v := enter(ctx, s)
+	v, f := enterFields(ctx, s)
 	if v == nil {
-		return
-	}
-	f, st := v.fields(uint32(s[0]))
-	if st != stOK {
-		ret(s, st)
 		return
 	}
 	v.scratch = encodeFields(v.scratch[:0], f)
@@ -311,13 +315,8 @@ func hGetHeaderMapPairs(ctx context.Context, _ api.Module, s []uint64) {
 }
 
 func hSetHeaderMapPairs(ctx context.Context, _ api.Module, s []uint64) {
-	v := enter(ctx, s)
+	v, f := enterFields(ctx, s)
 	if v == nil {
-		return
-	}
-	f, st := v.fields(uint32(s[0]))
-	if st != stOK {
-		ret(s, st)
 		return
 	}
 	b, ok := v.read(s[1], s[2])
@@ -363,13 +362,8 @@ func replaceAll(f filter.Fields, kv [][2][]byte) status {
 }
 
 func hGetHeaderMapValue(ctx context.Context, _ api.Module, s []uint64) {
-	v := enter(ctx, s)
+	v, f := enterFields(ctx, s)
 	if v == nil {
-		return
-	}
-	f, st := v.fields(uint32(s[0]))
-	if st != stOK {
-		ret(s, st)
 		return
 	}
 	name, ok := v.read(s[1], s[2])
@@ -400,13 +394,8 @@ func hRemoveHeaderMapValue(ctx context.Context, _ api.Module, s []uint64) {
 }
 
 func headerEdit(ctx context.Context, s []uint64, op int) {
-	v := enter(ctx, s)
+	v, f := enterFields(ctx, s)
 	if v == nil {
-		return
-	}
-	f, st := v.fields(uint32(s[0]))
-	if st != stOK {
-		ret(s, st)
 		return
 	}
 	name, ok := v.read(s[1], s[2])

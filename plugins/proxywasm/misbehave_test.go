@@ -208,7 +208,7 @@ func TestLoad_RefusesUnknownABI(t *testing.T) {
 // streams still on its instances: a paused stream keeps its instance until
 // its Done, then the instance goes and Close returns.
 func TestFilter_CloseDrainsStreams(t *testing.T) {
-	f := newFilter(t, "bad", Config{PluginConfig: []byte("never")}, nil)
+	f := newFilter(t, "bad", Config{PluginConfig: []byte("never")}, func(c *plugins.Config) { c.InstancesMax = 1 })
 	_, sf := open(t, f, request("/"))
 	if st := sf.RequestHeaders(true); st != filter.Pause {
 		t.Fatalf("%v, want Pause", st)
@@ -223,7 +223,11 @@ func TestFilter_CloseDrainsStreams(t *testing.T) {
 	// New streams are refused at once (fail_closed) while the old one
 	// drains.
 	eventually(t, "the filter refuses new streams", func() bool {
-		_, err := f.NewStream(newStream(request("/")))
+		sf, err := f.NewStream(newStream(request("/")))
+		if err == nil { // before Close began
+			sf.Done()
+			return false
+		}
 		return errors.Is(err, plugins.ErrClosed)
 	})
 	select {
