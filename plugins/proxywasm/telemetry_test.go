@@ -34,7 +34,7 @@ func TestFilter_SpanPerCallback(t *testing.T) {
 	for _, sp := range rec.Ended() {
 		attrs := map[string]string{}
 		for _, a := range sp.Attributes() {
-			attrs[string(a.Key)] = a.Value.Emit()
+			attrs[string(a.Key)] = a.Value.String()
 		}
 		if attrs[telemetry.AttrPlugin] != "bad" {
 			t.Errorf("span %s: plugin %q", sp.Name(), attrs[telemetry.AttrPlugin])
