@@ -23,7 +23,9 @@ var pwFilters = []string{"headers", "body", "auth", "shared", "queue", "props", 
 
 // pwConfig: the headers filter on the frontend; on the backends, body
 // rewriting, an auth filter asking backend authz, shared data and a
-// shared queue with a tick, properties, and a filter that traps.
+// shared queue with a tick, properties, a filter that traps, and a body
+// filter with a 16-byte limit; frontend short (http_request 1s) leads to
+// a filter that never continues.
 const pwConfig = `
 global:
   access_log: { output: stdout, format: json }
@@ -41,7 +43,14 @@ frontends:
       - "sq if { path_beg /sq/ }"
       - "props if { path_beg /props/ }"
       - "bad if { path_beg /bad/ }"
+      - "small if { path_beg /small/ }"
     default_backend: app
+  short:
+    bind: ["127.0.0.1:0"]
+    mode: http
+    h2: { h2c: true }
+    timeouts: { client: 30s, http_request: 1s, http_keep_alive: 30s }
+    default_backend: never
 plugins:
   headers: { file: "{{pw:headers}}", call_timeout: 5s }
   body: { file: "{{pw:body}}", call_timeout: 5s }
@@ -62,6 +71,8 @@ backends:
   sq: { mode: http, timeouts: { server: 20s }, filters: [shared, queue], servers: { s1: { address: "{{echo}}" } } }
   props: { mode: http, timeouts: { server: 20s }, filters: [props], servers: { s1: { address: "{{echo}}" } } }
   bad: { mode: http, filters: [{ plugin: bad, config: "trap:request_headers" }], servers: { s1: { address: "{{echo}}" } } }
+  never: { mode: http, filters: [{ plugin: bad, config: never }], servers: { s1: { address: "{{echo}}" } } }
+  small: { mode: http, filters: [{ plugin: body, max_body: 16 }], servers: { s1: { address: "{{echo}}" } } }
 `
 
 // startPW starts strata with pwConfig and returns it with an HTTP/1.1
@@ -79,8 +90,9 @@ func startPW(t *testing.T) (*testProxy, map[string]*http.Client) {
 	p := startProxy(t, pwConfig, vars, nil)
 	var dials atomic.Int64
 	return p, map[string]*http.Client{
-		"HTTP/1.1": {Timeout: 30 * time.Second},
-		"HTTP/2":   h2cClient(p.addr("web"), &dials),
+		"HTTP/1.1":       {Timeout: 30 * time.Second},
+		"HTTP/2":         h2cClient(p.addr("web"), &dials),
+		"HTTP/2 (short)": h2cClient(p.addr("short"), &dials),
 	}
 }
 
@@ -201,6 +213,27 @@ func TestProxyWasm_EndToEnd(t *testing.T) {
 			}
 			if r := do(t, c, "GET", base+"/hdrs/after", ""); r.status != 200 {
 				t.Errorf("after a trap: %d", r.status)
+			}
+		})
+		t.Run(proto+"/body over the limit", func(t *testing.T) {
+			if r := do(t, c, "POST", base+"/small/a", strings.Repeat("x", 100)); r.status != 413 {
+				t.Errorf("a 100-byte body through a filter buffering 16: %d, want 413", r.status)
+			}
+			if r := do(t, c, "POST", base+"/small/a", "tiny"); r.status != 200 {
+				t.Errorf("a body within the limit: %d", r.status)
+			}
+		})
+		t.Run(proto+"/never continues", func(t *testing.T) {
+			sc := clients["HTTP/2 (short)"]
+			short := "http://" + p.addr("short")
+			if proto == "HTTP/1.1" {
+				sc = c
+			}
+			if r := do(t, sc, "GET", short+"/", ""); r.status != 504 {
+				t.Errorf("a filter that never continues: %d, want 504 (the phase's timeout)", r.status)
+			}
+			if r := do(t, c, "GET", base+"/hdrs/after", ""); r.status != 200 {
+				t.Errorf("afterwards: %d", r.status)
 			}
 		})
 	}
