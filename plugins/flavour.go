@@ -70,9 +70,6 @@ func (p *Plugin) Flavoured() bool { return p.flavour != nil }
 // Logger returns the plugin's logger (attribute plugin=NAME).
 func (p *Plugin) Logger() *slog.Logger { return p.log }
 
-// CallTimeout returns the plugin's call_timeout (negative: none).
-func (p *Plugin) CallTimeout() time.Duration { return p.cfg.CallTimeout }
-
 // OnClose registers fn to run when Close starts, before it waits for the
 // instances: a flavour gives back the instances it holds idle there.
 func (p *Plugin) OnClose(fn func()) {
@@ -190,10 +187,6 @@ func (in *instance) callWith(fn api.Function, stack []uint64, timeout time.Durat
 	}
 	return nil
 }
-
-// InCall reports whether a call into the instance is running (a host
-// function was called from it).
-func (in *instance) InCall() bool { return in.inCall }
 
 // Eval evaluates the sample expression src for ctx, with the layer check
 // rules have: an expression needing a layer ctx lacks fails with
