@@ -341,3 +341,54 @@ func TestFilter_Properties(t *testing.T) {
 		}
 	}
 }
+
+// Many streams paused on HTTP calls share two instances: each answer
+// reaches the stream that asked (its user's verdict), whatever the
+// interleaving of callbacks and answers on the instance.
+func TestFilter_HTTPCallHammer(t *testing.T) {
+	authz := testsupport.StartAuthServer(t)
+	caller := &httpCaller{addrs: map[string]string{"authz": authz.Addr}}
+	f := newFilter(t, "auth", Config{PluginConfig: []byte("authz"), Backends: []string{"authz"}, Caller: caller},
+		func(c *plugins.Config) { c.InstancesMax = 2 })
+	const workers, each = 8, 15
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				user, want := "alice", "resume"
+				if (w+i)%2 == 1 {
+					user, want = "mallory", "reply"
+				}
+				req := request("/api", "x-user", user)
+				s := newStream(req)
+				sf, err := f.NewStream(s)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if st := sf.RequestHeaders(true); st != filter.Pause {
+					t.Errorf("request headers: %v", st)
+				}
+				var ev string
+				select { // not s.wait: t.Fatal belongs to the test's goroutine
+				case ev = <-s.events:
+				case <-time.After(30 * time.Second):
+				}
+				if ev != want {
+					t.Errorf("%s: %q, want %s", user, ev, want)
+				}
+				if want == "resume" && req.get("x-auth") != "alice-ok" {
+					t.Errorf("alice's stream got x-auth %q", req.get("x-auth"))
+				}
+				sf.Log()
+				sf.Done()
+			}
+		}()
+	}
+	wg.Wait()
+	if n := f.p.Stats().Created; n > 3 { // the one Load checks, and at most two
+		t.Errorf("%d instances created for a filter allowed two", n)
+	}
+}
