@@ -23,9 +23,9 @@ import (
 // path of the module. Builds are cached by content under the user's cache
 // directory (strata/testwasm): the key covers every file of modDir and the
 // toolchain's version, so `make test` builds each filter once and a change
-// to any source builds it again.
-func BuildWasm(modDir, pkg string) (string, error) {
-	key, err := wasmKey(modDir, pkg)
+// to any source builds it again. tags are build tags (-tags).
+func BuildWasm(modDir, pkg string, tags ...string) (string, error) {
+	key, err := wasmKey(modDir, pkg+" "+strings.Join(tags, ","))
 	if err != nil {
 		return "", err
 	}
@@ -44,7 +44,11 @@ func BuildWasm(modDir, pkg string) (string, error) {
 	// Built next to the cache entry, then renamed: a concurrent or
 	// interrupted build never leaves a truncated module under the key.
 	tmp := fmt.Sprintf("%s.tmp%d", out, os.Getpid())
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", tmp, "./"+pkg)
+	args := []string{"build", "-buildmode=c-shared", "-o", tmp}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.Command("go", append(args, "./"+pkg)...)
 	cmd.Dir = modDir
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOFLAGS=-mod=mod")
 	if b, err := cmd.CombinedOutput(); err != nil {

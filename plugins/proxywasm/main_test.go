@@ -28,7 +28,7 @@ import (
 // The test filters, written with the proxy-wasm-go-sdk in the nested
 // module testdata/filters (one main package each), built once per content
 // by TestMain.
-var filterNames = []string{"headers", "body", "auth", "shared", "queue", "props", "bad", "addheader"}
+var filterNames = []string{"headers", "body", "auth", "shared", "queue", "props", "bad", "addheader"} // waf: built by its own test
 
 var (
 	filterFiles = map[string]string{}
@@ -75,12 +75,15 @@ func buildFilters() error {
 }
 
 // testHost returns a plugin host that serves Proxy-Wasm, logging into log.
-func testHost(t testing.TB, log io.Writer) *plugins.Host {
+func testHost(t testing.TB, log io.Writer) *plugins.Host { return testHostIn(t, log, cacheDir) }
+
+// testHostIn is testHost with its compiled modules kept in dir.
+func testHostIn(t testing.TB, log io.Writer, dir string) *plugins.Host {
 	t.Helper()
 	if log == nil {
 		log = io.Discard
 	}
-	h, err := plugins.NewHost(plugins.HostOptions{Samples: fetch.NewRegistry(), CacheDir: cacheDir,
+	h, err := plugins.NewHost(plugins.HostOptions{Samples: fetch.NewRegistry(), CacheDir: dir,
 		Logger:   slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Flavours: []plugins.Flavour{Flavour}, LogRate: 1e6, LogBurst: 1e6})
 	if err != nil {
