@@ -209,13 +209,19 @@ func loadConfig(t testing.TB, yaml string, vars map[string]string) *config.Confi
 // host configuration (nil: patient).
 func startProxy(t testing.TB, yaml string, vars map[string]string, tune func(*plugins.Config)) *testProxy {
 	t.Helper()
+	return startProxyCached(t, yaml, vars, tune, testCache)
+}
+
+// startProxyCached is startProxy with compiled modules kept in cacheDir.
+func startProxyCached(t testing.TB, yaml string, vars map[string]string, tune func(*plugins.Config), cacheDir string) *testProxy {
+	t.Helper()
 	cfg := loadConfig(t, yaml, vars)
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if tune == nil {
 		tune = patient
 	}
-	gen, err := Build(context.Background(), cfg, Options{Logger: log, CacheDir: testCache, PluginConfig: tune})
+	gen, err := Build(context.Background(), cfg, Options{Logger: log, CacheDir: cacheDir, PluginConfig: tune})
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -268,5 +270,65 @@ func decodeJSON(t *testing.T, s string, v any) {
 	t.Helper()
 	if err := json.Unmarshal([]byte(s), v); err != nil {
 		t.Fatalf("%v: %q", err, s)
+	}
+}
+
+// The WAF filter (Coraza with the OWASP Core Rule Set) in strata, with
+// settings that fit a WAF: a script in the query and a urlencoded SQL
+// injection are answered 403, a benign GET and POST reach the server, over
+// HTTP/1.1 and HTTP/2.
+func TestProxyWasm_WAF(t *testing.T) {
+	file, err := testsupport.BuildWasm("../proxywasm/testdata/filters", "waf", "no_fs_access")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
+	up := startUpstream(t, "-mode", "echo")
+	// The 30 MB module's compiled code is kept across runs beside it.
+	p := startProxyCached(t, `
+global:
+  access_log: { output: stdout, format: json }
+frontends:
+  web:
+    bind: ["127.0.0.1:0"]
+    mode: http
+    h2: { h2c: true }
+    timeouts: { client: 30s, http_request: 10s, http_keep_alive: 30s }
+    filters: [waf]
+    default_backend: app
+plugins:
+  waf: { file: "{{waf}}", memory_limit: 512MiB, call_timeout: 2s, instances: { max: 2 } }
+backends:
+  app: { mode: http, timeouts: { server: 20s }, servers: { s1: { address: "{{up}}" } } }
+`, map[string]string{"waf": file, "up": up.Addr}, nil, filepath.Join(base, "strata", "testwasm", "compiled"))
+	var dials atomic.Int64
+	clients := map[string]*http.Client{"HTTP/1.1": {Timeout: 30 * time.Second}, "HTTP/2": h2cClient(p.addr("web"), &dials)}
+	url := "http://" + p.addr("web")
+	form := []string{"content-type", "application/x-www-form-urlencoded"}
+	for _, proto := range []string{"HTTP/1.1", "HTTP/2"} {
+		c := clients[proto]
+		for _, tt := range []struct {
+			name, method, path, body string
+			want                     int
+		}{
+			{"xss in the query", "GET", "/?q=<script>alert(1)</script>", "", 403},
+			{"sql injection in the body", "POST", "/login", "user=admin&pass=' OR '1'='1' --", 403},
+			{"benign get", "GET", "/index.html?page=2", "", 200},
+			{"benign post", "POST", "/login", "user=alice&pass=wonderland", 200},
+		} {
+			t.Run(proto+"/"+tt.name, func(t *testing.T) {
+				var hdrs []string
+				if tt.body != "" {
+					hdrs = form
+				}
+				r := do(t, c, tt.method, url+strings.ReplaceAll(tt.path, "<", "%3C"), tt.body, hdrs...)
+				if r.status != tt.want {
+					t.Errorf("%d, want %d (%s)", r.status, tt.want, r.header.Get("x-waf-rule"))
+				}
+			})
+		}
 	}
 }
