@@ -52,6 +52,9 @@ type Config struct {
 	Wasm []byte
 	// Settings is the `config:` mapping, handed to the guest as JSON.
 	Settings any
+	// VMConfig is handed to a Proxy-Wasm module's proxy_on_vm_start
+	// (`vm_config`); strata_v1 modules do not see it.
+	VMConfig []byte
 	// Grants; nil means abi.DefaultGrants, an empty non-nil slice means none.
 	Grants []string
 	// InstancesMin (default 1) instances are created at load and kept;

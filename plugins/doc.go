@@ -32,6 +32,12 @@
 // the reply to a *Reply the engine owns; the stream keeps one instance (in
 // Stream.Ext.Plugin) from its first Serve to EndStream.
 //
+// ABI flavours: a module another ABI claims (HostOptions.Flavours; the
+// Proxy-Wasm host in plugins/proxywasm) is loaded by the same Load, with
+// the same runtime, cache, limits, quarantine, metrics and spans; it
+// registers nothing and has no pool: the flavour creates and drives its
+// instances (flavour.go). Stats.ABIName says which ABI a plugin targets.
+//
 // Package assembly is the engine side: it loads the configuration's
 // plugins and hands them to core/proxy through the small interfaces the
 // core defines (proxy.RouteTarget, proxy.StreamService).

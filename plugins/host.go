@@ -48,6 +48,9 @@ type HostOptions struct {
 	// calls and stdout/stderr lines together); defaults 20/s and 100.
 	LogRate  float64
 	LogBurst int
+	// Flavours are the ABIs served besides strata_v1 (Proxy-Wasm): a
+	// module one of them claims is loaded as a flavoured plugin.
+	Flavours []Flavour
 }
 
 // Host runs plugins: it owns the compilation cache shared by every plugin's

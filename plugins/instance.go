@@ -62,6 +62,7 @@ type instance struct {
 	reply   Reply             // reply storage of action calls
 	kept    bool              // held by a stream (services)
 	keptID  uint32            // the service the stream uses
+	ext     any               // a flavour's state (SetExt)
 
 	// Owned by the caller too, read by checkDeadline on its goroutine:
 	deadline int64 // host.monotonic() ns of the running call's deadline; 0 none
@@ -142,6 +143,9 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 			in.close()
 			return nil, fmt.Errorf("%s: %w", abi.ExportInitialize, err)
 		}
+	}
+	if p.flavour != nil {
+		return in, nil // the flavour sets its instances up itself
 	}
 	in.initing = true
 	err = in.invoke(mod.ExportedFunction(abi.ExportInit), in.deadlineIn(p.host.monotonic(), p.cfg.InitTimeout))

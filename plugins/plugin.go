@@ -59,6 +59,11 @@ type Plugin struct {
 	// tells it that Close closed the runtime under running calls.
 	memAlloc  experimental.MemoryAllocator
 	abandoned atomic.Bool
+	// flavour serves the module when it is not strata_v1 (flavour.go),
+	// abiName is the ABI it claimed it with; immutable after Load.
+	flavour Flavour
+	abiName string
+	onClose []func() // guarded by host.mu
 }
 
 // routeNamesBox lets an interface live in an atomic.Pointer.
@@ -109,7 +114,7 @@ func (h *Host) Load(ctx context.Context, cfg Config) (*Plugin, error) {
 	h.mu.Lock()
 	h.plugins[p] = struct{}{}
 	h.mu.Unlock()
-	p.log.Info("plugin loaded", "file", cfg.File, "abi", abi.Version, "registrations", len(p.regs), "instances", p.pool.live.Load())
+	p.log.Info("plugin loaded", "file", cfg.File, "abi", p.ABI(), "registrations", len(p.regs), "instances", p.pool.live.Load())
 	return p, nil
 }
 
@@ -131,13 +136,24 @@ func (p *Plugin) load(ctx context.Context, bin []byte) error {
 		return fmt.Errorf("compile: %w", err)
 	}
 	p.compiled = compiled
-	if err := checkModule(compiled, rc.grants); err != nil {
+	p.flavour, p.abiName = claim(compiled, p.host.opts.Flavours)
+	if p.flavour != nil {
+		err = p.flavour.Check(compiled)
+	} else {
+		err = checkModule(compiled, rc.grants, p.host.opts.Flavours)
+	}
+	if err != nil {
 		return err
 	}
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.rt); err != nil {
 		return fmt.Errorf("wasi: %w", err)
 	}
-	if err := buildHostModule(ctx, p.rt); err != nil {
+	if p.flavour != nil {
+		err = p.flavour.Instantiate(ctx, p.rt)
+	} else {
+		err = buildHostModule(ctx, p.rt)
+	}
+	if err != nil {
 		return fmt.Errorf("host module: %w", err)
 	}
 	if err := buildCheckModule(ctx, p.rt); err != nil {
@@ -167,6 +183,16 @@ func (p *Plugin) load(ctx context.Context, bin []byte) error {
 	p.modConfig = mc
 
 	p.pool = newPool(p, rc.InstancesMin, rc.InstancesMax, rc.InstanceWait)
+	if p.flavour != nil {
+		// One instance proves the module instantiates; the flavour
+		// creates the ones it runs.
+		in, err := p.NewInstance(ctx)
+		if err != nil {
+			return err
+		}
+		p.Drop(in)
+		return nil
+	}
 	first, err := p.pool.get(ctx)
 	if err != nil {
 		return err
@@ -192,7 +218,7 @@ func (p *Plugin) load(ctx context.Context, bin []byte) error {
 
 // checkModule refuses a module whose imports or exports this host cannot
 // satisfy, listing everything that is wrong at once.
-func checkModule(cm wazero.CompiledModule, grants map[abi.Grant]bool) error {
+func checkModule(cm wazero.CompiledModule, grants map[abi.Grant]bool, flavours []Flavour) error {
 	var problems []string
 	var missing, badSig []string
 	lacking := map[abi.Grant][]string{}
@@ -240,7 +266,7 @@ func checkModule(cm wazero.CompiledModule, grants map[abi.Grant]bool) error {
 	case !hasV1 && len(majors) > 0:
 		problems = append(problems, fmt.Sprintf("targets ABI %s; this host serves v%d", strings.Join(majors, ", "), abi.Version))
 	case !hasV1:
-		problems = append(problems, "no ABI marker: export a function "+abi.Marker+" (see SPEC.md)")
+		problems = append(problems, noMarker(cm, flavours))
 	case len(versions) > 0:
 		problems = append(problems, "mixes ABI versions: "+strings.Join(majors, ", "))
 	}
@@ -410,6 +436,12 @@ func (p *Plugin) Close(ctx context.Context) {
 	p.host.mu.Lock()
 	delete(p.host.plugins, p)
 	p.host.mu.Unlock()
+	p.host.mu.Lock()
+	fns := p.onClose
+	p.host.mu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
 	p.pool.closeIdle()
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
@@ -431,7 +463,8 @@ func (p *Plugin) Close(ctx context.Context) {
 type Stats struct {
 	Name          string          `json:"name"`
 	File          string          `json:"file"`
-	ABI           int             `json:"abi"`
+	ABI           int             `json:"abi"`      // strata ABI major; 0 for another ABI
+	ABIName       string          `json:"abi_name"` // "strata_v1", "proxy-wasm 0.2.1", "proxy-wasm 0.2.0"
 	Registrations []string        `json:"registrations"`
 	Grants        []string        `json:"grants"`
 	OnError       string          `json:"on_error"`
@@ -451,12 +484,15 @@ type Stats struct {
 
 // Stats returns a snapshot of the counters.
 func (p *Plugin) Stats() Stats {
-	s := Stats{Name: p.name, File: p.cfg.File, ABI: abi.Version, OnError: p.cfg.OnError.String(),
+	s := Stats{Name: p.name, File: p.cfg.File, ABI: abi.Version, ABIName: p.ABI(), OnError: p.cfg.OnError.String(),
 		Instances: int(p.pool.live.Load()), Idle: p.pool.idleCount(),
 		Created: p.stats.created.Load(), Calls: p.stats.calls.Load(), Errors: p.stats.errors.Load(),
 		Traps: p.stats.traps.Load(), Timeouts: p.stats.timeouts.Load(), MemoryFaults: p.stats.memory.Load(),
 		Busy: p.stats.busy.Load(), Skipped: p.stats.skipped.Load(), Quarantine: p.quar.state(time.Now()),
 		SHA256: hex.EncodeToString(p.sum[:])}
+	if p.flavour != nil {
+		s.ABI = 0
+	}
 	for i := range p.regs {
 		s.Registrations = append(s.Registrations, p.regs[i].String())
 	}

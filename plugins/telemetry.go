@@ -65,14 +65,9 @@ func kindOf(k abi.Kind) int {
 
 // endSpan ends the call's span with its outcome.
 func (in *instance) endSpan(rc int32, err error) {
-	outcome := telemetry.OutcomeOK
+	outcome := outcomeOf(err)
 	switch {
-	case errors.Is(err, ErrTimeout):
-		outcome = telemetry.OutcomeTimeout
-	case errors.Is(err, ErrMemory):
-		outcome = telemetry.OutcomeMemory
 	case err != nil:
-		outcome = telemetry.OutcomeTrap
 	case in.call.layerErr:
 		outcome = telemetry.OutcomeLayerError
 	case rc < 0:
@@ -159,6 +154,7 @@ func (p *Plugin) Gather(m *telemetry.Metrics) {
 	m.Counter("strata_plugin_skipped_total", "Calls not made because of the quarantine.", float64(p.stats.skipped.Load()), l...)
 	m.Counter("strata_plugin_instances_created_total", "Instances created since load, replacements included.", float64(p.stats.created.Load()), l...)
 	m.Gauge("strata_plugin_instances", "Live instances, idle and busy.", float64(p.pool.live.Load()), l...)
+	m.Gauge("strata_plugin_info", "1 for each loaded plugin, labelled with the ABI its module targets.", 1, "plugin", p.name, "abi", p.ABI())
 	m.Gauge("strata_plugin_generation", "The plugin's generation: one more at each reload that changes its module.", float64(p.gen.Load()), l...)
 	m.Histogram("strata_plugin_call_duration_seconds", "Time spent in one call into the guest.", p.stats.latency.Snapshot(), l...)
 }

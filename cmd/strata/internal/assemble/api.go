@@ -12,7 +12,8 @@ import (
 // RegisterAPI adds the plugin routes to the runtime API. cur returns the
 // generation serving new connections.
 //
-//	GET /v1/plugins         every plugin: file, ABI version, registrations,
+//	GET /v1/plugins         every plugin: file, ABI (abi_name: strata_v1,
+//	                        proxy-wasm 0.2.1, proxy-wasm 0.2.0), registrations,
 //	                        grants, on_error, instances, calls, errors,
 //	                        traps, timeouts, memory faults, quarantine,
 //	                        module SHA-256; with Versions (versions.go):
@@ -55,5 +56,6 @@ func RegisterMetrics(p *proxy.Proxy, cur func() *Bundle) {
 		for _, pl := range g.plugins {
 			pl.Gather(m)
 		}
+		g.filters.Gather(m)
 	})
 }

@@ -79,6 +79,7 @@ type Bundle struct {
 	plugins  []*plugins.Plugin
 	counters *counters
 	log      *slog.Logger
+	filters  *FilterResolver
 
 	// versions is set by Versions.Serving when the generation starts
 	// serving; read by the runtime API.
@@ -124,9 +125,10 @@ func Build(ctx context.Context, cfg *config.Config, opt Options) (*Bundle, error
 		log = slog.New(slog.DiscardHandler)
 	}
 	g := &Bundle{log: log, counters: &counters{}}
+	g.filters = &FilterResolver{g: g}
 	fetches := fetch.NewRegistry()
 	actions := rules.NewActions()
-	bo := proxy.BuildOptions{Fetches: fetches, Actions: actions, Logger: opt.Logger, Stick: opt.Stick}
+	bo := proxy.BuildOptions{Fetches: fetches, Actions: actions, Logger: opt.Logger, Stick: opt.Stick, Filters: g.filters}
 	if len(cfg.Plugins) > 0 {
 		if errs := g.loadPlugins(ctx, cfg, opt, fetches, actions, &bo); len(errs) > 0 {
 			g.Close(ctx)
@@ -157,7 +159,7 @@ func (g *Bundle) loadPlugins(ctx context.Context, cfg *config.Config, opt Option
 	}
 	hopts := plugins.HostOptions{
 		Logger: g.log, CacheDir: dir, Samples: fetches, Counters: g.counters,
-		OnFailClosed: g.failClosed,
+		OnFailClosed: g.failClosed, Flavours: flavours,
 	}
 	host, err := plugins.NewHost(hopts)
 	if err != nil && opt.CacheDir == "" && cfg.Global.PluginCache == "" {
@@ -253,7 +255,7 @@ func pluginConfig(cfg *config.Config, pc *config.Plugin, fetches *fetch.Registry
 		Name: pc.Name, File: cfg.Resolve(pc.File), Grants: pc.Grants,
 		InstancesMin: pc.InstancesMin, InstancesMax: pc.InstancesMax,
 		MemoryLimit: pc.MemoryLimit, CallTimeout: pc.CallTimeout, OnError: onErr,
-		Env: pc.Env, Samples: fetches,
+		Env: pc.Env, Samples: fetches, VMConfig: pc.VMConfig,
 	}
 	if pc.Config != nil {
 		hc.Settings = pc.Config

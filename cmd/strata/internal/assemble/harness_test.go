@@ -181,13 +181,19 @@ func loadConfig(t testing.TB, yaml string, vars map[string]string) *config.Confi
 // host configuration (nil: patient).
 func startProxy(t testing.TB, yaml string, vars map[string]string, tune func(*plugins.Config)) *testProxy {
 	t.Helper()
+	return startProxyCached(t, yaml, vars, tune, testCache)
+}
+
+// startProxyCached is startProxy with compiled modules kept in cacheDir.
+func startProxyCached(t testing.TB, yaml string, vars map[string]string, tune func(*plugins.Config), cacheDir string) *testProxy {
+	t.Helper()
 	cfg := loadConfig(t, yaml, vars)
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if tune == nil {
 		tune = patient
 	}
-	gen, err := Build(context.Background(), cfg, Options{Logger: log, CacheDir: testCache, PluginConfig: tune})
+	gen, err := Build(context.Background(), cfg, Options{Logger: log, CacheDir: cacheDir, PluginConfig: tune})
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
@@ -246,7 +252,17 @@ func (p *testProxy) get(t testing.TB, fe, path string, headers ...string) respon
 }
 
 func (p *testProxy) try(fe, path string, headers ...string) (response, error) {
-	req, err := http.NewRequest("GET", "http://"+p.addr(fe)+path, nil)
+	return send(p.client, "GET", "http://"+p.addr(fe)+path, "", headers...)
+}
+
+// send makes a request with c: headers are name, value pairs (host sets
+// the request's Host); body "" sends none.
+func send(c *http.Client, method, url, body string, headers ...string) (response, error) {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
 		return response{}, err
 	}
@@ -257,7 +273,7 @@ func (p *testProxy) try(fe, path string, headers ...string) (response, error) {
 		}
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	resp, err := p.client.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		return response{}, err
 	}
