@@ -51,6 +51,9 @@ func TestVersion_Stamped(t *testing.T) {
 	if abis := got.ABI["strata"]; len(abis) != 1 || abis[0] != "strata_v1" {
 		t.Fatalf("plugin ABIs %v, want [strata_v1]", got.ABI)
 	}
+	if pw := got.ABI["proxy-wasm"]; len(pw) != 2 || pw[0] != "proxy_abi_version_0_2_0" || pw[1] != "proxy_abi_version_0_2_1" {
+		t.Fatalf("Proxy-Wasm ABIs %v, want the 0.2.0 and 0.2.1 markers", got.ABI)
+	}
 }
 
 // TestVersion_BadArgs: anything but --json is a usage error.

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 
 	"github.com/strata-proxy/strata/abi"
+	"github.com/strata-proxy/strata/plugins/proxywasm"
 )
 
 // version and commit are set at build time with -ldflags "-X main.version=…
@@ -33,7 +34,8 @@ type buildInfo struct {
 	Go       string `json:"go"`
 	Platform string `json:"platform"`
 	// ABI lists the plugin ABIs this binary serves, by name: the import
-	// module of each strata ABI major.
+	// module of each strata ABI major, and the markers of the Proxy-Wasm
+	// versions whose filters it runs.
 	ABI map[string][]string `json:"abi"`
 }
 
@@ -43,7 +45,10 @@ func readBuildInfo() buildInfo {
 		Commit:   commit,
 		Go:       runtime.Version(),
 		Platform: runtime.GOOS + "/" + runtime.GOARCH,
-		ABI:      map[string][]string{"strata": {abi.ImportModuleFor(abi.Version)}},
+		ABI: map[string][]string{
+			"strata":     {abi.ImportModuleFor(abi.Version)},
+			"proxy-wasm": {proxywasm.MarkerV020, proxywasm.MarkerV021},
+		},
 	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		// `go install github.com/strata-proxy/strata/cmd/strata@v1.2.3`
@@ -88,7 +93,7 @@ func runVersion(args []string, stdout, stderr io.Writer) int {
 	case len(args) == 0:
 		b := readBuildInfo()
 		fmt.Fprintln(stdout, "strata", versionString())
-		fmt.Fprintf(stdout, "platform %s, plugin ABI %v\n", b.Platform, b.ABI["strata"])
+		fmt.Fprintf(stdout, "platform %s, plugin ABI %v, Proxy-Wasm %v\n", b.Platform, b.ABI["strata"], b.ABI["proxy-wasm"])
 		return 0
 	case len(args) == 1 && (args[0] == "--json" || args[0] == "-json"):
 		enc := json.NewEncoder(stdout)

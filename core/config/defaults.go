@@ -76,6 +76,7 @@ const (
 	DefaultPluginInstancesMax = 16
 	DefaultPluginMemoryLimit  = 32 << 20
 	DefaultPluginCallTimeout  = 100 * time.Millisecond
+	DefaultPluginInitTimeout  = 5 * time.Second
 	DefaultPluginOnError      = "fail_closed"
 )
 

@@ -31,6 +31,11 @@ type Plugin struct {
 	// (plugins/RATIONALE.md) but lets a looping plugin hold its stream
 	// forever: for trusted plugins only.
 	CallTimeout time.Duration
+	// InitTimeout bounds the start of one instance: its initialisation
+	// and, for a Proxy-Wasm filter, proxy_on_vm_start and
+	// proxy_on_configure, where a WAF compiles its rules (seconds for the
+	// OWASP Core Rule Set); default 5s.
+	InitTimeout time.Duration
 	// OnError is what happens when a call into the plugin traps or times
 	// out: "fail_closed" (default: the stream is refused) or "fail_open"
 	// (the stream goes on as if the rule had not been there).
@@ -76,6 +81,7 @@ func (d *decoder) plugin(name, path string, v any) *Plugin {
 	} else {
 		p.CallTimeout, _ = o.duration("call_timeout", DefaultPluginCallTimeout, 1)
 	}
+	p.InitTimeout, _ = o.duration("init_timeout", DefaultPluginInitTimeout, 1)
 	p.OnError = o.oneOf("on_error", DefaultPluginOnError, "fail_open", "fail_closed")
 	p.Grants = o.list("grants")
 	p.Watch = o.boolean("watch", false)

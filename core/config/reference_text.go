@@ -189,6 +189,7 @@ var keyTexts = map[string]keyText{
 
 	// plugins
 	"plugins":                    {meaning: "WebAssembly plugins, by name.", haproxy: "`lua-load` (Lua, not WebAssembly)"},
+	"plugins.NAME.init_timeout":  {meaning: "Deadline of starting one instance: its initialisation and, for a Proxy-Wasm filter, proxy_on_vm_start and proxy_on_configure (a WAF compiling its rule set needs seconds).", haproxy: "—"},
 	"plugins.NAME.call_timeout":  {meaning: "Deadline of one call into the plugin; none disables it (for trusted plugins only: a looping plugin then holds its stream).", haproxy: "`tune.lua.session-timeout`", typ: "duration, or none"},
 	"plugins.NAME.vm_config":     {meaning: "Proxy-Wasm plugins: the bytes handed to proxy_on_vm_start (a string as is, a mapping as JSON).", haproxy: "—", typ: "string, or mapping"},
 	"plugins.NAME.config":        {meaning: "Free-form mapping handed to the plugin at load, with YAML's types.", haproxy: "—", typ: "mapping"},

@@ -254,7 +254,7 @@ func pluginConfig(cfg *config.Config, pc *config.Plugin, fetches *fetch.Registry
 	hc := plugins.Config{
 		Name: pc.Name, File: cfg.Resolve(pc.File), Grants: pc.Grants,
 		InstancesMin: pc.InstancesMin, InstancesMax: pc.InstancesMax,
-		MemoryLimit: pc.MemoryLimit, CallTimeout: pc.CallTimeout, OnError: onErr,
+		MemoryLimit: pc.MemoryLimit, CallTimeout: pc.CallTimeout, InitTimeout: pc.InitTimeout, OnError: onErr,
 		Env: pc.Env, Samples: fetches, VMConfig: pc.VMConfig,
 	}
 	if pc.Config != nil {

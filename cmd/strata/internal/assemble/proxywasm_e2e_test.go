@@ -293,7 +293,7 @@ frontends:
     filters: [waf]
     default_backend: app
 plugins:
-  waf: { file: "{{waf}}", memory_limit: 512MiB, call_timeout: 2s, instances: { max: 2 } }
+  waf: { file: "{{waf}}", memory_limit: 512MiB, init_timeout: 60s, call_timeout: 2s, instances: { max: 2 } }
 backends:
   app: { mode: http, timeouts: { server: 20s }, servers: { s1: { address: "{{up}}" } } }
 `, map[string]string{"waf": file, "up": up.Addr}, nil, filepath.Join(base, "strata", "testwasm", "compiled"))
