@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
-	"net"
 	"time"
 
 	"github.com/strata-proxy/strata/core/backend"
@@ -108,7 +107,7 @@ func buildL4(g *Generation, log *slog.Logger) (*l4Gen, error) {
 				l.servers[srv] = ls
 			}
 			if ls.tls != nil || ls.sendProxy != 0 {
-				srv.CheckL4 = ls.checkL4() // before g.start starts the checks
+				srv.CheckL4 = listen.CheckL4(ls.tls, ls.sendProxy) // before g.start starts the checks
 			}
 		}
 	}
@@ -249,36 +248,6 @@ func (cc *clientConn) startServerL4(sc *backend.ServerConn, ls *l4Server, timeou
 		return &tlsServerError{err}
 	}
 	return nil
-}
-
-// checkL4 is how the health checks of the server reach it: with its TLS
-// settings (verify, CA, SNI, client certificate) and, with send_proxy, a
-// PROXY header of a connection the proxy opens for itself (v2 LOCAL, v1
-// "PROXY UNKNOWN"), as HAProxy's checks do by default (check-ssl and
-// check-send-proxy follow ssl and send-proxy). A check offers no ALPN: it
-// speaks HTTP/1.1, which is what a server assumes without ALPN. A failed
-// handshake fails the check (L6RSP, L6TOUT) and is not counted in the
-// server's handshake_errors, which count traffic.
-func (ls *l4Server) checkL4() *backend.CheckL4 {
-	c := &backend.CheckL4{}
-	if ls.sendProxy != 0 {
-		c.ProxyHeader = listen.LocalProxyHeader(ls.sendProxy)
-	}
-	if ls.tls != nil {
-		cfg := ls.tls.Clone()
-		cfg.NextProtos = nil
-		// A session cache of their own: checks resume their sessions,
-		// and traffic never resumes one negotiated without its ALPN.
-		cfg.ClientSessionCache = tls.NewLRUClientSessionCache(1)
-		c.Handshake = func(ctx context.Context, nc net.Conn) (net.Conn, error) {
-			tc := tls.Client(nc, cfg)
-			if err := tc.HandshakeContext(ctx); err != nil {
-				return nil, fmt.Errorf("tls handshake: %w", err)
-			}
-			return tc, nil
-		}
-	}
-	return c
 }
 
 // tlsServerError is a failed TLS handshake with a server.
