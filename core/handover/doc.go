@@ -4,8 +4,9 @@
 // over a Unix socket with the descriptors attached (SCM_RIGHTS).
 //
 // The old process sends every listening socket (Listener) and its tables
-// (Dump); the new one passes the sockets to the proxy's Inherit before it
-// starts, restores the tables into its generation (Restore) before that
+// (Dump). The new one passes the sockets to the proxy's Inherit before it
+// starts, which keeps them in Sockets until its listeners take them,
+// restores the tables into its generation (Restore) before that
 // generation serves, then tells the old one to drain. Both processes hold
 // the same kernel sockets meanwhile, so connections that arrive during the
 // upgrade wait in the listen queue and none is refused. The conversation
@@ -16,7 +17,8 @@
 // stick-table engine (core/track), nothing of connections or streams.
 //
 // Goroutines: none of its own. WriteMessage and ReadMessage block on the
-// Unix socket of the goroutine that calls them; Dump reads tables while
-// the proxy serves (the tables lock per entry); Restore must run before
-// the generation it fills serves.
+// Unix socket of the goroutine that calls them; Sockets is safe for
+// concurrent use; Dump reads tables while the proxy serves (the tables
+// lock per entry); Restore must run before the generation it fills
+// serves.
 package handover

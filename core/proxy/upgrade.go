@@ -37,45 +37,16 @@ func (p *Proxy) idleLinger() time.Duration { return time.Duration(p.rl.linger.Lo
 
 // listen returns the socket for a configured address: one handed over by
 // the process this one replaces, else a new one.
-func (p *Proxy) listen(addr string) (*net.TCPListener, error) {
-	p.rl.mu.Lock()
-	ln := p.rl.inherited[addr]
-	delete(p.rl.inherited, addr)
-	p.rl.mu.Unlock()
-	if ln != nil {
-		return ln, nil
-	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	return l.(*net.TCPListener), nil
-}
+func (p *Proxy) listen(addr string) (*net.TCPListener, error) { return p.rl.inherited.Listen(addr) }
 
 // Inherit gives the proxy sockets handed over by the process it replaces,
 // by configured address. Start uses those its configuration binds and
 // closes the others.
-func (p *Proxy) Inherit(lns map[string]*net.TCPListener) {
-	p.rl.mu.Lock()
-	defer p.rl.mu.Unlock()
-	if p.rl.inherited == nil {
-		p.rl.inherited = map[string]*net.TCPListener{}
-	}
-	for a, l := range lns {
-		p.rl.inherited[a] = l
-	}
-}
+func (p *Proxy) Inherit(lns map[string]*net.TCPListener) { p.rl.inherited.Add(lns) }
 
 // closeUnusedInherited closes handed-over sockets that the configuration
 // no longer binds.
-func (p *Proxy) closeUnusedInherited() {
-	p.rl.mu.Lock()
-	defer p.rl.mu.Unlock()
-	for a, l := range p.rl.inherited {
-		l.Close()
-		delete(p.rl.inherited, a)
-	}
-}
+func (p *Proxy) closeUnusedInherited() { p.rl.inherited.CloseUnused() }
 
 // ListenerFiles returns a duplicate of every listening socket, for
 // HandOver. The caller closes the files.
