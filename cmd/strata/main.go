@@ -47,6 +47,7 @@ import (
 	"github.com/strata-proxy/strata/cmd/strata/internal/assemble"
 	"github.com/strata-proxy/strata/core/admin"
 	"github.com/strata-proxy/strata/core/config"
+	"github.com/strata-proxy/strata/core/handover"
 	"github.com/strata-proxy/strata/core/proxy"
 	"github.com/strata-proxy/strata/core/telemetry"
 )
@@ -273,7 +274,7 @@ func serve(cfg *config.Config, gen *assemble.Bundle, log *slog.Logger, ro runOpt
 			return 1
 		}
 		p.Inherit(tk.listeners)
-		n, err := proxy.RestoreTables(gen.Generation, tk.tables)
+		n, err := handover.Restore(gen.StickEngine(), tk.tables)
 		log.Info("upgrade: sockets and stick tables taken over", "listeners", len(tk.listeners), "entries", n, "skipped", err)
 	}
 	if err := p.Start(); err != nil {

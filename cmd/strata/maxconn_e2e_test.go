@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strata-proxy/strata/core/proxy"
+	"github.com/strata-proxy/strata/core/listen"
 )
 
 // TestRun_FloodAtDerivedMaxConn: strata runs under an open-file limit of
@@ -27,7 +27,7 @@ func TestRun_FloodAtDerivedMaxConn(t *testing.T) {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Max < nofile || rl.Cur < 2*flood {
 		t.Skipf("needs an open-file hard limit of at least %d and %d descriptors for the flood (%+v, %v)", nofile, 2*flood, rl, err)
 	}
-	want := proxy.DerivedMaxConn(nofile)
+	want := listen.DerivedMaxConn(nofile)
 	up := startUpstream(t, "u1")
 	underLimit := func(name string, args ...string) *exec.Cmd {
 		// sh's ulimit -n sets the soft and the hard limit: Go cannot raise it back.

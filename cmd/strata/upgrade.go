@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/strata-proxy/strata/core/admin"
+	"github.com/strata-proxy/strata/core/handover"
 	"github.com/strata-proxy/strata/core/proxy"
 )
 
@@ -98,7 +99,7 @@ func (u *upgradeServer) serve() {
 func (u *upgradeServer) handOver(c *net.UnixConn) error {
 	c.SetDeadline(time.Now().Add(time.Minute))
 	var m upgradeMsg
-	if _, err := proxy.ReadMessage(c, &m); err != nil || m.Op != "hello" {
+	if _, err := handover.ReadMessage(c, &m); err != nil || m.Op != "hello" {
 		return fmt.Errorf("hello: %v %q", err, m.Op)
 	}
 	u.log.Info("upgrade: handing the listening sockets over", "to_pid", m.Pid)
@@ -118,26 +119,26 @@ func (u *upgradeServer) handOver(c *net.UnixConn) error {
 			out.Admin = true
 		}
 	}
-	err = proxy.WriteMessage(c, out, files...)
+	err = handover.WriteMessage(c, out, files...)
 	for _, f := range files {
 		f.Close()
 	}
 	if err != nil {
 		return err
 	}
-	if _, err := proxy.ReadMessage(c, &m); err != nil || m.Op != "tables" {
+	if _, err := handover.ReadMessage(c, &m); err != nil || m.Op != "tables" {
 		return fmt.Errorf("the new process did not start: %v %s", err, m.Error)
 	}
-	if err := proxy.WriteMessage(c, u.p.DumpTables()); err != nil {
+	if err := handover.WriteMessage(c, u.p.DumpTables()); err != nil {
 		return err
 	}
-	if _, err := proxy.ReadMessage(c, &m); err != nil || m.Op != "done" {
+	if _, err := handover.ReadMessage(c, &m); err != nil || m.Op != "done" {
 		return fmt.Errorf("the new process did not start: %v %s", err, m.Error)
 	}
 	// From here on the new process serves: this one stops.
 	u.ln.Close()
 	u.once.Do(func() { close(u.done) })
-	proxy.WriteMessage(c, upgradeMsg{Op: "bye"})
+	handover.WriteMessage(c, upgradeMsg{Op: "bye"})
 	return nil
 }
 
@@ -153,7 +154,7 @@ type takeover struct {
 	c         *net.UnixConn
 	listeners map[string]*net.TCPListener
 	admin     net.Listener
-	tables    proxy.TableDump
+	tables    handover.TableDump
 }
 
 // takeOver connects to the strata whose pid file is pidfile and receives
@@ -165,12 +166,12 @@ func takeOver(pidfile string) (*takeover, error) {
 	}
 	c.SetDeadline(time.Now().Add(time.Minute))
 	t := &takeover{c: c, listeners: map[string]*net.TCPListener{}}
-	if err := proxy.WriteMessage(c, upgradeMsg{Op: "hello", Pid: os.Getpid()}); err != nil {
+	if err := handover.WriteMessage(c, upgradeMsg{Op: "hello", Pid: os.Getpid()}); err != nil {
 		c.Close()
 		return nil, err
 	}
 	var m upgradeMsg
-	files, err := proxy.ReadMessage(c, &m)
+	files, err := handover.ReadMessage(c, &m)
 	defer func() {
 		for _, f := range files {
 			f.Close()
@@ -207,11 +208,11 @@ func takeOver(pidfile string) (*takeover, error) {
 			return nil, err
 		}
 	}
-	if err := proxy.WriteMessage(c, upgradeMsg{Op: "tables"}); err != nil {
+	if err := handover.WriteMessage(c, upgradeMsg{Op: "tables"}); err != nil {
 		t.abort(err)
 		return nil, err
 	}
-	if _, err := proxy.ReadMessage(c, &t.tables); err != nil {
+	if _, err := handover.ReadMessage(c, &t.tables); err != nil {
 		t.abort(err)
 		return nil, err
 	}
@@ -220,7 +221,7 @@ func takeOver(pidfile string) (*takeover, error) {
 
 // abort tells the old process to carry on and closes what was received.
 func (t *takeover) abort(err error) {
-	proxy.WriteMessage(t.c, upgradeMsg{Op: "abort", Error: err.Error()})
+	handover.WriteMessage(t.c, upgradeMsg{Op: "abort", Error: err.Error()})
 	t.c.Close()
 	for _, l := range t.listeners {
 		l.Close()
@@ -234,11 +235,11 @@ func (t *takeover) abort(err error) {
 // its upgrade socket.
 func (t *takeover) finish() error {
 	defer t.c.Close()
-	if err := proxy.WriteMessage(t.c, upgradeMsg{Op: "done"}); err != nil {
+	if err := handover.WriteMessage(t.c, upgradeMsg{Op: "done"}); err != nil {
 		return err
 	}
 	var m upgradeMsg
-	if _, err := proxy.ReadMessage(t.c, &m); err != nil || m.Op != "bye" {
+	if _, err := handover.ReadMessage(t.c, &m); err != nil || m.Op != "bye" {
 		return errors.Join(errors.New("upgrade: the old process did not confirm"), err)
 	}
 	return nil

@@ -241,12 +241,12 @@ backends:
 func waitNoConns(t *testing.T, p *testProxy, sock string) {
 	t.Helper()
 	for range 500 {
-		if p.slots.cur.Load() == 0 && haproxyCurrConns(t, sock) == 0 {
+		if p.slots.Cur.Load() == 0 && haproxyCurrConns(t, sock) == 0 {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("connections still open: strata %d, haproxy %d (-1: no stats socket)", p.slots.cur.Load(), haproxyCurrConns(t, sock))
+	t.Fatalf("connections still open: strata %d, haproxy %d (-1: no stats socket)", p.slots.Cur.Load(), haproxyCurrConns(t, sock))
 }
 
 // haproxyCurrConns returns CurrConns of HAProxy's `show info`, or -1

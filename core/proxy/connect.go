@@ -72,7 +72,7 @@ func (cc *clientConn) connect(x *exchange, be *Backend, fresh bool) (*backend.Se
 		if err := cc.acquire(x, be, nil); err != nil {
 			return nil, err
 		}
-		x.rec.hx.Tw = time.Since(t0) // HAProxy's Tw, for the log
+		x.rec.HX.Tw = time.Since(t0) // HAProxy's Tw, for the log
 	}
 	for attempt := 0; ; attempt++ {
 		srv := x.srv
@@ -87,7 +87,7 @@ func (cc *clientConn) connect(x *exchange, be *Backend, fresh bool) (*backend.Se
 			}
 		} else if !fresh {
 			if sc := cc.pooled(srv); sc != nil {
-				x.rec.hx.Tc = 0 // a reused connection: HAProxy's Tc is 0
+				x.rec.HX.Tc = 0 // a reused connection: HAProxy's Tc is 0
 				if err := cc.track(x, sc); err != nil {
 					return nil, err
 				}
@@ -97,7 +97,7 @@ func (cc *clientConn) connect(x *exchange, be *Backend, fresh bool) (*backend.Se
 		}
 		t0 := time.Now()
 		sc, err := cc.dial(be, srv) // TCP, then PROXY header and TLS when configured
-		x.rec.hx.Tc = time.Since(t0)
+		x.rec.HX.Tc = time.Since(t0)
 		if up != nil && err != nil {
 			up.dialed()
 		}

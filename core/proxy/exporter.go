@@ -34,7 +34,7 @@ func (p *Proxy) exporterSource() *exporter.Source {
 	g := p.gen.Load()
 	stopping := p.draining.Load()
 	src := &exporter.Source{Process: exporter.Process{
-		MaxConn: p.maxConn.Load(), CurConns: p.slots.cur.Load(), Stopping: stopping, Version: telemetry.Version,
+		MaxConn: p.maxConn.Load(), CurConns: p.slots.Cur.Load(), Stopping: stopping, Version: telemetry.Version,
 	}}
 	p.mu.Lock()
 	if !stopping {

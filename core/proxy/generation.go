@@ -14,6 +14,7 @@ import (
 	"github.com/strata-proxy/strata/core/fetch"
 	"github.com/strata-proxy/strata/core/filter"
 	"github.com/strata-proxy/strata/core/h1"
+	"github.com/strata-proxy/strata/core/listen"
 	"github.com/strata-proxy/strata/core/logfmt"
 	"github.com/strata-proxy/strata/core/rules"
 	"github.com/strata-proxy/strata/core/sample"
@@ -83,7 +84,7 @@ type Frontend struct {
 	cur   atomic.Int64
 	// slots counts the connections against MaxConn (maxconn.go); shared
 	// with the frontend of the same name in the next generation.
-	slots *connSlots
+	slots *listen.Slots
 }
 
 // Backend is the run-time form of a configured backend: its servers and its
@@ -229,7 +230,7 @@ func Build(cfg *config.Config, opt BuildOptions) (*Generation, error) {
 		fe := &Frontend{
 			Name: fc.Name, HTTP: http, Binds: fc.Bind, Timeouts: fc.Timeouts, Limits: limits,
 			MaxConn: fc.MaxConn, ForwardFor: fc.ForwardFor, Forwarded: fc.Forwarded,
-			MonitorURI: fc.MonitorURI, slots: &connSlots{},
+			MonitorURI: fc.MonitorURI, slots: &listen.Slots{},
 		}
 		fe.h2 = newH2Frontend(fc, fe, opt.Logger)
 		fe.logFormat, fe.captureReq, fe.captureRes = buildLogFormat(fc)

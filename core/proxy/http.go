@@ -9,6 +9,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/strata-proxy/strata/abi"
+	"github.com/strata-proxy/strata/core/accesslog"
 	"github.com/strata-proxy/strata/core/backend"
 	"github.com/strata-proxy/strata/core/fetch"
 	"github.com/strata-proxy/strata/core/h1"
@@ -29,7 +30,7 @@ type exchange struct {
 	out   []byte // serialised heads and local replies
 	name  []byte // dynamic target names
 	chunk h1.ChunkedScanner
-	rec   logRecord
+	rec   accesslog.Record
 	caps  logCaptures // headers captured for the log
 	uid   []byte      // the request's unique id (unique_id_format), once made
 
@@ -164,7 +165,7 @@ func (x *exchange) reset() {
 	x.name = x.name[:0]
 	x.method = x.method[:0]
 	x.uri = x.uri[:0]
-	x.rec = logRecord{}
+	x.rec = accesslog.Record{}
 	x.fctx.Reset()
 	x.ttfb = -1
 	x.consumed = false
@@ -276,7 +277,7 @@ func (cc *clientConn) finishStream(x *exchange, start time.Time) {
 	if fe.logFormat != nil {
 		cc.fillLogFormat(x, r)
 	}
-	cc.p.alog.Log(r)
+	cc.p.alog.Write(r)
 }
 
 // handle parses the request and decides who answers it.

@@ -273,30 +273,6 @@ func TestMaxConn_Frontend(t *testing.T) {
 	waitMetric(t, adm, `strata_frontend_current_connections{frontend="web"}`, 2)
 }
 
-// TestDerivedMaxConn: global.maxconn left out is derived from the
-// open-file limit, two descriptors a connection after the admin API's and
-// the process's own, within [1, 100000].
-func TestDerivedMaxConn(t *testing.T) {
-	tests := []struct {
-		name   string
-		nofile uint64
-		want   int
-	}{
-		{name: "unknown", nofile: 0, want: 100000},
-		{name: "tiny", nofile: 100, want: 1},
-		{name: "1024", nofile: 1024, want: (1024 - admin.MaxConns - fdReserve) / 2},
-		{name: "20000", nofile: 20000, want: (20000 - admin.MaxConns - fdReserve) / 2},
-		{name: "capped", nofile: 1 << 20, want: 100000},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := DerivedMaxConn(tt.nofile); got != tt.want {
-				t.Fatalf("DerivedMaxConn(%d) = %d, want %d", tt.nofile, got, tt.want)
-			}
-		})
-	}
-}
-
 // TestMaxConn_DifferentialHAProxy runs the same scenario against HAProxy
 // and strata, for global maxconn 3 and for frontend maxconn 2: open as
 // many idle connections as the limit, then one that sends a request. Both

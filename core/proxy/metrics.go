@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/strata-proxy/strata/core/admin"
+	"github.com/strata-proxy/strata/core/listen"
 	"github.com/strata-proxy/strata/core/session"
 	"github.com/strata-proxy/strata/core/stats"
 	"github.com/strata-proxy/strata/core/telemetry"
@@ -157,12 +158,12 @@ func (p *Proxy) gatherCore(m *telemetry.Metrics) {
 
 // gatherSlots adds the points of a connection limit (maxconn.go): the
 // process's with prefix "strata_", a frontend's with "strata_frontend_".
-func gatherSlots(m *telemetry.Metrics, prefix string, s *connSlots, limit int64, labels ...string) {
-	m.Gauge(prefix+"current_connections", "Client connections holding a maxconn slot (accepted, not yet closed).", float64(s.cur.Load()), labels...)
+func gatherSlots(m *telemetry.Metrics, prefix string, s *listen.Slots, limit int64, labels ...string) {
+	m.Gauge(prefix+"current_connections", "Client connections holding a maxconn slot (accepted, not yet closed).", float64(s.Cur.Load()), labels...)
 	if limit > 0 {
 		m.Gauge(prefix+"maxconn", "Client connections accepted at most at once (maxconn); at the limit accepting stops.", float64(limit), labels...)
 	}
-	m.Counter(prefix+"maxconn_reached_total", "Times accepting stopped because maxconn was reached.", float64(s.reached.Load()), labels...)
+	m.Counter(prefix+"maxconn_reached_total", "Times accepting stopped because maxconn was reached.", float64(s.Reached.Load()), labels...)
 }
 
 // metricsState is the proxy's metrics bookkeeping.

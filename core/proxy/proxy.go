@@ -38,6 +38,12 @@
 // connect.go) → request → response → slot given back. The stream's
 // goroutine owns the slot; the graceful stop may close the stream's server
 // connection when the grace period ends.
+//
+// Pieces that touch no state of the Proxy, a connection or a stream live
+// in packages of their own, called from here: core/listen (TLS
+// configuration, the handshake record, PROXY headers, maxconn counters and
+// the accept loops' gate), core/handover (what a binary upgrade passes
+// between processes) and core/accesslog (the log record and its writer).
 package proxy
 
 import (
@@ -53,9 +59,11 @@ import (
 	"time"
 
 	"github.com/strata-proxy/strata/abi"
+	"github.com/strata-proxy/strata/core/accesslog"
 	"github.com/strata-proxy/strata/core/backend"
 	"github.com/strata-proxy/strata/core/fetch"
 	"github.com/strata-proxy/strata/core/h2"
+	"github.com/strata-proxy/strata/core/listen"
 	"github.com/strata-proxy/strata/core/rules"
 	"github.com/strata-proxy/strata/core/session"
 	"github.com/strata-proxy/strata/core/transport"
@@ -67,7 +75,7 @@ var exchangePool = sync.Pool{New: func() any { return &exchange{ttfb: -1} }}
 // Proxy is a running strata instance.
 type Proxy struct {
 	log  *slog.Logger
-	alog *accessLog
+	alog *accesslog.Log
 
 	gen     atomic.Pointer[Generation]
 	rl      reloadState  // configuration reloads and upgrades (reload.go)
@@ -76,9 +84,9 @@ type Proxy struct {
 
 	// Connection limits (maxconn.go): the process's slots, its limit
 	// (global.maxconn or derived) and the gate its accept loops wait at.
-	slots   connSlots
+	slots   listen.Slots
 	maxConn atomic.Int64
-	gate    acceptGate
+	gate    listen.Gate
 
 	// Idle connections on the watcher now, and parks so far (idle.go).
 	parked, parks atomic.Int64
@@ -132,13 +140,13 @@ func New(g *Generation, opt Options) (*Proxy, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	alog, err := openAccessLog(g.Config.Global.AccessLog, opt.AccessLog)
+	alog, err := accesslog.Open(g.Config.Global.AccessLog, opt.AccessLog)
 	if err != nil {
 		return nil, err
 	}
 	if alog != nil {
 		p.alog = alog
-		p.AddGatherer(alog.gather)
+		p.AddGatherer(alog.Gather)
 	}
 	p.adopt(g)
 	p.applyMaxConn(g)
@@ -253,8 +261,8 @@ type clientConn struct {
 	fe         *Frontend
 	c          *transport.Conn
 	clientAddr string
-	l4         *l4Frontend // TLS, PROXY protocol; nil when the frontend and its servers need none
-	slots      *connSlots  // the frontend's maxconn slots this connection holds, with one of the process's
+	l4         *l4Frontend   // TLS, PROXY protocol; nil when the frontend and its servers need none
+	slots      *listen.Slots // the frontend's maxconn slots this connection holds, with one of the process's
 
 	// Owned by the connection goroutine:
 	buf  transport.Buffer

@@ -10,6 +10,7 @@ import (
 
 	"github.com/strata-proxy/strata/core/backend"
 	"github.com/strata-proxy/strata/core/config"
+	"github.com/strata-proxy/strata/core/handover"
 	"github.com/strata-proxy/strata/core/stick"
 	"github.com/strata-proxy/strata/core/track"
 )
@@ -191,8 +192,9 @@ type reloadState struct {
 	seq   uint64       // generation numbers; guarded by mu
 
 	// inherited are sockets handed over by the process this one replaces
-	// (upgrade.go), by configured address; taken by Start. Guarded by mu.
-	inherited map[string]*net.TCPListener
+	// (upgrade.go), by configured address; taken by Start. It has its own
+	// lock (a leaf: nothing is locked while it is held).
+	inherited handover.Sockets
 
 	status atomic.Pointer[ReloadStatus]
 	linger atomic.Int64 // time.Duration: Shutdown's linger for idle connections (upgrade.go)

@@ -3,6 +3,7 @@ package proxy
 import (
 	"strconv"
 
+	"github.com/strata-proxy/strata/core/accesslog"
 	"github.com/strata-proxy/strata/core/fetch"
 	"github.com/strata-proxy/strata/core/h1"
 )
@@ -38,7 +39,7 @@ var builtinServices = map[string]Service{
 func welcome(ctx *fetch.Ctx, r *Reply) {
 	b := make([]byte, 0, 1024)
 	b = append(b, `{"message":"strata is running","frontend":"`...)
-	b = appendJSONString(b, []byte(ctx.Sess.Frontend))
+	b = accesslog.AppendJSONString(b, []byte(ctx.Sess.Frontend))
 	b = append(b, `","client":"`...)
 	b = ctx.Conn.Src.AppendTo(b)
 	b = append(b, `","server_address":"`...)
@@ -49,9 +50,9 @@ func welcome(ctx *fetch.Ctx, r *Reply) {
 	b = strconv.AppendUint(b, ctx.Strm.ID, 10)
 	b = append(b, `,"request":{"method":"`...)
 	req := &ctx.Txn.Req
-	b = appendJSONString(b, req.Method)
+	b = accesslog.AppendJSONString(b, req.Method)
 	b = append(b, `","uri":"`...)
-	b = appendJSONString(b, req.URI)
+	b = accesslog.AppendJSONString(b, req.URI)
 	b = append(b, `","version":"HTTP/1.`...)
 	b = strconv.AppendInt(b, int64(req.Minor), 10)
 	b = append(b, `","headers":[`...)
@@ -60,9 +61,9 @@ func welcome(ctx *fetch.Ctx, r *Reply) {
 			b = append(b, ',')
 		}
 		b = append(b, `["`...)
-		b = appendJSONString(b, f.Name)
+		b = accesslog.AppendJSONString(b, f.Name)
 		b = append(b, `","`...)
-		b = appendJSONString(b, f.Value)
+		b = accesslog.AppendJSONString(b, f.Value)
 		b = append(b, `"]`...)
 	}
 	b = append(b, "]}}\n"...)

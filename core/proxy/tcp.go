@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/strata-proxy/strata/abi"
+	"github.com/strata-proxy/strata/core/accesslog"
 	"github.com/strata-proxy/strata/core/backend"
 	"github.com/strata-proxy/strata/core/session"
 	"github.com/strata-proxy/strata/core/transport"
@@ -119,18 +120,18 @@ func (cc *clientConn) finishTCP(x *exchange, start time.Time) {
 		return
 	}
 	r := &x.rec
-	*r = logRecord{
+	*r = accesslog.Record{
 		Time: start, Session: cc.sess.ID, Stream: strm.ID, Client: cc.clientAddr,
 		Frontend: fe.Name, Backend: strm.Backend, Server: strm.Server, Service: strm.Service,
 		BytesIn: strm.BytesIn, BytesOut: strm.BytesOut, Duration: time.Since(start),
 		TTFB: -1, Term: strm.Term, TCP: true,
 		TraceID: r.TraceID, SpanID: r.SpanID, Traced: r.Traced, // set by streamEnded
-		hx: r.hx, // timers set on the way (accesslog.go)
+		HX: r.HX, // timers set on the way (accesslog.go)
 	}
 	if fe.logFormat != nil {
 		cc.fillLogFormat(x, r)
 	}
-	cc.p.alog.Log(r)
+	cc.p.alog.Write(r)
 }
 
 // tunnelUpgrade relays a 101 Switching Protocols response and turns the
