@@ -17,7 +17,7 @@ type Global struct {
 	// MaxConn is `maxconn`: client connections the whole process holds at
 	// once; at the limit it stops accepting until one closes. Default 0:
 	// derived at start from the file-descriptor limit (see
-	// core/proxy's DerivedMaxConn), as HAProxy does from ulimit -n.
+	// core/listen's DerivedMaxConn), as HAProxy does from ulimit -n.
 	MaxConn int
 	Tune    Tune // `tune`
 	// PluginCache is `plugin_cache`: the directory where compiled plugin
