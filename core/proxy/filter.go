@@ -460,6 +460,16 @@ func (fr *filterRun) Close() {
 
 func (fr *filterRun) Sample() *fetch.Ctx { return &fr.x.fctx }
 
+func (fr *filterRun) Protocol() string {
+	switch {
+	case fr.x.h2 != nil:
+		return "HTTP/2"
+	case fr.x.txn.Req.Minor == 0:
+		return "HTTP/1.0"
+	}
+	return "HTTP/1.1"
+}
+
 var (
 	errHeadSent   = errors.New("the response head has gone to the client")
 	errNoTrailers = errors.New("trailers are not carried through filters")

@@ -188,11 +188,6 @@ func TestProxyWasm_EndToEnd(t *testing.T) {
 			want := map[string]string{"request.path": "/props/a?x=1", "request.method": "GET", "request.protocol": proto,
 				"plugin_name": "props", "strata.src": "127.0.0.1",
 				"response.code": "error:error status returned by host: not found"}
-			if proto == "HTTP/2" {
-				// The engine does not tell filters that a cleartext
-				// stream is HTTP/2 (abi/PROXY-WASM.md, request.protocol).
-				delete(want, "request.protocol")
-			}
 			for k, w := range want {
 				if got := r.header.Get("x-prop-" + k); got != w {
 					t.Errorf("%s = %q, want %q", k, got, w)
