@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -130,6 +131,33 @@ func TestProxyWasm_EndToEnd(t *testing.T) {
 			}
 			if r.header.Get("x-cfg-response") != "yes" || r.header.Get("server") != "strata-filter" {
 				t.Errorf("response headers %v", r.header)
+			}
+		})
+		t.Run(proto+"/request trailers", func(t *testing.T) {
+			// The headers filter reads a request trailer and adds one;
+			// the (HTTP/1.1) server gets both in the chunked body's
+			// trailer section.
+			req, err := http.NewRequest("POST", base+"/hdrs/trailers", io.MultiReader(strings.NewReader("with trailers")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Trailer = http.Header{"X-Req-Trailer": {"client"}}
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("status %d, %v", resp.StatusCode, err)
+			}
+			e := testsupport.DecodeEcho(t, body)
+			got := map[string]string{}
+			for _, f := range e.Trailers {
+				got[strings.ToLower(f[0])] = f[1]
+			}
+			if got["x-req-trailer"] != "client" || got["x-cfg-trailer"] != "saw client" || e.BodyLength != 13 {
+				t.Errorf("the server got trailers %q and %d body bytes", e.Trailers, e.BodyLength)
 			}
 		})
 		t.Run(proto+"/body", func(t *testing.T) {
