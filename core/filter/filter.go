@@ -87,8 +87,14 @@ type Stream interface {
 	// returns nil before the response head exists.
 	RequestHeaders() Fields
 	ResponseHeaders() Fields
+	// Trailer sections: empty until the body ends with one, then readable
+	// and writable until forwarded (during the trailer callbacks).
 	RequestTrailers() Fields
 	ResponseTrailers() Fields
+
+	// Protocol is the protocol the client speaks: "HTTP/1.0", "HTTP/1.1"
+	// or "HTTP/2" (cleartext or not).
+	Protocol() string
 
 	// Reply asks the engine to answer the client itself (Proxy-Wasm's
 	// send_local_response): the stream stops at this filter. It fails once

@@ -1,6 +1,9 @@
 package h1
 
-import "math"
+import (
+	"bytes"
+	"math"
+)
 
 // Bounds the chunked scanner applies.
 const (
@@ -283,6 +286,17 @@ func unhex(b byte) byte {
 // chunk data found in p[:n] to dst and returns the extended slice. Chunk
 // lines and trailers are validated as Scan does and dropped.
 func (c *ChunkedScanner) ScanData(p, dst []byte) (n int, done bool, out []byte, err error) {
+	return c.scanData(p, dst, nil)
+}
+
+// ScanDataTrailers is ScanData that also appends the trailer section's
+// bytes, as received, to *tr (for a reader that forwards trailers: see
+// ParseTrailers).
+func (c *ChunkedScanner) ScanDataTrailers(p, dst []byte, tr *[]byte) (n int, done bool, out []byte, err error) {
+	return c.scanData(p, dst, tr)
+}
+
+func (c *ChunkedScanner) scanData(p, dst []byte, tr *[]byte) (n int, done bool, out []byte, err error) {
 	for n < len(p) && c.err == nil && c.state != csDone {
 		k := 1 // framing goes through Scan a byte at a time: lines are short
 		if c.state == csData && c.size > 0 {
@@ -292,7 +306,11 @@ func (c *ChunkedScanner) ScanData(p, dst []byte) (n int, done bool, out []byte, 
 			}
 			dst = append(dst, p[n:n+k]...)
 		}
+		trailer := tr != nil && c.state >= csTrailerStart
 		m, d, e := c.Scan(p[n : n+k])
+		if trailer {
+			*tr = append(*tr, p[n:n+m]...)
+		}
 		n += m
 		if e != nil || d {
 			return n, d, dst, e
@@ -302,4 +320,24 @@ func (c *ChunkedScanner) ScanData(p, dst []byte) (n int, done bool, out []byte, 
 		return n, false, dst, c.err
 	}
 	return n, c.state == csDone, dst, nil
+}
+
+// ParseTrailers appends to fs the fields of a trailer section that a
+// ChunkedScanner validated (ScanDataTrailers), their bytes in raw's. The
+// final empty line, if there, ends it.
+func ParseTrailers(raw []byte, fs []Field) []Field {
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.Index(raw, []byte("\r\n")); i >= 0 {
+			line, raw = raw[:i], raw[i+2:]
+		} else {
+			raw = nil
+		}
+		i := bytes.IndexByte(line, ':')
+		if i <= 0 {
+			continue
+		}
+		fs = append(fs, Field{Name: line[:i], Value: bytes.Trim(line[i+1:], " \t")})
+	}
+	return fs
 }

@@ -469,3 +469,39 @@ func TestChunkedScanner_ScanData(t *testing.T) {
 		t.Fatalf("bad CRLF after data: out %q, err %v", out, err)
 	}
 }
+
+// TestChunkedScanner_ScanDataTrailers: the trailer section comes out as
+// received, however the body is split, and ParseTrailers reads its fields.
+func TestChunkedScanner_ScanDataTrailers(t *testing.T) {
+	body := "5\r\nhello\r\n0\r\nX-Sum: 42\r\nx-empty:\r\nX-Tab:\tv w \r\n\r\nNEXT"
+	for step := 1; step <= len(body); step++ {
+		var c ChunkedScanner
+		var got, tr []byte
+		consumed, finished := 0, false
+		for i := 0; i < len(body) && !finished; i += step {
+			end := min(i+step, len(body))
+			n, done, out, err := c.ScanDataTrailers([]byte(body[i:end]), got, &tr)
+			if err != nil {
+				t.Fatalf("step %d: %v", step, err)
+			}
+			got, consumed, finished = out, consumed+n, done
+		}
+		if !finished || string(got) != "hello" || body[consumed:] != "NEXT" {
+			t.Fatalf("step %d: content %q, done %v, rest %q", step, got, finished, body[consumed:])
+		}
+		if want := "X-Sum: 42\r\nx-empty:\r\nX-Tab:\tv w \r\n\r\n"; string(tr) != want {
+			t.Fatalf("step %d: trailer section %q, want %q", step, tr, want)
+		}
+		fs := ParseTrailers(tr, nil)
+		if len(fs) != 3 || string(fs[0].Name) != "X-Sum" || string(fs[0].Value) != "42" ||
+			string(fs[1].Name) != "x-empty" || len(fs[1].Value) != 0 ||
+			string(fs[2].Name) != "X-Tab" || string(fs[2].Value) != "v w" {
+			t.Fatalf("step %d: fields %q", step, fs)
+		}
+	}
+	var c ChunkedScanner
+	var tr []byte
+	if _, done, _, err := c.ScanDataTrailers([]byte("0\r\n\r\n"), nil, &tr); !done || err != nil || len(ParseTrailers(tr, nil)) != 0 {
+		t.Fatalf("no trailers: done %v, err %v, section %q", done, err, tr)
+	}
+}

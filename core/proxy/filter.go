@@ -91,8 +91,10 @@ type filterRun struct {
 	started []filterEntry   // frontend filters first, in chain order
 	req     fieldsView
 	resp    fieldsView
-	body    bodyView // the body of the callback in progress (runBody)
-	hasResp bool     // the response head exists (ResponseHeaders is not nil)
+	reqTr   trailerView // the request's trailer section, once its body ended
+	respTr  trailerView // the response's
+	body    bodyView    // the body of the callback in progress (runBody)
+	hasResp bool        // the response head exists (ResponseHeaders is not nil)
 	// headSent: the response head went to the client, no more replies.
 	// Written under mu (Reply reads it from the filters' goroutines).
 	headSent bool
@@ -152,6 +154,8 @@ func (x *exchange) useFilters(cc *clientConn) {
 	fr.x, fr.cc = x, cc
 	fr.req = fieldsView{fr: fr}
 	fr.resp = fieldsView{fr: fr, resp: true}
+	fr.reqTr.reset()
+	fr.respTr.reset()
 	if fr.wake == nil {
 		fr.wake = make(chan struct{}, 1)
 	}
@@ -178,6 +182,8 @@ func (x *exchange) endFilters() {
 	fr.filtersBody, fr.reqSent = false, false
 	fr.pending = nil
 	fr.held = h1.Response{}
+	fr.reqTr.reset()
+	fr.respTr.reset()
 	fr.mu.Lock()
 	fr.resumed, fr.reply, fr.closed, fr.headSent = false, nil, false, false
 	fr.mu.Unlock()
@@ -423,10 +429,8 @@ func (fr *filterRun) ResponseHeaders() filter.Fields {
 	return &fr.resp
 }
 
-// Trailers are not carried through filters: the views are empty and
-// refuse writes.
-func (fr *filterRun) RequestTrailers() filter.Fields  { return noTrailers{} }
-func (fr *filterRun) ResponseTrailers() filter.Fields { return noTrailers{} }
+func (fr *filterRun) RequestTrailers() filter.Fields  { return &fr.reqTr }
+func (fr *filterRun) ResponseTrailers() filter.Fields { return &fr.respTr }
 
 func (fr *filterRun) Reply(r filter.Reply) error {
 	fr.mu.Lock()
@@ -460,20 +464,21 @@ func (fr *filterRun) Close() {
 
 func (fr *filterRun) Sample() *fetch.Ctx { return &fr.x.fctx }
 
+func (fr *filterRun) Protocol() string {
+	switch {
+	case fr.x.h2 != nil:
+		return "HTTP/2"
+	case fr.x.txn.Req.Minor == 0:
+		return "HTTP/1.0"
+	}
+	return "HTTP/1.1"
+}
+
 var (
-	errHeadSent   = errors.New("the response head has gone to the client")
-	errNoTrailers = errors.New("trailers are not carried through filters")
-	errBadField   = errors.New("invalid field name or value")
+	errHeadSent = errors.New("the response head has gone to the client")
+	errBadField = errors.New("invalid field name or value")
 )
 
-type noTrailers struct{}
-
-func (noTrailers) Len() int                            { return 0 }
-func (noTrailers) At(int) (name, value []byte)         { return nil, nil }
-func (noTrailers) Get([]byte) ([]byte, bool)           { return nil, false }
-func (noTrailers) Set(_, _ []byte) error               { return errNoTrailers }
-func (noTrailers) Add(_, _ []byte) error               { return errNoTrailers }
-func (noTrailers) Del([]byte) error                    { return errNoTrailers }
 func (fr *filterRun) headOf(resp bool) (fs []h1.Field) { return fr.x.headFields(resp) }
 func (x *exchange) headFields(resp bool) (fs []h1.Field) {
 	if resp {
@@ -865,6 +870,9 @@ func (fr *filterRun) pull() error {
 		return err
 	}
 	out, act := fr.runBody(fr.started, fr.scratch[:n], end, false)
+	if act == actContinue && end {
+		act = fr.requestTrailers()
+	}
 	if act != actContinue {
 		return &filterStop{act}
 	}
@@ -903,12 +911,14 @@ func (cc *clientConn) primeRequestBody(x *exchange) (stepResult, bool) {
 	}
 	x.txn.DelReqHeader([]byte("content-length"))
 	x.txn.DelReqHeader([]byte("transfer-encoding"))
-	if fr.reqEnded {
+	if fr.reqEnded && len(fr.reqTr.fields) == 0 {
 		req.Body, req.ContentLength = h1.BodyLength, int64(len(fr.pending))
 		x.name = strconv.AppendInt(x.name[:0], req.ContentLength, 10)
 		x.txn.AddReqHeader(contentLength, x.name)
 	} else {
-		req.Body = h1.BodyChunked // HTTP/1.1 servers get it chunked; HTTP/2 ones unframed
+		// HTTP/1.1 servers get it chunked (trailers need it); HTTP/2
+		// ones unframed.
+		req.Body = h1.BodyChunked
 	}
 	x.txn.ReqEdited = true
 	fr.reqSent = true
@@ -1010,13 +1020,24 @@ func (x *exchange) sendBody(cc *clientConn, p []byte, end bool) error {
 		return x.fr.writeBody(cc, x, p, end)
 	}
 	out, act := fr.runBody(fr.started, p, end, true)
+	if act == actContinue && end {
+		act = fr.responseTrailers()
+	}
 	if act != actContinue {
 		cc.filterEnd(x, act, true)
 		return &filterStop{act}
 	}
+	// With trailers, the body's end is the trailer section's.
+	trailers := end && len(fr.respTr.fields) > 0
 	if !fr.holding {
 		if len(out) == 0 && !end {
 			return nil
+		}
+		if trailers {
+			if err := x.fr.writeBody(cc, x, out, false); err != nil {
+				return err
+			}
+			return x.writeResponseTrailers(cc)
 		}
 		return x.fr.writeBody(cc, x, out, end)
 	}
@@ -1026,7 +1047,7 @@ func (x *exchange) sendBody(cc *clientConn, p []byte, end bool) error {
 	h := &fr.held
 	h.Fields = delField(delField(h.Fields, contentLength), []byte("transfer-encoding"))
 	switch {
-	case end:
+	case end && !trailers:
 		h.Body, h.ContentLength = h1.BodyLength, int64(len(out))
 		x.name = strconv.AppendInt(x.name[:0], h.ContentLength, 10)
 		h.Fields = append(h.Fields, h1.Field{Name: contentLength, Value: x.txn.Keep(x.name)})
@@ -1042,6 +1063,12 @@ func (x *exchange) sendBody(cc *clientConn, p []byte, end bool) error {
 	fr.holding = false
 	fr.markHeadSent()
 	x.txn.RespEdited = true
+	if trailers {
+		if err := x.fr.writeHead(cc, x, h, nil, out, false); err != nil {
+			return err
+		}
+		return x.writeResponseTrailers(cc)
+	}
 	return x.fr.writeHead(cc, x, h, nil, out, end)
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -33,8 +34,11 @@ type testFilter struct {
 	reqBody     func(f *testStream, b filter.Body, end bool) filter.Status
 	respHeaders func(f *testStream, end bool) filter.Status
 	respBody    func(f *testStream, b filter.Body, end bool) filter.Status
+	reqTrailers func(f *testStream) filter.Status
+	respTrailer func(f *testStream) filter.Status
 
 	streams, logs, dones atomic.Int64
+	trailerCalls         atomic.Int64 // RequestTrailers and ResponseTrailers calls
 }
 
 func (f *testFilter) Name() string { return f.name }
@@ -82,7 +86,14 @@ func (t *testStream) RequestBody(b filter.Body, end bool) filter.Status {
 	return filter.Continue
 }
 
-func (t *testStream) RequestTrailers() filter.Status { return filter.Continue }
+func (t *testStream) RequestTrailers() filter.Status {
+	t.check()
+	t.f.trailerCalls.Add(1)
+	if t.f.reqTrailers != nil {
+		return t.f.reqTrailers(t)
+	}
+	return filter.Continue
+}
 
 func (t *testStream) ResponseHeaders(end bool) filter.Status {
 	t.check()
@@ -100,7 +111,14 @@ func (t *testStream) ResponseBody(b filter.Body, end bool) filter.Status {
 	return filter.Continue
 }
 
-func (t *testStream) ResponseTrailers() filter.Status { return filter.Continue }
+func (t *testStream) ResponseTrailers() filter.Status {
+	t.check()
+	t.f.trailerCalls.Add(1)
+	if t.f.respTrailer != nil {
+		return t.f.respTrailer(t)
+	}
+	return filter.Continue
+}
 
 func (t *testStream) Log() {
 	if t.done.Load() > 0 {
@@ -138,7 +156,9 @@ func (r testResolver) Filter(c config.Filter, caller filter.Caller) (filter.Filt
 // filterUpstream is an in-test server on 127.0.0.1 that echoes what it
 // received: the request body as the response body, the path, host and
 // x-filter, x-auth fields and the body's length in response fields.
-// /check answers the filters' calls; /big answers 100 bytes.
+// /check answers the filters' calls; /big answers 100 bytes. The request's
+// trailers come back in x-got-trailers ("name=value;" sorted); /trailers
+// answers with a trailer x-up-trailer.
 func filterUpstream(t *testing.T) (addr string, hits *atomic.Int64) {
 	hits = &atomic.Int64{}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -153,6 +173,16 @@ func filterUpstream(t *testing.T) (addr string, hits *atomic.Int64) {
 		hits.Add(1)
 		body, _ := io.ReadAll(r.Body)
 		h := w.Header()
+		var trs []string
+		for k, v := range r.Trailer {
+			trs = append(trs, strings.ToLower(k)+"="+strings.Join(v, ","))
+		}
+		slices.Sort(trs)
+		h.Set("x-got-trailers", strings.Join(trs, ";"))
+		if r.URL.Path == "/trailers" {
+			h.Set("trailer", "x-up-trailer")
+			defer h.Set("x-up-trailer", "up")
+		}
 		h.Set("x-got-path", r.URL.RequestURI())
 		h.Set("x-got-host", r.Host)
 		h.Set("x-got-filter", r.Header.Get("x-filter"))
@@ -241,6 +271,10 @@ func TestFilter_Chain(t *testing.T) {
 		noHit   bool   // the server never saw the request
 		contLen int64  // the response's Content-Length (0: not checked)
 		reset   bool   // the client gets no response: its connection or stream is cut
+		// trailers the client gets (nil: not checked), and how many
+		// trailer callbacks the filters got (checked in every case).
+		trailers     map[string]string
+		trailerCalls int64
 	}
 	tests := []struct {
 		name        string
@@ -249,8 +283,57 @@ func TestFilter_Chain(t *testing.T) {
 		path        string
 		body        string
 		chunked     bool // the request body's length is not known beforehand
-		want        want
+		// trailers: the request's trailers (its body is then chunked);
+		// an empty value declares the field in the Trailer header only.
+		trailers map[string]string
+		want     want
 	}{
+		{name: "request trailers read and added to",
+			front: &testFilter{reqTrailers: func(t *testStream) filter.Status {
+				tr := t.s.RequestTrailers()
+				v, _ := tr.Get([]byte("x-req-trailer"))
+				if err := tr.Add([]byte("x-added"), append([]byte("saw "), v...)); err != nil {
+					return filter.Fail
+				}
+				return filter.Continue
+			}},
+			back: &testFilter{reqTrailers: func(t *testStream) filter.Status {
+				// The backend's filter sees the frontend's edit; a
+				// pseudo-header field is refused.
+				if _, ok := t.s.RequestTrailers().Get([]byte("x-added")); !ok ||
+					t.s.RequestTrailers().Set([]byte(":path"), []byte("/x")) == nil {
+					return filter.Fail
+				}
+				return filter.Continue
+			}},
+			// x-added is declared by the client, as Go's HTTP/2 server
+			// keeps only declared trailers; the filter sends it.
+			method: "POST", path: "/echo", body: "with trailers", trailers: map[string]string{"x-req-trailer": "client", "x-added": ""},
+			want: want{status: 200, body: "with trailers", fields: map[string]string{
+				"x-got-trailers": "x-added=saw client;x-req-trailer=client",
+			}, term: "--", trailerCalls: 2}},
+		{name: "response trailer edited",
+			front: &testFilter{respTrailer: func(t *testStream) filter.Status {
+				tr := t.s.ResponseTrailers()
+				v, _ := tr.Get([]byte("x-up-trailer"))
+				tr.Set([]byte("x-up-trailer"), append(v, "+front"...))
+				return filter.Continue
+			}},
+			back: &testFilter{respTrailer: func(t *testStream) filter.Status {
+				// Response filters run in reverse: the backend's first.
+				tr := t.s.ResponseTrailers()
+				if _, ok := tr.Get([]byte("x-up-trailer")); !ok {
+					return filter.Fail
+				}
+				tr.Add([]byte("x-back"), []byte("yes"))
+				return filter.Continue
+			}},
+			path: "/trailers",
+			want: want{status: 200, trailers: map[string]string{"x-up-trailer": "up+front", "x-back": "yes"},
+				fields: map[string]string{"x-got-trailers": ""}, term: "--", trailerCalls: 2}},
+		{name: "no trailers no trailer callback",
+			method: "POST", path: "/echo", body: "no trailers", chunked: true,
+			want: want{status: 200, body: "no trailers", fields: map[string]string{"x-got-trailers": ""}, term: "--"}},
 		{name: "header edits and pseudo-headers",
 			front: &testFilter{
 				reqHeaders: func(t *testStream, _ bool) filter.Status {
@@ -426,6 +509,8 @@ func TestFilter_Chain(t *testing.T) {
 				back.streams.Store(0)
 				back.logs.Store(0)
 				back.dones.Store(0)
+				front.trailerCalls.Store(0)
+				back.trailerCalls.Store(0)
 				front.name, back.name = "front", "back"
 				up, hits := filterUpstream(t)
 				p := startProxyWith(t, filterConfig, map[string]string{"up": up, "h2": strconv.FormatBool(mode.server == "h2")},
@@ -442,13 +527,22 @@ func TestFilter_Chain(t *testing.T) {
 				var body io.Reader
 				if tt.body != "" {
 					body = strings.NewReader(tt.body)
-					if tt.chunked {
+					if tt.chunked || tt.trailers != nil {
 						body = io.MultiReader(body) // hides the length: chunked (HTTP/1.1), no content-length (HTTP/2)
 					}
 				}
 				req, err := http.NewRequest(method, "http://"+p.addr("web")+tt.path, body)
 				if err != nil {
 					t.Fatal(err)
+				}
+				for k, v := range tt.trailers {
+					if req.Trailer == nil {
+						req.Trailer = http.Header{}
+					}
+					req.Trailer[http.CanonicalHeaderKey(k)] = nil
+					if v != "" {
+						req.Trailer.Set(k, v)
+					}
 				}
 				resp, err := client.Do(req)
 				if tt.want.reset {
@@ -481,6 +575,14 @@ func TestFilter_Chain(t *testing.T) {
 					if g := resp.Header.Get(k); g != v {
 						t.Errorf("%s: %q, want %q", k, g, v)
 					}
+				}
+				for k, v := range w.trailers {
+					if g := resp.Trailer.Get(k); g != v {
+						t.Errorf("trailer %s: %q, want %q (trailers %v)", k, g, v, resp.Trailer)
+					}
+				}
+				if n := front.trailerCalls.Load() + back.trailerCalls.Load(); n != w.trailerCalls {
+					t.Errorf("%d trailer callbacks, want %d", n, w.trailerCalls)
 				}
 				if w.contLen != 0 && resp.ContentLength != w.contLen {
 					t.Errorf("content-length %d, want %d", resp.ContentLength, w.contLen)

@@ -342,7 +342,16 @@ func (h1Front) readBody(cc *clientConn, x *exchange, p []byte) (int, error) {
 		cc.buf.Consume(n)
 		return n, nil
 	}
-	m, done, content, err := x.chunk.ScanData(data, p[:0])
+	var m int
+	var done bool
+	var content []byte
+	var err error
+	if fr := x.flt; fr != nil && fr.filtersBody {
+		// Filters see the trailer section (filter_trailers.go).
+		m, done, content, err = x.chunk.ScanDataTrailers(data, p[:0], &fr.reqTr.raw)
+	} else {
+		m, done, content, err = x.chunk.ScanData(data, p[:0])
+	}
 	if err != nil {
 		return 0, errBadChunk
 	}

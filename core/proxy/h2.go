@@ -397,7 +397,11 @@ func (cc *clientConn) sendH2Body(x *exchange, sc *backend.ServerConn, bc *bodyCo
 		}
 	}
 	if chunked {
-		if _, err := sc.Write([]byte("0\r\n\r\n")); err != nil {
+		last := lastChunk
+		if tr := x.takeRequestTrailers(); len(tr) > 0 {
+			last = appendLastChunk(nil, tr)
+		}
+		if _, err := sc.Write(last); err != nil {
 			return serverFailed(err)
 		}
 	}
@@ -557,6 +561,11 @@ func (x *exchange) scanChunked(p []byte) (n int, done bool, content []byte, err 
 	if x.passChunks() {
 		n, done, err = x.chunk.Scan(p)
 		return n, done, p[:n], err
+	}
+	if fr := x.flt; fr != nil && len(fr.started) > 0 {
+		// Filters see the trailer section (filter_trailers.go).
+		n, done, x.dechunk, err = x.chunk.ScanDataTrailers(p, x.dechunk[:0], &fr.respTr.raw)
+		return n, done, x.dechunk, err
 	}
 	n, done, x.dechunk, err = x.chunk.ScanData(p, x.dechunk[:0])
 	return n, done, x.dechunk, err

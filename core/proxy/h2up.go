@@ -452,6 +452,9 @@ func (cc *clientConn) relayH2Body(x *exchange, cs *h2.ClientStream, noBody bool)
 			return closeConn
 		}
 	}
+	if x.flt != nil {
+		x.flt.respTr.addH2(cs.Trailers()) // for the filters (filter_trailers.go)
+	}
 	if err2 := x.sendBody(cc, nil, true); err2 != nil {
 		strm.Term.Set(clientCause(err2), session.PhaseData)
 		return closeConn
@@ -582,8 +585,17 @@ func (cc *clientConn) sendBodyToH2(x *exchange, cs *h2.ClientStream, buffered in
 			cc.buf.Consume(n)
 		}
 	}
-	if err := cs.CloseWrite(); err != nil {
+	if err := closeRequest(cs, x.takeRequestTrailers()); err != nil {
 		return fail(err, false)
 	}
 	return keepOpen, true, false
+}
+
+// closeRequest ends a request's body on an HTTP/2 server's stream, with the
+// trailer section filters let through when there is one.
+func closeRequest(cs *h2.ClientStream, trailers []h1.Field) error {
+	if len(trailers) > 0 {
+		return cs.WriteTrailers(hpackFields(trailers))
+	}
+	return cs.CloseWrite()
 }

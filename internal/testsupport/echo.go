@@ -14,6 +14,7 @@ type Echoed struct {
 	Headers    [][2]string `json:"headers"`
 	BodyLength int64       `json:"body_length"`
 	BodySHA256 string      `json:"body_sha256"`
+	Trailers   [][2]string `json:"trailers"` // of a chunked body
 }
 
 // Header returns every value of the fields called name, in order.

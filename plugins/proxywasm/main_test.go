@@ -243,6 +243,7 @@ func (s *memStream) RequestHeaders() filter.Fields   { return orNil(s.req) }
 func (s *memStream) ResponseHeaders() filter.Fields  { return orNil(s.resp) }
 func (s *memStream) RequestTrailers() filter.Fields  { return orNil(s.reqTr) }
 func (s *memStream) ResponseTrailers() filter.Fields { return orNil(s.respTr) }
+func (s *memStream) Protocol() string                { return "HTTP/1.1" }
 func (s *memStream) Sample() *fetch.Ctx              { return s.ctx }
 
 func (s *memStream) Reply(r filter.Reply) error {

@@ -147,7 +147,7 @@ func requestProperty(v *vm, s filter.Stream, path []string) ([]byte, error) {
 		}
 		return encodeFields(nil, h), nil
 	case "protocol":
-		return protocol(v, s)
+		return []byte(s.Protocol()), nil
 	case "time":
 		if c != nil && c.Strm != nil {
 			return i64(c.Strm.Start.UnixNano()), nil
@@ -164,29 +164,6 @@ func requestProperty(v *vm, s filter.Stream, path []string) ([]byte, error) {
 		}
 	}
 	return nil, errNoProperty
-}
-
-// protocolStream is a Stream that says which protocol its client speaks
-// ("HTTP/1.0", "HTTP/1.1", "HTTP/2"). core/filter does not require it; an
-// engine's Stream that has it answers request.protocol exactly.
-type protocolStream interface{ Protocol() string }
-
-// protocol is request.protocol: the Stream's word when it has one, else
-// HTTP/2 when TLS negotiated h2, else the HTTP/1 version of the request
-// (an h2c stream is then reported as HTTP/1.1).
-func protocol(v *vm, s filter.Stream) ([]byte, error) {
-	if ps, ok := s.(protocolStream); ok {
-		return []byte(ps.Protocol()), nil
-	}
-	c := s.Sample()
-	if c != nil && c.Conn != nil && c.Conn.TLS != nil && c.Conn.TLS.ALPN == "h2" {
-		return []byte("HTTP/2"), nil
-	}
-	ver, err := v.in.Eval(c, []byte("req.ver"))
-	if err != nil {
-		return nil, errNoProperty
-	}
-	return []byte("HTTP/" + string(ver.Bytes)), nil
 }
 
 func responseProperty(s filter.Stream, path []string) ([]byte, error) {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -132,6 +133,33 @@ func TestProxyWasm_EndToEnd(t *testing.T) {
 				t.Errorf("response headers %v", r.header)
 			}
 		})
+		t.Run(proto+"/request trailers", func(t *testing.T) {
+			// The headers filter reads a request trailer and adds one;
+			// the (HTTP/1.1) server gets both in the chunked body's
+			// trailer section.
+			req, err := http.NewRequest("POST", base+"/hdrs/trailers", io.MultiReader(strings.NewReader("with trailers")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Trailer = http.Header{"X-Req-Trailer": {"client"}}
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("status %d, %v", resp.StatusCode, err)
+			}
+			e := testsupport.DecodeEcho(t, body)
+			got := map[string]string{}
+			for _, f := range e.Trailers {
+				got[strings.ToLower(f[0])] = f[1]
+			}
+			if got["x-req-trailer"] != "client" || got["x-cfg-trailer"] != "saw client" || e.BodyLength != 13 {
+				t.Errorf("the server got trailers %q and %d body bytes", e.Trailers, e.BodyLength)
+			}
+		})
 		t.Run(proto+"/body", func(t *testing.T) {
 			r := do(t, c, "POST", base+"/body/a", "hello world")
 			want := sha256.Sum256([]byte("HELLO WORLD"))
@@ -188,11 +216,6 @@ func TestProxyWasm_EndToEnd(t *testing.T) {
 			want := map[string]string{"request.path": "/props/a?x=1", "request.method": "GET", "request.protocol": proto,
 				"plugin_name": "props", "strata.src": "127.0.0.1",
 				"response.code": "error:error status returned by host: not found"}
-			if proto == "HTTP/2" {
-				// The engine does not tell filters that a cleartext
-				// stream is HTTP/2 (abi/PROXY-WASM.md, request.protocol).
-				delete(want, "request.protocol")
-			}
 			for k, w := range want {
 				if got := r.header.Get("x-prop-" + k); got != w {
 					t.Errorf("%s = %q, want %q", k, got, w)

@@ -1,5 +1,5 @@
 // Command headers is a Proxy-Wasm test filter: it adds, replaces and
-// removes request and response headers, reads its plugin configuration
+// removes request and response headers, adds a request trailer, reads its plugin configuration
 // (a prefix for the headers it adds; "refuse" makes it refuse to start),
 // counts requests in metrics and logs each stream's end (proxy_on_log).
 package main
@@ -67,6 +67,15 @@ func (h *httpContext) OnHttpRequestHeaders(int, bool) types.Action {
 		must(proxywasm.ReplaceHttpRequestHeader(":path", np))
 	}
 	proxywasm.LogInfof("request %s", path)
+	return types.ActionContinue
+}
+
+// OnHttpRequestTrailers answers a request trailer x-req-trailer with one
+// of its own.
+func (h *httpContext) OnHttpRequestTrailers(int) types.Action {
+	if v, err := proxywasm.GetHttpRequestTrailer("x-req-trailer"); err == nil {
+		must(proxywasm.AddHttpRequestTrailer(h.p.prefix+"-trailer", "saw "+v))
+	}
 	return types.ActionContinue
 }
 
