@@ -19,7 +19,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/strata-proxy/strata/core/config"
 	"github.com/strata-proxy/strata/core/logfmt"
@@ -199,38 +198,8 @@ func appendJSONField(b []byte, key string, val []byte) []byte {
 	b = append(b, ',', '"')
 	b = append(b, key...)
 	b = append(b, `":"`...)
-	b = AppendJSONString(b, val)
+	b = logfmt.AppendJSONString(b, val)
 	return append(b, '"')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString escapes s for a JSON string body; invalid UTF-8 becomes
-// U+FFFD so that a hostile request cannot break the log's syntax.
-func AppendJSONString(b []byte, s []byte) []byte {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c < 0x20 || c == 0x7f:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return b
 }
 
 // appendTextRecord writes an HAProxy-like line:
@@ -272,9 +241,9 @@ func appendTextRecord(b []byte, r *Record) []byte {
 	}
 	if !r.TCP {
 		b = append(b, ` "`...)
-		b = AppendJSONString(b, r.Method)
+		b = logfmt.AppendJSONString(b, r.Method)
 		b = append(b, ' ')
-		b = AppendJSONString(b, r.URI)
+		b = logfmt.AppendJSONString(b, r.URI)
 		b = append(b, '"')
 	}
 	return append(b, '\n')

@@ -323,9 +323,9 @@ func appendStr3(b []byte, s, t, u string, fl flags, json bool) []byte {
 	}
 	if json {
 		b = append(b, '"')
-		b = appendJSONString(b, s)
-		b = appendJSONString(b, t)
-		b = appendJSONString(b, u)
+		b = AppendJSONString(b, s)
+		b = AppendJSONString(b, t)
+		b = AppendJSONString(b, u)
 		return append(b, '"')
 	}
 	if fl&flagQuote != 0 {
@@ -346,7 +346,7 @@ func appendStrBytes(b []byte, s []byte, fl flags, json bool) []byte {
 	}
 	if json {
 		b = append(b, '"')
-		b = appendJSONString(b, s)
+		b = AppendJSONString(b, s)
 		return append(b, '"')
 	}
 	if fl&flagQuote != 0 {
@@ -392,7 +392,7 @@ func appendEscaped(b []byte, s []byte, esc *[256]bool, fl flags, json bool) []by
 	}
 	if json {
 		b = append(b, '"')
-		b = appendJSONString(b, s)
+		b = AppendJSONString(b, s)
 		return append(b, '"')
 	}
 	if fl&flagQuote != 0 {
@@ -424,11 +424,11 @@ func appendRequest(b []byte, r *Record, fl flags, json bool) []byte {
 			return append(b, `"<BADREQ>"`...)
 		}
 		b = append(b, '"')
-		b = appendJSONString(b, r.Method)
+		b = AppendJSONString(b, r.Method)
 		b = append(b, ' ')
-		b = appendJSONString(b, r.URI)
+		b = AppendJSONString(b, r.URI)
 		b = append(b, ' ')
-		b = appendJSONString(b, r.Version)
+		b = AppendJSONString(b, r.Version)
 		return append(b, '"')
 	}
 	if fl&flagQuote != 0 {
@@ -479,7 +479,7 @@ func appendCaptures(b []byte, caps [][]byte, fl flags, json bool) []byte {
 				b = append(b, ',')
 			}
 			b = append(b, '"')
-			b = appendJSONString(b, c)
+			b = AppendJSONString(b, c)
 			b = append(b, '"')
 		}
 		return append(b, ']')
@@ -582,9 +582,9 @@ func appendHexStr(b []byte, id []byte, json bool) []byte {
 	return b
 }
 
-// appendJSONString escapes s for a JSON string body; invalid UTF-8 becomes
+// AppendJSONString escapes s for a JSON string body; invalid UTF-8 becomes
 // U+FFFD so that a hostile request cannot break the line's syntax.
-func appendJSONString[T string | []byte](b []byte, s T) []byte {
+func AppendJSONString[T string | []byte](b []byte, s T) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {

@@ -1,9 +1,6 @@
 package proxy
 
 import (
-	"bufio"
-	"io"
-	"net"
 	"path/filepath"
 	"testing"
 
@@ -35,30 +32,7 @@ backends:
     servers:
       s1: { address: "{{up}}" }
 `, map[string]string{"up": up, "log": filepath.Join(b.TempDir(), "access.log")})
-			c, err := net.Dial("tcp", p.addr("web"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			req := []byte("GET /bench/path HTTP/1.1\r\nHost: bench.test\r\nUser-Agent: strata-bench\r\nAccept: */*\r\n\r\n")
-			br := bufio.NewReaderSize(c, 4096)
-			resp := make([]byte, len("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello world!"))
-			roundTrip := func() {
-				if _, err := c.Write(req); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := io.ReadFull(br, resp); err != nil {
-					b.Fatal(err)
-				}
-			}
-			for range 100 {
-				roundTrip()
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				roundTrip()
-			}
+			testsupport.BenchKeepAliveTo(b, p.addr("web"))
 		})
 	}
 }

@@ -1,9 +1,6 @@
 package proxy
 
 import (
-	"bufio"
-	"io"
-	"net"
 	"testing"
 
 	"github.com/strata-proxy/strata/internal/testsupport"
@@ -30,28 +27,5 @@ backends:
 plugins:
   noop: { file: noop.wasm }
 `, map[string]string{"up": up}, BuildOptions{Filters: testResolver{"noop": f}})
-	c, err := net.Dial("tcp", p.addr("web"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	req := []byte("GET /bench/path HTTP/1.1\r\nHost: bench.test\r\nUser-Agent: strata-bench\r\nAccept: */*\r\n\r\n")
-	br := bufio.NewReaderSize(c, 4096)
-	resp := make([]byte, len(testsupport.RawUpstreamResponse))
-	roundTrip := func() {
-		if _, err := c.Write(req); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(br, resp); err != nil {
-			b.Fatal(err)
-		}
-	}
-	for range 100 {
-		roundTrip()
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		roundTrip()
-	}
+	testsupport.BenchKeepAliveTo(b, p.addr("web"))
 }

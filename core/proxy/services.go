@@ -3,9 +3,9 @@ package proxy
 import (
 	"strconv"
 
-	"github.com/strata-proxy/strata/core/accesslog"
 	"github.com/strata-proxy/strata/core/fetch"
 	"github.com/strata-proxy/strata/core/h1"
+	"github.com/strata-proxy/strata/core/logfmt"
 )
 
 // Service answers a stream itself instead of a server (use_service). The
@@ -39,7 +39,7 @@ var builtinServices = map[string]Service{
 func welcome(ctx *fetch.Ctx, r *Reply) {
 	b := make([]byte, 0, 1024)
 	b = append(b, `{"message":"strata is running","frontend":"`...)
-	b = accesslog.AppendJSONString(b, []byte(ctx.Sess.Frontend))
+	b = logfmt.AppendJSONString(b, []byte(ctx.Sess.Frontend))
 	b = append(b, `","client":"`...)
 	b = ctx.Conn.Src.AppendTo(b)
 	b = append(b, `","server_address":"`...)
@@ -50,9 +50,9 @@ func welcome(ctx *fetch.Ctx, r *Reply) {
 	b = strconv.AppendUint(b, ctx.Strm.ID, 10)
 	b = append(b, `,"request":{"method":"`...)
 	req := &ctx.Txn.Req
-	b = accesslog.AppendJSONString(b, req.Method)
+	b = logfmt.AppendJSONString(b, req.Method)
 	b = append(b, `","uri":"`...)
-	b = accesslog.AppendJSONString(b, req.URI)
+	b = logfmt.AppendJSONString(b, req.URI)
 	b = append(b, `","version":"HTTP/1.`...)
 	b = strconv.AppendInt(b, int64(req.Minor), 10)
 	b = append(b, `","headers":[`...)
@@ -61,9 +61,9 @@ func welcome(ctx *fetch.Ctx, r *Reply) {
 			b = append(b, ',')
 		}
 		b = append(b, `["`...)
-		b = accesslog.AppendJSONString(b, f.Name)
+		b = logfmt.AppendJSONString(b, f.Name)
 		b = append(b, `","`...)
-		b = accesslog.AppendJSONString(b, f.Value)
+		b = logfmt.AppendJSONString(b, f.Value)
 		b = append(b, `"]`...)
 	}
 	b = append(b, "]}}\n"...)
