@@ -80,6 +80,10 @@ wasm-check:
 	    GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o "$$out/plugin.wasm" $$pkg || exit 1; \
 	  done; \
 	fi
+	@# The Proxy-Wasm examples are their own module (coraza stays out of
+	@# strata's go.mod); the tests build the WAF, this builds them all.
+	@if [ -d examples/proxywasm ]; then echo "wasip1 examples/proxywasm/..."; \
+	  cd examples/proxywasm && GOOS=wasip1 GOARCH=wasm GOFLAGS=-mod=mod $(GO) build -tags no_fs_access ./...; fi
 
 unit:
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
