@@ -42,6 +42,11 @@ func (p *Proxy) ReopenLogs() error {
 	return p.alog.Reopen()
 }
 
+// logsTimers reports whether the frontend's log line or unique id may
+// read HAProxy's timers and captures: the clock reads they cost are taken
+// only then, not on every request.
+func (fe *Frontend) logsTimers() bool { return fe.logFormat != nil || fe.uniqueID != nil }
+
 // startLog readies the log state of a new stream: HAProxy timers not
 // reached, captures empty.
 func (cc *clientConn) startLog(x *exchange) {
@@ -63,7 +68,9 @@ type logCaptures struct {
 // runs, as HAProxy does) and the start of the HAProxy timers: the request
 // head is complete.
 func (cc *clientConn) captureRequest(x *exchange) {
-	x.rec.HX.TR = time.Since(x.strm.Start)
+	if cc.fe.logsTimers() {
+		x.rec.HX.TR = time.Since(x.strm.Start)
+	}
 	req := &x.txn.Req
 	switch {
 	case x.h2 != nil:

@@ -68,11 +68,16 @@ func (cc *clientConn) connect(x *exchange, be *Backend, fresh bool) (*backend.Se
 	if x.srv == nil {
 		cc.routeServer(x, be) // a server a plugin chose (plugin_route.go)
 		cc.stickMatch(x, be)  // stick on: the server stored for the key, if any (stick.go)
-		t0 := time.Now()
+		var t0 time.Time
+		if cc.fe.logsTimers() {
+			t0 = time.Now()
+		}
 		if err := cc.acquire(x, be, nil); err != nil {
 			return nil, err
 		}
-		x.rec.HX.Tw = time.Since(t0) // HAProxy's Tw, for the log
+		if !t0.IsZero() {
+			x.rec.HX.Tw = time.Since(t0) // HAProxy's Tw, for the log
+		}
 	}
 	for attempt := 0; ; attempt++ {
 		srv := x.srv
@@ -95,9 +100,14 @@ func (cc *clientConn) connect(x *exchange, be *Backend, fresh bool) (*backend.Se
 				return sc, nil
 			}
 		}
-		t0 := time.Now()
+		var t0 time.Time
+		if cc.fe.logsTimers() {
+			t0 = time.Now()
+		}
 		sc, err := cc.dial(be, srv) // TCP, then PROXY header and TLS when configured
-		x.rec.HX.Tc = time.Since(t0)
+		if !t0.IsZero() {
+			x.rec.HX.Tc = time.Since(t0) // HAProxy's Tc
+		}
 		if up != nil && err != nil {
 			up.dialed()
 		}
