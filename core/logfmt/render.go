@@ -341,22 +341,7 @@ func appendStr3(b []byte, s, t, u string, fl flags, json bool) []byte {
 }
 
 func appendStrBytes(b []byte, s []byte, fl flags, json bool) []byte {
-	if len(s) == 0 {
-		return appendNone(b, fl, json)
-	}
-	if json {
-		b = append(b, '"')
-		b = AppendJSONString(b, s)
-		return append(b, '"')
-	}
-	if fl&flagQuote != 0 {
-		b = append(b, '"')
-	}
-	b = appendE(b, s, fl)
-	if fl&flagQuote != 0 {
-		b = append(b, '"')
-	}
-	return b
+	return appendEscaped(b, s, nil, fl, json)
 }
 
 // appendNone prints a string variable without a value.
@@ -385,7 +370,7 @@ func appendE[T string | []byte](b []byte, s T, fl flags) []byte {
 }
 
 // appendEscaped prints s with the bytes of esc as #XX (HAProxy's
-// lf_encode_string).
+// lf_encode_string); with esc nil, as appendE does.
 func appendEscaped(b []byte, s []byte, esc *[256]bool, fl flags, json bool) []byte {
 	if len(s) == 0 {
 		return appendNone(b, fl, json)
@@ -398,7 +383,11 @@ func appendEscaped(b []byte, s []byte, esc *[256]bool, fl flags, json bool) []by
 	if fl&flagQuote != 0 {
 		b = append(b, '"')
 	}
-	b = appendHashEscaped(b, s, esc)
+	if esc != nil {
+		b = appendHashEscaped(b, s, esc)
+	} else {
+		b = appendE(b, s, fl)
+	}
 	if fl&flagQuote != 0 {
 		b = append(b, '"')
 	}
