@@ -540,17 +540,28 @@ func hHeaderEdit(ctx context.Context, s []uint64, resp bool, e edit) {
 		ret(s, abi.ErrArg)
 		return
 	}
+	var done bool
 	switch {
 	case e == editSet && resp:
-		c.Txn.SetRespHeader(name, value)
+		done = c.Txn.SetRespHeader(name, value)
 	case e == editSet:
-		c.Txn.SetReqHeader(name, value)
+		done = c.Txn.SetReqHeader(name, value)
 	case resp:
-		c.Txn.AddRespHeader(name, value)
+		done = c.Txn.AddRespHeader(name, value)
 	default:
-		c.Txn.AddReqHeader(name, value)
+		done = c.Txn.AddReqHeader(name, value)
 	}
-	ret(s, abi.OK)
+	retEdit(s, done)
+}
+
+// retEdit answers an edit the transaction made (OK) or refused (ErrArg):
+// the guest learns that its edit did not happen.
+func retEdit(s []uint64, done bool) {
+	if done {
+		ret(s, abi.OK)
+		return
+	}
+	ret(s, abi.ErrArg)
 }
 
 type field uint8
@@ -598,21 +609,22 @@ func hFieldSet(ctx context.Context, s []uint64, f field) {
 			ret(s, abi.ErrArg)
 			return
 		}
-		c.Txn.SetMethod(v)
+		retEdit(s, c.Txn.SetMethod(v))
+		return
 	case fPath:
 		if len(v) == 0 || v[0] != '/' || !validURIPart(v, false) {
 			ret(s, abi.ErrArg)
 			return
 		}
-		c.Txn.SetPath(v)
+		retEdit(s, c.Txn.SetPath(v))
+		return
 	default:
 		if !validURIPart(v, true) {
 			ret(s, abi.ErrArg)
 			return
 		}
-		c.Txn.SetQuery(v)
+		retEdit(s, c.Txn.SetQuery(v))
 	}
-	ret(s, abi.OK)
 }
 
 // validURIPart refuses bytes that would break the request line.
