@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -391,9 +392,9 @@ func (cc *clientConn) replyFilter(x *exchange, r *filter.Reply) stepResult {
 	var ctype []byte
 	for _, f := range r.Fields {
 		switch {
-		case len(f[0]) > 0 && f[0][0] == ':', hopByHop(f[0]), equalFoldString(f[0], "content-length"):
+		case len(f[0]) > 0 && f[0][0] == ':', hopByHop(f[0]), strings.EqualFold(f[0], "content-length"):
 			continue // the front frames the reply itself
-		case equalFoldString(f[0], "content-type"):
+		case strings.EqualFold(f[0], "content-type"):
 			ctype = []byte(f[1])
 			continue
 		}
@@ -407,15 +408,11 @@ func (cc *clientConn) replyFilter(x *exchange, r *filter.Reply) stepResult {
 
 func hopByHop(name string) bool {
 	for _, h := range [...]string{"connection", "transfer-encoding", "keep-alive", "upgrade", "proxy-connection"} {
-		if equalFoldString(name, h) {
+		if strings.EqualFold(name, h) {
 			return true
 		}
 	}
 	return false
-}
-
-func equalFoldString(a, b string) bool {
-	return len(a) == len(b) && session.EqualFold([]byte(a), []byte(b))
 }
 
 // The filter.Stream side of filterRun.

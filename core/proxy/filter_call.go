@@ -34,7 +34,8 @@ func (g *Generation) newCaller(backends []string) filter.Caller {
 // Errors of filter calls.
 var (
 	errCallBackend = errors.New("backend not allowed for this filter")
-	errCallHead    = errors.New("call needs :method, :path and :authority")
+	errCallHead    = errors.New("call needs a valid :method, :path and :authority")
+	errCallField   = errors.New("call has a field that is not a valid HTTP field")
 	errCallServer  = errors.New("the server speaks HTTP/2, TLS or the PROXY protocol, which filter calls do not")
 )
 
@@ -93,6 +94,11 @@ func (c *filterCaller) Call(ctx context.Context, req *filter.CallRequest) (*filt
 }
 
 // callHead serialises a call's head for HTTP/1.1, with its body's length.
+// Every field is checked as a client's would be: a field that could not go
+// on the wire (CR or LF in a value, a bad name, a bad :authority) refuses
+// the call rather than being dropped or written through to a server
+// connection that goes back to the pool. Hop-by-hop and framing fields are
+// the proxy's to write and are left out.
 func callHead(req *filter.CallRequest) ([]byte, error) {
 	var method, path, authority string
 	var b strings.Builder
@@ -106,14 +112,17 @@ func callHead(req *filter.CallRequest) ([]byte, error) {
 			authority = f[1]
 		case ":scheme":
 		default:
-			if strings.HasPrefix(f[0], ":") || !h1.ValidFieldName([]byte(f[0])) || !h1.ValidFieldValue([]byte(f[1])) ||
-				hopByHop(f[0]) || equalFoldString(f[0], "content-length") || equalFoldString(f[0], "host") {
+			if strings.HasPrefix(f[0], ":") || !h1.ValidFieldName([]byte(f[0])) || !h1.ValidFieldValue([]byte(f[1])) {
+				return nil, errCallField
+			}
+			if hopByHop(f[0]) || strings.EqualFold(f[0], "content-length") || strings.EqualFold(f[0], "host") {
 				continue
 			}
 			b.WriteString(f[0] + ": " + f[1] + "\r\n")
 		}
 	}
-	if method == "" || path == "" || authority == "" || !validTargetBytes(path) || !h1.ValidFieldName([]byte(method)) {
+	if method == "" || path == "" || authority == "" || !validTargetBytes(path) || !h1.ValidFieldName([]byte(method)) ||
+		!h1.ValidFieldValue([]byte(authority)) {
 		return nil, errCallHead
 	}
 	head := method + " " + path + " HTTP/1.1\r\nhost: " + authority + "\r\n" + b.String()
