@@ -34,7 +34,8 @@ var accessLogRequests = []string{
 // through strata with log_format httplog and the same captures: every line
 // must be equal field by field, except the client port, the date and the
 // timers (whose values differ; a timer not reached, -1, must be -1 in
-// both).
+// both). A monitor-uri probe sent first is answered 200 by both and
+// logged by neither.
 func TestAccessLog_HTTPLogDifferentialHAProxy(t *testing.T) {
 	up := startUpstream(t)
 	haddr := haproxyAddr(t)
@@ -52,6 +53,7 @@ defaults
   timeout connect 5s
 frontend web
   bind %s
+  monitor-uri /healthz
   capture request header Host len 32
   capture request header User-Agent len 8
   capture response header X-Server len 4
@@ -71,6 +73,7 @@ frontends:
   web:
     bind: ["127.0.0.1:0"]
     log_format: httplog
+    monitor_uri: /healthz
     capture_request_headers: [{ name: Host, len: 32 }, { name: User-Agent, len: 8 }]
     capture_response_headers: [{ name: X-Server, len: 4 }]
     http_request: ["deny if { path_beg /deny }"]
@@ -89,6 +92,11 @@ backends:
 	// One connection at a time, each gone before the next, so that both
 	// count the same connections (%ac, %fc).
 	waitNoConns(t, p, sock) // HAProxy's readiness probe is gone
+	probe := "GET /healthz HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n"
+	if h, s := statusOf(rawExchange(t, haddr, probe)), statusOf(rawExchange(t, saddr, probe)); h != 200 || s != 200 {
+		t.Fatalf("monitor-uri probe: haproxy answered %d, strata %d, want 200 from both", h, s)
+	}
+	waitNoConns(t, p, sock)
 	for _, raw := range accessLogRequests {
 		h, s := statusOf(rawExchange(t, haddr, raw)), statusOf(rawExchange(t, saddr, raw))
 		if h != s {
@@ -99,6 +107,9 @@ backends:
 	n := len(accessLogRequests)
 	hLines := waitLines(t, n, func() []string { return logLinesFrom(hap.out.String()) })
 	sLines := waitLines(t, n, func() []string { p.Proxy.alog.Flush(); return logLinesFrom(p.logbuf.String()) })
+	if len(hLines) != n || len(sLines) != n {
+		t.Fatalf("%d requests besides the monitor probe; haproxy logged %d lines, strata %d:\n%s\n%s", n, len(hLines), len(sLines), strings.Join(hLines, "\n"), strings.Join(sLines, "\n"))
+	}
 	for i := range n {
 		h, s := httplogFields(t, hLines[i]), httplogFields(t, sLines[i])
 		if strings.Join(h, "\n") != strings.Join(s, "\n") {

@@ -33,6 +33,7 @@ type exchange struct {
 	rec   accesslog.Record
 	caps  logCaptures // headers captured for the log
 	uid   []byte      // the request's unique id (unique_id_format), once made
+	noLog bool        // a monitor_uri probe: no access-log line, as HAProxy
 
 	method, uri []byte // copies kept for the log after the request head is gone
 	ttfb        time.Duration
@@ -168,6 +169,7 @@ func (x *exchange) reset() {
 	x.rec = accesslog.Record{}
 	x.fctx.Reset()
 	x.ttfb = -1
+	x.noLog = false
 	x.consumed = false
 	x.drain, x.drainLeft = false, 0
 	x.key = backend.Key{}
@@ -253,7 +255,7 @@ func (cc *clientConn) finishStream(x *exchange, start time.Time) {
 			be.Stats.CountStatus(txn.Status)
 		}
 	}
-	if cc.p.alog == nil {
+	if cc.p.alog == nil || x.noLog {
 		return
 	}
 	r := &x.rec

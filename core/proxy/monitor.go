@@ -10,7 +10,10 @@ import (
 // frontend before any rule: 200 while strata serves, 503 once a graceful
 // stop has begun (Shutdown: a stop or a binary upgrade), so that whatever
 // balances traffic onto this instance takes it out before its listeners
-// close. The bodies and fields are HAProxy's.
+// close. The bodies and fields are HAProxy's, and as HAProxy does, the
+// probe writes no access-log line (it still counts in the statistics).
+// The 503 while draining is strata's: HAProxy 2.6 answers 200 until a
+// `monitor fail` condition matches.
 
 var (
 	monitorFields = []h1.Field{{Name: []byte("cache-control"), Value: []byte("no-cache")}}
@@ -31,5 +34,6 @@ func (cc *clientConn) monitor(x *exchange) (res stepResult, done bool) {
 		r.Status, r.Body = 503, monitorDown
 	}
 	x.strm.Term.Set(session.CauseLocal, session.PhaseRequest)
+	x.noLog = true
 	return cc.replyHeaders(x, &r), true
 }
