@@ -73,7 +73,7 @@ func TestSystemdUnit_Verifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"\nType=notify\n", "\nExecReload=/bin/kill -HUP $MAINPID\n", "\nExecStart=/usr/local/bin/strata run -c /etc/strata/strata.yaml\n", "\nUser=strata\n", "\nNoNewPrivileges=yes\n"} {
+	for _, want := range []string{"\nType=notify\n", "\nExecReload=/usr/local/bin/strata reload --pidfile /run/strata/strata.pid\n", "\nExecStart=/usr/local/bin/strata run --pidfile /run/strata/strata.pid -c /etc/strata/strata.yaml\n", "\nUser=strata\n", "\nNoNewPrivileges=yes\n"} {
 		if !bytes.Contains(unit, []byte(want)) {
 			t.Errorf("the unit lacks %q", strings.TrimSpace(want))
 		}
