@@ -435,8 +435,6 @@ func (p *Plugin) Close(ctx context.Context) {
 	}
 	p.host.mu.Lock()
 	delete(p.host.plugins, p)
-	p.host.mu.Unlock()
-	p.host.mu.Lock()
 	fns := p.onClose
 	p.host.mu.Unlock()
 	for _, fn := range fns {

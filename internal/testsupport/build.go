@@ -3,7 +3,6 @@ package testsupport
 import (
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -39,13 +38,7 @@ func BuildPlugins(dir string, examples []string) error {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			out := filepath.Join(dir, filepath.Base(ex)+".wasm")
-			cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "./examples/plugins/"+ex)
-			cmd.Dir = root
-			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-			if b, err := cmd.CombinedOutput(); err != nil {
-				errs[i] = fmt.Errorf("build %s: %v\n%s", ex, err, b)
-			}
+			errs[i] = BuildPlugin(root, ex, filepath.Join(dir, filepath.Base(ex)+".wasm"))
 		}()
 	}
 	wg.Wait()
