@@ -16,9 +16,12 @@ import (
 // defined gets the same metric. They are exported on /metrics (Gather) as
 // strata_wasm_NAME with label filter.
 type metrics struct {
-	mu     sync.RWMutex
+	mu     sync.Mutex // defining a metric (rare: once per name and instance)
 	byName map[string]uint32
-	list   []*metric // id-1 → metric
+	// list maps id-1 → metric. It is replaced, never changed in place, so
+	// that the updates a guest makes on every request read it without a
+	// lock shared by every instance.
+	list atomic.Pointer[[]*metric]
 }
 
 // maxMetrics bounds the metrics one filter may define.
@@ -34,12 +37,19 @@ type metric struct {
 func newMetrics() *metrics { return &metrics{byName: map[string]uint32{}} }
 
 func (m *metrics) get(id uint32) *metric {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if id == 0 || int(id) > len(m.list) {
+	list := m.all()
+	if id == 0 || int(id) > len(list) {
 		return nil
 	}
-	return m.list[id-1]
+	return list[id-1]
+}
+
+// all returns the metrics defined so far.
+func (m *metrics) all() []*metric {
+	if l := m.list.Load(); l != nil {
+		return *l
+	}
+	return nil
 }
 
 func hDefineMetric(ctx context.Context, _ api.Module, s []uint64) {
@@ -59,19 +69,21 @@ func hDefineMetric(ctx context.Context, _ api.Module, s []uint64) {
 	}
 	m := v.f.metrics
 	m.mu.Lock()
+	list := m.all()
 	id, found := m.byName[string(name)]
 	switch {
-	case found && m.list[id-1].kind != kind:
+	case found && list[id-1].kind != kind:
 		m.mu.Unlock()
 		ret(s, stBadArgument)
 		return
-	case !found && len(m.list) >= maxMetrics:
+	case !found && len(list) >= maxMetrics:
 		m.mu.Unlock()
 		ret(s, stBadArgument)
 		return
 	case !found:
-		m.list = append(m.list, &metric{name: string(name), kind: kind})
-		id = uint32(len(m.list))
+		grown := append(list[:len(list):len(list)], &metric{name: string(name), kind: kind})
+		m.list.Store(&grown)
+		id = uint32(len(grown))
 		m.byName[string(name)] = id
 	}
 	m.mu.Unlock()
@@ -140,9 +152,7 @@ func hGetMetric(ctx context.Context, _ api.Module, s []uint64) {
 // buckets), each labelled filter=NAME (and entry=PATH when Config.Entry
 // is set).
 func (f *Filter) Gather(m *telemetry.Metrics) {
-	f.metrics.mu.RLock()
-	list := f.metrics.list
-	f.metrics.mu.RUnlock()
+	list := f.metrics.all()
 	labels := []string{"filter", f.name}
 	if f.cfg.Entry != "" {
 		labels = append(labels, "entry", f.cfg.Entry)
