@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/strata-proxy/strata/core/backend"
+	"github.com/strata-proxy/strata/core/listen"
 	"github.com/strata-proxy/strata/core/session"
 	"github.com/strata-proxy/strata/core/stats"
 	"github.com/strata-proxy/strata/core/telemetry"
@@ -136,11 +137,9 @@ func gatherProcess(m *telemetry.Metrics, src *Source) {
 	m.Gauge("haproxy_process_nbproc", "Number of started worker processes (historical, always 1)", 1)
 	m.Gauge("haproxy_process_relative_process_id", "Relative worker process number (1)", 1)
 	m.Gauge("haproxy_process_uptime_seconds", "How long ago this worker process was started (seconds)", math.Floor(time.Since(started).Seconds()))
-	if n, ok := maxFDs(); ok {
-		m.Gauge("haproxy_process_max_fds", "Hard limit on the number of per-process file descriptors", n)
-	}
-	if n, ok := maxFDs(); ok {
-		m.Gauge("haproxy_process_max_sockets", "Hard limit on the number of per-process sockets", n)
+	if n := listen.FileLimit(); n > 0 {
+		m.Gauge("haproxy_process_max_fds", "Hard limit on the number of per-process file descriptors", float64(n))
+		m.Gauge("haproxy_process_max_sockets", "Hard limit on the number of per-process sockets", float64(n))
 	}
 	m.Gauge("haproxy_process_max_connections", "Hard limit on the number of per-process connections (configured or imposed by Ulimit-n)", float64(p.MaxConn))
 	m.Gauge("haproxy_process_hard_max_connections", "Hard limit on the number of per-process connections (imposed by Memmax_MB or Ulimit-n)", float64(p.MaxConn))

@@ -6,8 +6,9 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"syscall"
+	"sync"
 
+	"github.com/strata-proxy/strata/core/listen"
 	"github.com/strata-proxy/strata/core/telemetry"
 )
 
@@ -46,18 +47,10 @@ func gatherProcessStd(m *telemetry.Metrics) {
 	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
 		m.Gauge("process_open_fds", "Number of open file descriptors.", float64(len(ents)))
 	}
-	if n, ok := maxFDs(); ok {
-		m.Gauge("process_max_fds", "Maximum number of open file descriptors.", n)
+	// The soft limit on open files, what accept runs into.
+	if n := listen.FileLimit(); n > 0 {
+		m.Gauge("process_max_fds", "Maximum number of open file descriptors.", float64(n))
 	}
-}
-
-// maxFDs is the soft limit on open files (what accept runs into).
-func maxFDs() (float64, bool) {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return 0, false
-	}
-	return float64(rl.Cur), true
 }
 
 type procStat struct {
@@ -90,13 +83,17 @@ func readProcStat() (procStat, bool) {
 		vsize:      num(23),
 		rss:        num(24) * float64(os.Getpagesize()),
 	}
-	if boot, ok := bootTime(); ok {
+	if boot, ok := bootTime(); ok { // read once: it does not change
 		st.startTime = boot + num(22)/userHZ
 	}
 	return st, true
 }
 
-func bootTime() (float64, bool) {
+// bootTime is the system's boot time (btime of /proc/stat), read on the
+// first scrape only.
+var bootTime = sync.OnceValues(readBootTime)
+
+func readBootTime() (float64, bool) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return 0, false
