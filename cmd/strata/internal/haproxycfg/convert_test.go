@@ -83,9 +83,10 @@ func TestImport_Directives(t *testing.T) {
 			report:  []string{"option frobnicate: no strata equivalent"},
 		},
 		{
-			name: "redirect runs after http-request rules, monitor-uri before",
-			src:  "frontend f\n  bind :7001\n  redirect location /new if { path /old }\n  http-request set-header x-a 1\n  monitor-uri /alive\n  default_backend b\nbackend b\n  server a 127.0.0.1:81\n",
-			yaml: []string{"- return status 200 if { path /alive } # line 10\n      - set-header x-a 1 # line 9\n      - redirect location /new if { path /old } # line 8"},
+			name:    "redirect runs after http-request rules, monitor-uri is strata's monitor_uri",
+			src:     "frontend f\n  bind :7001\n  redirect location /new if { path /old }\n  http-request set-header x-a 1\n  monitor-uri /alive\n  default_backend b\nbackend b\n  server a 127.0.0.1:81\n",
+			yaml:    []string{"monitor_uri: /alive", "- set-header x-a 1 # line 9\n      - redirect location /new if { path /old } # line 8"},
+			notYAML: []string{"return status 200"},
 		},
 		{
 			name:    "a rule strata refuses is taken out, reported, and the rest kept",

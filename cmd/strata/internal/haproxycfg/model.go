@@ -53,7 +53,8 @@ type frontendOut struct {
 	proxy      bool
 	tls        *bindTLS
 	logFormat  string
-	captureReq []kv // name, len
+	monitorURI string // monitor-uri
+	captureReq []kv   // name, len
 	captureRes []kv
 	uniqueID   string // unique-id-format
 	uniqueHdr  string // unique-id-header
@@ -192,6 +193,9 @@ func (f *frontendOut) node(path string, paths map[string]*item) *yaml.Node {
 	}
 	if f.logFormat != "" {
 		add(m, "log_format", scalar(f.logFormat))
+	}
+	if f.monitorURI != "" {
+		add(m, "monitor_uri", scalar(f.monitorURI))
 	}
 	addCaptures(m, "capture_request_headers", f.captureReq)
 	addCaptures(m, "capture_response_headers", f.captureRes)

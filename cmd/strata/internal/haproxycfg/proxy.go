@@ -16,7 +16,6 @@ type proxyState struct {
 	be         *backendOut  // nil for a frontend
 	binds      []bindOut
 	redirects  []item   // `redirect` rules, run after http-request rules
-	monitor    []item   // monitor-uri, answered before any rule
 	defServer  []string // default-server parameters, in order
 	httpchk    *healthOut
 	table      string // name of the section's own stick table
@@ -111,8 +110,7 @@ func (c *converter) directive(p *proxyState, l Line, fromDefaults bool) {
 	case "redirect":
 		p.redirects = append(p.redirects, itemOf(l, joinRule(w)))
 	case "monitor-uri":
-		p.monitor = append(p.monitor, itemOf(l, "return status 200 if { path "+quoteWord(arg(w, 1))+" }"))
-		c.report(l, Changed, "answered by an http_request return rule; HAProxy's answer has an HTML body", "")
+		p.fe.monitorURI = arg(w, 1) // answered before any rule, HAProxy's page, not logged
 	case "bind":
 		c.bind(p, l)
 	case "server":
@@ -476,7 +474,7 @@ var unsupportedWhy = map[string][2]string{
 	"errorloc303":                 {"strata does not redirect on errors", ""},
 	"http-error":                  {"strata does not customise its error replies", ""},
 	"compression":                 {"strata does not compress responses", "compress at the servers"},
-	"stats":                       {"strata has no HTML statistics page", "the admin API: GET /metrics (Prometheus) and strata ctl (global.admin.listen)"},
+	"stats":                       {"strata's stats page is GET /stats on the admin listener, or the stats service on a frontend", "use_service: [\"stats if { path /stats }\"] on a frontend, or global.admin.listen"},
 	"http-reuse":                  {"strata always reuses idle server connections of the same server", "backends.NAME.timeouts.http_keep_alive"},
 	"cookie":                      {"strata has no cookie persistence", "stick: { on: EXPR, table: T } on a request sample"},
 	"use-server":                  {"strata has no use-server", "a backend per server, chosen with use_backend"},
@@ -550,7 +548,7 @@ func (c *converter) finish(p *proxyState) {
 	if fe == nil {
 		return
 	}
-	fe.rules["http_request"] = append(append(p.monitor, fe.rules["http_request"]...), p.redirects...)
+	fe.rules["http_request"] = append(fe.rules["http_request"], p.redirects...)
 	if p.s.Kind == "listen" && fe.defBackend == "" {
 		fe.defBackend = p.s.Name
 	}
