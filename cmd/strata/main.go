@@ -284,7 +284,11 @@ func serve(cfg *config.Config, gen *assemble.Bundle, log *slog.Logger, ro runOpt
 		}
 		return 1
 	}
-	telemetry.Version = version
+	build := readBuildInfo() // as `strata version` says it
+	telemetry.Version = build.Version
+	if build.Commit != "" {
+		telemetry.Revision = build.Commit
+	}
 	rl = newReloader(p, cfg, gen, ro, log)
 	assemble.RegisterMetrics(p, rl.current) // GET /metrics and global.metrics
 	stopWatch := make(chan struct{})        // plugins.*.watch (watch.go)

@@ -100,7 +100,7 @@ func TestGather_States(t *testing.T) {
 // TestGatherRuntime: the process and Go families under the Go client's
 // names, and the build info, render as valid text.
 func TestGatherRuntime(t *testing.T) {
-	m := telemetry.Gather(func(m *telemetry.Metrics) { GatherRuntime(m, "1.2.3") })
+	m := telemetry.Gather(func(m *telemetry.Metrics) { GatherRuntime(m, "1.2.3", "0123abc") })
 	if _, ok := m.Value("process_cpu_seconds_total"); !ok { // may still be 0 in a test this short
 		t.Error("no process_cpu_seconds_total")
 	}
@@ -114,7 +114,7 @@ func TestGatherRuntime(t *testing.T) {
 	if err := m.WritePrometheus(&b); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(b.String(), "# TYPE process_cpu_seconds_total counter\n") || !strings.Contains(b.String(), `strata_build_info{version="1.2.3",goversion="go`) {
+	if !strings.Contains(b.String(), "# TYPE process_cpu_seconds_total counter\n") || !strings.Contains(b.String(), `strata_build_info{version="1.2.3",goversion="go`) || !strings.Contains(b.String(), `revision="0123abc"`) {
 		t.Errorf("text:\n%s", b.String())
 	}
 }

@@ -3,7 +3,6 @@ package exporter
 import (
 	"os"
 	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,21 +15,13 @@ import (
 // the Prometheus Go client's process and Go collectors (the ones every Go
 // service exports, so the usual Go dashboards work), and
 // strata_build_info{version,goversion,revision} 1.
-func GatherRuntime(m *telemetry.Metrics, version string) {
-	gatherBuildInfo(m, version)
+func GatherRuntime(m *telemetry.Metrics, version, revision string) {
+	gatherBuildInfo(m, version, revision)
 	gatherProcessStd(m)
 	gatherGo(m)
 }
 
-func gatherBuildInfo(m *telemetry.Metrics, version string) {
-	revision := "unknown"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				revision = s.Value
-			}
-		}
-	}
+func gatherBuildInfo(m *telemetry.Metrics, version, revision string) {
 	m.Gauge("strata_build_info", "A metric with a constant '1' value labeled by the version, Go version and VCS revision strata was built from.", 1,
 		"version", version, "goversion", runtime.Version(), "revision", revision)
 }

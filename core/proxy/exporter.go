@@ -25,7 +25,7 @@ import (
 func (p *Proxy) gatherPrometheus(m *telemetry.Metrics) {
 	p.gatherAll(m)
 	exporter.Gather(m, p.exporterSource())
-	exporter.GatherRuntime(m, telemetry.Version)
+	exporter.GatherRuntime(m, telemetry.Version, telemetry.Revision)
 }
 
 // exporterSource describes the serving generation and the process for

@@ -19,8 +19,13 @@ import (
 // ScopeName is the instrumentation scope of strata's spans and metrics.
 const ScopeName = "github.com/strata-proxy/strata"
 
-// Version is the service.version strata reports; cmd/strata sets it.
-var Version = "dev"
+// Version is the service.version strata reports, and Revision the VCS
+// commit it was built from; cmd/strata sets both from what `strata
+// version` prints.
+var (
+	Version  = "dev"
+	Revision = "unknown"
+)
 
 // Tracer makes the spans of one configuration generation. A nil *Tracer
 // is tracing off; its methods must not be called then (the engine tests
