@@ -303,6 +303,9 @@ func SourceOf(ctx *fetch.Ctx) netip.Addr { return sourceOf(ctx) }
 // InstancesMax returns the plugin's instances.max.
 func (p *Plugin) InstancesMax() int { return p.cfg.InstancesMax }
 
+// InstancesMin is the plugin's instances.min.
+func (p *Plugin) InstancesMin() int { return p.cfg.InstancesMin }
+
 // AllowLog says whether a guest log line may be written now: the plugin's
 // lines share one rate limit (HostOptions.LogRate, LogBurst).
 func (p *Plugin) AllowLog() bool { return p.limiter.allow(time.Now()) }

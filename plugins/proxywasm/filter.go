@@ -84,17 +84,25 @@ func New(ctx context.Context, cfg Config) (*Filter, error) {
 	for _, b := range cfg.Backends {
 		f.backends[b] = true
 	}
-	v, err := f.newVM(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("filter %s: %w", f.name, err)
+	// instances.min instances start now, so that the first requests do
+	// not wait for an instance to be configured (a WAF takes seconds).
+	for i := range min(max(1, cfg.Plugin.InstancesMin()), f.maxVMs) {
+		v, err := f.newVM(ctx)
+		if err != nil {
+			if i == 0 {
+				return nil, fmt.Errorf("filter %s: %w", f.name, err)
+			}
+			f.log.Warn("an instance beyond the first did not start; more start on demand", "error", err)
+			break
+		}
+		// The vm's root context may already tick, and a tick may kill it:
+		// f.vms is guarded from here on.
+		f.mu.Lock()
+		if !v.isDead() {
+			f.vms = append(f.vms, v)
+		}
+		f.mu.Unlock()
 	}
-	// The vm's root context may already tick, and a tick may kill it:
-	// f.vms is guarded from here on.
-	f.mu.Lock()
-	if !v.isDead() {
-		f.vms = append(f.vms, v)
-	}
-	f.mu.Unlock()
 	f.p.OnClose(f.Close)
 	return f, nil
 }

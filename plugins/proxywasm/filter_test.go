@@ -392,3 +392,18 @@ func TestFilter_HTTPCallHammer(t *testing.T) {
 		t.Errorf("%d instances created for a filter allowed two", n)
 	}
 }
+
+// TestNew_StartsInstancesMin: instances.min instances are configured when
+// the filter is built, not when the first requests come (a WAF's
+// configure takes seconds); instances.max still bounds them.
+func TestNew_StartsInstancesMin(t *testing.T) {
+	for _, tc := range []struct{ min, max, want int }{{0, 4, 1}, {3, 4, 3}, {2, 2, 2}} {
+		f := newFilter(t, "headers", Config{}, func(c *plugins.Config) { c.InstancesMin, c.InstancesMax = tc.min, tc.max })
+		f.mu.Lock()
+		n := len(f.vms)
+		f.mu.Unlock()
+		if n != tc.want {
+			t.Errorf("instances min %d max %d: %d instances started, want %d", tc.min, tc.max, n, tc.want)
+		}
+	}
+}
