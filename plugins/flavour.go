@@ -155,16 +155,18 @@ func (in *instance) SetExt(v any) { in.ext = v }
 // deadline. A non-nil error (ErrTrap, ErrTimeout, ErrMemory) means the
 // instance is dead: Discard it.
 func (in *instance) Call(fn api.Function, stack []uint64) error {
-	return in.callWith(fn, stack, in.p.cfg.CallTimeout)
+	return in.callWith(fn, stack, "call_timeout", in.p.cfg.CallTimeout)
 }
 
 // CallInit is Call under init_timeout, for what a flavour runs when it
 // sets an instance up (Proxy-Wasm's proxy_on_vm_start, proxy_on_configure).
 func (in *instance) CallInit(fn api.Function, stack []uint64) error {
-	return in.callWith(fn, stack, in.p.cfg.InitTimeout)
+	return in.callWith(fn, stack, "init_timeout", in.p.cfg.InitTimeout)
 }
 
-func (in *instance) callWith(fn api.Function, stack []uint64, timeout time.Duration) error {
+// callWith calls fn under timeout, the value of the setting key (named in
+// the error when the deadline ends the call).
+func (in *instance) callWith(fn api.Function, stack []uint64, key string, timeout time.Duration) error {
 	if fn == nil {
 		return fmt.Errorf("%w: the module does not export the function called", ErrTrap)
 	}
@@ -183,6 +185,9 @@ func (in *instance) callWith(fn api.Function, stack []uint64, timeout time.Durat
 	in.inCall = false
 	in.p.stats.latency.Observe(time.Duration(in.p.host.monotonic() - t0))
 	if err != nil {
+		if in.timedOut {
+			return fmt.Errorf("%w (%s %v)", ErrTimeout, key, timeout)
+		}
 		return in.classify(err)
 	}
 	return nil
