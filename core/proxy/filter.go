@@ -639,7 +639,7 @@ func (v *fieldsView) Del(name []byte) error {
 	txn := &v.fr.x.txn
 	switch {
 	case v.resp && v.fr.holding:
-		v.fr.held.Fields = delField(v.fr.held.Fields, name)
+		v.fr.held.Fields = session.DelFields(v.fr.held.Fields, name)
 	case v.resp:
 		txn.DelRespHeader(name)
 	default:
@@ -726,19 +726,8 @@ func indexByte(b []byte, c byte) int {
 // setField replaces every field called name in fs by one with value, its
 // bytes kept in the transaction.
 func setField(txn *session.Txn, fs []h1.Field, name, value []byte) []h1.Field {
-	fs = delField(fs, name)
+	fs = session.DelFields(fs, name)
 	return append(fs, h1.Field{Name: txn.Keep(name), Value: txn.Keep(value)})
-}
-
-func delField(fs []h1.Field, name []byte) []h1.Field {
-	out := fs[:0]
-	for _, f := range fs {
-		if !session.EqualFold(f.Name, name) {
-			out = append(out, f)
-		}
-	}
-	clear(fs[len(out):])
-	return out
 }
 
 // bodyView is the body a body callback sees.
@@ -1042,7 +1031,7 @@ func (x *exchange) sendBody(cc *clientConn, p []byte, end bool) error {
 		return nil
 	}
 	h := &fr.held
-	h.Fields = delField(delField(h.Fields, contentLength), []byte("transfer-encoding"))
+	h.Fields = session.DelFields(session.DelFields(h.Fields, contentLength), []byte("transfer-encoding"))
 	switch {
 	case end && !trailers:
 		h.Body, h.ContentLength = h1.BodyLength, int64(len(out))

@@ -71,7 +71,7 @@ func (t *trailerView) Set(name, value []byte) error {
 	if err := t.check(name, value); err != nil {
 		return err
 	}
-	t.fields = delField(t.fields, name)
+	t.fields = session.DelFields(t.fields, name)
 	return t.Add(name, value)
 }
 
@@ -88,7 +88,7 @@ func (t *trailerView) Del(name []byte) error {
 	if !t.open {
 		return errNoTrailers
 	}
-	t.fields = delField(t.fields, name)
+	t.fields = session.DelFields(t.fields, name)
 	return nil
 }
 

@@ -64,7 +64,7 @@ func (t *Txn) SetReqHeader(name, value []byte) bool {
 	if !validField(name, value) {
 		return false
 	}
-	t.Req.Fields = delFields(t.Req.Fields, name)
+	t.Req.Fields = DelFields(t.Req.Fields, name)
 	t.Req.Fields = append(t.Req.Fields, h1.Field{Name: t.Keep(name), Value: t.Keep(value)})
 	t.ReqEdited = true
 	return true
@@ -83,7 +83,7 @@ func (t *Txn) AddReqHeader(name, value []byte) bool {
 // DelReqHeader removes every request field called name and returns how many.
 func (t *Txn) DelReqHeader(name []byte) int {
 	n := len(t.Req.Fields)
-	t.Req.Fields = delFields(t.Req.Fields, name)
+	t.Req.Fields = DelFields(t.Req.Fields, name)
 	if d := n - len(t.Req.Fields); d > 0 {
 		t.ReqEdited = true
 		return d
@@ -97,7 +97,7 @@ func (t *Txn) SetRespHeader(name, value []byte) bool {
 	if !validField(name, value) {
 		return false
 	}
-	t.Resp.Fields = delFields(t.Resp.Fields, name)
+	t.Resp.Fields = DelFields(t.Resp.Fields, name)
 	t.Resp.Fields = append(t.Resp.Fields, h1.Field{Name: t.Keep(name), Value: t.Keep(value)})
 	t.RespEdited = true
 	return true
@@ -116,7 +116,7 @@ func (t *Txn) AddRespHeader(name, value []byte) bool {
 // DelRespHeader removes every response field called name and returns how many.
 func (t *Txn) DelRespHeader(name []byte) int {
 	n := len(t.Resp.Fields)
-	t.Resp.Fields = delFields(t.Resp.Fields, name)
+	t.Resp.Fields = DelFields(t.Resp.Fields, name)
 	if d := n - len(t.Resp.Fields); d > 0 {
 		t.RespEdited = true
 		return d
@@ -186,9 +186,9 @@ func (t *Txn) SetStatus(code int, reason []byte) {
 	t.RespEdited = true
 }
 
-// delFields removes, in place, every field called name (ASCII
+// DelFields removes, in place, every field called name (ASCII
 // case-insensitive).
-func delFields(fs []h1.Field, name []byte) []h1.Field {
+func DelFields(fs []h1.Field, name []byte) []h1.Field {
 	out := fs[:0]
 	for _, f := range fs {
 		if !EqualFold(f.Name, name) {
