@@ -23,7 +23,7 @@ import (
 // response and the proxy's replies go back through the HTTP/2 front
 // (front.go), which encodes them as HEADERS and DATA. An HTTP/1.1 server
 // gets the request as HTTP/1.1, its body read as content and chunked when
-// its length is unknown (forwardH2, RFC 9113 §8.3.1).
+// its length is unknown (h1Server, RFC 9113 §8.3.1).
 //
 // The session (the client connection, its TLS state, its session-level
 // trackers and variables) exists once and is shared by the streams, which
@@ -227,7 +227,7 @@ func (x *exchange) h2Request(r *h2.Request) int {
 		req.Body, req.ContentLength = h1.BodyLength, r.ContentLength
 	default:
 		// A body of unknown length: an HTTP/1.1 server gets it chunked
-		// (forwardH2 says so in the head it writes).
+		// (h1Server says so in the head it writes).
 		req.Body = h1.BodyChunked
 	}
 	x.h2buf = *b

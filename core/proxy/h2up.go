@@ -11,13 +11,9 @@ import (
 // HTTP/2 to servers (`h2: true`). A server spoken to in HTTP/2 has a pool
 // of multiplexed connections (h2Pool): a stream opens an HTTP/2 stream on
 // one that can take it, or dials a new one through the same path as
-// HTTP/1.1 connections (TCP, PROXY header, TLS with ALPN h2). The
-// stream's request — from an HTTP/1.1 or an HTTP/2 client — becomes the
-// HTTP/2 request (RFC 9113 §8.3.1); the response head's fields are copied
-// into the transaction (h2Response), so the response rules and filters see
-// it as any other, and the client's front sends it in the client's
-// protocol. maxconn and queues count streams, as for
-// HTTP/1.1.
+// HTTP/1.1 connections (TCP, PROXY header, TLS with ALPN h2). What a
+// stream does on it is h2Server's (server_h2.go). maxconn and queues count
+// streams, as for HTTP/1.1.
 
 // h2Pool holds the HTTP/2 connections of one server.
 type h2Pool struct {
@@ -117,7 +113,7 @@ func (p *h2Pool) add(sc *backend.ServerConn) *h2.ClientConn {
 	// goes back to the pool.
 	sc.Buf.Release()
 	// The connection is shared: the server timeout applies to each stream
-	// (exchangeH2), not to reads of the connection, which wait for frames.
+	// (h2Server), not to reads of the connection, which wait for frames.
 	sc.Conn.ReadTimeout, sc.Conn.ReadDeadline = 0, time.Time{}
 	c := h2.NewClientConn(sc.Conn, h2.ClientConfig{})
 	p.mu.Lock()
