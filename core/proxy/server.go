@@ -32,9 +32,10 @@ import (
 // connector is the server end of one attempt of a stream. Its methods
 // run on the stream's goroutine, in this order: sendHead, sendBody (when
 // the request has a body), readHead (until a final head), startBody,
-// readBody (until done), then finish; or abort after any failure. An
-// error is one of the errServer* values, except that readHead and
-// readBody report a broken client only through the engine's own checks.
+// readBody (until done), then finish; or abort after any failure. Every
+// error a method returns is one of the errServer* values: the connector
+// says what failed, the engine decides what follows. A client that went
+// away meanwhile is the engine's to notice (endIfClientGone).
 type connector interface {
 	// sendHead sends the request head of x.txn, followed by atHand: body
 	// bytes the engine holds already — an HTTP/1.1 client's, as it sent
