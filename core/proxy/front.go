@@ -15,7 +15,7 @@ import (
 )
 
 // The client front: the protocol the client of a stream speaks. The engine
-// (route, relayResponse, the reply helpers) decides what the client gets —
+// (route, relay, the reply helpers) decides what the client gets —
 // a response head, body chunks, a local reply — and a front writes it in
 // its protocol: h1Front as HTTP/1.1 bytes on the client connection,
 // h2Front as HEADERS and DATA frames on the client's HTTP/2 stream. The

@@ -2,20 +2,16 @@ package proxy
 
 import (
 	"bytes"
-	"io"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
-	"github.com/strata-proxy/strata/core/backend"
 	"github.com/strata-proxy/strata/core/config"
 	"github.com/strata-proxy/strata/core/h1"
 	"github.com/strata-proxy/strata/core/h2"
 	"github.com/strata-proxy/strata/core/session"
-	"github.com/strata-proxy/strata/core/transport"
 )
 
 // HTTP/2 client connections. core/h2 runs the protocol: frames, HPACK,
@@ -27,7 +23,7 @@ import (
 // response and the proxy's replies go back through the HTTP/2 front
 // (front.go), which encodes them as HEADERS and DATA. An HTTP/1.1 server
 // gets the request as HTTP/1.1, its body read as content and chunked when
-// its length is unknown (forwardH2, RFC 9113 §8.3.1).
+// its length is unknown (h1Server, RFC 9113 §8.3.1).
 //
 // The session (the client connection, its TLS state, its session-level
 // trackers and variables) exists once and is shared by the streams, which
@@ -231,7 +227,7 @@ func (x *exchange) h2Request(r *h2.Request) int {
 		req.Body, req.ContentLength = h1.BodyLength, r.ContentLength
 	default:
 		// A body of unknown length: an HTTP/1.1 server gets it chunked
-		// (forwardH2 says so in the head it writes).
+		// (h1Server says so in the head it writes).
 		req.Body = h1.BodyChunked
 	}
 	x.h2buf = *b
@@ -275,169 +271,6 @@ func validTargetBytes(s string) bool {
 		}
 	}
 	return true
-}
-
-// forwardH2 sends a request whose body is read as content — an HTTP/2
-// stream's, or one that filters see — to a server of be over HTTP/1.1,
-// and relays the response.
-func (cc *clientConn) forwardH2(x *exchange, be *Backend) stepResult {
-	strm, req := &x.strm, &x.txn.Req
-	cc.traceAttempt(x, be) // traceparent (telemetry.go)
-	x.out = h1.AppendRequestHead(x.out[:0], req)
-	if req.Body == h1.BodyChunked && h1.Count(req.Fields, "transfer-encoding") == 0 {
-		x.out = appendChunkedField(x.out)
-	}
-	// A request without a body is all here to be sent again; a body is
-	// kept as it is read while it fits in one buffer (bodyCopy).
-	replayable := req.Body == h1.BodyNone
-	var bc *bodyCopy
-	if !replayable {
-		bc = &bodyCopy{bp: transport.GetBuf(), ok: true}
-		defer transport.PutBuf(bc.bp)
-	}
-	cc.fillKey(x, be)
-	fresh := false
-	for {
-		sc, err := cc.connect(x, be, fresh)
-		if err != nil {
-			return cc.replyError(x, 503)
-		}
-		if sc == nil { // an HTTP/2 server
-			return cc.forwardToH2(x, be)
-		}
-		if _, err := sc.Write(x.out); err != nil {
-			sc.Close()
-			if x.endIfClientGone() {
-				return closeConn
-			}
-			// A server cannot act on a partial head, and the body read so
-			// far is kept (or there is none): a pooled connection the
-			// server closed is replaced, whatever the request.
-			if sc.Reused && !fresh && (replayable || bc.canReplay()) {
-				fresh = true
-				strm.Retries++
-				continue
-			}
-			be.ObserveResponseError(sc.Srv)
-			strm.Term.Set(session.CauseServerAbort, session.PhaseConnect)
-			return cc.replyError(x, 502)
-		}
-		if req.Body != h1.BodyNone {
-			res, ok, retry := cc.sendH2Body(x, sc, bc, !fresh)
-			if retry {
-				fresh = true
-				strm.Retries++
-				continue
-			}
-			if !ok {
-				return res
-			}
-		}
-		res, retry := cc.relayResponse(x, be, sc, !fresh && (replayable || bc.canReplay()), true, 0, 0)
-		if retry {
-			fresh = true
-			strm.Retries++
-			continue
-		}
-		return res
-	}
-}
-
-// sendH2Body copies the request body from the client's stream to the
-// server, chunked when its length is unknown, keeping it in bc. On a retry
-// what bc holds goes first. retry reports that the server reset a reused
-// connection while the body went out (canRetry: the first attempt) and
-// the request can go again.
-func (cc *clientConn) sendH2Body(x *exchange, sc *backend.ServerConn, bc *bodyCopy, canRetry bool) (res stepResult, ok, retry bool) {
-	strm, req := &x.strm, &x.txn.Req
-	chunked := req.Body == h1.BodyChunked
-	serverFailed := func(err error) (stepResult, bool, bool) {
-		reset := sc.ResetByPeer(err)
-		sc.Close()
-		if x.endIfClientGone() {
-			return closeConn, false, false
-		}
-		if canRetry && sc.Reused && reset && bc.canReplay() {
-			return keepOpen, false, true
-		}
-		strm.Term.Set(session.CauseServerAbort, session.PhaseData)
-		return cc.replyError(x, 502), false, false
-	}
-	if bc.canReplay() && bc.n > 0 { // a retry: what was read before goes first
-		if err := writeChunk(sc, (*bc.bp)[:bc.n], chunked); err != nil {
-			return serverFailed(err)
-		}
-	}
-	bp := transport.GetBuf()
-	defer transport.PutBuf(bp)
-	buf := *bp
-	for {
-		n, err := x.readBody(cc, buf[chunkRoom:len(buf)-2])
-		if n > 0 {
-			bc.add(buf[chunkRoom : chunkRoom+n])
-			out := buf[chunkRoom : chunkRoom+n]
-			if chunked {
-				out = frameChunk(buf, n)
-			}
-			if _, werr := sc.Write(out); werr != nil {
-				return serverFailed(werr)
-			}
-			strm.BytesIn += int64(n)
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			sc.Close()
-			if res, ok := cc.filterBodyFailed(x, err); ok {
-				return res, false, false
-			}
-			strm.Term.Set(clientCause(err), session.PhaseData)
-			return closeConn, false, false
-		}
-	}
-	if chunked {
-		last := lastChunk
-		if tr := x.takeRequestTrailers(); len(tr) > 0 {
-			last = appendLastChunk(nil, tr)
-		}
-		if _, err := sc.Write(last); err != nil {
-			return serverFailed(err)
-		}
-	}
-	return keepOpen, true, false
-}
-
-// writeChunk writes p to sc, as one HTTP/1.1 chunk when chunked.
-func writeChunk(sc *backend.ServerConn, p []byte, chunked bool) error {
-	if chunked {
-		var line [18]byte
-		if _, err := sc.Write(append(strconv.AppendInt(line[:0], int64(len(p)), 16), "\r\n"...)); err != nil {
-			return err
-		}
-	}
-	if _, err := sc.Write(p); err != nil {
-		return err
-	}
-	if chunked {
-		_, err := sc.Write([]byte("\r\n"))
-		return err
-	}
-	return nil
-}
-
-// chunkRoom is the room a body buffer keeps before its data for a chunk's
-// size line (16 hex digits and CRLF), and 2 bytes after it for its CRLF.
-const chunkRoom = 18
-
-// frameChunk makes the n bytes of data at buf[chunkRoom:] one HTTP/1.1
-// chunk, in place, and returns it.
-func frameChunk(buf []byte, n int) []byte {
-	line := strconv.AppendInt(buf[:0:chunkRoom], int64(n), 16)
-	line = append(line, '\r', '\n')
-	start := chunkRoom - len(line)
-	copy(buf[start:], line)
-	return append(buf[start:chunkRoom+n], '\r', '\n')
 }
 
 // writeH2Head sends a response head on the stream.
@@ -551,22 +384,4 @@ func (x *exchange) writeH2Body(p []byte, done bool) error {
 		x.strm.BytesOut += int64(len(p))
 	}
 	return nil
-}
-
-// scanChunked delimits a piece of a chunked response body: n bytes of p
-// belong to it, and content is what the client gets — p[:n] itself for an
-// HTTP/1.1 client, which gets the chunks as they are, the chunk data for
-// an HTTP/2 one.
-func (x *exchange) scanChunked(p []byte) (n int, done bool, content []byte, err error) {
-	if x.passChunks() {
-		n, done, err = x.chunk.Scan(p)
-		return n, done, p[:n], err
-	}
-	if fr := x.flt; fr != nil && len(fr.started) > 0 {
-		// Filters see the trailer section (filter_trailers.go).
-		n, done, x.dechunk, err = x.chunk.ScanDataTrailers(p, x.dechunk[:0], &fr.respTr.raw)
-		return n, done, x.dechunk, err
-	}
-	n, done, x.dechunk, err = x.chunk.ScanData(p, x.dechunk[:0])
-	return n, done, x.dechunk, err
 }

@@ -35,9 +35,16 @@
 // A stream on its way to a server: backend chosen → server chosen and a
 // slot of it taken (possibly after waiting in a queue: core/backend) →
 // connection (pooled or new, retried and redispatched as in HAProxy: see
-// connect.go) → request → response → slot given back. The stream's
-// goroutine owns the slot; the graceful stop may close the stream's server
-// connection when the grace period ends.
+// connect.go) → request → response → slot given back. One engine loop
+// (forward, server.go) runs the request and response for every server
+// protocol — replays of a request the server did not process, the
+// mapping of failures to termination cause and phase, the attempt spans,
+// the response rules, the body relay — through a connector that does the
+// wire work: h1Server (server_h1.go) on an HTTP/1.1 connection, h2Server
+// (server_h2.go) on a stream of a pooled HTTP/2 connection. The stream's
+// goroutine owns the slot and the connector; the graceful stop may close
+// the stream's server connection when the grace period ends, and a client
+// resetting its HTTP/2 stream closes it or resets the server's stream.
 //
 // Pieces that touch no state of the Proxy, a connection or a stream live
 // in packages of their own, called from here: core/listen (TLS

@@ -81,14 +81,15 @@ func (cc *clientConn) traceAttempt(x *exchange, be *Backend) {
 }
 
 // traceRetry ends the attempt that failed on a reused connection, starts
-// the next and puts its span id in the serialised request out, in place.
-func (cc *clientConn) traceRetry(x *exchange, out []byte) {
+// the next and puts its span id in the request's traceparent, which the
+// next attempt's head carries.
+func (cc *clientConn) traceRetry(x *exchange) {
 	if !x.tr.Active() {
 		return
 	}
 	x.tr.EndAttempt(telemetry.AttemptEnd{Server: x.strm.Server, ServerAddr: srvAddr(x), Error: "reused connection closed by the server"})
 	x.tr.StartAttempt(x.method, x.strm.Backend)
-	x.tr.PatchTraceParent(out)
+	x.txn.SetReqHeader(hdrTraceparent, x.tr.TraceParent())
 }
 
 // traceConnectRetry records a failed connection that connect retries.
