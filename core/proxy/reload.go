@@ -224,7 +224,7 @@ func (p *Proxy) adopt(g *Generation) {
 	g.life.flushes = &p.flushes
 	g.life.refs.Store(1)
 	g.life.current.Store(true)
-	g.owner.Store(p)
+	g.setOwner(p)
 	p.gen.Store(g)
 	p.rl.status.Store(&ReloadStatus{Generation: g.life.number, LoadedAt: g.life.loaded})
 }
@@ -334,7 +334,7 @@ func (p *Proxy) reloadLocked(build func(*stick.Store) (*Generation, error)) (*Ge
 	g.life.flushes = &p.flushes
 	g.life.refs.Store(1)
 	g.life.current.Store(true)
-	g.owner.Store(p)
+	g.setOwner(p)
 	g.start()
 	p.mu.Lock()
 	if p.draining.Load() {
