@@ -418,7 +418,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 				if cc.l4 != nil {
 					for _, ls := range cc.l4.servers {
 						if ls.h2 != nil {
-							ls.h2.close() // streams waiting on HTTP/2 servers end now
+							ls.h2.Close() // streams waiting on HTTP/2 servers end now
 						}
 					}
 				}
