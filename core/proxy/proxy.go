@@ -306,14 +306,31 @@ type clientConn struct {
 	h2 atomic.Pointer[h2.Conn]
 }
 
+// newClientConn makes a client connection of an accepted socket and
+// counts it among the proxy's, which Shutdown waits for; nil when the
+// socket is unusable.
 func (p *Proxy) newClientConn(g *Generation, fe *Frontend, nc *net.TCPConn) *clientConn {
+	cc := newConn(&p.process, g, fe, nc)
+	if cc == nil {
+		return nil
+	}
+	p.mu.Lock()
+	p.conns[cc] = struct{}{}
+	p.mu.Unlock()
+	return cc
+}
+
+// newConn makes the client connection and session of an accepted socket
+// of fe, on generation g (which the caller has acquired for it); nil when
+// the socket is unusable.
+func newConn(proc *process, g *Generation, fe *Frontend, nc *net.TCPConn) *clientConn {
 	c, err := transport.NewConn(nc)
 	if err != nil {
 		nc.Close()
 		return nil
 	}
 	nc.SetNoDelay(true)
-	cc := &clientConn{p: &p.process, gen: g, fe: fe, c: c}
+	cc := &clientConn{p: proc, gen: g, fe: fe, c: c}
 	cc.conn.ID = session.NextID()
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		cc.conn.Src = a.AddrPort()
@@ -328,9 +345,6 @@ func (p *Proxy) newClientConn(g *Generation, fe *Frontend, nc *net.TCPConn) *cli
 	cc.sess.Conn = &cc.conn
 	cc.sess.Frontend = fe.Name
 	cc.sess.Start = time.Now()
-	p.mu.Lock()
-	p.conns[cc] = struct{}{}
-	p.mu.Unlock()
 	return cc
 }
 
