@@ -121,7 +121,7 @@ type process struct {
 
 	// ended is told when a connection is over, its socket closed: the
 	// proxy gives its maxconn slots back and forgets it.
-	ended func(cc *clientConn)
+	ended func(cc *clientConn, slots *listen.Slots)
 }
 
 type listener struct {
@@ -257,14 +257,12 @@ func (p *Proxy) acceptLoop(l *listener) {
 			b.g.release()
 			return
 		}
-		cc := p.newClientConn(b.g, b.fe, nc)
+		cc := p.newClientConn(b.g, b.fe, b.l4, b.fe.slots, nc)
 		if cc == nil {
 			b.g.release()
 			p.releaseSlots(b.fe.slots)
 			continue
 		}
-		cc.slots = b.fe.slots
-		cc.attachL4(b.l4)
 		p.wg.Add(1)
 		go cc.serve()
 	}
@@ -309,8 +307,8 @@ type clientConn struct {
 // newClientConn makes a client connection of an accepted socket and
 // counts it among the proxy's, which Shutdown waits for; nil when the
 // socket is unusable.
-func (p *Proxy) newClientConn(g *Generation, fe *Frontend, nc *net.TCPConn) *clientConn {
-	cc := newConn(&p.process, g, fe, nc)
+func (p *Proxy) newClientConn(g *Generation, fe *Frontend, l4 *l4Frontend, slots *listen.Slots, nc *net.TCPConn) *clientConn {
+	cc := newConn(&p.process, g, fe, l4, slots, nc)
 	if cc == nil {
 		return nil
 	}
@@ -321,9 +319,10 @@ func (p *Proxy) newClientConn(g *Generation, fe *Frontend, nc *net.TCPConn) *cli
 }
 
 // newConn makes the client connection and session of an accepted socket
-// of fe, on generation g (which the caller has acquired for it); nil when
-// the socket is unusable.
-func newConn(proc *process, g *Generation, fe *Frontend, nc *net.TCPConn) *clientConn {
+// of fe, on generation g (which the caller has acquired for it), with the
+// L4 state of its frontend and the frontend's maxconn slots it holds; nil
+// when the socket is unusable.
+func newConn(proc *process, g *Generation, fe *Frontend, l4 *l4Frontend, slots *listen.Slots, nc *net.TCPConn) *clientConn {
 	c, err := transport.NewConn(nc)
 	if err != nil {
 		nc.Close()
@@ -345,6 +344,8 @@ func newConn(proc *process, g *Generation, fe *Frontend, nc *net.TCPConn) *clien
 	cc.sess.Conn = &cc.conn
 	cc.sess.Frontend = fe.Name
 	cc.sess.Start = time.Now()
+	cc.slots = slots
+	cc.attachL4(l4)
 	return cc
 }
 
@@ -400,15 +401,15 @@ func (cc *clientConn) end() {
 func (cc *clientConn) close() {
 	cc.c.Close()
 	cc.buf.Release()
-	cc.p.ended(cc)
+	cc.p.ended(cc, cc.slots)
 	cc.gen.release() // the last connection of a replaced generation closes it
 }
 
 // forget is a connection's last call into the proxy (process.ended): its
 // maxconn slots are given back, so an accept loop stopped at maxconn
 // resumes, and Shutdown no longer waits for it.
-func (p *Proxy) forget(cc *clientConn) {
-	p.releaseSlots(cc.slots)
+func (p *Proxy) forget(cc *clientConn, slots *listen.Slots) {
+	p.releaseSlots(slots)
 	p.mu.Lock()
 	delete(p.conns, cc)
 	p.mu.Unlock()
@@ -439,9 +440,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 			if cc.idle.Load() && !time.Now().Before(lingerUntil) {
 				cc.closeFromStop()
 			}
-			if h := cc.h2.Load(); h != nil {
-				h.Shutdown() // GOAWAY: open streams finish, no new one starts
-			}
+			cc.goAway() // HTTP/2: open streams finish, no new one starts
 		}
 		p.mu.Unlock()
 		select {
@@ -452,17 +451,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 			p.killOnce.Do(func() { close(p.kill) })
 			p.mu.Lock()
 			for cc := range p.conns {
-				cc.closeFromStop()
-				if sc := cc.sconn.Load(); sc != nil {
-					sc.Close()
-				}
-				if cc.l4 != nil {
-					for _, ls := range cc.l4.servers {
-						if ls.h2 != nil {
-							ls.h2.Close() // streams waiting on HTTP/2 servers end now
-						}
-					}
-				}
+				cc.kill()
 			}
 			p.mu.Unlock()
 			<-done

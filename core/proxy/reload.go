@@ -365,9 +365,7 @@ func (p *Proxy) reloadLocked(build func(*stick.Store) (*Generation, error)) (*Ge
 	// its client to open the next streams on a new connection, which the
 	// new generation serves, and lets the open ones finish.
 	for cc := range p.conns {
-		if h := cc.h2.Load(); h != nil {
-			h.Shutdown()
-		}
+		cc.goAway()
 	}
 	// Add before Shutdown can Wait: Shutdown sets draining, then takes
 	// p.mu, so it cannot be waiting now.
