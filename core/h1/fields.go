@@ -1,5 +1,7 @@
 package h1
 
+import "strings"
+
 // Lookup returns the value of the occ-th field called name (ASCII
 // case-insensitive): occ ≥ 1 counts from the first field, occ ≤ -1 from the
 // last (-1 is the last). It reports false when there is no such field or
@@ -82,4 +84,27 @@ func ValidFieldValue(b []byte) bool {
 		return false
 	}
 	return scanValue(b, 0) == len(b)
+}
+
+// HopByHop reports whether a field belongs to one connection rather than
+// the message (RFC 9110 §7.6.1): it is not carried to the next hop nor
+// into an HTTP/2 message.
+func HopByHop(name string) bool {
+	for _, h := range [...]string{"connection", "transfer-encoding", "keep-alive", "upgrade", "proxy-connection"} {
+		if strings.EqualFold(name, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// ValidTarget reports whether a request target has no byte that would
+// break an HTTP/1.1 request line.
+func ValidTarget(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }

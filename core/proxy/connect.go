@@ -85,7 +85,7 @@ func (cc *clientConn) connect(x *exchange, be *Backend, fresh bool) (*backend.Se
 		if up != nil {
 			// A fresh connection is asked for after a refused stream: any
 			// usable one will do, as the refusal was the old one's.
-			if cl := up.get(); cl != nil {
+			if cl := up.Get(); cl != nil {
 				x.up = cl
 				cc.stickStore(x, be)
 				return nil, nil
@@ -109,16 +109,16 @@ func (cc *clientConn) connect(x *exchange, be *Backend, fresh bool) (*backend.Se
 			x.rec.HX.Tc = time.Since(t0) // HAProxy's Tc
 		}
 		if up != nil && err != nil {
-			up.dialed()
+			up.Dialed()
 		}
 		if err == nil && up != nil {
 			if t := sc.TLS(); t != nil && t.ConnectionState().NegotiatedProtocol != "h2" {
 				sc.Close()
-				up.dialed()
+				up.Dialed()
 				err = errNoH2
 			} else {
 				be.ObserveConnect(srv, true)
-				x.up = up.add(sc)
+				x.up = up.Add(sc)
 				cc.stickStore(x, be)
 				return nil, nil
 			}

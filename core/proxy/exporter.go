@@ -55,12 +55,31 @@ func (p *Proxy) exporterSource() *exporter.Source {
 	return src
 }
 
-// prometheusText renders a reading for the Prometheus endpoint.
-func (p *Proxy) prometheusText() []byte {
+// PrometheusText renders a reading for the Prometheus endpoint.
+func (p *Proxy) PrometheusText() []byte {
 	var b bytes.Buffer
 	telemetry.Gather(p.gatherPrometheus).WritePrometheus(&b)
 	return b.Bytes()
 }
+
+// owner is what the built-in services that show the proxy's state read of
+// the proxy serving their generation.
+type owner interface {
+	// PrometheusText is a reading of every metric, as the Prometheus
+	// endpoint renders it.
+	PrometheusText() []byte
+	// StatsJSON is the stats page's data.
+	StatsJSON() []byte
+}
+
+// StatsJSON is the stats page's data: Stats as JSON.
+func (p *Proxy) StatsJSON() []byte {
+	body, _ := json.Marshal(p.Stats())
+	return body
+}
+
+// setOwner tells the generation's services which proxy serves it.
+func (g *Generation) setOwner(p owner) { g.owner.Store(&p) }
 
 // addProxyServices adds the built-in services that show the proxy's own
 // state; they read it through g.owner, set when a proxy adopts g (until
@@ -72,7 +91,7 @@ func (g *Generation) addProxyServices() {
 			r.Status = 503
 			return
 		}
-		r.Status, r.ContentType, r.Body = 200, []byte(telemetry.ContentType), p.prometheusText()
+		r.Status, r.ContentType, r.Body = 200, []byte(telemetry.ContentType), (*p).PrometheusText()
 	})
 	g.Services["stats"] = ServiceFunc(func(ctx *fetch.Ctx, r *Reply) {
 		p := g.owner.Load()
@@ -80,18 +99,17 @@ func (g *Generation) addProxyServices() {
 			r.Status = 503
 			return
 		}
-		serveStatsService(p, ctx, r)
+		serveStatsService(*p, ctx, r)
 	})
 }
 
 // serveStatsService answers the stats service of a frontend: the stats
 // page, read-only (no server buttons: those need the admin token), and
 // its data at the same path with the query "json".
-func serveStatsService(p *Proxy, ctx *fetch.Ctx, r *Reply) {
+func serveStatsService(p owner, ctx *fetch.Ctx, r *Reply) {
 	uri := ctx.Txn.Req.URI
 	if q := bytes.IndexByte(uri, '?'); q >= 0 && bytes.Equal(uri[q+1:], []byte("json")) {
-		body, _ := json.Marshal(p.Stats())
-		r.Status, r.ContentType, r.Body = 200, []byte("application/json"), body
+		r.Status, r.ContentType, r.Body = 200, []byte("application/json"), p.StatsJSON()
 		return
 	}
 	r.Status, r.ContentType, r.Body = 200, []byte("text/html; charset=utf-8"), statspage.HTML(statspage.ReadOnly)

@@ -392,7 +392,7 @@ func (cc *clientConn) replyFilter(x *exchange, r *filter.Reply) stepResult {
 	var ctype []byte
 	for _, f := range r.Fields {
 		switch {
-		case len(f[0]) > 0 && f[0][0] == ':', hopByHop(f[0]), strings.EqualFold(f[0], "content-length"):
+		case len(f[0]) > 0 && f[0][0] == ':', h1.HopByHop(f[0]), strings.EqualFold(f[0], "content-length"):
 			continue // the front frames the reply itself
 		case strings.EqualFold(f[0], "content-type"):
 			ctype = []byte(f[1])
@@ -404,15 +404,6 @@ func (cc *clientConn) replyFilter(x *exchange, r *filter.Reply) stepResult {
 	lr.keep = x.fr.keepAfterReply(cc, x)
 	x.txn.Status = r.Status
 	return x.fr.reply(cc, x, &lr)
-}
-
-func hopByHop(name string) bool {
-	for _, h := range [...]string{"connection", "transfer-encoding", "keep-alive", "upgrade", "proxy-connection"} {
-		if strings.EqualFold(name, h) {
-			return true
-		}
-	}
-	return false
 }
 
 // The filter.Stream side of filterRun.
@@ -686,7 +677,7 @@ func (v *fieldsView) setPseudo(name, value []byte) error {
 		}
 		return nil
 	case ":path":
-		if v.resp || len(value) == 0 || value[0] != '/' || !validTargetBytes(string(value)) {
+		if v.resp || len(value) == 0 || value[0] != '/' || !h1.ValidTarget(string(value)) {
 			break
 		}
 		path := value

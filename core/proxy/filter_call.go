@@ -115,13 +115,13 @@ func callHead(req *filter.CallRequest) ([]byte, error) {
 			if strings.HasPrefix(f[0], ":") || !h1.ValidFieldName([]byte(f[0])) || !h1.ValidFieldValue([]byte(f[1])) {
 				return nil, errCallField
 			}
-			if hopByHop(f[0]) || strings.EqualFold(f[0], "content-length") || strings.EqualFold(f[0], "host") {
+			if h1.HopByHop(f[0]) || strings.EqualFold(f[0], "content-length") || strings.EqualFold(f[0], "host") {
 				continue
 			}
 			b.WriteString(f[0] + ": " + f[1] + "\r\n")
 		}
 	}
-	if method == "" || path == "" || authority == "" || !validTargetBytes(path) || !h1.ValidFieldName([]byte(method)) ||
+	if method == "" || path == "" || authority == "" || !h1.ValidTarget(path) || !h1.ValidFieldName([]byte(method)) ||
 		!h1.ValidFieldValue([]byte(authority)) {
 		return nil, errCallHead
 	}

@@ -44,7 +44,7 @@ type Generation struct {
 	life     genLife           // serving, replaced, closed (reload.go)
 	// owner is the proxy serving the generation, set when it adopts it:
 	// the services that show the proxy's state read it (exporter.go).
-	owner atomic.Pointer[Proxy]
+	owner atomic.Pointer[owner]
 }
 
 // Frontend is the run-time form of a configured frontend.

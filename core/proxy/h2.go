@@ -183,7 +183,7 @@ func (cc *clientConn) handleH2(x *exchange) {
 // one slab of storage owned by the exchange. It returns the status of the
 // error reply when the request cannot be carried over HTTP/1.1.
 func (x *exchange) h2Request(r *h2.Request) int {
-	if r.Path == "" || r.Path[0] != '/' && r.Path != "*" || !validTargetBytes(r.Path) {
+	if r.Path == "" || r.Path[0] != '/' && r.Path != "*" || !h1.ValidTarget(r.Path) {
 		return 400
 	}
 	b := x.slabFor(len(r.Method)+len(r.Path)+len("host")+len(r.Authority), r.Fields)
@@ -260,17 +260,6 @@ func (x *exchange) slabFor(extra int, fields []hpack.HeaderField) *slab {
 	}
 	b := slab(x.h2buf[:0])
 	return &b
-}
-
-// validTargetBytes reports whether a request target has no byte that
-// would break an HTTP/1.1 request line.
-func validTargetBytes(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c <= ' ' || c >= 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // writeH2Head sends a response head on the stream.

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"io"
 	"net"
 	"time"
 
@@ -93,7 +94,7 @@ func (cc *clientConn) park() {
 	cc.parking = false
 	p := cc.p
 	if testHookPark != nil {
-		testHookPark(cc)
+		testHookPark(cc.c)
 	}
 	p.parked.Add(1) // before Park: wake may run at once
 	if err := idleWatcher().Park(&cc.slot, cc.c.RawConn(), cc.parkUntil, cc.wake); err != nil {
@@ -107,7 +108,7 @@ func (cc *clientConn) park() {
 
 // testHookPark, when set by a test, is called by park before the
 // connection is handed to the watcher.
-var testHookPark func(cc *clientConn)
+var testHookPark func(client io.Closer)
 
 // wake is the goroutine the watcher starts for a parked connection: err
 // is nil when the client sent something or closed, a timeout when
@@ -136,4 +137,32 @@ func (cc *clientConn) closeFromStop() {
 		w.Wake(&cc.slot, net.ErrClosed)
 	}
 	cc.c.Close()
+}
+
+// goAway asks an HTTP/2 client to open its next streams on a new
+// connection (GOAWAY) and lets the open ones finish: graceful stop, and a
+// reload, which an HTTP/2 connection does not follow. Nothing on
+// HTTP/1.1. Safe from any goroutine.
+func (cc *clientConn) goAway() {
+	if h := cc.h2.Load(); h != nil {
+		h.Shutdown()
+	}
+}
+
+// kill ends what the connection still waits for when the grace period
+// is over: the client socket, the server connection of its stream in
+// progress, and the streams waiting on its HTTP/2 servers. Safe from any
+// goroutine.
+func (cc *clientConn) kill() {
+	cc.closeFromStop()
+	if sc := cc.sconn.Load(); sc != nil {
+		sc.Close()
+	}
+	if cc.l4 != nil {
+		for _, ls := range cc.l4.servers {
+			if ls.h2 != nil {
+				ls.h2.Close() // streams waiting on HTTP/2 servers end now
+			}
+		}
+	}
 }

@@ -129,8 +129,8 @@ func TestIdle_Hammer(t *testing.T) {
 func TestIdle_ParkRefused(t *testing.T) {
 	p := startIdleProxy(t, "30s")
 	refused := make(chan struct{})
-	testHookPark = func(cc *clientConn) {
-		cc.c.Close()
+	testHookPark = func(client io.Closer) {
+		client.Close()
 		testHookPark = nil // the conn goroutine is the only caller until then
 		close(refused)
 	}

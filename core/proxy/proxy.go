@@ -81,35 +81,54 @@ var exchangePool = sync.Pool{New: func() any { return &exchange{ttfb: -1} }}
 
 // Proxy is a running strata instance.
 type Proxy struct {
-	log  *slog.Logger
-	alog *accesslog.Log
+	process // what its connections read of it
 
-	gen     atomic.Pointer[Generation]
 	rl      reloadState  // configuration reloads and upgrades (reload.go)
 	metrics metricsState // GET /metrics and global.metrics (metrics.go)
 	flushes flushes      // last exports of tracers and metrics (flush.go)
 
-	// Connection limits (maxconn.go): the process's slots, its limit
-	// (global.maxconn or derived) and the gate its accept loops wait at.
-	slots   listen.Slots
+	// Connection limits (maxconn.go): the process's limit (global.maxconn
+	// or derived) and the gate its accept loops wait at; the slots are
+	// the process's.
 	maxConn atomic.Int64
 	gate    listen.Gate
-
-	// Idle connections on the watcher now, and parks so far (idle.go).
-	parked, parks atomic.Int64
 
 	mu        sync.Mutex
 	listeners []*listener
 	conns     map[*clientConn]struct{}
 	wg        sync.WaitGroup
 
-	draining atomic.Bool
 	closed   chan struct{}
-	// kill is closed when the grace period ends: streams still waiting
-	// (queue, retry delay) give up and every connection is closed.
-	kill     chan struct{}
 	killOnce sync.Once
 	finished sync.Once
+}
+
+// process is what a client connection and its streams read of the process
+// serving them, and the one call they make back into it (ended). Kept
+// apart from Proxy so that serving a connection needs nothing else of the
+// Proxy: listeners, reloads and the admin API are not the connection's
+// business.
+type process struct {
+	log  *slog.Logger
+	alog *accesslog.Log // nil: no access log
+
+	gen atomic.Pointer[Generation] // the generation new connections get
+
+	// slots counts the process's connections against its maxconn; a
+	// connection gives its slot back when it ends.
+	slots listen.Slots
+
+	// Idle connections on the watcher now, and parks so far (idle.go).
+	parked, parks atomic.Int64
+
+	draining atomic.Bool // graceful stop under way: answers carry Connection: close
+	// kill is closed when the grace period ends: streams still waiting
+	// (queue, retry delay) give up and every connection is closed.
+	kill chan struct{}
+
+	// ended is told when a connection is over, its socket closed: the
+	// proxy gives its maxconn slots back and forgets it.
+	ended func(cc *clientConn, slots *listen.Slots)
 }
 
 type listener struct {
@@ -143,7 +162,8 @@ type Options struct {
 
 // New builds a proxy serving g. Nothing listens until Start.
 func New(g *Generation, opt Options) (*Proxy, error) {
-	p := &Proxy{log: opt.Logger, conns: map[*clientConn]struct{}{}, closed: make(chan struct{}), kill: make(chan struct{})}
+	p := &Proxy{conns: map[*clientConn]struct{}{}, closed: make(chan struct{})}
+	p.log, p.kill, p.ended = opt.Logger, make(chan struct{}), p.forget
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -244,14 +264,12 @@ func (p *Proxy) acceptLoop(l *listener) {
 			b.g.release()
 			return
 		}
-		cc := p.newClientConn(b.g, b.fe, nc)
+		cc := p.newClientConn(b.g, b.fe, b.l4, b.fe.slots, nc)
 		if cc == nil {
 			b.g.release()
 			p.releaseSlots(b.fe.slots)
 			continue
 		}
-		cc.slots = b.fe.slots
-		cc.attachL4(b.l4)
 		p.wg.Add(1)
 		go cc.serve()
 	}
@@ -263,7 +281,7 @@ type clientConn struct {
 	// after the PROXY protocol header), except gen, fe and l4, which the
 	// connection goroutine changes between two streams when it moves to
 	// a newer generation (reload.go); only that goroutine reads them.
-	p          *Proxy
+	p          *process
 	gen        *Generation // holds a reference on it (reload.go)
 	fe         *Frontend
 	c          *transport.Conn
@@ -293,14 +311,32 @@ type clientConn struct {
 	h2 atomic.Pointer[h2.Conn]
 }
 
-func (p *Proxy) newClientConn(g *Generation, fe *Frontend, nc *net.TCPConn) *clientConn {
+// newClientConn makes a client connection of an accepted socket and
+// counts it among the proxy's, which Shutdown waits for; nil when the
+// socket is unusable.
+func (p *Proxy) newClientConn(g *Generation, fe *Frontend, l4 *l4Frontend, slots *listen.Slots, nc *net.TCPConn) *clientConn {
+	cc := newConn(&p.process, g, fe, l4, slots, nc)
+	if cc == nil {
+		return nil
+	}
+	p.mu.Lock()
+	p.conns[cc] = struct{}{}
+	p.mu.Unlock()
+	return cc
+}
+
+// newConn makes the client connection and session of an accepted socket
+// of fe, on generation g (which the caller has acquired for it), with the
+// L4 state of its frontend and the frontend's maxconn slots it holds; nil
+// when the socket is unusable.
+func newConn(proc *process, g *Generation, fe *Frontend, l4 *l4Frontend, slots *listen.Slots, nc *net.TCPConn) *clientConn {
 	c, err := transport.NewConn(nc)
 	if err != nil {
 		nc.Close()
 		return nil
 	}
 	nc.SetNoDelay(true)
-	cc := &clientConn{p: p, gen: g, fe: fe, c: c}
+	cc := &clientConn{p: proc, gen: g, fe: fe, c: c}
 	cc.conn.ID = session.NextID()
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		cc.conn.Src = a.AddrPort()
@@ -315,9 +351,8 @@ func (p *Proxy) newClientConn(g *Generation, fe *Frontend, nc *net.TCPConn) *cli
 	cc.sess.Conn = &cc.conn
 	cc.sess.Frontend = fe.Name
 	cc.sess.Start = time.Now()
-	p.mu.Lock()
-	p.conns[cc] = struct{}{}
-	p.mu.Unlock()
+	cc.slots = slots
+	cc.attachL4(l4)
 	return cc
 }
 
@@ -368,17 +403,24 @@ func (cc *clientConn) end() {
 	cc.fe.cur.Add(-1)
 	cc.fe.Stats.CurSessions.Add(-1)
 	cc.close()
-	cc.p.wg.Done()
 }
 
 func (cc *clientConn) close() {
 	cc.c.Close()
-	cc.p.releaseSlots(cc.slots) // an accept loop stopped at maxconn resumes
 	cc.buf.Release()
-	cc.p.mu.Lock()
-	delete(cc.p.conns, cc)
-	cc.p.mu.Unlock()
+	cc.p.ended(cc, cc.slots)
 	cc.gen.release() // the last connection of a replaced generation closes it
+}
+
+// forget is a connection's last call into the proxy (process.ended): its
+// maxconn slots are given back, so an accept loop stopped at maxconn
+// resumes, and Shutdown no longer waits for it.
+func (p *Proxy) forget(cc *clientConn, slots *listen.Slots) {
+	p.releaseSlots(slots)
+	p.mu.Lock()
+	delete(p.conns, cc)
+	p.mu.Unlock()
+	p.wg.Done()
 }
 
 // Shutdown stops accepting, closes idle keep-alive connections, lets busy
@@ -405,9 +447,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 			if cc.idle.Load() && !time.Now().Before(lingerUntil) {
 				cc.closeFromStop()
 			}
-			if h := cc.h2.Load(); h != nil {
-				h.Shutdown() // GOAWAY: open streams finish, no new one starts
-			}
+			cc.goAway() // HTTP/2: open streams finish, no new one starts
 		}
 		p.mu.Unlock()
 		select {
@@ -418,17 +458,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 			p.killOnce.Do(func() { close(p.kill) })
 			p.mu.Lock()
 			for cc := range p.conns {
-				cc.closeFromStop()
-				if sc := cc.sconn.Load(); sc != nil {
-					sc.Close()
-				}
-				if cc.l4 != nil {
-					for _, ls := range cc.l4.servers {
-						if ls.h2 != nil {
-							ls.h2.close() // streams waiting on HTTP/2 servers end now
-						}
-					}
-				}
+				cc.kill()
 			}
 			p.mu.Unlock()
 			<-done
@@ -440,7 +470,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 }
 
 // killed reports whether the grace period is over.
-func (p *Proxy) killed() bool {
+func (p *process) killed() bool {
 	select {
 	case <-p.kill:
 		return true

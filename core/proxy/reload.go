@@ -224,7 +224,7 @@ func (p *Proxy) adopt(g *Generation) {
 	g.life.flushes = &p.flushes
 	g.life.refs.Store(1)
 	g.life.current.Store(true)
-	g.owner.Store(p)
+	g.setOwner(p)
 	p.gen.Store(g)
 	p.rl.status.Store(&ReloadStatus{Generation: g.life.number, LoadedAt: g.life.loaded})
 }
@@ -334,7 +334,7 @@ func (p *Proxy) reloadLocked(build func(*stick.Store) (*Generation, error)) (*Ge
 	g.life.flushes = &p.flushes
 	g.life.refs.Store(1)
 	g.life.current.Store(true)
-	g.owner.Store(p)
+	g.setOwner(p)
 	g.start()
 	p.mu.Lock()
 	if p.draining.Load() {
@@ -365,9 +365,7 @@ func (p *Proxy) reloadLocked(build func(*stick.Store) (*Generation, error)) (*Ge
 	// its client to open the next streams on a new connection, which the
 	// new generation serves, and lets the open ones finish.
 	for cc := range p.conns {
-		if h := cc.h2.Load(); h != nil {
-			h.Shutdown()
-		}
+		cc.goAway()
 	}
 	// Add before Shutdown can Wait: Shutdown sets draining, then takes
 	// p.mu, so it cannot be waiting now.

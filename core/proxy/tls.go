@@ -61,9 +61,9 @@ type l4Frontend struct {
 
 // l4Server is what new connections to one server need.
 type l4Server struct {
-	tls       *tls.Config // nil: plain TCP
-	sendProxy int         // PROXY protocol version sent, 0 for none
-	h2        *h2Pool     // the server speaks HTTP/2 (h2up.go); nil: HTTP/1.1
+	tls       *tls.Config     // nil: plain TCP
+	sendProxy int             // PROXY protocol version sent, 0 for none
+	h2        *backend.H2Pool // the server speaks HTTP/2 (h2up.go); nil: HTTP/1.1
 }
 
 // buildL4 prepares the TLS configurations and PROXY protocol settings of
@@ -97,8 +97,8 @@ func buildL4(g *Generation, log *slog.Logger) (*l4Gen, error) {
 				ls.tls = c
 			}
 			if sc.H2 && be.HTTP {
-				ls.h2 = &h2Pool{keepAlive: be.Timeouts.HTTPKeepAlive}
-				g.OnClose(ls.h2.close)
+				ls.h2 = &backend.H2Pool{KeepAlive: be.Timeouts.HTTPKeepAlive}
+				g.OnClose(ls.h2.Close)
 				if ls.tls != nil {
 					ls.tls.NextProtos = []string{"h2"}
 				}
