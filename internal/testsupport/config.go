@@ -42,8 +42,10 @@ func DualFrontends(site Leaf, body string) string {
 }
 
 // Backend returns one backend entry (for a backends section) with the
-// given servers, "name: address" each, and extra lines (balance, retries)
-// at the indentation of a backend's keys (four spaces).
+// given servers, "name: address" each, optionally followed by the server's
+// other options after a comma ("app: 127.0.0.1:80, h2: true"), and extra
+// lines (balance, retries) at the indentation of a backend's keys (four
+// spaces).
 func Backend(name string, servers []string, extra ...string) string {
 	var b strings.Builder
 	b.WriteString("  " + name + ":\n")
@@ -52,8 +54,13 @@ func Backend(name string, servers []string, extra ...string) string {
 	}
 	b.WriteString("    servers:\n")
 	for _, s := range servers {
-		n, addr, _ := strings.Cut(s, ":")
-		b.WriteString("      " + n + `: { address: "` + strings.TrimSpace(addr) + `" }` + "\n")
+		n, rest, _ := strings.Cut(s, ":")
+		addr, opts, _ := strings.Cut(rest, ",")
+		entry := `address: "` + strings.TrimSpace(addr) + `"`
+		if opts = strings.TrimSpace(opts); opts != "" {
+			entry += ", " + opts
+		}
+		b.WriteString("      " + n + ": { " + entry + " }\n")
 	}
 	return b.String()
 }
