@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -158,13 +160,19 @@ func (e *scenarioEnv) key() string {
 // (boundedly) for it to be written.
 func (e *scenarioEnv) logOf(path string) map[string]any {
 	e.t.Helper()
-	uri := e.uri(path)
+	return scenarioLog(e.t, e.p, "uri", e.uri(path))
+}
+
+// scenarioLog returns the JSON access-log line of p whose field key is
+// value, waiting (boundedly) for it to be written.
+func scenarioLog(t testing.TB, p *testProxy, key, value string) map[string]any {
+	t.Helper()
 	var line map[string]any
-	testsupport.WaitFor(e.t, 10*time.Second, "the access-log line of "+uri, func() bool {
-		e.p.Proxy.alog.Flush()
-		for _, l := range strings.Split(e.p.logbuf.String(), "\n") {
+	testsupport.WaitFor(t, 10*time.Second, "the access-log line of "+key+" "+value, func() bool {
+		p.Proxy.alog.Flush()
+		for _, l := range strings.Split(p.logbuf.String(), "\n") {
 			var m map[string]any
-			if json.Unmarshal([]byte(l), &m) == nil && m["uri"] == uri {
+			if json.Unmarshal([]byte(l), &m) == nil && m[key] == value {
 				line = m
 				return true
 			}
@@ -393,6 +401,139 @@ func TestScenario(t *testing.T) {
 							sc.run(&scenarioEnv{t: t, mode: m, server: server, c: sp.clients[m.Name], p: sp.p, up: sp.up})
 						})
 					}
+				})
+			}
+		})
+	}
+}
+
+// The TCP-mode rows: each runs in clear text and over TLS
+// (testsupport.TCPModes) against one proxy whose mode tcp frontends relay
+// to the real upstream process in its TCP echo mode. A row checks what
+// the client gets, the stream's access-log line (found by the client's
+// address: each row and mode dials from its own loopback address) and,
+// where it says so, the server and the stick table.
+
+const tcpScenarioRules = `
+    timeouts: { client: 10s }
+    tcp_request_content:
+      - "reject if { req.payload(0,4),hex -m str 51554954 }"
+      - "track-sc0 src table tcpscen"
+    default_backend: echo
+`
+
+func tcpScenarioConfig(site testsupport.Leaf) string {
+	return `
+global:
+  access_log: { output: stdout, format: json }
+stick_tables:
+  tcpscen:
+    type: ip
+    size: 1000
+    expire: 10m
+    store: ["conn_cnt", "conn_cur", "bytes_in_cnt", "bytes_out_cnt"]
+` + testsupport.DualTCPFrontends(site, tcpScenarioRules) + `
+backends:
+` + testsupport.Backend("echo", []string{"e1: {{echo}}"}, "mode: tcp", "timeouts: { connect: 1s, server: 10s }")
+}
+
+// tcpScenarioEnv is what a TCP row's steps use.
+type tcpScenarioEnv struct {
+	t     *testing.T
+	mode  testsupport.Mode
+	src   string // the loopback address the row dials from
+	roots *x509.CertPool
+	p     *testProxy
+	up    *upstream
+	api   *stickAPI
+}
+
+// dial opens a connection to the mode's frontend from e.src, over TLS
+// when the mode says so; its deadline bounds the row.
+func (e *tcpScenarioEnv) dial() net.Conn {
+	e.t.Helper()
+	c := testsupport.DialMode(e.t, e.mode.Proto, e.p.addr(e.mode.Frontend), e.src, e.roots, "a.test")
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c
+}
+
+// logOf returns the access-log line of the stream of c.
+func (e *tcpScenarioEnv) logOf(c net.Conn) map[string]any {
+	e.t.Helper()
+	return scenarioLog(e.t, e.p, "client", c.LocalAddr().String())
+}
+
+// relay sends msg on a new connection, shuts its write side and returns
+// what came back until the proxy closed, with the connection.
+func (e *tcpScenarioEnv) relay(msg []byte) ([]byte, net.Conn) {
+	e.t.Helper()
+	c := e.dial()
+	go func() {
+		c.Write(msg)
+		c.(interface{ CloseWrite() error }).CloseWrite()
+	}()
+	got, err := io.ReadAll(c)
+	if err != nil {
+		e.t.Fatalf("reading the relayed bytes: %v (after %d bytes)", err, len(got))
+	}
+	return got, c
+}
+
+var tcpScenarios = []struct {
+	name string
+	run  func(e *tcpScenarioEnv)
+}{
+	{name: "a relay both ways, half-closed", run: func(e *tcpScenarioEnv) {
+		msg := make([]byte, 1<<20)
+		rand.Read(msg)
+		got, c := e.relay(msg)
+		if !bytes.Equal(got, msg) {
+			e.t.Fatalf("echoed %d bytes, not the %d sent", len(got), len(msg))
+		}
+		l := e.logOf(c)
+		if l["mode"] != "tcp" || l["termination_state"] != "--" || l["termination_cause"] != "none" ||
+			l["backend"] != "echo" || l["server"] != "e1" ||
+			l["bytes_in"] != float64(len(msg)) || l["bytes_out"] != float64(len(msg)) {
+			e.t.Errorf("logged %v", l)
+		}
+	}},
+	{name: "tcp-request content reject", run: func(e *tcpScenarioEnv) {
+		before := len(e.up.Events(e.t, "accept"))
+		got, c := e.relay([]byte("QUIT\r\n"))
+		if len(got) != 0 {
+			e.t.Errorf("a rejected stream got %q", got)
+		}
+		if l := e.logOf(c); l["termination_cause"] != "denied" || l["bytes_in"] != float64(0) {
+			e.t.Errorf("logged %v", l)
+		}
+		if n := len(e.up.Events(e.t, "accept")) - before; n != 0 {
+			e.t.Errorf("a rejected stream opened %d connections to the server", n)
+		}
+	}},
+	{name: "tracking counts the connections and their bytes", run: func(e *tcpScenarioEnv) {
+		msg := []byte("hello, tracked tunnel")
+		for i := range 2 {
+			if got, _ := e.relay(msg); !bytes.Equal(got, msg) {
+				e.t.Fatalf("connection %d: echoed %q", i, got)
+			}
+		}
+		n := int64(2 * len(msg))
+		e.api.expect(e.t, "tcpscen", e.src, want{use: 0, data: map[string]int64{
+			"conn_cnt": 2, "conn_cur": 0, "bytes_in_cnt": n, "bytes_out_cnt": n}})
+	}},
+}
+
+func TestScenario_TCP(t *testing.T) {
+	ca, site := testsupport.NewSite(t, "a.test")
+	up := startUpstream(t, "-mode", "tcp")
+	p := startProxy(t, tcpScenarioConfig(site), map[string]string{"echo": up.Addr})
+	api := startStickAPI(t, p.Proxy)
+	for i, sc := range tcpScenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			for j, m := range testsupport.TCPModes {
+				t.Run(m.Name, func(t *testing.T) {
+					src := fmt.Sprintf("127.0.%d.%d", 10+i, 1+j)
+					sc.run(&tcpScenarioEnv{t: t, mode: m, src: src, roots: ca.Pool, p: p, up: up, api: api})
 				})
 			}
 		})

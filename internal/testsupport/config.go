@@ -64,3 +64,27 @@ func Backend(name string, servers []string, extra ...string) string {
 	}
 	return b.String()
 }
+
+// TCPModes are the ways a TCP-mode scenario reaches the proxy: in clear
+// text and over TLS, to the frontends DualTCPFrontends writes (Proto is
+// H1 for clear text, TLS over TLS: what carries the relayed bytes).
+var TCPModes = []Mode{
+	{Name: "tcp", Frontend: "tcp_clear", Proto: H1},
+	{Name: "tcp-tls", Frontend: "tcp_tls", Proto: TLS},
+}
+
+// DualTCPFrontends returns the frontends section for TCPModes, both in
+// mode tcp: "tcp_clear", and "tcp_tls" which terminates TLS with site's
+// certificate. body is the rest of a frontend, as for DualFrontends.
+func DualTCPFrontends(site Leaf, body string) string {
+	body = strings.TrimRight(strings.TrimLeft(body, "\n"), " \n") + "\n"
+	return `frontends:
+  tcp_clear:
+    bind: ["127.0.0.1:0"]
+    mode: tcp
+` + body + `  tcp_tls:
+    bind: ["127.0.0.1:0"]
+    mode: tcp
+    tls: { certificates: [{ cert: "` + site.Cert + `", key: "` + site.Key + `" }] }
+` + body
+}
