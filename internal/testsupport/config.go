@@ -88,3 +88,47 @@ func DualTCPFrontends(site Leaf, body string) string {
     tls: { certificates: [{ cert: "` + site.Cert + `", key: "` + site.Key + `" }] }
 ` + body
 }
+
+// Sections and entries of a configuration, for tests that write one from
+// parts: NoAccessLog + Frontends(Frontend(...)) + Backends(Backend(...)).
+
+// NoAccessLog is a global section that turns the access log off.
+const NoAccessLog = "global:\n  access_log: { output: none }\n"
+
+// Frontends returns a frontends section of entries (from Frontend).
+func Frontends(entries ...string) string { return "frontends:\n" + strings.Join(entries, "") }
+
+// Backends returns a backends section of entries (from Backend).
+func Backends(entries ...string) string { return "backends:\n" + strings.Join(entries, "") }
+
+// Frontend returns one frontend entry (for a frontends section) bound to
+// an ephemeral loopback port, with keys: each a YAML text written as at
+// the top level ("mode: tcp", "default_backend: app", a key with a block
+// of rules under it), indented here.
+func Frontend(name string, keys ...string) string {
+	var b strings.Builder
+	b.WriteString("  " + name + ":\n    bind: [\"127.0.0.1:0\"]\n")
+	for _, k := range keys {
+		for _, l := range strings.Split(strings.Trim(k, "\n"), "\n") {
+			b.WriteString("    " + l + "\n")
+		}
+	}
+	return b.String()
+}
+
+// TLSKey returns a frontend's tls key serving the certificates of leaves
+// (the first is the default), with other entries of the tls map (alpn,
+// client_auth) in flow style; an empty entry is left out.
+func TLSKey(leaves []Leaf, extra ...string) string {
+	certs := make([]string, len(leaves))
+	for i, l := range leaves {
+		certs[i] = `{ cert: "` + l.Cert + `", key: "` + l.Key + `" }`
+	}
+	entries := []string{"certificates: [" + strings.Join(certs, ", ") + "]"}
+	for _, e := range extra {
+		if e != "" {
+			entries = append(entries, e)
+		}
+	}
+	return "tls: { " + strings.Join(entries, ", ") + " }"
+}
