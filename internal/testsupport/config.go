@@ -28,17 +28,16 @@ var Modes = []Mode{
 // (rules, routes, default_backend) at the indentation of a frontend's
 // keys (four spaces); both frontends get it, so they behave alike.
 func DualFrontends(site Leaf, body string) string {
+	return dualFrontends(body,
+		"clear", "h2: { h2c: true }",
+		"tls", TLSKey([]Leaf{site}, "alpn: [h2, http/1.1]"))
+}
+
+// dualFrontends returns a frontends section of two frontends, each with
+// its own key (at the top level) and then body (as for DualFrontends).
+func dualFrontends(body, name1, key1, name2, key2 string) string {
 	body = strings.TrimRight(strings.TrimLeft(body, "\n"), " \n") + "\n"
-	return `frontends:
-  clear:
-    bind: ["127.0.0.1:0"]
-    h2: { h2c: true }
-` + body + `  tls:
-    bind: ["127.0.0.1:0"]
-    tls:
-      certificates: [{ cert: "` + site.Cert + `", key: "` + site.Key + `" }]
-      alpn: [h2, http/1.1]
-` + body
+	return Frontends(Frontend(name1, key1)+body, Frontend(name2, key2)+body)
 }
 
 // Backend returns one backend entry (for a backends section) with the
@@ -77,16 +76,9 @@ var TCPModes = []Mode{
 // mode tcp: "tcp_clear", and "tcp_tls" which terminates TLS with site's
 // certificate. body is the rest of a frontend, as for DualFrontends.
 func DualTCPFrontends(site Leaf, body string) string {
-	body = strings.TrimRight(strings.TrimLeft(body, "\n"), " \n") + "\n"
-	return `frontends:
-  tcp_clear:
-    bind: ["127.0.0.1:0"]
-    mode: tcp
-` + body + `  tcp_tls:
-    bind: ["127.0.0.1:0"]
-    mode: tcp
-    tls: { certificates: [{ cert: "` + site.Cert + `", key: "` + site.Key + `" }] }
-` + body
+	return dualFrontends(body,
+		"tcp_clear", "mode: tcp",
+		"tcp_tls", "mode: tcp\n"+TLSKey([]Leaf{site}))
 }
 
 // Sections and entries of a configuration, for tests that write one from
