@@ -196,10 +196,8 @@ func TestTLS_SNI(t *testing.T) {
 // TestTLS_ClientAuth: client certificates in modes none, optional and
 // required, with no certificate, a valid one and one from another CA.
 func TestTLS_ClientAuth(t *testing.T) {
-	dir := t.TempDir()
-	ca := testsupport.NewCA(t, dir, "ca")
-	clients := testsupport.NewCA(t, dir, "clients")
-	rogue := testsupport.NewCA(t, dir, "rogue")
+	cas := testsupport.NewCAs(t, "ca", "clients", "rogue")
+	ca, clients, rogue := cas[0], cas[1], cas[2]
 	site := ca.Issue(t, "site", testsupport.CN("a.test"), false, "a.test")
 	good := clients.Issue(t, "good", pkix.Name{Country: []string{"FR"}, Organization: []string{"Example"}, CommonName: "alice"}, true)
 	bad := rogue.Issue(t, "bad", testsupport.CN("mallory"), true)
@@ -411,10 +409,8 @@ func startTLSOrigin(t testing.TB, cert tls.Certificate, clientCAs *x509.CertPool
 // TestTLS_ServerSide: connections to a TLS server, with verification on
 // and off, SNI, a client certificate, and pooling of TLS connections.
 func TestTLS_ServerSide(t *testing.T) {
-	dir := t.TempDir()
-	ca := testsupport.NewCA(t, dir, "ca")
-	other := testsupport.NewCA(t, dir, "other")
-	clients := testsupport.NewCA(t, dir, "clients")
+	cas := testsupport.NewCAs(t, "ca", "other", "clients")
+	ca, other, clients := cas[0], cas[1], cas[2]
 	app := ca.Issue(t, "app", testsupport.CN("app.internal"), false, "app.internal")
 	strataClient := clients.Issue(t, "strata", testsupport.CN("strata-proxy"), true)
 	origin, originConns := startTLSOrigin(t, app.TLS, nil)
@@ -498,9 +494,8 @@ func TestTLS_Curl(t *testing.T) {
 	if err != nil {
 		t.Skip("curl not installed")
 	}
-	dir := t.TempDir()
-	ca := testsupport.NewCA(t, dir, "ca")
-	clients := testsupport.NewCA(t, dir, "clients")
+	cas := testsupport.NewCAs(t, "ca", "clients")
+	ca, clients := cas[0], cas[1]
 	site := ca.Issue(t, "site", testsupport.CN("a.test"), false, "a.test")
 	other := ca.Issue(t, "other", testsupport.CN("b.test"), false, "b.test")
 	user := clients.Issue(t, "user", pkix.Name{Organization: []string{"Example"}, CommonName: "curl-user"}, true)
