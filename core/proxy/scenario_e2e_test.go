@@ -31,8 +31,7 @@ import (
 // knowledge: testsupport.EchoOrigin): one proxy per server protocol. A
 // row checks what the client gets and the stream's access-log line
 // (status, termination cause); a behaviour that differs between the
-// protocols is a failing row in one combination. A row that cannot apply
-// to a combination says why in its skip field.
+// protocols is a failing row in one combination.
 
 // scenarioRules are the frontends' rules (both frontends run them).
 const scenarioRules = `
@@ -54,10 +53,10 @@ const scenarioRules = `
     default_backend: app
 `
 
-// scenarioConfig is the proxy's configuration; serverOpts are the options
-// of every server entry (the server protocol).
+// scenarioConfig is the proxy's configuration, its servers spoken to over
+// server.
 func scenarioConfig(site testsupport.Leaf, server testsupport.ServerProto) string {
-	app := "app: {{app}}, " + server.ServerOptions()
+	opts := ", " + server.ServerOptions()
 	return `
 global:
   access_log: { output: stdout, format: json }
@@ -70,10 +69,10 @@ stick_tables:
     store: ["http_req_cnt", "gpc(1)"]
 ` + testsupport.DualFrontends(site, scenarioRules) + `
 backends:
-` + testsupport.Backend("app", []string{app}) +
+` + testsupport.Backend("app", []string{"app: {{app}}" + opts}) +
 		// first: always the dead server first, so that every stream
 		// needs its retry (redispatched to live).
-		testsupport.Backend("retry", []string{"dead: {{dead}}, " + server.ServerOptions(), "live" + strings.TrimPrefix(app, "app")},
+		testsupport.Backend("retry", []string{"dead: {{dead}}" + opts, "live: {{app}}" + opts},
 			"balance: first", "retries: 3", "redispatch: true", "timeouts: { connect: 1s, server: 5s }")
 }
 
@@ -233,9 +232,6 @@ func (b *abortingBody) Read(p []byte) (int, error) {
 
 var scenarios = []struct {
 	name string
-	// skip, when set, says why the row cannot apply to a combination
-	// of client mode and server protocol ("" where it applies).
-	skip func(m testsupport.Mode, s testsupport.ServerProto) string
 	run  func(e *scenarioEnv)
 }{
 	{name: "rules edit the request and the response", run: func(e *scenarioEnv) {
@@ -393,11 +389,6 @@ func TestScenario(t *testing.T) {
 				t.Run(string(server), func(t *testing.T) {
 					for _, m := range testsupport.Modes {
 						t.Run(m.Name, func(t *testing.T) {
-							if sc.skip != nil {
-								if why := sc.skip(m, server); why != "" {
-									t.Skip(why)
-								}
-							}
 							sc.run(&scenarioEnv{t: t, mode: m, server: server, c: sp.clients[m.Name], p: sp.p, up: sp.up})
 						})
 					}
