@@ -49,7 +49,7 @@ func v2Header(src, dst string) string {
 // tcp_request_connection rules see the real ones.
 func TestProxyProtocol_In(t *testing.T) {
 	up := startUpstream(t, "-mode", "echo")
-	p := startProxy(t, "global:\n  access_log: { output: stdout, format: json }\n"+
+	p := startProxy(t, testsupport.JSONAccessLog+
 		testsupport.Frontends(testsupport.Frontend("web", "accept_proxy: true", "forward_for: true", "timeouts: { client: 5s }",
 			// The real address is 127.0.0.1: never rejected before the header.
 			`tcp_request_connection: ["reject if { src 203.0.113.0/24 }"]`,

@@ -57,9 +57,7 @@ const scenarioRules = `
 // server.
 func scenarioConfig(site testsupport.Leaf, server testsupport.ServerProto) string {
 	opts := ", " + server.ServerOptions()
-	return `
-global:
-  access_log: { output: stdout, format: json }
+	return testsupport.JSONAccessLog + `
 stick_tables:
   scen:
     type: string
@@ -414,9 +412,7 @@ const tcpScenarioRules = `
 `
 
 func tcpScenarioConfig(site testsupport.Leaf) string {
-	return `
-global:
-  access_log: { output: stdout, format: json }
+	return testsupport.JSONAccessLog + `
 stick_tables:
   tcpscen:
     type: ip

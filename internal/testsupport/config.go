@@ -87,6 +87,10 @@ func DualTCPFrontends(site Leaf, body string) string {
 // NoAccessLog is a global section that turns the access log off.
 const NoAccessLog = "global:\n  access_log: { output: none }\n"
 
+// JSONAccessLog is a global section that writes the access log as JSON
+// lines, for a test to read.
+const JSONAccessLog = "global:\n  access_log: { output: stdout, format: json }\n"
+
 // Frontends returns a frontends section of entries (from Frontend).
 func Frontends(entries ...string) string { return "frontends:\n" + strings.Join(entries, "") }
 
