@@ -23,10 +23,7 @@ import (
 // proxy answers until it closes.
 func ppExchange(t testing.TB, addr string, pieces ...string) string {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testsupport.DialFrom(t, addr, "")
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	for i, p := range pieces {
@@ -52,27 +49,14 @@ func v2Header(src, dst string) string {
 // tcp_request_connection rules see the real ones.
 func TestProxyProtocol_In(t *testing.T) {
 	up := startUpstream(t, "-mode", "echo")
-	p := startProxy(t, `
-global:
-  access_log: { output: stdout, format: json }
-frontends:
-  web:
-    bind: ["127.0.0.1:0"]
-    accept_proxy: true
-    forward_for: true
-    timeouts: { client: 5s }
-    # The real address is 127.0.0.1: never rejected before the header.
-    tcp_request_connection: ["reject if { src 203.0.113.0/24 }"]
-    tcp_request_session: ["reject if { src 198.51.100.99 }"]
-    http_request:
-      - "deny status 403 if { src 203.0.113.66 }"
-      - "set-header x-dst %[dst]:%[dst_port]"
-    default_backend: app
-backends:
-  app:
-    servers:
-      s1: { address: "{{up}}" }
-`, map[string]string{"up": up.Addr})
+	p := startProxy(t, testsupport.JSONAccessLog+
+		testsupport.Frontends(testsupport.Frontend("web", "accept_proxy: true", "forward_for: true", "timeouts: { client: 5s }",
+			// The real address is 127.0.0.1: never rejected before the header.
+			`tcp_request_connection: ["reject if { src 203.0.113.0/24 }"]`,
+			`tcp_request_session: ["reject if { src 198.51.100.99 }"]`,
+			`http_request: ["deny status 403 if { src 203.0.113.66 }", "set-header x-dst %[dst]:%[dst_port]"]`,
+			"default_backend: app"))+
+		testsupport.Backends(testsupport.Backend("app", []string{"s1: " + up.Addr})), nil)
 	addr := p.addr("web")
 	_, port, _ := net.SplitHostPort(addr)
 	tests := []struct {
@@ -150,30 +134,13 @@ backends:
 // the connection before anything reaches a server, and is counted.
 func TestProxyProtocol_Malformed(t *testing.T) {
 	up := startUpstream(t)
-	p := startProxy(t, `
-global:
-  access_log: { output: none }
-frontends:
-  web:
-    bind: ["127.0.0.1:0"]
-    accept_proxy: true
-    timeouts: { client: 300ms }
-    default_backend: app
-  raw:
-    bind: ["127.0.0.1:0"]
-    mode: tcp
-    accept_proxy: true
-    timeouts: { client: 300ms }
-    default_backend: tcp
-backends:
-  app:
-    servers:
-      s1: { address: "{{up}}" }
-  tcp:
-    mode: tcp
-    servers:
-      s1: { address: "{{up}}" }
-`, map[string]string{"up": up.Addr})
+	p := startProxy(t, testsupport.NoAccessLog+
+		testsupport.Frontends(
+			testsupport.Frontend("web", "accept_proxy: true", "timeouts: { client: 300ms }", "default_backend: app"),
+			testsupport.Frontend("raw", "mode: tcp", "accept_proxy: true", "timeouts: { client: 300ms }", "default_backend: tcp"))+
+		testsupport.Backends(
+			testsupport.Backend("app", []string{"s1: " + up.Addr}),
+			testsupport.Backend("tcp", []string{"s1: " + up.Addr}, "mode: tcp")), nil)
 	huge := []byte(v2Header("203.0.113.7:1", "192.0.2.1:2"))
 	huge[14], huge[15] = 0x50, 0x00 // 20480 bytes of TLVs announced
 	tests := []struct {
@@ -217,22 +184,8 @@ backends:
 func TestProxyProtocol_WithTLS(t *testing.T) {
 	ca, site := testsupport.NewSite(t, "a.test")
 	up := startUpstream(t, "-mode", "echo")
-	p := startProxy(t, `
-global:
-  access_log: { output: none }
-frontends:
-  web:
-    bind: ["127.0.0.1:0"]
-    accept_proxy: true
-    tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }] }
-    tcp_request_session: ["reject if { src 203.0.113.66 } { ssl_fc_sni a.test }"]
-`+sslHeaders+`
-    default_backend: app
-backends:
-  app:
-    servers:
-      s1: { address: "{{up}}" }
-`, map[string]string{"cert": site.Cert, "key": site.Key, "up": up.Addr})
+	p := startProxy(t, webConfig(up.Addr, "accept_proxy: true", testsupport.TLSKey(leaves(site)),
+		`tcp_request_session: ["reject if { src 203.0.113.66 } { ssl_fc_sni a.test }"]`, sslHeaders), nil)
 	for _, tt := range []struct {
 		header  string
 		src     string
@@ -348,38 +301,19 @@ func TestProxyProtocol_Out(t *testing.T) {
 		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
 			origin := startPPOrigin(t, true)
 			tcpOrigin := startPPOrigin(t, false)
-			p := startProxy(t, `
-global:
-  access_log: { output: none }
-frontends:
-  web:
-    bind: ["127.0.0.1:0"]
-    default_backend: app
-  relayed:
-    bind: ["127.0.0.1:0"]
-    accept_proxy: true
-    default_backend: app
-  raw:
-    bind: ["127.0.0.1:0"]
-    mode: tcp
-    default_backend: tcp
-backends:
-  app:
-    servers:
-      s1: { address: "{{origin}}", send_proxy: v{{v}} }
-  tcp:
-    mode: tcp
-    servers:
-      s1: { address: "{{tcp}}", send_proxy: v{{v}} }
-`, map[string]string{"origin": origin.addr, "tcp": tcpOrigin.addr, "v": fmt.Sprint(version)})
+			sendProxy := fmt.Sprintf(", send_proxy: v%d", version)
+			p := startProxy(t, testsupport.NoAccessLog+
+				testsupport.Frontends(
+					testsupport.Frontend("web", "default_backend: app"),
+					testsupport.Frontend("relayed", "accept_proxy: true", "default_backend: app"),
+					testsupport.Frontend("raw", "mode: tcp", "default_backend: tcp"))+
+				testsupport.Backends(
+					testsupport.Backend("app", []string{"s1: " + origin.addr + sendProxy}),
+					testsupport.Backend("tcp", []string{"s1: " + tcpOrigin.addr + sendProxy}, "mode: tcp")), nil)
 
 			// Two requests on one client connection: two server
 			// connections, each with its header.
-			c, err := net.Dial("tcp", p.addr("web"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			c := testsupport.DialFrom(t, p.addr("web"), "")
 			c.SetDeadline(time.Now().Add(10 * time.Second))
 			br := bufio.NewReader(c)
 			want := c.LocalAddr().String() + " " + p.addr("web")
@@ -410,11 +344,7 @@ backends:
 			}
 
 			// TCP mode.
-			rc, err := net.Dial("tcp", p.addr("raw"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rc.Close()
+			rc := testsupport.DialFrom(t, p.addr("raw"), "")
 			rc.SetDeadline(time.Now().Add(10 * time.Second))
 			line, _ := bufio.NewReader(rc).ReadString('\n')
 			if want := rc.LocalAddr().String() + " " + p.addr("raw") + "\n"; line != want {
@@ -445,21 +375,11 @@ func TestProxyProtocol_HAProxyInterop(t *testing.T) {
 	ppWriteCombined(t, combined, hapCert)
 	up := startUpstream(t, "-mode", "echo")
 	inPort, outPort := ppFreePort(t), ppFreePort(t)
-	p := startProxy(t, `
-global:
-  access_log: { output: none }
-frontends:
-  web:
-    bind: ["127.0.0.1:0"]
-    accept_proxy: true
-    tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }] }
-    http_request: ["set-header x-strata-sni %[ssl_fc_sni]", "set-header x-strata-src %[src]"]
-    default_backend: hap
-backends:
-  hap:
-    servers:
-      s1: { address: "127.0.0.1:{{out}}", send_proxy: v2, tls: { verify: required, ca: "{{ca}}", sni: haproxy.test } }
-`, map[string]string{"cert": strataCert.Cert, "key": strataCert.Key, "ca": ca.File, "out": outPort})
+	p := startProxy(t, testsupport.NoAccessLog+
+		testsupport.Frontends(testsupport.Frontend("web", "accept_proxy: true", testsupport.TLSKey(leaves(strataCert)),
+			`http_request: ["set-header x-strata-sni %[ssl_fc_sni]", "set-header x-strata-src %[src]"]`, "default_backend: hap"))+
+		testsupport.Backends(testsupport.Backend("hap", []string{
+			"s1: 127.0.0.1:" + outPort + `, send_proxy: v2, tls: { verify: required, ca: "` + ca.File + `", sni: haproxy.test }`})), nil)
 	cfg := fmt.Sprintf(`
 global
     log stderr format raw local0 err

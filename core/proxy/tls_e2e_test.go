@@ -57,18 +57,32 @@ func frontendStats(p *testProxy, name string) FrontendStats {
 }
 
 // sslHeaders are http_request rules that copy every ssl_* fetch into a
-// request header, for the echo upstream to show.
+// request header, for the echo upstream to show (a frontend key for
+// testsupport.Frontend).
 const sslHeaders = `
-    http_request:
-      - "set-header x-ssl %[ssl_fc]"
-      - "set-header x-sni %[ssl_fc_sni]"
-      - "set-header x-proto %[ssl_fc_protocol]"
-      - "set-header x-alpn %[ssl_fc_alpn]"
-      - "set-header x-resumed %[ssl_fc_is_resumed]"
-      - "set-header x-cused %[ssl_c_used]"
-      - "set-header x-cdn %[ssl_c_s_dn]"
-      - "set-header x-verify %[ssl_c_verify]"
-      - "set-header x-src %[src]"`
+http_request:
+  - "set-header x-ssl %[ssl_fc]"
+  - "set-header x-sni %[ssl_fc_sni]"
+  - "set-header x-proto %[ssl_fc_protocol]"
+  - "set-header x-alpn %[ssl_fc_alpn]"
+  - "set-header x-resumed %[ssl_fc_is_resumed]"
+  - "set-header x-cused %[ssl_c_used]"
+  - "set-header x-cdn %[ssl_c_s_dn]"
+  - "set-header x-verify %[ssl_c_verify]"
+  - "set-header x-src %[src]"`
+
+// webConfig is the configuration of most TLS and PROXY tests: the access
+// log off, frontend web with keys (testsupport.Frontend), sending every
+// request to backend app, whose one server is server ("address" or
+// "address, options", as for testsupport.Backend).
+func webConfig(server string, keys ...string) string {
+	return testsupport.NoAccessLog +
+		testsupport.Frontends(testsupport.Frontend("web", append(keys, "default_backend: app")...)) +
+		testsupport.Backends(testsupport.Backend("app", []string{"s1: " + server}))
+}
+
+// leaves is its arguments as a list, for testsupport.TLSKey.
+func leaves(l ...testsupport.Leaf) []testsupport.Leaf { return l }
 
 func echoHeader(t testing.TB, body []byte, name string) string {
 	t.Helper()
@@ -85,23 +99,7 @@ func echoHeader(t testing.TB, body []byte, name string) string {
 func TestTLS_KeepAlive(t *testing.T) {
 	ca, site := testsupport.NewSite(t, "a.test")
 	up := startUpstream(t, "-mode", "echo")
-	p := startProxy(t, `
-global:
-  access_log: { output: none }
-frontends:
-  web:
-    bind: ["127.0.0.1:0"]
-    timeouts: { client: 5s }
-    tls:
-      certificates: [{ cert: "{{cert}}", key: "{{key}}" }]
-      alpn: [http/1.1]
-`+sslHeaders+`
-    default_backend: app
-backends:
-  app:
-    servers:
-      s1: { address: "{{up}}" }
-`, map[string]string{"cert": site.Cert, "key": site.Key, "up": up.Addr})
+	p := startProxy(t, webConfig(up.Addr, "timeouts: { client: 5s }", testsupport.TLSKey(leaves(site), "alpn: [http/1.1]"), sslHeaders), nil)
 	c := tlsHTTPClient(p.addr("web"), &tls.Config{RootCAs: ca.Pool})
 	for i := range 5 {
 		resp, body := tlsGet(t, c, "https://a.test/ka/"+fmt.Sprint(i))
@@ -154,23 +152,7 @@ func TestTLS_SNI(t *testing.T) {
 	wild := ca.Issue(t, "wild", testsupport.CN("*.b.test"), false, "*.b.test")
 	exact := ca.Issue(t, "exact", testsupport.CN("c.b.test"), false, "c.b.test")
 	up := startUpstream(t)
-	p := startProxy(t, `
-global:
-  access_log: { output: none }
-frontends:
-  web:
-    bind: ["127.0.0.1:0"]
-    tls:
-      certificates:
-        - { cert: "{{a}}", key: "{{ak}}" }
-        - { cert: "{{w}}", key: "{{wk}}" }
-        - { cert: "{{e}}", key: "{{ek}}" }
-    default_backend: app
-backends:
-  app:
-    servers:
-      s1: { address: "{{up}}" }
-`, map[string]string{"a": a.Cert, "ak": a.Key, "w": wild.Cert, "wk": wild.Key, "e": exact.Cert, "ek": exact.Key, "up": up.Addr})
+	p := startProxy(t, webConfig(up.Addr, testsupport.TLSKey(leaves(a, wild, exact))), nil)
 	tests := []struct {
 		name, sni, want string
 	}{
@@ -214,39 +196,22 @@ backends:
 // TestTLS_ClientAuth: client certificates in modes none, optional and
 // required, with no certificate, a valid one and one from another CA.
 func TestTLS_ClientAuth(t *testing.T) {
-	dir := t.TempDir()
-	ca := testsupport.NewCA(t, dir, "ca")
-	clients := testsupport.NewCA(t, dir, "clients")
-	rogue := testsupport.NewCA(t, dir, "rogue")
+	cas := testsupport.NewCAs(t, "ca", "clients", "rogue")
+	ca, clients, rogue := cas[0], cas[1], cas[2]
 	site := ca.Issue(t, "site", testsupport.CN("a.test"), false, "a.test")
 	good := clients.Issue(t, "good", pkix.Name{Country: []string{"FR"}, Organization: []string{"Example"}, CommonName: "alice"}, true)
 	bad := rogue.Issue(t, "bad", testsupport.CN("mallory"), true)
 	up := startUpstream(t, "-mode", "echo")
-	cfg := `
-global:
-  access_log: { output: none }
-frontends:
-  none:
-    bind: ["127.0.0.1:0"]
-    tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }] }
-` + sslHeaders + `
-    default_backend: app
-  optional:
-    bind: ["127.0.0.1:0"]
-    tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }], client_auth: { mode: optional, ca: "{{ca}}" } }
-` + sslHeaders + `
-    default_backend: app
-  required:
-    bind: ["127.0.0.1:0"]
-    tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }], client_auth: { mode: required, ca: "{{ca}}" } }
-` + sslHeaders + `
-    default_backend: app
-backends:
-  app:
-    servers:
-      s1: { address: "{{up}}" }
-`
-	p := startProxy(t, cfg, map[string]string{"cert": site.Cert, "key": site.Key, "ca": clients.File, "up": up.Addr})
+	var fes []string
+	for _, mode := range []string{"none", "optional", "required"} {
+		auth := `client_auth: { mode: ` + mode + `, ca: "` + clients.File + `" }`
+		if mode == "none" {
+			auth = ""
+		}
+		fes = append(fes, testsupport.Frontend(mode, testsupport.TLSKey(leaves(site), auth), sslHeaders, "default_backend: app"))
+	}
+	p := startProxy(t, testsupport.NoAccessLog+testsupport.Frontends(fes...)+
+		testsupport.Backends(testsupport.Backend("app", []string{"s1: " + up.Addr})), nil)
 	const dn = "/C=FR/O=Example/CN=alice"
 	tests := []struct {
 		mode   string
@@ -323,22 +288,10 @@ func TestTLS_SessionRules(t *testing.T) {
 	ca := testsupport.NewCA(t, dir, "ca")
 	site := ca.Issue(t, "site", testsupport.CN("*.test"), false, "ok.test", "*.blocked.test")
 	up := startUpstream(t)
-	p := startProxy(t, `
-global:
-  access_log: { output: none }
-frontends:
-  web:
-    bind: ["127.0.0.1:0"]
-    tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }] }
-    # No sample before the handshake: these never match.
-    tcp_request_connection: ["reject if { ssl_fc }", "reject if { ssl_fc_sni -m found }"]
-    tcp_request_session: ["reject if { ssl_fc_sni -m end .blocked.test }"]
-    default_backend: app
-backends:
-  app:
-    servers:
-      s1: { address: "{{up}}" }
-`, map[string]string{"cert": site.Cert, "key": site.Key, "up": up.Addr})
+	p := startProxy(t, webConfig(up.Addr, testsupport.TLSKey(leaves(site)),
+		// No sample before the handshake: these never match.
+		`tcp_request_connection: ["reject if { ssl_fc }", "reject if { ssl_fc_sni -m found }"]`,
+		`tcp_request_session: ["reject if { ssl_fc_sni -m end .blocked.test }"]`), nil)
 	c := tlsHTTPClient(p.addr("web"), &tls.Config{RootCAs: ca.Pool})
 	if resp, _ := tlsGet(t, c, "https://ok.test/"); resp.StatusCode != 200 {
 		t.Fatalf("ok.test: %s", resp.Status)
@@ -362,20 +315,7 @@ backends:
 func TestTLS_Resumption(t *testing.T) {
 	ca, site := testsupport.NewSite(t, "a.test")
 	up := startUpstream(t, "-mode", "echo")
-	p := startProxy(t, `
-global:
-  access_log: { output: none }
-frontends:
-  web:
-    bind: ["127.0.0.1:0"]
-    tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }] }
-`+sslHeaders+`
-    default_backend: app
-backends:
-  app:
-    servers:
-      s1: { address: "{{up}}" }
-`, map[string]string{"cert": site.Cert, "key": site.Key, "up": up.Addr})
+	p := startProxy(t, webConfig(up.Addr, testsupport.TLSKey(leaves(site)), sslHeaders), nil)
 	cache := tls.NewLRUClientSessionCache(4)
 	for i, want := range []string{"0", "1"} {
 		c := tlsHTTPClient(p.addr("web"), &tls.Config{RootCAs: ca.Pool, ClientSessionCache: cache})
@@ -395,25 +335,8 @@ backends:
 func TestTLS_HandshakeTimeout(t *testing.T) {
 	_, site := testsupport.NewSite(t, "a.test")
 	up := startUpstream(t)
-	p := startProxy(t, `
-global:
-  access_log: { output: none }
-frontends:
-  web:
-    bind: ["127.0.0.1:0"]
-    timeouts: { client: 200ms }
-    tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }] }
-    default_backend: app
-backends:
-  app:
-    servers:
-      s1: { address: "{{up}}" }
-`, map[string]string{"cert": site.Cert, "key": site.Key, "up": up.Addr})
-	c, err := net.Dial("tcp", p.addr("web"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	p := startProxy(t, webConfig(up.Addr, "timeouts: { client: 200ms }", testsupport.TLSKey(leaves(site))), nil)
+	c := testsupport.DialFrom(t, p.addr("web"), "")
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	if n, err := c.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("read %d, %v: want the connection closed", n, err)
@@ -431,21 +354,9 @@ backends:
 func TestTLS_TCPMode(t *testing.T) {
 	ca, site := testsupport.NewSite(t, "a.test")
 	up := startUpstream(t, "-mode", "tcp")
-	p := startProxy(t, `
-global:
-  access_log: { output: none }
-frontends:
-  raw:
-    bind: ["127.0.0.1:0"]
-    mode: tcp
-    tls: { certificates: [{ cert: "{{cert}}", key: "{{key}}" }], alpn: [imap] }
-    default_backend: echo
-backends:
-  echo:
-    mode: tcp
-    servers:
-      s1: { address: "{{up}}" }
-`, map[string]string{"cert": site.Cert, "key": site.Key, "up": up.Addr})
+	p := startProxy(t, testsupport.NoAccessLog+
+		testsupport.Frontends(testsupport.Frontend("raw", "mode: tcp", testsupport.TLSKey(leaves(site), "alpn: [imap]"), "default_backend: echo"))+
+		testsupport.Backends(testsupport.Backend("echo", []string{"s1: " + up.Addr}, "mode: tcp")), nil)
 	c, err := tls.Dial("tcp", p.addr("raw"), &tls.Config{RootCAs: ca.Pool, ServerName: "a.test", NextProtos: []string{"imap"}})
 	if err != nil {
 		t.Fatal(err)
@@ -498,64 +409,46 @@ func startTLSOrigin(t testing.TB, cert tls.Certificate, clientCAs *x509.CertPool
 // TestTLS_ServerSide: connections to a TLS server, with verification on
 // and off, SNI, a client certificate, and pooling of TLS connections.
 func TestTLS_ServerSide(t *testing.T) {
-	dir := t.TempDir()
-	ca := testsupport.NewCA(t, dir, "ca")
-	other := testsupport.NewCA(t, dir, "other")
-	clients := testsupport.NewCA(t, dir, "clients")
+	cas := testsupport.NewCAs(t, "ca", "other", "clients")
+	ca, other, clients := cas[0], cas[1], cas[2]
 	app := ca.Issue(t, "app", testsupport.CN("app.internal"), false, "app.internal")
 	strataClient := clients.Issue(t, "strata", testsupport.CN("strata-proxy"), true)
 	origin, originConns := startTLSOrigin(t, app.TLS, nil)
 	mtlsOrigin, _ := startTLSOrigin(t, app.TLS, clients.Pool)
-	p := startProxy(t, `
-global:
-  access_log: { output: none }
-frontends:
-  web:
-    bind: ["127.0.0.1:0"]
-    use_backend: ["%[req.hdr(x-backend)]"]
-    default_backend: verified
-backends:
-  verified:
-    retries: 0
-    servers: { s1: { address: "{{origin}}", tls: { verify: required, ca: "{{ca}}", sni: app.internal } } }
-  wrong_ca:
-    retries: 0
-    servers: { s1: { address: "{{origin}}", tls: { verify: required, ca: "{{other}}", sni: app.internal } } }
-  wrong_name:
-    retries: 0
-    servers: { s1: { address: "{{origin}}", tls: { verify: required, ca: "{{ca}}", sni: wrong.internal } } }
-  no_sni:
-    retries: 0
-    servers: { s1: { address: "{{origin}}", tls: { verify: required, ca: "{{ca}}" } } }
-  unverified:
-    retries: 0
-    servers: { s1: { address: "{{origin}}", tls: { verify: none } } }
-  plain_to_tls:
-    retries: 0
-    servers: { s1: { address: "{{origin}}" } }
-  mtls:
-    retries: 0
-    servers: { s1: { address: "{{mtls}}", tls: { verify: required, ca: "{{ca}}", sni: app.internal, cert: "{{ccert}}", key: "{{ckey}}" } } }
-  mtls_no_cert:
-    retries: 0
-    servers: { s1: { address: "{{mtls}}", tls: { verify: required, ca: "{{ca}}", sni: app.internal } } }
-`, map[string]string{"origin": origin, "mtls": mtlsOrigin, "ca": ca.File, "other": other.File,
-		"ccert": strataClient.Cert, "ckey": strataClient.Key})
+	verify := func(caFile, more string) string { // a server's tls key, verifying with caFile
+		return `tls: { verify: required, ca: "` + caFile + `"` + more + ` }`
+	}
 	tests := []struct {
 		backend string
+		server  string // its one server: "address, options"
 		status  int
 		body    string
 		hsErr   bool // a TLS handshake error is counted on the server
 	}{
-		{backend: "verified", status: 200, body: "client=- sni=app.internal"},
-		{backend: "wrong_ca", status: 503, hsErr: true},
-		{backend: "wrong_name", status: 503, hsErr: true},
-		{backend: "no_sni", status: 503, hsErr: true}, // 127.0.0.1 is not in the certificate
-		{backend: "unverified", status: 200, body: "client=- sni="},
-		{backend: "plain_to_tls", body: "Client sent an HTTP request to an HTTPS server.\n"}, // the origin's plain HTTP 400
-		{backend: "mtls", status: 200, body: "client=strata-proxy sni=app.internal"},
-		{backend: "mtls_no_cert", status: 502},
+		{backend: "verified", server: origin + ", " + verify(ca.File, ", sni: app.internal"),
+			status: 200, body: "client=- sni=app.internal"},
+		{backend: "wrong_ca", server: origin + ", " + verify(other.File, ", sni: app.internal"),
+			status: 503, hsErr: true},
+		{backend: "wrong_name", server: origin + ", " + verify(ca.File, ", sni: wrong.internal"),
+			status: 503, hsErr: true},
+		{backend: "no_sni", server: origin + ", " + verify(ca.File, ""),
+			status: 503, hsErr: true}, // 127.0.0.1 is not in the certificate
+		{backend: "unverified", server: origin + ", tls: { verify: none }",
+			status: 200, body: "client=- sni="},
+		{backend: "plain_to_tls", server: origin,
+			body: "Client sent an HTTP request to an HTTPS server.\n"}, // the origin's plain HTTP 400
+		{backend: "mtls", server: mtlsOrigin + ", " + verify(ca.File, `, sni: app.internal, cert: "`+strataClient.Cert+`", key: "`+strataClient.Key+`"`),
+			status: 200, body: "client=strata-proxy sni=app.internal"},
+		{backend: "mtls_no_cert", server: mtlsOrigin + ", " + verify(ca.File, ", sni: app.internal"),
+			status: 502},
 	}
+	var backends []string
+	for _, tt := range tests {
+		backends = append(backends, testsupport.Backend(tt.backend, []string{"s1: " + tt.server}, "retries: 0"))
+	}
+	p := startProxy(t, testsupport.NoAccessLog+
+		testsupport.Frontends(testsupport.Frontend("web", `use_backend: ["%[req.hdr(x-backend)]"]`, "default_backend: verified"))+
+		testsupport.Backends(backends...), nil)
 	for _, tt := range tests {
 		t.Run(tt.backend, func(t *testing.T) {
 			out := rawExchange(t, p.addr("web"), "GET / HTTP/1.1\r\nHost: a\r\nX-Backend: "+tt.backend+"\r\nConnection: close\r\n\r\n")
@@ -579,11 +472,7 @@ backends:
 	// Keep-alive on both sides: one pooled TLS connection to the origin
 	// serves every request.
 	before := originConns.Load()
-	c, err := net.Dial("tcp", p.addr("web"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := testsupport.DialFrom(t, p.addr("web"), "")
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	br := bufio.NewReader(c)
 	for range 5 {
@@ -605,30 +494,14 @@ func TestTLS_Curl(t *testing.T) {
 	if err != nil {
 		t.Skip("curl not installed")
 	}
-	dir := t.TempDir()
-	ca := testsupport.NewCA(t, dir, "ca")
-	clients := testsupport.NewCA(t, dir, "clients")
+	cas := testsupport.NewCAs(t, "ca", "clients")
+	ca, clients := cas[0], cas[1]
 	site := ca.Issue(t, "site", testsupport.CN("a.test"), false, "a.test")
 	other := ca.Issue(t, "other", testsupport.CN("b.test"), false, "b.test")
 	user := clients.Issue(t, "user", pkix.Name{Organization: []string{"Example"}, CommonName: "curl-user"}, true)
 	up := startUpstream(t, "-mode", "echo")
-	p := startProxy(t, `
-global:
-  access_log: { output: none }
-frontends:
-  web:
-    bind: ["127.0.0.1:0"]
-    tls:
-      certificates: [{ cert: "{{cert}}", key: "{{key}}" }, { cert: "{{ocert}}", key: "{{okey}}" }]
-      alpn: [h2, http/1.1]
-      client_auth: { mode: optional, ca: "{{ca}}" }
-`+sslHeaders+`
-    default_backend: app
-backends:
-  app:
-    servers:
-      s1: { address: "{{up}}" }
-`, map[string]string{"cert": site.Cert, "key": site.Key, "ocert": other.Cert, "okey": other.Key, "ca": clients.File, "up": up.Addr})
+	p := startProxy(t, webConfig(up.Addr, testsupport.TLSKey(leaves(site, other), "alpn: [h2, http/1.1]",
+		`client_auth: { mode: optional, ca: "`+clients.File+`" }`), sslHeaders), nil)
 	_, port, _ := net.SplitHostPort(p.addr("web"))
 	run := func(t *testing.T, host string, args ...string) string {
 		t.Helper()
@@ -698,7 +571,7 @@ func BenchmarkProxy_TLSKeepAlive(b *testing.B) {
 	}{{name: "tls"}, {name: "tls-both", both: true}} {
 		b.Run(tc.name, func(b *testing.B) {
 			up := testsupport.RawUpstream(b)
-			server := `{ address: "` + up + `" }`
+			server := up
 			if tc.both {
 				l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{site.TLS}})
 				if err != nil {
@@ -723,21 +596,9 @@ func BenchmarkProxy_TLSKeepAlive(b *testing.B) {
 						}()
 					}
 				}()
-				server = `{ address: "` + l.Addr().String() + `", tls: { verify: required, ca: "` + ca.File + `", sni: bench.test } }`
+				server = l.Addr().String() + `, tls: { verify: required, ca: "` + ca.File + `", sni: bench.test }`
 			}
-			p := startProxy(b, `
-global:
-  access_log: { output: none }
-frontends:
-  web:
-    bind: ["127.0.0.1:0"]
-    tls: { certificates: [{ cert: "`+site.Cert+`", key: "`+site.Key+`" }] }
-    default_backend: app
-backends:
-  app:
-    servers:
-      s1: `+server+`
-`, nil)
+			p := startProxy(b, webConfig(server, testsupport.TLSKey(leaves(site))), nil)
 			c, err := tls.Dial("tcp", p.addr("web"), &tls.Config{RootCAs: ca.Pool, ServerName: "bench.test"})
 			if err != nil {
 				b.Fatal(err)

@@ -169,3 +169,22 @@ func DialFrom(tb testing.TB, addr, local string) net.Conn {
 	tb.Cleanup(func() { c.Close() })
 	return c
 }
+
+// DialMode connects to addr from the local address local (as DialFrom)
+// and, when p runs over TLS, completes a TLS handshake trusting roots for
+// the server name name. The connection is closed when the test ends.
+func DialMode(tb testing.TB, p Proto, addr, local string, roots *x509.CertPool, name string) net.Conn {
+	tb.Helper()
+	c := DialFrom(tb, addr, local)
+	if !p.IsTLS() {
+		return c
+	}
+	tc := tls.Client(c, &tls.Config{RootCAs: roots, ServerName: name})
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := tc.Handshake(); err != nil {
+		tb.Fatalf("TLS handshake with %s: %v", addr, err)
+	}
+	c.SetDeadline(time.Time{})
+	tb.Cleanup(func() { tc.Close() })
+	return tc
+}

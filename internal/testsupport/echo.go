@@ -11,6 +11,7 @@ import (
 type Echoed struct {
 	Method     string      `json:"method"`
 	URI        string      `json:"uri"`
+	Proto      string      `json:"proto"` // "HTTP/1.1", or "HTTP/2.0" from an EchoOrigin over HTTP/2
 	Headers    [][2]string `json:"headers"`
 	BodyLength int64       `json:"body_length"`
 	BodySHA256 string      `json:"body_sha256"`

@@ -5,12 +5,14 @@
 //   - upstreams: the real upstream process (StartUpstream, cmd/upstream)
 //     and what its echo mode answers (DecodeEcho); an allocation-free
 //     in-process upstream for benchmarks (RawUpstream) and the keep-alive
-//     loop they measure (BenchKeepAlive);
+//     loop they measure (BenchKeepAlive); an in-process echo server for
+//     HTTP/2 servers (EchoOrigin, ServerProtos);
 //   - clients: net/http clients for HTTP/1.1, HTTP/2 with prior knowledge,
 //     and TLS with ALPN, optionally behind a PROXY header (NewClient,
-//     Modes), and raw TCP from a chosen source address (DialFrom);
+//     Modes), and raw TCP or TLS from a chosen source address (DialFrom,
+//     DialMode, TCPModes);
 //   - TLS: a test CA and the certificates it issues (NewCA, NewSite);
-//   - configuration builders (DualFrontends, Backend);
+//   - configuration builders (DualFrontends, DualTCPFrontends, Backend);
 //   - processes: building binaries and example plugins (BuildBinary,
 //     BuildPlugins), HAProxy for differential tests (StartHAProxy);
 //   - a log sink read while the proxy writes (SyncBuffer), and bounded

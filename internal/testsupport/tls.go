@@ -58,6 +58,18 @@ func NewCA(tb testing.TB, dir, name string) *CA {
 	return ca
 }
 
+// NewCAs makes a CA (as NewCA) for each name, in one temporary directory
+// of the test.
+func NewCAs(tb testing.TB, names ...string) []*CA {
+	tb.Helper()
+	dir := tb.TempDir()
+	cas := make([]*CA, len(names))
+	for i, n := range names {
+		cas[i] = NewCA(tb, dir, n)
+	}
+	return cas
+}
+
 // Leaf is an issued certificate: its files and its crypto/tls form.
 type Leaf struct {
 	Cert, Key string
