@@ -38,9 +38,10 @@
 // registers nothing and has no pool: the flavour creates and drives its
 // instances (flavour.go). Stats.ABIName says which ABI a plugin targets.
 //
-// Package assembly is the engine side: it loads the configuration's
-// plugins and hands them to core/proxy through the small interfaces the
-// core defines (proxy.RouteTarget, proxy.StreamService).
+// Package assemble (cmd/strata/internal/assemble) is the engine side: it
+// loads the configuration's plugins and hands them to the core through the
+// small interfaces core/generation defines (generation.RouteTarget,
+// generation.StreamService).
 //
 // on_error: actions apply it themselves (fail_open: Continue; fail_closed:
 // Deny 500 at HTTP points, Reject at TCP points). Fetches, converters and

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/strata-proxy/strata/core/generation"
+
 	"github.com/strata-proxy/strata/core/admin"
 	"github.com/strata-proxy/strata/core/config"
 	"github.com/strata-proxy/strata/core/proxy"
@@ -35,7 +37,7 @@ backends:
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := proxy.Build(cfg, proxy.BuildOptions{})
+	g, err := generation.Build(cfg, generation.BuildOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

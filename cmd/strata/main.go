@@ -12,19 +12,19 @@
 // READY=1 once it serves, RELOADING=1 … READY=1 around each SIGHUP reload
 // and STOPPING=1 at the stop, over $NOTIFY_SOCKET (notify.go).
 //
-// Reload path, who does what (one generation type: proxy.Generation):
+// Reload path, who does what (one generation type: generation.Generation):
 //
 //  1. reload.go (this package) takes the request (SIGHUP, POST /v1/reload,
 //     POST /v1/plugins/{name}/reload), reads the configuration again and
 //     asks the proxy to swap (proxy.Proxy.ReloadWith).
-//  2. internal/assemble builds what is swapped in: a proxy.Generation
+//  2. internal/assemble builds what is swapped in: a generation.Generation
 //     compiled with the configuration's plugins (assemble.Build returns a
 //     Bundle: the generation plus its plugins); versions.go follows each
 //     plugin's module across generations.
 //  3. core/proxy reload.go does the swap (listeners kept, server state
 //     carried over, the old generation closed after its last stream, which
 //     runs the OnClose reload.go registered: its plugins close); generation.go
-//     compiles a configuration into a proxy.Generation.
+//     compiles a configuration into a generation.Generation.
 //  4. upgrade.go (this package) and core/proxy upgrade.go hand the
 //     listening sockets and stick tables to a new binary: a binary upgrade
 //     is a reload across processes.

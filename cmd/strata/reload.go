@@ -48,6 +48,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/strata-proxy/strata/core/generation"
+
 	"github.com/strata-proxy/strata/cmd/strata/internal/assemble"
 	"github.com/strata-proxy/strata/core/admin"
 	"github.com/strata-proxy/strata/core/config"
@@ -174,10 +176,10 @@ func (r *reloader) closeCurrent() { r.cur.Load().close() }
 
 // reloadConfig reads the configuration files again and swaps in what they
 // say.
-func (r *reloader) reloadConfig() (*proxy.Generation, error) {
+func (r *reloader) reloadConfig() (*generation.Generation, error) {
 	cfg, err := config.Load(r.ro.src)
 	if err != nil {
-		r.p.ReloadWith(func(*stick.Store) (*proxy.Generation, error) { return nil, err }) // counted and logged
+		r.p.ReloadWith(func(*stick.Store) (*generation.Generation, error) { return nil, err }) // counted and logged
 		return nil, err
 	}
 	return r.swap(cfg, "configuration")
@@ -186,7 +188,7 @@ func (r *reloader) reloadConfig() (*proxy.Generation, error) {
 // reloadPlugin loads the plugin called name (and the others, unchanged
 // ones through the compilation cache) again with the running
 // configuration.
-func (r *reloader) reloadPlugin(name string) (*proxy.Generation, error) {
+func (r *reloader) reloadPlugin(name string) (*generation.Generation, error) {
 	cfg := r.cfg.Load()
 	found := false
 	for _, pc := range cfg.Plugins {
@@ -204,9 +206,9 @@ func (r *reloader) reloadPlugin(name string) (*proxy.Generation, error) {
 
 var errNoPlugin = errors.New("no plugin named")
 
-func (r *reloader) swap(cfg *config.Config, what string) (*proxy.Generation, error) {
+func (r *reloader) swap(cfg *config.Config, what string) (*generation.Generation, error) {
 	var next *servedGen
-	g, err := r.p.ReloadWith(func(store *stick.Store) (*proxy.Generation, error) {
+	g, err := r.p.ReloadWith(func(store *stick.Store) (*generation.Generation, error) {
 		ag, err := assemble.Build(context.Background(), cfg, assemble.Options{Logger: r.log, Stick: store})
 		if err != nil {
 			return nil, err
@@ -249,7 +251,7 @@ type reloadFailure struct {
 //	GET  /v1/reload                  generation, reload and failure counts, last error
 //	POST /v1/plugins/{name}/reload   load a plugin again and swap
 func (r *reloader) registerAPI(a *admin.Server) {
-	answer := func(w http.ResponseWriter, g *proxy.Generation, err error) {
+	answer := func(w http.ResponseWriter, g *generation.Generation, err error) {
 		if err != nil {
 			body := reloadFailure{Error: err.Error()}
 			var ce *config.Errors
@@ -299,7 +301,7 @@ func statusFile(pidfile string) string { return pidfile + ".status" }
 
 // writeHupStatus records the outcome of a SIGHUP reload (g, err), or the
 // start when no reload happened yet. It does nothing without --pidfile.
-func (r *reloader) writeHupStatus(g *proxy.Generation, err error) {
+func (r *reloader) writeHupStatus(g *generation.Generation, err error) {
 	if r.ro.pidfile == "" {
 		return
 	}

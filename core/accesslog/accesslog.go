@@ -2,7 +2,7 @@
 // (json or text) or a frontend's log_format (core/logfmt), built without
 // fmt into pooled buffers and queued in a core/logsink Sink.
 //
-// Layer: L7 output, below the engine. The engine (core/proxy) fills one
+// Layer: L7 output, below the engine. The engine (core/stream) fills one
 // Record per stream as the stream goes (accesslog.go there: timers,
 // captures, the log_format fields) and hands it to Write when the stream
 // ends; this package knows nothing of connections or streams beyond the

@@ -87,7 +87,7 @@
 // (frontends.NAME.tls, servers' tls) are read and parsed: a missing file, a
 // key that does not match its certificate or a CA file without certificates
 // is reported at the path that names it. Server names are resolved when
-// the configuration is built (core/proxy, init_addr), not here. LoadAll
+// the configuration is built (core/generation, init_addr), not here. LoadAll
 // also returns what it decoded of a configuration with errors, so that a
 // command can report the errors of the later checks in the same pass.
 //

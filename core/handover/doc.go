@@ -11,7 +11,7 @@
 // the same kernel sockets meanwhile, so connections that arrive during the
 // upgrade wait in the listen queue and none is refused. The conversation
 // itself (which message when) is cmd/strata's (upgrade.go); reloads within
-// one process are core/proxy's (reload.go, generation.go).
+// one process are core/proxy's (reload.go) and core/generation's.
 //
 // Layer: process lifecycle, beside L4. It knows sockets, files and the
 // stick-table engine (core/track), nothing of connections or streams.

@@ -10,8 +10,8 @@
 // open-file limit.
 //
 // Layer: L4/L5. It knows connections, buffers and the session record,
-// nothing of streams, rules or HTTP. core/proxy drives it: the accept loop
-// and the client connection (core/proxy/proxy.go, maxconn.go, tls.go) call
+// nothing of streams, rules or HTTP. The accept loop (core/proxy: proxy.go,
+// maxconn.go) and the client connection (core/stream: conn.go, tls.go) call
 // it before any stream exists; a new server connection and the health
 // checks use what it built for their PROXY header and TLS handshake.
 //

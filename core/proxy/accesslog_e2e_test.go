@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-proxy/strata/core/generation"
+
 	"github.com/strata-proxy/strata/core/config"
 )
 
@@ -25,7 +27,7 @@ func startProxyOwnLog(t testing.TB, yaml string, vars map[string]string) *testPr
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	g, err := Build(cfg, BuildOptions{})
+	g, err := generation.Build(cfg, generation.BuildOptions{})
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
@@ -83,7 +85,7 @@ backends:
 			t.Fatalf("request %d: status %d", i, resp.StatusCode)
 		}
 	}
-	p.Proxy.alog.Flush()
+	p.Proxy.Alog.Flush()
 	dropped, written := metric(t, api, "strata_log_dropped_total"), metric(t, api, "strata_log_lines_total")
 	if dropped == 0 {
 		t.Fatalf("no line dropped (%v written): the socket took them all", written)
@@ -129,7 +131,7 @@ backends:
 			if st := statusOf(rawExchange(t, p.addr("web"), "GET /syslog HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")); st != 200 {
 				t.Fatalf("status %d", st)
 			}
-			p.Proxy.alog.Flush()
+			p.Proxy.Alog.Flush()
 			buf := make([]byte, 65536)
 			rc.SetReadDeadline(time.Now().Add(10 * time.Second))
 			n, err := rc.Read(buf)
@@ -191,7 +193,7 @@ backends:
 		t.Fatalf("both requests got id %s", ids[0])
 	}
 	lines := waitLines(t, 2, func() []string {
-		p.Proxy.alog.Flush()
+		p.Proxy.Alog.Flush()
 		return strings.Split(strings.TrimSpace(p.logbuf.String()), "\n")
 	})
 	for i, id := range ids {

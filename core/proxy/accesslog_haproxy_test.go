@@ -106,7 +106,7 @@ backends:
 	}
 	n := len(accessLogRequests)
 	hLines := waitLines(t, n, func() []string { return logLinesFrom(hap.out.String()) })
-	sLines := waitLines(t, n, func() []string { p.Proxy.alog.Flush(); return logLinesFrom(p.logbuf.String()) })
+	sLines := waitLines(t, n, func() []string { p.Proxy.Alog.Flush(); return logLinesFrom(p.logbuf.String()) })
 	if len(hLines) != n || len(sLines) != n {
 		t.Fatalf("%d requests besides the monitor probe; haproxy logged %d lines, strata %d:\n%s\n%s", n, len(hLines), len(sLines), strings.Join(hLines, "\n"), strings.Join(sLines, "\n"))
 	}
@@ -235,7 +235,7 @@ backends:
 		tcpEcho(t, addrs[0], "hello, echo")
 		hLines = waitLines(t, i+1, func() []string { return withoutFrontend(logLinesFrom(hap.out.String()), "probe") })
 		tcpEcho(t, addrs[1], "hello, echo")
-		sLines = waitLines(t, i+1, func() []string { p.Proxy.alog.Flush(); return logLinesFrom(p.logbuf.String()) })
+		sLines = waitLines(t, i+1, func() []string { p.Proxy.Alog.Flush(); return logLinesFrom(p.logbuf.String()) })
 		waitNoConns(t, p, sock)
 	}
 	for i := range 2 {
@@ -252,12 +252,12 @@ backends:
 func waitNoConns(t *testing.T, p *testProxy, sock string) {
 	t.Helper()
 	for range 500 {
-		if p.slots.Cur.Load() == 0 && haproxyCurrConns(t, sock) == 0 {
+		if p.Slots.Cur.Load() == 0 && haproxyCurrConns(t, sock) == 0 {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("connections still open: strata %d, haproxy %d (-1: no stats socket)", p.slots.Cur.Load(), haproxyCurrConns(t, sock))
+	t.Fatalf("connections still open: strata %d, haproxy %d (-1: no stats socket)", p.Slots.Cur.Load(), haproxyCurrConns(t, sock))
 }
 
 // haproxyCurrConns returns CurrConns of HAProxy's `show info`, or -1
@@ -413,7 +413,7 @@ backends:
 		}
 	}
 	hLines := waitLines(t, 2, func() []string { return logLinesFrom(hap.out.String()) })
-	sLines := waitLines(t, 2, func() []string { p.Proxy.alog.Flush(); return logLinesFrom(p.logbuf.String()) })
+	sLines := waitLines(t, 2, func() []string { p.Proxy.Alog.Flush(); return logLinesFrom(p.logbuf.String()) })
 	for i := range 2 {
 		h, s := httpslogFields(t, hLines[i]), httpslogFields(t, sLines[i])
 		if strings.Join(h, "\n") != strings.Join(s, "\n") {

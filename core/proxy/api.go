@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/strata-proxy/strata/core/generation"
+
 	"github.com/strata-proxy/strata/core/admin"
 	"github.com/strata-proxy/strata/core/backend"
 	"github.com/strata-proxy/strata/core/stats"
@@ -67,14 +69,14 @@ type Stats struct {
 
 // Stats reads the counters of every frontend, backend and server.
 func (p *Proxy) Stats() Stats {
-	g := p.gen.Load()
+	g := p.Gen.Load()
 	var out Stats
 	state := "open"
-	if p.draining.Load() {
+	if p.Draining.Load() {
 		state = "draining"
 	}
 	for _, fe := range g.Frontends {
-		out.Frontends = append(out.Frontends, FrontendStats{Name: fe.Name, Mode: modeName(fe.HTTP), State: state, Snapshot: fe.Stats.Snapshot()})
+		out.Frontends = append(out.Frontends, FrontendStats{Name: fe.Name, Mode: generation.ModeName(fe.HTTP), State: state, Snapshot: fe.Stats.Snapshot()})
 	}
 	for _, be := range g.Backends {
 		out.Backends = append(out.Backends, backendStats(be))
@@ -82,9 +84,9 @@ func (p *Proxy) Stats() Stats {
 	return out
 }
 
-func backendStats(be *Backend) BackendStats {
+func backendStats(be *generation.Backend) BackendStats {
 	bs := BackendStats{
-		Name: be.Name, Mode: modeName(be.HTTP), Balance: be.Balance, MaxConn: be.MaxConn,
+		Name: be.Name, Mode: generation.ModeName(be.HTTP), Balance: be.Balance, MaxConn: be.MaxConn,
 		Queue: be.QueueLen(), QueueMax: be.QueueMax.Load(), Redispatches: be.Redispatches.Load(),
 		Snapshot: be.Stats.Snapshot(),
 	}
@@ -102,7 +104,7 @@ func backendStats(be *Backend) BackendStats {
 	return bs
 }
 
-func serverStats(be *Backend, s *backend.Server) ServerStats {
+func serverStats(be *generation.Backend, s *backend.Server) ServerStats {
 	ss := ServerStats{
 		Name: s.Name, Backend: be.Name, Address: s.Addr, Summary: s.Status(),
 		State: s.State().String(), Health: s.Health().String(),
@@ -144,13 +146,13 @@ func (p *Proxy) RegisterAPI(a *admin.Server) {
 	})
 	a.HandleFunc("GET /v1/backends", func(w http.ResponseWriter, r *http.Request) {
 		out := []BackendStats{}
-		for _, be := range p.gen.Load().Backends {
+		for _, be := range p.Gen.Load().Backends {
 			out = append(out, backendStats(be))
 		}
 		admin.WriteJSON(w, http.StatusOK, out)
 	})
 	a.HandleFunc("GET /v1/backends/{b}", func(w http.ResponseWriter, r *http.Request) {
-		be := p.gen.Load().Backend(r.PathValue("b"))
+		be := p.Gen.Load().Backend(r.PathValue("b"))
 		if be == nil {
 			admin.WriteError(w, http.StatusNotFound, "no backend named "+r.PathValue("b"))
 			return
@@ -204,8 +206,8 @@ func (p *Proxy) RegisterAPI(a *admin.Server) {
 
 // lookupServer finds the backend and server named in the path, or answers
 // 404.
-func (p *Proxy) lookupServer(w http.ResponseWriter, r *http.Request) (*Backend, *backend.Server) {
-	be := p.gen.Load().Backend(r.PathValue("b"))
+func (p *Proxy) lookupServer(w http.ResponseWriter, r *http.Request) (*generation.Backend, *backend.Server) {
+	be := p.Gen.Load().Backend(r.PathValue("b"))
 	if be == nil {
 		admin.WriteError(w, http.StatusNotFound, "no backend named "+r.PathValue("b"))
 		return nil, nil

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/strata-proxy/strata/core/generation"
+
 	"github.com/strata-proxy/strata/core/config"
 )
 
@@ -122,7 +124,7 @@ backends:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Reload(cfg, BuildOptions{}); err != nil {
+	if _, err := p.Reload(cfg, generation.BuildOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	s = scrapeProm(t, ops+"/metrics")

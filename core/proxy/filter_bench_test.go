@@ -3,6 +3,8 @@ package proxy
 import (
 	"testing"
 
+	"github.com/strata-proxy/strata/core/generation"
+
 	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
@@ -26,6 +28,6 @@ backends:
       s1: { address: "{{up}}" }
 plugins:
   noop: { file: noop.wasm }
-`, map[string]string{"up": up}, BuildOptions{Filters: testResolver{"noop": f}})
+`, map[string]string{"up": up}, generation.BuildOptions{Filters: testResolver{"noop": f}})
 	testsupport.BenchKeepAliveTo(b, p.addr("web"))
 }

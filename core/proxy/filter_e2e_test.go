@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-proxy/strata/core/generation"
+
 	"github.com/strata-proxy/strata/core/config"
 	"github.com/strata-proxy/strata/core/filter"
 )
@@ -514,7 +516,7 @@ func TestFilter_Chain(t *testing.T) {
 				front.name, back.name = "front", "back"
 				up, hits := filterUpstream(t)
 				p := startProxyWith(t, filterConfig, map[string]string{"up": up, "h2": strconv.FormatBool(mode.server == "h2")},
-					BuildOptions{Filters: testResolver{"front": front, "back": back}})
+					generation.BuildOptions{Filters: testResolver{"front": front, "back": back}})
 				var dials atomic.Int64
 				client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableCompression: true}}
 				if proto == "h2" {
@@ -632,7 +634,7 @@ func TestFilter_ClientResetWhilePaused(t *testing.T) {
 	up, hits := filterUpstream(t)
 	cfg := strings.Replace(filterConfig, "http_request: 500ms", "http_request: 1m", 1)
 	p := startProxyWith(t, cfg, map[string]string{"up": up, "h2": "false"},
-		BuildOptions{Filters: testResolver{"front": front, "back": back}})
+		generation.BuildOptions{Filters: testResolver{"front": front, "back": back}})
 	var dials atomic.Int64
 	client := h2Client(p.addr("web"), nil, &dials)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -674,7 +676,7 @@ func TestFilter_HTTP10Client(t *testing.T) {
 	back := &testFilter{name: "back"}
 	up, _ := filterUpstream(t)
 	p := startProxyWith(t, filterConfig, map[string]string{"up": up, "h2": "false"},
-		BuildOptions{Filters: testResolver{"front": front, "back": back}})
+		generation.BuildOptions{Filters: testResolver{"front": front, "back": back}})
 	out := rawExchange(t, p.addr("web"), "GET /halves HTTP/1.0\r\nHost: a.test\r\n\r\n")
 	head, body, ok := strings.Cut(out, "\r\n\r\n")
 	if !ok || !strings.HasPrefix(out, "HTTP/1.0 200 ") && statusOf(out) != 200 {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-proxy/strata/core/generation"
+
 	"github.com/strata-proxy/strata/core/config"
 	"github.com/strata-proxy/strata/internal/testsupport"
 )
@@ -58,9 +60,9 @@ type testProxy struct {
 // startProxy loads yaml (with "{{name}}" placeholders replaced from vars),
 // builds (with build, when given: what plugins would add) and starts a
 // proxy, and stops it when the test ends.
-func startProxy(t testing.TB, yaml string, vars map[string]string, build ...BuildOptions) *testProxy {
+func startProxy(t testing.TB, yaml string, vars map[string]string, build ...generation.BuildOptions) *testProxy {
 	t.Helper()
-	var bo BuildOptions
+	var bo generation.BuildOptions
 	if len(build) > 0 {
 		bo = build[0]
 	}
@@ -68,7 +70,7 @@ func startProxy(t testing.TB, yaml string, vars map[string]string, build ...Buil
 }
 
 // startProxyWith is startProxy with build options (plugins, filters).
-func startProxyWith(t testing.TB, yaml string, vars map[string]string, bo BuildOptions) *testProxy {
+func startProxyWith(t testing.TB, yaml string, vars map[string]string, bo generation.BuildOptions) *testProxy {
 	t.Helper()
 	for k, v := range vars {
 		yaml = strings.ReplaceAll(yaml, "{{"+k+"}}", v)
@@ -77,7 +79,7 @@ func startProxyWith(t testing.TB, yaml string, vars map[string]string, bo BuildO
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	g, err := Build(cfg, bo)
+	g, err := generation.Build(cfg, bo)
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
@@ -106,7 +108,7 @@ func (p *testProxy) logLines(t testing.TB, n int) []map[string]any {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		p.Proxy.alog.Flush()
+		p.Proxy.Alog.Flush()
 		s := strings.TrimSpace(p.logbuf.String())
 		var lines []string
 		if s != "" {

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-proxy/strata/core/stream"
+
 	"golang.org/x/net/http2"
 
 	"github.com/strata-proxy/strata/internal/testsupport"
@@ -66,7 +68,7 @@ backends:
 // two garbage collections (which shrink the stacks of blocked goroutines),
 // then reads the memory statistics.
 func settledMemStats() runtime.MemStats {
-	time.Sleep(4 * parkAfter)
+	time.Sleep(4 * stream.ParkAfter)
 	runtime.GC()
 	runtime.GC()
 	var m runtime.MemStats

@@ -8,6 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-proxy/strata/core/stream"
+
+	"github.com/strata-proxy/strata/core/generation"
+
 	"github.com/strata-proxy/strata/internal/testsupport"
 )
 
@@ -39,7 +43,7 @@ func startIdleProxy(t *testing.T, keepAlive string) *testProxy {
 // waitParked waits until n connections of p are parked on the watcher.
 func waitParked(t *testing.T, p *testProxy, n int64) {
 	t.Helper()
-	testsupport.WaitFor(t, 5*time.Second, "parked connections", func() bool { return p.parked.Load() == n })
+	testsupport.WaitFor(t, 5*time.Second, "parked connections", func() bool { return p.Parked.Load() == n })
 }
 
 // TestIdle_ParkAndResume: a keep-alive connection idle past parkAfter
@@ -85,7 +89,7 @@ func TestIdle_RequestWhileParking(t *testing.T) {
 		}
 		// Sleep about parkAfter, so that some requests land while the
 		// connection is being parked.
-		time.Sleep(parkAfter - 10*time.Millisecond + time.Duration(i)*time.Millisecond)
+		time.Sleep(stream.ParkAfter - 10*time.Millisecond + time.Duration(i)*time.Millisecond)
 	}
 	if st := frontendStats(p, "web"); st.Sessions != 1 || st.Streams != 20 {
 		t.Fatalf("sessions %d streams %d, want 20 streams on 1 session", st.Sessions, st.Streams)
@@ -109,7 +113,7 @@ func TestIdle_Hammer(t *testing.T) {
 					t.Errorf("connection %d request %d: %d %v", i, r, got.status, got.err)
 					return
 				}
-				time.Sleep(parkAfter * time.Duration((i+r)%4) / 2) // 0, ½, 1, 1½ parkAfter
+				time.Sleep(stream.ParkAfter * time.Duration((i+r)%4) / 2) // 0, ½, 1, 1½ parkAfter
 			}
 		}()
 	}
@@ -117,7 +121,7 @@ func TestIdle_Hammer(t *testing.T) {
 	if st := frontendStats(p, "web"); st.Sessions != conns || st.Streams != conns*requests {
 		t.Fatalf("sessions %d streams %d, want %d streams on %d sessions", st.Sessions, st.Streams, conns*requests, conns)
 	}
-	if p.parks.Load() == 0 {
+	if p.Parks.Load() == 0 {
 		t.Fatal("no connection parked")
 	}
 }
@@ -129,12 +133,12 @@ func TestIdle_Hammer(t *testing.T) {
 func TestIdle_ParkRefused(t *testing.T) {
 	p := startIdleProxy(t, "30s")
 	refused := make(chan struct{})
-	testHookPark = func(client io.Closer) {
+	stream.TestHookPark = func(client io.Closer) {
 		client.Close()
-		testHookPark = nil // the conn goroutine is the only caller until then
+		stream.TestHookPark = nil // the conn goroutine is the only caller until then
 		close(refused)
 	}
-	defer func() { testHookPark = nil }()
+	defer func() { stream.TestHookPark = nil }()
 	cl := dial(t, p.addr("web"), "")
 	if r := cl.get(t, "/"); r.status != 200 {
 		t.Fatalf("status %d", r.status)
@@ -146,7 +150,7 @@ func TestIdle_ParkRefused(t *testing.T) {
 	}
 	expectEOF(t, cl, 0)
 	testsupport.WaitFor(t, 5*time.Second, "the session ended", func() bool { return frontendStats(p, "web").CurSessions == 0 })
-	if n, parks := p.parked.Load(), p.parks.Load(); n != 0 || parks != 0 {
+	if n, parks := p.Parked.Load(), p.Parks.Load(); n != 0 || parks != 0 {
 		t.Fatalf("parked %d, parks %d after a refused park; want 0 and 0", n, parks)
 	}
 }
@@ -185,7 +189,7 @@ func TestIdle_ShutdownClosesParked(t *testing.T) {
 	for i, cl := range cls {
 		expectEOF(t, cl, i)
 	}
-	if n := p.parked.Load(); n != 0 {
+	if n := p.Parked.Load(); n != 0 {
 		t.Fatalf("%d connections still parked after Shutdown", n)
 	}
 }
@@ -202,7 +206,7 @@ func TestIdle_ShutdownLingerParked(t *testing.T) {
 	defer cancel()
 	stopped := make(chan error, 1)
 	go func() { stopped <- p.Shutdown(ctx) }()
-	testsupport.WaitFor(t, 5*time.Second, "draining", func() bool { return p.draining.Load() })
+	testsupport.WaitFor(t, 5*time.Second, "draining", func() bool { return p.Draining.Load() })
 	if r := cls[0].get(t, "/"); r.status != 200 {
 		t.Fatalf("request on a parked connection while draining: status %d", r.status)
 	}
@@ -211,7 +215,7 @@ func TestIdle_ShutdownLingerParked(t *testing.T) {
 		t.Fatalf("Shutdown: %v, want the grace period's end (a connection lingered)", err)
 	}
 	expectEOF(t, cls[1], 1)
-	if n := p.parked.Load(); n != 0 {
+	if n := p.Parked.Load(); n != 0 {
 		t.Fatalf("%d connections still parked after Shutdown", n)
 	}
 }
@@ -244,7 +248,7 @@ func expectEOF(t *testing.T, cl *client, i int) {
 // it has moved.
 func TestIdle_ReloadWhileParked(t *testing.T) {
 	_, vars := startUpstreams(t, []string{"s1", "s2", "s3"})
-	g1, err := Build(reloadConfig("1", vars, ""), BuildOptions{})
+	g1, err := generation.Build(reloadConfig("1", vars, ""), generation.BuildOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,14 +264,14 @@ func TestIdle_ReloadWhileParked(t *testing.T) {
 	if got := ka.get(t); got != "1" {
 		t.Fatalf("x-gen %q before the reload", got)
 	}
-	testsupport.WaitFor(t, 5*time.Second, "parked", func() bool { return p.parked.Load() == 1 })
-	if _, err := p.Reload(reloadConfig("2", vars, ""), BuildOptions{}); err != nil {
+	testsupport.WaitFor(t, 5*time.Second, "parked", func() bool { return p.Parked.Load() == 1 })
+	if _, err := p.Reload(reloadConfig("2", vars, ""), generation.BuildOptions{}); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
 	if got := ka.get(t); got != "2" {
 		t.Fatalf("parked connection after the reload: x-gen %q, want 2", got)
 	}
-	testsupport.WaitFor(t, 5*time.Second, "the old generation closed", func() bool { return g1.life.refs.Load() == 0 })
+	testsupport.WaitFor(t, 5*time.Second, "the old generation closed", func() bool { return g1.Life.Refs.Load() == 0 })
 }
 
 // TestIdle_MaxConnCountsParked: a parked connection keeps its maxconn

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"github.com/strata-proxy/strata/core/generation"
 	"github.com/strata-proxy/strata/core/listen"
 )
 
@@ -13,7 +14,7 @@ import (
 // applyMaxConn sets the process limit from g: global.maxconn, or the
 // derived value when it is not set. A lower limit closes nothing; the
 // accept loops wait until the count falls below it.
-func (p *Proxy) applyMaxConn(g *Generation) {
+func (p *Proxy) applyMaxConn(g *generation.Generation) {
 	nofile := listen.FileLimit()
 	n, how := g.Config.Global.MaxConn, "global.maxconn"
 	if n == 0 {
@@ -21,11 +22,11 @@ func (p *Proxy) applyMaxConn(g *Generation) {
 	} else if need := listen.DescriptorsNeeded(n); nofile > 0 && need > nofile {
 		// HAProxy warns likewise: past the descriptor limit, accept fails
 		// with EMFILE instead of waiting at maxconn.
-		p.log.Warn("global.maxconn is above what the open-file limit allows",
+		p.Log.Warn("global.maxconn is above what the open-file limit allows",
 			"maxconn", n, "open_file_limit", nofile, "descriptors_needed", need)
 	}
 	if old := p.maxConn.Swap(int64(n)); old != int64(n) {
-		p.log.Info("maxconn", "value", n, "source", how, "open_file_limit", nofile)
+		p.Log.Info("maxconn", "value", n, "source", how, "open_file_limit", nofile)
 	}
 	p.gate.Open()
 }
@@ -41,7 +42,7 @@ func (p *Proxy) applyMaxConn(g *Generation) {
 // hold it while accept blocks, and every idle listener would lower the
 // limit by one. So a listener holds at most one accepted connection
 // unserved, and the connections served never exceed the limits.
-func (p *Proxy) waitSlots(l *listener, fe *Frontend) bool {
+func (p *Proxy) waitSlots(l *listener, fe *generation.Frontend) bool {
 	stopped := false // a stop is counted once, however long it lasts
 	for {
 		if p.trySlots(l, fe, &stopped) {
@@ -67,7 +68,7 @@ func (p *Proxy) waitSlots(l *listener, fe *Frontend) bool {
 	}
 }
 
-func (p *Proxy) trySlots(l *listener, fe *Frontend, stopped *bool) bool {
+func (p *Proxy) trySlots(l *listener, fe *generation.Frontend, stopped *bool) bool {
 	var full *listen.Slots
 	if fe == nil {
 		full = p.fullSlots(l.bind.Load().fe)
@@ -86,26 +87,26 @@ func (p *Proxy) trySlots(l *listener, fe *Frontend, stopped *bool) bool {
 
 // fullSlots returns the slots (the process's or fe's) whose limit is
 // reached, or nil when a connection of fe may be accepted.
-func (p *Proxy) fullSlots(fe *Frontend) *listen.Slots {
-	if p.slots.Cur.Load() >= p.maxConn.Load() {
-		return &p.slots
+func (p *Proxy) fullSlots(fe *generation.Frontend) *listen.Slots {
+	if p.Slots.Cur.Load() >= p.maxConn.Load() {
+		return &p.Slots
 	}
-	if fe.MaxConn > 0 && fe.slots.Cur.Load() >= int64(fe.MaxConn) {
-		return fe.slots
+	if fe.MaxConn > 0 && fe.Slots.Cur.Load() >= int64(fe.MaxConn) {
+		return fe.Slots
 	}
 	return nil
 }
 
 // takeSlots takes a slot of the process and one of fe for a connection of
 // fe, or returns the slots whose limit is reached.
-func (p *Proxy) takeSlots(fe *Frontend) *listen.Slots {
-	if !p.slots.Take(p.maxConn.Load()) {
-		return &p.slots
+func (p *Proxy) takeSlots(fe *generation.Frontend) *listen.Slots {
+	if !p.Slots.Take(p.maxConn.Load()) {
+		return &p.Slots
 	}
-	if !fe.slots.Take(int64(fe.MaxConn)) {
-		p.slots.Cur.Add(-1)
+	if !fe.Slots.Take(int64(fe.MaxConn)) {
+		p.Slots.Cur.Add(-1)
 		p.gate.Open() // another frontend's loop may use it
-		return fe.slots
+		return fe.Slots
 	}
 	return nil
 }
@@ -113,17 +114,17 @@ func (p *Proxy) takeSlots(fe *Frontend) *listen.Slots {
 // releaseSlots gives back the slots of a connection that ends.
 func (p *Proxy) releaseSlots(fs *listen.Slots) {
 	fs.Cur.Add(-1)
-	p.slots.Cur.Add(-1)
+	p.Slots.Cur.Add(-1)
 	p.gate.Open() // an accept loop stopped at a limit resumes
 }
 
 // inheritSlots hands the connection slots of prev's frontends to g's of the
 // same name.
-func inheritSlots(prev, g *Generation) {
+func inheritSlots(prev, g *generation.Generation) {
 	for _, fe := range g.Frontends {
 		for _, of := range prev.Frontends {
 			if of.Name == fe.Name {
-				fe.slots = of.slots
+				fe.Slots = of.Slots
 				break
 			}
 		}

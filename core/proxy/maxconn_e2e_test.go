@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-proxy/strata/core/generation"
+
 	"github.com/strata-proxy/strata/core/admin"
 	"github.com/strata-proxy/strata/core/config"
 	"github.com/strata-proxy/strata/internal/sockstat"
@@ -371,7 +373,7 @@ func TestMaxConn_Reload(t *testing.T) {
 	waitAcceptQueue(t, web, 1)
 
 	// Same limit: the two connections of the old configuration still count.
-	if _, err := p.Reload(load("    maxconn: 2"), BuildOptions{}); err != nil {
+	if _, err := p.Reload(load("    maxconn: 2"), generation.BuildOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := metric(t, adm, `strata_frontend_current_connections{frontend="web"}`); got != 2 {
@@ -381,7 +383,7 @@ func TestMaxConn_Reload(t *testing.T) {
 		t.Fatalf("after a reload with the same limit: accept queue %d, %v; want 1", got, err)
 	}
 
-	if _, err := p.Reload(load("    maxconn: 3"), BuildOptions{}); err != nil {
+	if _, err := p.Reload(load("    maxconn: 3"), generation.BuildOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if code := readAnswer(t, third); code != 200 {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/strata-proxy/strata/core/generation"
+
 	"github.com/strata-proxy/strata/core/admin"
 	"github.com/strata-proxy/strata/core/listen"
 	"github.com/strata-proxy/strata/core/session"
@@ -95,14 +97,14 @@ func counters(m *telemetry.Metrics, prefix string, c *stats.Counters, labels ...
 
 // gatherCore reads the serving generation and the proxy.
 func (p *Proxy) gatherCore(m *telemetry.Metrics) {
-	g := p.gen.Load()
+	g := p.Gen.Load()
 	for _, fe := range g.Frontends {
 		counters(m, "frontend", &fe.Stats, "frontend", fe.Name)
-		gatherSlots(m, "strata_frontend_", fe.slots, int64(fe.MaxConn), "frontend", fe.Name)
+		gatherSlots(m, "strata_frontend_", fe.Slots, int64(fe.MaxConn), "frontend", fe.Name)
 	}
-	gatherSlots(m, "strata_", &p.slots, p.maxConn.Load())
-	m.Gauge("strata_parked_connections", "Idle HTTP/1.1 keep-alive client connections waiting without a goroutine.", float64(p.parked.Load()))
-	m.Counter("strata_parks_total", "Idle HTTP/1.1 keep-alive client connections given up by their goroutine.", float64(p.parks.Load()))
+	gatherSlots(m, "strata_", &p.Slots, p.maxConn.Load())
+	m.Gauge("strata_parked_connections", "Idle HTTP/1.1 keep-alive client connections waiting without a goroutine.", float64(p.Parked.Load()))
+	m.Counter("strata_parks_total", "Idle HTTP/1.1 keep-alive client connections given up by their goroutine.", float64(p.Parks.Load()))
 	for _, be := range g.Backends {
 		counters(m, "backend", &be.Stats, "backend", be.Name)
 		m.Gauge("strata_backend_queue_length", "Streams waiting for a server slot.", float64(be.QueueLen()), "backend", be.Name)
@@ -175,7 +177,7 @@ type metricsState struct {
 
 // applyMetricsExport starts, replaces or stops the OTLP metrics exporter
 // when the generation's global.metrics differs from the running one's.
-func (p *Proxy) applyMetricsExport(g *Generation) {
+func (p *Proxy) applyMetricsExport(g *generation.Generation) {
 	cfg := g.Config.Global.Metrics
 	p.metrics.mu.Lock()
 	defer p.metrics.mu.Unlock()
@@ -187,12 +189,12 @@ func (p *Proxy) applyMetricsExport(g *Generation) {
 		return
 	}
 	if old != nil {
-		p.flushes.start(func(ctx context.Context) { old.Shutdown(ctx) }) // its last reading
+		p.flushes.Start(func(ctx context.Context) { old.Shutdown(ctx) }) // its last reading
 		p.metrics.exp = nil
 	}
 	e, err := telemetry.NewMetricsExporter(cfg, g.Config.Global.Tracing.ServiceName, p.gatherAll)
 	if err != nil {
-		p.log.Error("metrics export not started", "error", err)
+		p.Log.Error("metrics export not started", "error", err)
 		return
 	}
 	p.metrics.exp = e
@@ -206,6 +208,6 @@ func (p *Proxy) stopMetricsExport() {
 	p.metrics.exp = nil
 	p.metrics.mu.Unlock()
 	if e != nil {
-		p.flushes.start(func(ctx context.Context) { e.Shutdown(ctx) })
+		p.flushes.Start(func(ctx context.Context) { e.Shutdown(ctx) })
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-proxy/strata/core/stream"
+
 	"github.com/strata-proxy/strata/internal/testsupport"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -435,11 +437,11 @@ func TestPoolH2_RefusedAlways(t *testing.T) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.refused != 1+maxH2Replays || len(s.seen) != 0 {
-		t.Fatalf("%d streams refused, %d handled; want %d refused, none handled", s.refused, len(s.seen), 1+maxH2Replays)
+	if s.refused != 1+stream.MaxH2Replays || len(s.seen) != 0 {
+		t.Fatalf("%d streams refused, %d handled; want %d refused, none handled", s.refused, len(s.seen), 1+stream.MaxH2Replays)
 	}
 	l := p.logLines(t, 1)[0]
-	if l["status"] != float64(502) || l["retries"] != float64(maxH2Replays) {
+	if l["status"] != float64(502) || l["retries"] != float64(stream.MaxH2Replays) {
 		t.Fatalf("log %v", l)
 	}
 }

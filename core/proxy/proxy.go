@@ -1,56 +1,29 @@
-// Package proxy is strata's engine: it accepts client connections, gives
-// each a session, runs its streams through the rules of the configuration
-// generation it started on, and relays them to servers or services.
+// Package proxy is the running strata process: it opens the listeners of a
+// generation's frontends and runs their accept loops, holds the process's
+// and frontends' maxconn slots and the gate that pauses accepting
+// (maxconn.go), swaps generations on reload and moves listeners and idle
+// connections to the new one (reload.go), hands sockets and stick tables
+// to a new binary (upgrade.go, on core/handover), stops gracefully
+// (Shutdown), and serves the runtime API, the metrics and the stats pages
+// of what it runs (api.go, metrics.go, exporter.go).
 //
-// Goroutines and ownership:
+// Each accepted connection is handed to core/stream, which serves its
+// session and streams on the generation it was accepted on
+// (core/generation). What a connection reads of the process —
+// logger, access log, current generation, slots, drain and kill signals —
+// is a stream.Process embedded in Proxy; the connection's one call back is
+// Process.Ended, when it is over.
 //
-//   - one accept loop per bind address;
-//   - one goroutine per client connection, which owns the Conn and the
-//     Session; on HTTP/1.1 and in TCP mode it also owns every Stream and
-//     Txn (HTTP/1.1 streams follow one another; TCP mode has one stream);
-//     an HTTP/1.1 connection idle for 25 ms has none: it waits on the park
-//     watcher, which starts a new goroutine for it when it is readable
-//     (idle.go);
-//   - on HTTP/2 that goroutine runs the connection's frame loop (core/h2)
-//     and each stream runs on a goroutine of its own, which owns the
-//     stream's exchange (Stream, Txn, scratch). The streams share the
-//     Session read-only, except its variables, which are locked. Two
-//     fields of an exchange are touched from elsewhere: sconn and upStream,
-//     taken by the frame loop's OnAbort callback (closeServerConn) when
-//     the client resets the stream;
-//   - a paused filter's stream waits for Resume, Reply or Close, which a
-//     filter may call from any goroutine (filter.go: guarded by a lock);
-//   - a tunnel (TCP mode, WebSocket) adds one goroutine for the server to
-//     client direction while it lasts.
+// Goroutines: one accept loop per bind address; Shutdown and Reload run on
+// their caller's goroutine and touch connections only through
+// stream.Conn's Idle flag and its CloseFromStop, GoAway and Kill; a reload's
+// connections move to the new generation themselves, between two streams.
 //
-// States of a client connection: accepted → (tcp-request connection rules)
-// → session → idle ⇄ busy (one stream at a time on HTTP/1.1, any number
-// on HTTP/2) → closed, idle including parked. Graceful stop closes idle connections at once, sends
-// GOAWAY on HTTP/2, and lets busy ones finish their streams.
-//
-// The engine writes to the client through a front (front.go), one per
-// protocol: response heads, bodies and replies — values, which the front
-// encodes — never bytes of one protocol parsed again for another.
-//
-// A stream on its way to a server: backend chosen → server chosen and a
-// slot of it taken (possibly after waiting in a queue: core/backend) →
-// connection (pooled or new, retried and redispatched as in HAProxy: see
-// connect.go) → request → response → slot given back. One engine loop
-// (forward, server.go) runs the request and response for every server
-// protocol — replays of a request the server did not process, the
-// mapping of failures to termination cause and phase, the attempt spans,
-// the response rules, the body relay — through a connector that does the
-// wire work: h1Server (server_h1.go) on an HTTP/1.1 connection, h2Server
-// (server_h2.go) on a stream of a pooled HTTP/2 connection. The stream's
-// goroutine owns the slot and the connector; the graceful stop may close
-// the stream's server connection when the grace period ends, and a client
-// resetting its HTTP/2 stream closes it or resets the server's stream.
-//
-// Pieces that touch no state of the Proxy, a connection or a stream live
-// in packages of their own, called from here: core/listen (TLS
-// configuration, the handshake record, PROXY headers, maxconn counters and
-// the accept loops' gate), core/handover (what a binary upgrade passes
-// between processes) and core/accesslog (the log record and its writer).
+// Pieces that touch no state of the Proxy live in packages of their own,
+// called from here: core/listen (TLS configuration, the handshake record,
+// PROXY headers, maxconn counters and the accept loops' gate),
+// core/handover (what a binary upgrade passes between processes) and
+// core/accesslog (the log record and its writer).
 package proxy
 
 import (
@@ -60,32 +33,25 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/strata-proxy/strata/abi"
-	"github.com/strata-proxy/strata/core/accesslog"
-	"github.com/strata-proxy/strata/core/backend"
-	"github.com/strata-proxy/strata/core/fetch"
-	"github.com/strata-proxy/strata/core/h2"
-	"github.com/strata-proxy/strata/core/listen"
-	"github.com/strata-proxy/strata/core/rules"
-	"github.com/strata-proxy/strata/core/session"
-	"github.com/strata-proxy/strata/core/transport"
-	"github.com/strata-proxy/strata/core/transport/park"
-)
+	"github.com/strata-proxy/strata/core/stream"
 
-var exchangePool = sync.Pool{New: func() any { return &exchange{ttfb: -1} }}
+	"github.com/strata-proxy/strata/core/generation"
+
+	"github.com/strata-proxy/strata/core/accesslog"
+	"github.com/strata-proxy/strata/core/listen"
+)
 
 // Proxy is a running strata instance.
 type Proxy struct {
-	process // what its connections read of it
+	stream.Process // what its connections read of it
 
-	rl      reloadState  // configuration reloads and upgrades (reload.go)
-	metrics metricsState // GET /metrics and global.metrics (metrics.go)
-	flushes flushes      // last exports of tracers and metrics (flush.go)
+	rl      reloadState        // configuration reloads and upgrades (reload.go)
+	metrics metricsState       // GET /metrics and global.metrics (metrics.go)
+	flushes generation.Flushes // last exports of tracers and metrics (core/generation/flush.go)
 
 	// Connection limits (maxconn.go): the process's limit (global.maxconn
 	// or derived) and the gate its accept loops wait at; the slots are
@@ -95,40 +61,12 @@ type Proxy struct {
 
 	mu        sync.Mutex
 	listeners []*listener
-	conns     map[*clientConn]struct{}
+	conns     map[*stream.Conn]struct{}
 	wg        sync.WaitGroup
 
 	closed   chan struct{}
 	killOnce sync.Once
 	finished sync.Once
-}
-
-// process is what a client connection and its streams read of the process
-// serving them, and the one call they make back into it (ended). Kept
-// apart from Proxy so that serving a connection needs nothing else of the
-// Proxy: listeners, reloads and the admin API are not the connection's
-// business.
-type process struct {
-	log  *slog.Logger
-	alog *accesslog.Log // nil: no access log
-
-	gen atomic.Pointer[Generation] // the generation new connections get
-
-	// slots counts the process's connections against its maxconn; a
-	// connection gives its slot back when it ends.
-	slots listen.Slots
-
-	// Idle connections on the watcher now, and parks so far (idle.go).
-	parked, parks atomic.Int64
-
-	draining atomic.Bool // graceful stop under way: answers carry Connection: close
-	// kill is closed when the grace period ends: streams still waiting
-	// (queue, retry delay) give up and every connection is closed.
-	kill chan struct{}
-
-	// ended is told when a connection is over, its socket closed: the
-	// proxy gives its maxconn slots back and forgets it.
-	ended func(cc *clientConn, slots *listen.Slots)
 }
 
 type listener struct {
@@ -161,18 +99,18 @@ type Options struct {
 }
 
 // New builds a proxy serving g. Nothing listens until Start.
-func New(g *Generation, opt Options) (*Proxy, error) {
-	p := &Proxy{conns: map[*clientConn]struct{}{}, closed: make(chan struct{})}
-	p.log, p.kill, p.ended = opt.Logger, make(chan struct{}), p.forget
-	if p.log == nil {
-		p.log = slog.New(slog.DiscardHandler)
+func New(g *generation.Generation, opt Options) (*Proxy, error) {
+	p := &Proxy{conns: map[*stream.Conn]struct{}{}, closed: make(chan struct{})}
+	p.Log, p.Kill, p.Ended = opt.Logger, make(chan struct{}), p.forget
+	if p.Log == nil {
+		p.Log = slog.New(slog.DiscardHandler)
 	}
 	alog, err := accesslog.Open(g.Config.Global.AccessLog, opt.AccessLog)
 	if err != nil {
 		return nil, err
 	}
 	if alog != nil {
-		p.alog = alog
+		p.Alog = alog
 		p.AddGatherer(alog.Gather)
 	}
 	p.adopt(g)
@@ -182,17 +120,17 @@ func New(g *Generation, opt Options) (*Proxy, error) {
 }
 
 // Generation returns the configuration generation new connections get.
-func (p *Proxy) Generation() *Generation { return p.gen.Load() }
+func (p *Proxy) Generation() *generation.Generation { return p.Gen.Load() }
 
 // Start opens every bind of every frontend and starts accepting. It fails
 // without listening at all when one address cannot be bound.
 func (p *Proxy) Start() error {
-	g := p.gen.Load()
-	l4, err := buildL4(g, p.log)
+	g := p.Gen.Load()
+	l4, err := generation.BuildL4(g, p.Log)
 	if err != nil {
 		return err
 	}
-	g.life.l4 = l4
+	g.Life.L4 = l4
 	var lns []*listener
 	for _, fe := range g.Frontends {
 		for _, addr := range fe.Binds {
@@ -204,7 +142,7 @@ func (p *Proxy) Start() error {
 				return fmt.Errorf("frontend %s: bind %s: %w", fe.Name, addr, err)
 			}
 			l := newListener(addr, ln)
-			l.bind.Store(&binding{g: g, fe: fe, l4: l4.frontend(fe)})
+			l.bind.Store(&binding{g: g, fe: fe, l4: l4.Frontend(fe)})
 			lns = append(lns, l)
 		}
 	}
@@ -212,9 +150,9 @@ func (p *Proxy) Start() error {
 	p.mu.Lock()
 	p.listeners = lns
 	p.mu.Unlock()
-	g.start()
+	g.Start()
 	for _, l := range lns {
-		p.log.Info("listening", "frontend", l.bind.Load().fe.Name, "address", l.ln.Addr().String())
+		p.Log.Info("listening", "frontend", l.bind.Load().fe.Name, "address", l.ln.Addr().String())
 		p.wg.Add(1)
 		go p.acceptLoop(l)
 	}
@@ -251,7 +189,7 @@ func (p *Proxy) acceptLoop(l *listener) {
 			}
 			// Out of descriptors or similar: wait a little, like net/http.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			p.log.Warn("accept failed", "address", l.addr, "error", err, "retry_in", backoff)
+			p.Log.Warn("accept failed", "address", l.addr, "error", err, "retry_in", backoff)
 			time.Sleep(backoff)
 			continue
 		}
@@ -261,61 +199,25 @@ func (p *Proxy) acceptLoop(l *listener) {
 		// filled a limit while this one was blocked in accept.
 		if !p.waitSlots(l, b.fe) {
 			nc.Close()
-			b.g.release()
+			b.g.Release()
 			return
 		}
-		cc := p.newClientConn(b.g, b.fe, b.l4, b.fe.slots, nc)
+		cc := p.newClientConn(b.g, b.fe, b.l4, b.fe.Slots, nc)
 		if cc == nil {
-			b.g.release()
-			p.releaseSlots(b.fe.slots)
+			b.g.Release()
+			p.releaseSlots(b.fe.Slots)
 			continue
 		}
 		p.wg.Add(1)
-		go cc.serve()
+		go cc.Serve()
 	}
-}
-
-// clientConn is one client connection and its session.
-type clientConn struct {
-	// Immutable after newClientConn (l4: after attachL4; clientAddr:
-	// after the PROXY protocol header), except gen, fe and l4, which the
-	// connection goroutine changes between two streams when it moves to
-	// a newer generation (reload.go); only that goroutine reads them.
-	p          *process
-	gen        *Generation // holds a reference on it (reload.go)
-	fe         *Frontend
-	c          *transport.Conn
-	clientAddr string
-	l4         *l4Frontend   // TLS, PROXY protocol; nil when the frontend and its servers need none
-	slots      *listen.Slots // the frontend's maxconn slots this connection holds, with one of the process's
-
-	// Owned by the connection goroutine:
-	buf  transport.Buffer
-	conn session.Conn
-	sess session.Session
-	// Parking while idle (idle.go): the place on the watcher (guarded by
-	// the watcher while parked), and the connection goroutine's plan.
-	slot      park.Slot
-	parking   bool
-	noPark    bool
-	parkUntil time.Time
-
-	// idle is true while the connection waits for a request; read by
-	// graceful stop.
-	idle atomic.Bool
-	// sconn is the server connection of the stream in progress, closed by
-	// the end of the grace period.
-	sconn atomic.Pointer[backend.ServerConn]
-	// h2 is the HTTP/2 connection once the client speaks HTTP/2 (h2.go):
-	// graceful stop sends it GOAWAY.
-	h2 atomic.Pointer[h2.Conn]
 }
 
 // newClientConn makes a client connection of an accepted socket and
 // counts it among the proxy's, which Shutdown waits for; nil when the
 // socket is unusable.
-func (p *Proxy) newClientConn(g *Generation, fe *Frontend, l4 *l4Frontend, slots *listen.Slots, nc *net.TCPConn) *clientConn {
-	cc := newConn(&p.process, g, fe, l4, slots, nc)
+func (p *Proxy) newClientConn(g *generation.Generation, fe *generation.Frontend, l4 *generation.L4Frontend, slots *listen.Slots, nc *net.TCPConn) *stream.Conn {
+	cc := stream.NewConn(&p.Process, g, fe, l4, slots, nc)
 	if cc == nil {
 		return nil
 	}
@@ -325,97 +227,10 @@ func (p *Proxy) newClientConn(g *Generation, fe *Frontend, l4 *l4Frontend, slots
 	return cc
 }
 
-// newConn makes the client connection and session of an accepted socket
-// of fe, on generation g (which the caller has acquired for it), with the
-// L4 state of its frontend and the frontend's maxconn slots it holds; nil
-// when the socket is unusable.
-func newConn(proc *process, g *Generation, fe *Frontend, l4 *l4Frontend, slots *listen.Slots, nc *net.TCPConn) *clientConn {
-	c, err := transport.NewConn(nc)
-	if err != nil {
-		nc.Close()
-		return nil
-	}
-	nc.SetNoDelay(true)
-	cc := &clientConn{p: proc, gen: g, fe: fe, c: c}
-	cc.conn.ID = session.NextID()
-	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
-		cc.conn.Src = a.AddrPort()
-	}
-	if a, ok := nc.LocalAddr().(*net.TCPAddr); ok {
-		cc.conn.Dst = a.AddrPort()
-	}
-	cc.conn.Src = netip.AddrPortFrom(cc.conn.Src.Addr().Unmap(), cc.conn.Src.Port())
-	cc.conn.Dst = netip.AddrPortFrom(cc.conn.Dst.Addr().Unmap(), cc.conn.Dst.Port())
-	cc.clientAddr = cc.conn.Src.String()
-	cc.sess.ID = cc.conn.ID
-	cc.sess.Conn = &cc.conn
-	cc.sess.Frontend = fe.Name
-	cc.sess.Start = time.Now()
-	cc.slots = slots
-	cc.attachL4(l4)
-	return cc
-}
-
-func (cc *clientConn) serve() {
-	fe := cc.fe
-	defer cc.end()
-	fe.cur.Add(1)
-	fe.Stats.CurSessions.Add(1)
-	cc.trackSessionStart() // tracker slots, for track-sc in the rules below
-
-	// tcp-request connection and session rules: the session exists, no
-	// stream yet. The PROXY protocol and TLS handshakes come between them.
-	ctx := fetch.Ctx{Layers: abi.LayerConn | abi.LayerSess, Conn: &cc.conn, Sess: &cc.sess, Proc: cc.gen.proc}
-	for i, set := range [...]*rules.Set{fe.TCPConnection, fe.TCPSession} {
-		if i == 1 && cc.l4 != nil && !cc.handshake() {
-			return
-		}
-		if set == nil {
-			continue
-		}
-		if cause := tcpRulesEnd(&ctx, set.Eval(&ctx)); cause != session.CauseNone {
-			fe.Stats.Term[cause].Add(1) // no stream yet: counted, not logged
-			return
-		}
-	}
-	fe.Stats.Sessions.Add(1)
-	cc.trackSessionAccepted()
-	if fe.HTTP {
-		cc.serveHTTP()
-	} else {
-		cc.serveTCP()
-	}
-}
-
-// end runs when a connection goroutine returns (serve, or resume after a
-// park): the connection is over, unless the goroutine is handing it to the
-// watcher (idle.go).
-func (cc *clientConn) end() {
-	if r := recover(); r != nil {
-		// A bug must cost one connection, never the process.
-		cc.p.log.Error("connection handler panicked", "frontend", cc.fe.Name, "panic", r)
-	} else if cc.parking {
-		cc.park() // the goroutine's last act: the watcher owns the connection now
-		return
-	}
-	cc.trackSessionEnd()
-	// cc.fe: the connection may have moved to a newer generation.
-	cc.fe.cur.Add(-1)
-	cc.fe.Stats.CurSessions.Add(-1)
-	cc.close()
-}
-
-func (cc *clientConn) close() {
-	cc.c.Close()
-	cc.buf.Release()
-	cc.p.ended(cc, cc.slots)
-	cc.gen.release() // the last connection of a replaced generation closes it
-}
-
 // forget is a connection's last call into the proxy (process.ended): its
 // maxconn slots are given back, so an accept loop stopped at maxconn
 // resumes, and Shutdown no longer waits for it.
-func (p *Proxy) forget(cc *clientConn, slots *listen.Slots) {
+func (p *Proxy) forget(cc *stream.Conn, slots *listen.Slots) {
 	p.releaseSlots(slots)
 	p.mu.Lock()
 	delete(p.conns, cc)
@@ -430,7 +245,7 @@ func (p *Proxy) forget(cc *clientConn, slots *listen.Slots) {
 // "killed", and closes every connection. It returns ctx.Err() when it had
 // to end streams, nil when they all finished.
 func (p *Proxy) Shutdown(ctx context.Context) error {
-	p.draining.Store(true)
+	p.Draining.Store(true)
 	p.mu.Lock()
 	for _, l := range p.listeners {
 		l.close()
@@ -444,10 +259,10 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	for {
 		p.mu.Lock()
 		for cc := range p.conns {
-			if cc.idle.Load() && !time.Now().Before(lingerUntil) {
-				cc.closeFromStop()
+			if cc.Idle.Load() && !time.Now().Before(lingerUntil) {
+				cc.CloseFromStop()
 			}
-			cc.goAway() // HTTP/2: open streams finish, no new one starts
+			cc.GoAway() // HTTP/2: open streams finish, no new one starts
 		}
 		p.mu.Unlock()
 		select {
@@ -455,10 +270,10 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 			p.finish(ctx)
 			return nil
 		case <-ctx.Done():
-			p.killOnce.Do(func() { close(p.kill) })
+			p.killOnce.Do(func() { close(p.Kill) })
 			p.mu.Lock()
 			for cc := range p.conns {
-				cc.kill()
+				cc.Kill()
 			}
 			p.mu.Unlock()
 			<-done
@@ -469,35 +284,25 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	}
 }
 
-// killed reports whether the grace period is over.
-func (p *process) killed() bool {
-	select {
-	case <-p.kill:
-		return true
-	default:
-		return false
-	}
-}
-
 // finish closes the current generation and the access log, and waits for
 // the last telemetry exports until the grace period of ctx ends (at least
 // stopFlushMin): the spans of the last streams are sent before strata
 // exits.
 func (p *Proxy) finish(ctx context.Context) {
 	p.finished.Do(func() {
-		g := p.gen.Load()
-		g.life.current.Store(false)
-		g.release() // the current generation's own reference: it closes now
+		g := p.Gen.Load()
+		g.Life.Current.Store(false)
+		g.Release() // the current generation's own reference: it closes now
 
-		if p.alog != nil {
-			if err := p.alog.Close(); err != nil {
-				p.log.Warn("stopping: access log not fully written", "error", err)
+		if p.Alog != nil {
+			if err := p.Alog.Close(); err != nil {
+				p.Log.Warn("stopping: access log not fully written", "error", err)
 			}
 		}
 		p.stopMetricsExport()
 		p.closeStickStore() // shared tables push their last counts and leave the fleet
-		if !p.flushes.wait(stopFlushDeadline(ctx)) {
-			p.log.Warn("stopping: spans or metrics not delivered to the collector in time")
+		if !p.flushes.Wait(generation.StopFlushDeadline(ctx)) {
+			p.Log.Warn("stopping: spans or metrics not delivered to the collector in time")
 		}
 	})
 }

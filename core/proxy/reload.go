@@ -8,11 +8,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/strata-proxy/strata/core/generation"
+
 	"github.com/strata-proxy/strata/core/backend"
 	"github.com/strata-proxy/strata/core/config"
 	"github.com/strata-proxy/strata/core/handover"
 	"github.com/strata-proxy/strata/core/stick"
-	"github.com/strata-proxy/strata/core/track"
 )
 
 // Configuration reload: swapping generations in a running proxy.
@@ -78,9 +79,9 @@ var (
 
 // binding is what a listener gives the connections it accepts. Immutable.
 type binding struct {
-	g  *Generation
-	fe *Frontend
-	l4 *l4Frontend
+	g  *generation.Generation
+	fe *generation.Frontend
+	l4 *generation.L4Frontend
 }
 
 // acquire returns the listener's binding with a reference taken on its
@@ -89,100 +90,10 @@ type binding struct {
 func (l *listener) acquire() *binding {
 	for {
 		b := l.bind.Load()
-		if b.g.acquire() {
+		if b.g.Acquire() {
 			return b
 		}
 	}
-}
-
-// genLife is a generation's life in a proxy: serving, replaced, closed.
-type genLife struct {
-	// refs counts the connections running on the generation, plus one
-	// while it is the proxy's current generation. It starts at 0 (built,
-	// not serving) and once back at 0 stays there: the generation is
-	// closed.
-	refs    atomic.Int64
-	current atomic.Bool // the proxy's current generation
-	// Set before the generation serves, then immutable:
-	l4      *l4Gen
-	number  uint64
-	loaded  time.Time
-	flushes *flushes // the proxy's: Shutdown waits for the tracer's last export
-
-	mu      sync.Mutex
-	onClose []func() // guarded by mu
-	closed  bool     // guarded by mu
-}
-
-// acquire takes a reference on g, unless g is closed.
-func (g *Generation) acquire() bool {
-	for {
-		n := g.life.refs.Load()
-		if n <= 0 {
-			return false
-		}
-		if g.life.refs.CompareAndSwap(n, n+1) {
-			return true
-		}
-	}
-}
-
-// release drops a reference; the last one closes g.
-func (g *Generation) release() {
-	if g.life.refs.Add(-1) == 0 {
-		g.Close()
-		g.runOnClose()
-	}
-}
-
-// OnClose registers f to run once the generation is closed: when it has
-// been replaced and its last connection has ended, or when the proxy
-// stops. A plugin loaded for this generation only is closed this way. f
-// runs at once when the generation is closed already.
-func (g *Generation) OnClose(f func()) {
-	g.life.mu.Lock()
-	if g.life.closed {
-		g.life.mu.Unlock()
-		f()
-		return
-	}
-	g.life.onClose = append(g.life.onClose, f)
-	g.life.mu.Unlock()
-}
-
-func (g *Generation) runOnClose() {
-	g.life.mu.Lock()
-	fs := g.life.onClose
-	g.life.onClose, g.life.closed = nil, true
-	g.life.mu.Unlock()
-	for _, f := range fs {
-		f()
-	}
-}
-
-// Number is the generation's sequence number in its proxy: 1 for the
-// first, one more at each reload. 0 before it serves.
-func (g *Generation) Number() uint64 { return g.life.number }
-
-// Loaded is when the generation started serving.
-func (g *Generation) Loaded() time.Time { return g.life.loaded }
-
-// Connections returns the number of client connections running on g.
-func (g *Generation) Connections() int64 {
-	n := g.life.refs.Load()
-	if g.life.current.Load() {
-		n-- // the proxy's own reference
-	}
-	return max(n, 0)
-}
-
-// StickStore returns the store holding g's stick tables, or nil when g
-// has none.
-func (g *Generation) StickStore() *stick.Store {
-	if g.stick == nil {
-		return nil
-	}
-	return g.stick.store
 }
 
 // reloadState is the proxy's reload bookkeeping.
@@ -211,7 +122,7 @@ type ReloadStatus struct {
 }
 
 // adopt makes g the proxy's first generation.
-func (p *Proxy) adopt(g *Generation) {
+func (p *Proxy) adopt(g *generation.Generation) {
 	p.rl.mu.Lock()
 	defer p.rl.mu.Unlock()
 	p.rl.store = g.StickStore()
@@ -219,14 +130,14 @@ func (p *Proxy) adopt(g *Generation) {
 		p.rl.store = stick.NewStore()
 	}
 	p.rl.seq++
-	g.life.number = p.rl.seq
-	g.life.loaded = time.Now()
-	g.life.flushes = &p.flushes
-	g.life.refs.Store(1)
-	g.life.current.Store(true)
-	g.setOwner(p)
-	p.gen.Store(g)
-	p.rl.status.Store(&ReloadStatus{Generation: g.life.number, LoadedAt: g.life.loaded})
+	g.Life.Number = p.rl.seq
+	g.Life.Loaded = time.Now()
+	g.Life.Flushes = &p.flushes
+	g.Life.Refs.Store(1)
+	g.Life.Current.Store(true)
+	g.SetOwner(p)
+	p.Gen.Store(g)
+	p.rl.status.Store(&ReloadStatus{Generation: g.Life.Number, LoadedAt: g.Life.Loaded})
 }
 
 // ReloadStatus returns the outcome of the reloads so far.
@@ -237,15 +148,15 @@ func (p *Proxy) ReloadStatus() ReloadStatus { return *p.rl.status.Load() }
 // opt.Logger the proxy's logger. On failure nothing changes and the error
 // says why: a *config.Errors for configuration errors, each with its path.
 // Reloads are serialised.
-func (p *Proxy) Reload(cfg *config.Config, opt BuildOptions) (*Generation, error) {
-	return p.ReloadWith(func(store *stick.Store) (*Generation, error) {
+func (p *Proxy) Reload(cfg *config.Config, opt generation.BuildOptions) (*generation.Generation, error) {
+	return p.ReloadWith(func(store *stick.Store) (*generation.Generation, error) {
 		if opt.Stick == nil {
 			opt.Stick = store
 		}
 		if opt.Logger == nil {
-			opt.Logger = p.log
+			opt.Logger = p.Log
 		}
-		return Build(cfg, opt)
+		return generation.Build(cfg, opt)
 	})
 }
 
@@ -253,7 +164,7 @@ func (p *Proxy) Reload(cfg *config.Config, opt BuildOptions) (*Generation, error
 // (with plugins loaded for it, say): build is called with the proxy's
 // stick store, which it must pass in BuildOptions.Stick, while reloads are
 // serialised, so that no other generation is committed in between.
-func (p *Proxy) ReloadWith(build func(store *stick.Store) (*Generation, error)) (*Generation, error) {
+func (p *Proxy) ReloadWith(build func(store *stick.Store) (*generation.Generation, error)) (*generation.Generation, error) {
 	p.rl.mu.Lock()
 	defer p.rl.mu.Unlock()
 	g, err := p.reloadLocked(build)
@@ -261,18 +172,18 @@ func (p *Proxy) ReloadWith(build func(store *stick.Store) (*Generation, error)) 
 	if err != nil {
 		st.Failures++
 		st.LastError, st.LastErrorAt = err.Error(), time.Now()
-		p.log.Error("reload failed: the running configuration stays", "generation", st.Generation, "error", err)
+		p.Log.Error("reload failed: the running configuration stays", "generation", st.Generation, "error", err)
 	} else {
 		st.Reloads++
-		st.Generation, st.LoadedAt = g.life.number, g.life.loaded
-		p.log.Info("reloaded", "generation", g.life.number, "frontends", len(g.Frontends), "backends", len(g.Backends))
+		st.Generation, st.LoadedAt = g.Life.Number, g.Life.Loaded
+		p.Log.Info("reloaded", "generation", g.Life.Number, "frontends", len(g.Frontends), "backends", len(g.Backends))
 	}
 	p.rl.status.Store(&st)
 	return g, err
 }
 
-func (p *Proxy) reloadLocked(build func(*stick.Store) (*Generation, error)) (*Generation, error) {
-	if p.draining.Load() {
+func (p *Proxy) reloadLocked(build func(*stick.Store) (*generation.Generation, error)) (*generation.Generation, error) {
+	if p.Draining.Load() {
 		return nil, ErrStopping
 	}
 	g, err := build(p.rl.store)
@@ -283,7 +194,7 @@ func (p *Proxy) reloadLocked(build func(*stick.Store) (*Generation, error)) (*Ge
 		g.Close()
 		return nil, errors.New("proxy: the generation was built with another stick store than the proxy's")
 	}
-	l4, err := buildL4(g, p.log)
+	l4, err := generation.BuildL4(g, p.Log)
 	if err != nil {
 		g.Close()
 		return nil, err
@@ -298,7 +209,7 @@ func (p *Proxy) reloadLocked(build func(*stick.Store) (*Generation, error)) (*Ge
 	p.mu.Unlock()
 	type bindPlan struct {
 		l  *listener
-		fe *Frontend
+		fe *generation.Frontend
 	}
 	var plan []bindPlan
 	var opened []*listener
@@ -324,33 +235,33 @@ func (p *Proxy) reloadLocked(build func(*stick.Store) (*Generation, error)) (*Ge
 		}
 	}
 
-	prev := p.gen.Load()
+	prev := p.Gen.Load()
 	inheritServers(prev, g)
 	inheritSlots(prev, g) // frontends' maxconn counts (maxconn.go)
 
 	// Swap.
 	p.rl.seq++
-	g.life.number, g.life.loaded, g.life.l4 = p.rl.seq, time.Now(), l4
-	g.life.flushes = &p.flushes
-	g.life.refs.Store(1)
-	g.life.current.Store(true)
-	g.setOwner(p)
-	g.start()
+	g.Life.Number, g.Life.Loaded, g.Life.L4 = p.rl.seq, time.Now(), l4
+	g.Life.Flushes = &p.flushes
+	g.Life.Refs.Store(1)
+	g.Life.Current.Store(true)
+	g.SetOwner(p)
+	g.Start()
 	p.mu.Lock()
-	if p.draining.Load() {
+	if p.Draining.Load() {
 		// Shutdown began while the generation was being prepared.
 		p.mu.Unlock()
 		for _, l := range opened {
 			l.close()
 		}
-		g.life.current.Store(false)
-		g.release()
+		g.Life.Current.Store(false)
+		g.Release()
 		return nil, ErrStopping
 	}
-	p.gen.Store(g)
+	p.Gen.Store(g)
 	var lns []*listener
 	for _, b := range plan {
-		b.l.bind.Store(&binding{g: g, fe: b.fe, l4: l4.frontend(b.fe)})
+		b.l.bind.Store(&binding{g: g, fe: b.fe, l4: l4.Frontend(b.fe)})
 		lns = append(lns, b.l)
 	}
 	var dropped []*listener
@@ -365,22 +276,22 @@ func (p *Proxy) reloadLocked(build func(*stick.Store) (*Generation, error)) (*Ge
 	// its client to open the next streams on a new connection, which the
 	// new generation serves, and lets the open ones finish.
 	for cc := range p.conns {
-		cc.goAway()
+		cc.GoAway()
 	}
 	// Add before Shutdown can Wait: Shutdown sets draining, then takes
 	// p.mu, so it cannot be waiting now.
 	p.wg.Add(len(opened))
 	p.mu.Unlock()
 	for _, l := range opened {
-		p.log.Info("listening", "frontend", l.bind.Load().fe.Name, "address", l.ln.Addr().String())
+		p.Log.Info("listening", "frontend", l.bind.Load().fe.Name, "address", l.ln.Addr().String())
 		go p.acceptLoop(l)
 	}
 	for _, l := range dropped {
-		p.log.Info("no longer listening", "address", l.ln.Addr().String())
+		p.Log.Info("no longer listening", "address", l.ln.Addr().String())
 		l.close()
 	}
-	prev.life.current.Store(false)
-	prev.release() // closed once its last connection ends
+	prev.Life.Current.Store(false)
+	prev.Release() // closed once its last connection ends
 	// After the listeners' new bindings: waiting loops see the new limits.
 	p.applyMaxConn(g)
 	p.applyMetricsExport(g)
@@ -407,7 +318,7 @@ func reusable(ls []*listener, kept map[*listener]bool, fe string) *listener {
 
 // inheritServers carries the run-time state of the servers of prev that
 // g keeps over to g's (see the top of this file).
-func inheritServers(prev, g *Generation) {
+func inheritServers(prev, g *generation.Generation) {
 	for _, be := range g.Backends {
 		ob := prev.Backend(be.Name)
 		if ob == nil {
@@ -426,58 +337,4 @@ func inheritServers(prev, g *Generation) {
 			be.Inherit(s, os, os.State() != configured, os.Weight() != os.InitialWeight)
 		}
 	}
-}
-
-// moveTo moves a connection between two streams to g, the current
-// generation, when nothing its session set up stands in the way (see the
-// top of this file). Only the connection's goroutine calls it.
-func (cc *clientConn) moveTo(g *Generation) {
-	old := cc.gen
-	var fe *Frontend
-	for _, f := range g.Frontends {
-		if f.Name == cc.fe.Name {
-			fe = f
-			break
-		}
-	}
-	if fe == nil || fe.HTTP != cc.fe.HTTP {
-		return
-	}
-	l4 := g.life.l4.frontend(fe)
-	if (cc.l4 != nil && cc.l4.tls != nil) != (l4 != nil && l4.tls != nil) ||
-		(cc.l4 != nil && cc.l4.acceptProxy) != (l4 != nil && l4.acceptProxy) {
-		return
-	}
-	oe, ne := old.StickEngine(), g.StickEngine()
-	sl := track.SessionSlots(&cc.sess)
-	keepSlots := false
-	if sl != nil && sl.Tracked() > 0 {
-		if !ne.Active() || ne.Slots() != sl.Len() {
-			return
-		}
-		for i := range sl.Len() {
-			if t, _, ok := sl.Entry(i); ok && ne.Table(t.Name()) != t {
-				return
-			}
-		}
-		keepSlots = true
-	}
-	if !g.acquire() {
-		return
-	}
-	if !keepSlots {
-		if sl != nil {
-			oe.EndSession(&cc.sess)
-		}
-		if ne.Active() {
-			ne.StartSession(&cc.sess)
-		}
-	}
-	cc.fe.cur.Add(-1)
-	cc.fe.Stats.CurSessions.Add(-1)
-	fe.cur.Add(1)
-	fe.Stats.CurSessions.Add(1)
-	cc.gen, cc.fe, cc.l4 = g, fe, l4
-	cc.sess.Frontend = fe.Name
-	old.release()
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-proxy/strata/core/generation"
+
 	"github.com/strata-proxy/strata/core/backend"
 	"github.com/strata-proxy/strata/core/config"
 	"github.com/strata-proxy/strata/core/stick"
@@ -88,7 +90,7 @@ func (cl *genClient) get(t testing.TB) string {
 	return resp.Header.Get("x-gen")
 }
 
-func reqCount(t testing.TB, g *Generation) int64 {
+func reqCount(t testing.TB, g *generation.Generation) int64 {
 	t.Helper()
 	tb := g.StickEngine().Table("per_ip")
 	e, ok := tb.Lookup(stick.KeyFromIP(netip.MustParseAddr("127.0.0.1")), time.Now())
@@ -106,7 +108,7 @@ func reqCount(t testing.TB, g *Generation) int64 {
 func TestProxy_Reload(t *testing.T) {
 	_, vars := startUpstreams(t, []string{"s1", "s2", "s3"})
 	cfg := reloadConfig("1", vars, "")
-	g1, err := Build(cfg, BuildOptions{})
+	g1, err := generation.Build(cfg, generation.BuildOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +129,7 @@ func TestProxy_Reload(t *testing.T) {
 	}
 	tbl := g1.StickEngine().Table("per_ip")
 
-	g2, err := p.Reload(reloadConfig("2", vars, ""), BuildOptions{})
+	g2, err := p.Reload(reloadConfig("2", vars, ""), generation.BuildOptions{})
 	if err != nil {
 		t.Fatalf("reload: %v", err)
 	}
@@ -149,7 +151,7 @@ func TestProxy_Reload(t *testing.T) {
 	if n := reqCount(t, g2); n != 5 {
 		t.Fatalf("http_req_cnt %d after 5 requests across the reload", n)
 	}
-	testsupport.WaitFor(t, 5*time.Second, "the old generation closed", func() bool { return g1.life.refs.Load() == 0 })
+	testsupport.WaitFor(t, 5*time.Second, "the old generation closed", func() bool { return g1.Life.Refs.Load() == 0 })
 	if st := p.ReloadStatus(); st.Reloads != 1 || st.Generation != g2.Number() || st.Failures != 0 {
 		t.Fatalf("status %+v", st)
 	}
@@ -159,7 +161,7 @@ func TestProxy_Reload(t *testing.T) {
 // fails, changes nothing; the error says why and the status records it.
 func TestProxy_ReloadFailures(t *testing.T) {
 	_, vars := startUpstreams(t, []string{"s1", "s2", "s3"})
-	g1, err := Build(reloadConfig("1", vars, ""), BuildOptions{})
+	g1, err := generation.Build(reloadConfig("1", vars, ""), generation.BuildOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +198,7 @@ func TestProxy_ReloadFailures(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := p.Reload(tt.cfg(), BuildOptions{})
+			_, err := p.Reload(tt.cfg(), generation.BuildOptions{})
 			if err == nil {
 				t.Fatal("the reload succeeded")
 			}
@@ -220,7 +222,7 @@ func TestProxy_ReloadFailures(t *testing.T) {
 		})
 	}
 	var ce *config.Errors
-	if _, err := p.Reload(tests[0].cfg(), BuildOptions{}); !errors.As(err, &ce) || len(ce.List) != 2 {
+	if _, err := p.Reload(tests[0].cfg(), generation.BuildOptions{}); !errors.As(err, &ce) || len(ce.List) != 2 {
 		t.Fatalf("want every configuration error listed, got %v", err)
 	}
 }
@@ -233,7 +235,7 @@ func TestProxy_ReloadListenersAndServers(t *testing.T) {
 	_, vars := startUpstreams(t, []string{"s1", "s2", "s3"})
 	old := reloadConfig("1", vars, "  gone:\n    bind: [\"127.0.0.1:0\"]\n    mode: http\n    default_backend: app\n    http_response: [\"set-header x-gen gone1\"]\n")
 	old.Backends[0].Servers[2].Disabled = true
-	g1, err := Build(old, BuildOptions{})
+	g1, err := generation.Build(old, generation.BuildOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +260,7 @@ func TestProxy_ReloadListenersAndServers(t *testing.T) {
 	// s3 starts in maint (disabled), and the new configuration enables it.
 
 	next := reloadConfig("2", vars, "  added:\n    bind: [\"127.0.0.1:0\"]\n    mode: http\n    default_backend: app\n")
-	g2, err := p.Reload(next, BuildOptions{})
+	g2, err := p.Reload(next, generation.BuildOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,8 +281,8 @@ func TestProxy_ReloadListenersAndServers(t *testing.T) {
 	if got := stay.get(t); got != "gone1" {
 		t.Fatalf("connection of a removed frontend: x-gen %q", got)
 	}
-	if g1.life.refs.Load() != 1 || g1.Connections() != 1 {
-		t.Fatalf("old generation references %d", g1.life.refs.Load())
+	if g1.Life.Refs.Load() != 1 || g1.Connections() != 1 {
+		t.Fatalf("old generation references %d", g1.Life.Refs.Load())
 	}
 	b2 := g2.Backend("app")
 	for _, tt := range []struct {
@@ -298,7 +300,7 @@ func TestProxy_ReloadListenersAndServers(t *testing.T) {
 		}
 	}
 	stay.c.Close()
-	testsupport.WaitFor(t, 5*time.Second, "the old generation closed with its last connection", func() bool { return g1.life.refs.Load() == 0 })
+	testsupport.WaitFor(t, 5*time.Second, "the old generation closed with its last connection", func() bool { return g1.Life.Refs.Load() == 0 })
 }
 
 // TestProxy_ReloadHealthCarries: a server that checks found down is still
@@ -313,7 +315,7 @@ func TestProxy_ReloadHealthCarries(t *testing.T) {
 		c.Backends[0].Observe, c.Backends[0].ErrorLimit = "layer4", 3 // passive checks
 		return c
 	}
-	g1, err := Build(cfg(), BuildOptions{})
+	g1, err := generation.Build(cfg(), generation.BuildOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +334,7 @@ func TestProxy_ReloadHealthCarries(t *testing.T) {
 	if s3.Health() != backend.HealthDown {
 		t.Fatalf("passive checks did not mark the server down (%v)", s3.Health())
 	}
-	g2, err := p.Reload(cfg(), BuildOptions{})
+	g2, err := p.Reload(cfg(), generation.BuildOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-proxy/strata/core/generation"
+
 	"github.com/strata-proxy/strata/core/fetch"
 	"github.com/strata-proxy/strata/core/rules"
 	"github.com/strata-proxy/strata/core/session"
@@ -166,7 +168,7 @@ func scenarioLog(t testing.TB, p *testProxy, key, value string) map[string]any {
 	t.Helper()
 	var line map[string]any
 	testsupport.WaitFor(t, 10*time.Second, "the access-log line of "+key+" "+value, func() bool {
-		p.Proxy.alog.Flush()
+		p.Proxy.Alog.Flush()
 		for _, l := range strings.Split(p.logbuf.String(), "\n") {
 			var m map[string]any
 			if json.Unmarshal([]byte(l), &m) == nil && m[key] == value {
@@ -373,7 +375,7 @@ func TestScenario(t *testing.T) {
 			sp.up, addr = o, o.Addr
 		}
 		sp.p = startProxy(t, scenarioConfig(site, server), map[string]string{"app": addr, "dead": dead},
-			BuildOptions{Actions: scenarioActions(t)})
+			generation.BuildOptions{Actions: scenarioActions(t)})
 		sp.clients = map[string]*http.Client{}
 		for _, m := range testsupport.Modes {
 			sp.clients[m.Name] = testsupport.NewClient(sp.p.addr(m.Frontend), testsupport.Client{Proto: m.Proto, Roots: ca.Pool})

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// End-to-end tests of the server side of a stream (server.go): the same
+// End-to-end tests of the server side of a stream (core/stream/server.go): the same
 // behaviours, from the same table, against an HTTP/1.1 server and an
 // HTTP/2 server, which the one forwarding loop reaches through its two
 // connectors.

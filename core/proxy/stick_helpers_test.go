@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-proxy/strata/core/generation"
+
 	"github.com/strata-proxy/strata/core/admin"
 	"github.com/strata-proxy/strata/core/config"
 	"github.com/strata-proxy/strata/core/track"
@@ -236,8 +238,8 @@ func (c *fakeClock) add(d time.Duration) { c.ms.Add(d.Milliseconds()) }
 // given back.
 func useFakeClock(t testing.TB, c *fakeClock) {
 	f := c.now
-	stickClock.Store(&f)
-	t.Cleanup(func() { stickClock.Store(nil) })
+	generation.StickClock.Store(&f)
+	t.Cleanup(func() { generation.StickClock.Store(nil) })
 }
 
 // errorSink records the error-level messages of a proxy's logger, to tell
@@ -280,7 +282,7 @@ func startLoggedProxy(t testing.TB, yaml string, vars map[string]string) (*Proxy
 	}
 	sink := &errorSink{}
 	log := slog.New(sink)
-	g, err := Build(cfg, BuildOptions{Logger: log})
+	g, err := generation.Build(cfg, generation.BuildOptions{Logger: log})
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}

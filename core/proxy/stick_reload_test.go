@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/strata-proxy/strata/core/generation"
+
 	"github.com/strata-proxy/strata/core/config"
 	"github.com/strata-proxy/strata/core/stick"
 )
@@ -15,7 +17,7 @@ import (
 // starts.
 func TestStick_TablesSurviveReload(t *testing.T) {
 	store := stick.NewStore()
-	build := func(tables string) *Generation {
+	build := func(tables string) *generation.Generation {
 		t.Helper()
 		cfg, err := config.Load(config.Sources{YAML: []byte(`
 stick_tables:
@@ -32,7 +34,7 @@ backends:
 		if err != nil {
 			t.Fatal(err)
 		}
-		g, err := Build(cfg, BuildOptions{Stick: store})
+		g, err := generation.Build(cfg, generation.BuildOptions{Stick: store})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -41,9 +43,9 @@ backends:
 	}
 	g1 := build(`  per_ip: { type: ip, size: 100, expire: 1m, store: [conn_cnt, "gpc(1)"] }
   per_x: { type: integer, size: 10, store: [gpc0] }`)
-	g1.start()
+	g1.Start()
 	t1 := g1.StickEngine().Table("per_ip")
-	now := stickNow()
+	now := generation.StickNow()
 	e, err := t1.Acquire(stick.KeyFromIP(netip.MustParseAddr("192.0.2.1")), now)
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +68,7 @@ backends:
 	if store.Current().Get("per_y") != nil {
 		t.Fatal("the new set is current before its generation starts")
 	}
-	g2.start()
+	g2.Start()
 	if store.Current().Get("per_y") == nil {
 		t.Fatal("the new set is not current once its generation started")
 	}
@@ -81,7 +83,7 @@ backends:
 
 func mustLookup(t *testing.T, tb *stick.Table, k stick.Key) *stick.Entry {
 	t.Helper()
-	e, ok := tb.Lookup(k, stickNow())
+	e, ok := tb.Lookup(k, generation.StickNow())
 	if !ok {
 		t.Fatal("entry gone")
 	}

@@ -68,7 +68,7 @@ func (p *testProxy) logFor(t testing.TB, uri string, n int) []map[string]any {
 	t.Helper()
 	var got []map[string]any
 	testsupport.WaitFor(t, 5*time.Second, fmt.Sprintf("%d log lines for %s", n, uri), func() bool {
-		p.Proxy.alog.Flush()
+		p.Proxy.Alog.Flush()
 		got = got[:0]
 		for _, l := range strings.Split(strings.TrimSpace(p.logbuf.String()), "\n") {
 			if strings.Contains(l, `"uri":"`+uri+`"`) {
@@ -448,7 +448,7 @@ func TestTerm_ClientTimeouts(t *testing.T) {
 	}
 	var head map[string]any
 	testsupport.WaitFor(t, 5*time.Second, "the head timeout is logged", func() bool {
-		p.Proxy.alog.Flush()
+		p.Proxy.Alog.Flush()
 		for _, line := range strings.Split(strings.TrimSpace(p.logbuf.String()), "\n") {
 			if l := decodeLogLine(t, line); l["status"] == float64(408) && l["termination_phase"] == "request" {
 				head = l

@@ -281,7 +281,7 @@ func haproxyTermLog(h *haproxyProc) []string {
 // strataTermLog returns strata's access log in the form of
 // haproxyTermLog.
 func strataTermLog(t *testing.T, p *testProxy) []string {
-	p.Proxy.alog.Flush()
+	p.Proxy.Alog.Flush()
 	var out []string
 	for _, l := range strings.Split(strings.TrimSpace(p.logbuf.String()), "\n") {
 		if l == "" {

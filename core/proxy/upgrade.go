@@ -70,5 +70,5 @@ func (p *Proxy) ListenerFiles() ([]handover.Listener, error) {
 // DumpTables returns the content of the stick tables of the current
 // generation, for the process that replaces this one.
 func (p *Proxy) DumpTables() handover.TableDump {
-	return handover.Dump(p.gen.Load().StickEngine())
+	return handover.Dump(p.Gen.Load().StickEngine())
 }

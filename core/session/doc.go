@@ -1,6 +1,6 @@
 // Package session defines the four lifecycle objects of strata's core —
 // Conn (L4), Session (L5), Stream (L6) and Txn (L7) — and how a stream ends.
-// It holds state only; the engine in core/proxy drives the I/O.
+// It holds state only; the engine in core/stream drives the I/O.
 //
 // Lifecycle and ownership:
 //

@@ -1,5 +1,5 @@
 // Package assemble is strata's composition root: it builds a running
-// strata from a configuration, the core engine (core/proxy) together with
+// strata from a configuration, the core (core/generation, served by core/proxy) together with
 // the configuration's plugins (package plugins). It is the one place that imports both: core defines the small
 // interfaces plugins attach through, and this package adapts one to the
 // other.
@@ -12,9 +12,9 @@
 //     modules are cached on disk (global.plugin_cache); a plugin that
 //     does not load is a configuration error at plugins.NAME saying why;
 //  3. attaches each plugin: its fetches, converters and actions join the
-//     copies; its routing targets become proxy.RouteTarget and its
-//     services proxy.StreamService;
-//  4. compiles the generation (proxy.Build), then points each plugin's
+//     copies; its routing targets become generation.RouteTarget and its
+//     services generation.StreamService;
+//  4. compiles the generation (generation.Build), then points each plugin's
 //     sample_eval at the generation's final registry, which holds the
 //     stick-table fetches too.
 //
@@ -41,10 +41,11 @@ import (
 	"path/filepath"
 	"sync/atomic"
 
+	"github.com/strata-proxy/strata/core/generation"
+
 	"github.com/strata-proxy/strata/abi"
 	"github.com/strata-proxy/strata/core/config"
 	"github.com/strata-proxy/strata/core/fetch"
-	"github.com/strata-proxy/strata/core/proxy"
 	"github.com/strata-proxy/strata/core/rules"
 	"github.com/strata-proxy/strata/core/session"
 	"github.com/strata-proxy/strata/core/stick"
@@ -60,7 +61,7 @@ type Options struct {
 	// CacheDir, when set, replaces global.plugin_cache ("none": memory
 	// only).
 	CacheDir string
-	// Stick holds stick tables across generations (proxy.BuildOptions).
+	// Stick holds stick tables across generations (generation.BuildOptions).
 	Stick *stick.Store
 	// PluginConfig, when set, may adjust each plugin's host configuration
 	// after it is read from the file (limits the file cannot express,
@@ -68,11 +69,11 @@ type Options struct {
 	PluginConfig func(*plugins.Config)
 }
 
-// Bundle is a core generation (proxy.Generation, the process's one
+// Bundle is a core generation (generation.Generation, the process's one
 // generation type) with the plugins it was built with: what a reload swaps
 // in as one piece.
 type Bundle struct {
-	*proxy.Generation
+	*generation.Generation
 
 	// Immutable after Build:
 	host     *plugins.Host // nil without plugins
@@ -128,14 +129,14 @@ func Build(ctx context.Context, cfg *config.Config, opt Options) (*Bundle, error
 	g.filters = &FilterResolver{g: g}
 	fetches := fetch.NewRegistry()
 	actions := rules.NewActions()
-	bo := proxy.BuildOptions{Fetches: fetches, Actions: actions, Logger: opt.Logger, Stick: opt.Stick, Filters: g.filters}
+	bo := generation.BuildOptions{Fetches: fetches, Actions: actions, Logger: opt.Logger, Stick: opt.Stick, Filters: g.filters}
 	if len(cfg.Plugins) > 0 {
 		if errs := g.loadPlugins(ctx, cfg, opt, fetches, actions, &bo); len(errs) > 0 {
 			g.Close(ctx)
 			return nil, &config.Errors{List: errs}
 		}
 	}
-	gen, err := proxy.Build(cfg, bo)
+	gen, err := generation.Build(cfg, bo)
 	if err != nil {
 		g.Close(ctx)
 		return nil, err
@@ -152,7 +153,7 @@ func Build(ctx context.Context, cfg *config.Config, opt Options) (*Bundle, error
 // loadPlugins loads and attaches every plugin of cfg and fills bo's
 // targets and services. It reports every plugin that fails, not only the
 // first.
-func (g *Bundle) loadPlugins(ctx context.Context, cfg *config.Config, opt Options, fetches *fetch.Registry, actions *rules.Actions, bo *proxy.BuildOptions) []*config.Error {
+func (g *Bundle) loadPlugins(ctx context.Context, cfg *config.Config, opt Options, fetches *fetch.Registry, actions *rules.Actions, bo *generation.BuildOptions) []*config.Error {
 	dir, dirErr := cacheDir(cfg, opt)
 	if dirErr != nil {
 		return []*config.Error{dirErr}
@@ -173,8 +174,8 @@ func (g *Bundle) loadPlugins(ctx context.Context, cfg *config.Config, opt Option
 		return []*config.Error{{Path: "global.plugin_cache", Msg: err.Error(), Fix: "give a writable directory, or none"}}
 	}
 	g.host = host
-	bo.Services = map[string]proxy.Service{}
-	bo.Targets = map[string]proxy.RouteTarget{}
+	bo.Services = map[string]generation.Service{}
+	bo.Targets = map[string]generation.RouteTarget{}
 	owner := map[string]string{} // target or service name → plugin
 	var errs []*config.Error
 	for _, pc := range cfg.Plugins {
@@ -210,7 +211,7 @@ func (g *Bundle) loadPlugins(ctx context.Context, cfg *config.Config, opt Option
 					clash = prev
 					break
 				}
-				if proxy.BuiltinService(r.Name) {
+				if generation.BuiltinService(r.Name) {
 					clash = "a built-in service"
 					break
 				}
@@ -313,7 +314,7 @@ func cacheDir(cfg *config.Config, opt Options) (string, *config.Error) {
 	return d, nil
 }
 
-// target adapts a plugin routing target to proxy.RouteTarget.
+// target adapts a plugin routing target to generation.RouteTarget.
 type target struct{ *plugins.Target }
 
 func (t target) CheckArgs(args []string) error {
@@ -331,12 +332,12 @@ func checkArgs(bounds func() (int, int), args []string) error {
 	return nil
 }
 
-// service adapts a plugin service to proxy.StreamService.
+// service adapts a plugin service to generation.StreamService.
 type service struct{ s *plugins.Service }
 
 var (
-	_ proxy.StreamService = (*service)(nil)
-	_ proxy.RouteTarget   = target{}
+	_ generation.StreamService = (*service)(nil)
+	_ generation.RouteTarget   = target{}
 )
 
 func (s *service) Modes() (http, tcp bool) {
@@ -347,14 +348,14 @@ func (s *service) Modes() (http, tcp bool) {
 func (s *service) CheckArgs(args []string) error { return checkArgs(s.s.Args, args) }
 
 // ServeHTTP answers an HTTP request in one event (the engine calls Serve;
-// this is for callers that only know proxy.Service).
-func (s *service) ServeHTTP(ctx *fetch.Ctx, r *proxy.Reply) {
+// this is for callers that only know generation.Service).
+func (s *service) ServeHTTP(ctx *fetch.Ctx, r *generation.Reply) {
 	if _, err := s.Serve(ctx, abi.EventRequest, nil, r); err != nil {
-		*r = proxy.Reply{Status: 500}
+		*r = generation.Reply{Status: 500}
 	}
 }
 
-func (s *service) Serve(ctx *fetch.Ctx, ev abi.ServiceEvent, args []string, r *proxy.Reply) (bool, error) {
+func (s *service) Serve(ctx *fetch.Ctx, ev abi.ServiceEvent, args []string, r *generation.Reply) (bool, error) {
 	var pr plugins.Reply
 	done, err := s.s.Serve(ctx, ev, args, &pr)
 	if err != nil {

@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/strata-proxy/strata/core/generation"
+
 	"github.com/strata-proxy/strata/core/config"
 	"github.com/strata-proxy/strata/core/filter"
-	"github.com/strata-proxy/strata/core/proxy"
 	"github.com/strata-proxy/strata/core/telemetry"
 	"github.com/strata-proxy/strata/plugins"
 	"github.com/strata-proxy/strata/plugins/proxywasm"
@@ -15,7 +16,7 @@ import (
 
 // FilterResolver builds the filter chain entries of a generation from its
 // loaded Proxy-Wasm plugins: the engine asks it for each `filters` entry
-// while the generation is built (proxy.BuildOptions.Filters). It keeps the filters it built, for
+// while the generation is built (generation.BuildOptions.Filters). It keeps the filters it built, for
 // /metrics; the generation's Close closes them with their plugins.
 type FilterResolver struct {
 	g *Bundle
@@ -62,7 +63,7 @@ func (r *FilterResolver) Gather(m *telemetry.Metrics) {
 	}
 }
 
-var _ proxy.FilterResolver = (*FilterResolver)(nil)
+var _ generation.FilterResolver = (*FilterResolver)(nil)
 
 // flavours are the ABIs the plugin host serves besides strata_v1.
 var flavours = []plugins.Flavour{proxywasm.Flavour}

@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strata-proxy/strata/core/proxy"
+	"github.com/strata-proxy/strata/core/generation"
+
 	"github.com/strata-proxy/strata/core/stick"
 )
 
@@ -125,7 +126,7 @@ func TestMetrics_Scrape(t *testing.T) {
 	// A reload, then one refused.
 	cfg := loadConfig(t, metricsConfig, vars)
 	old := p.gen
-	_, err := p.ReloadWith(func(store *stick.Store) (*proxy.Generation, error) {
+	_, err := p.ReloadWith(func(store *stick.Store) (*generation.Generation, error) {
 		g, err := Build(context.Background(), cfg, Options{CacheDir: testCache, PluginConfig: patient, Stick: store})
 		if err != nil {
 			return nil, err
@@ -138,7 +139,7 @@ func TestMetrics_Scrape(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { old.Close(context.Background()) })
-	if _, err := p.ReloadWith(func(*stick.Store) (*proxy.Generation, error) { return nil, errors.New("refused") }); err == nil {
+	if _, err := p.ReloadWith(func(*stick.Store) (*generation.Generation, error) { return nil, errors.New("refused") }); err == nil {
 		t.Fatal("the refused reload succeeded")
 	}
 	m = p.scrape(t)
