@@ -24,6 +24,9 @@ import (
 // request starts and goes back when the response is done, so an idle
 // keep-alive connection holds none of it.
 type exchange struct {
+	// Owned by the stream's goroutine (the connection's on HTTP/1.1 and
+	// in TCP mode, the stream's own on HTTP/2), as is everything not
+	// listed under a later heading.
 	strm  session.Stream
 	txn   session.Txn
 	fctx  fetch.Ctx
@@ -58,37 +61,46 @@ type exchange struct {
 	// frames the body it is given as chunks.
 	fr       clientFront
 	chunkOut bool
-	// The filter chain's state (filter.go): flt is nil, and fltState
-	// unused, for a stream without filters. bodyLeft and bodyDone track
-	// an HTTP/1.1 body read as content (h1Front.readBody).
-	flt      *filterRun
-	fltState filterRun
+	// bodyLeft and bodyDone track an HTTP/1.1 body read as content
+	// (h1Front.readBody); inBody is the client's framing, as the request
+	// came.
 	bodyLeft int64
 	bodyDone bool
-	inBody   h1.BodyKind // the client's framing, as the request came
+	inBody   h1.BodyKind
 
-	// HTTP/2 (h2.go): the client's stream, nil on HTTP/1.1; whether the
-	// response ended well; the stream's server connection, which
-	// closeServerConn (abortServer, bound once) closes when the client
-	// resets the stream; scratch.
-	h2          *h2.Stream
-	h2ended     bool
-	up          *h2.ClientConn // the HTTP/2 server connection connect chose (h2up.go)
-	sconn       atomic.Pointer[backend.ServerConn]
-	upStream    atomic.Pointer[h2.ClientStream] // the stream to an HTTP/2 server, which closeServerConn resets
-	abortServer func()
-	h2buf       []byte
-	h2fields    []hpack.HeaderField
-	dechunk     []byte
+	// The HTTP/2 client front's state (h2.go): the client's stream, nil
+	// on HTTP/1.1; whether the response ended well; scratch.
+	h2       *h2.Stream
+	h2ended  bool
+	h2buf    []byte
+	h2fields []hpack.HeaderField
+	dechunk  []byte
 
 	// The server side of the attempt in progress (server.go): one of
-	// them is in use, through a serverSide pointing here. bodyCopy keeps
+	// them is in use, through a connector pointing here; up is the
+	// HTTP/2 server connection connect chose (h2up.go). bodyCopy keeps
 	// a request body read as content for a replay.
 	h1s      h1Server
 	h2s      h2Server
+	up       *h2.ClientConn
 	bodyCopy bodyCopy
 
 	streamTelemetry // spans and the objects whose latency is observed (telemetry.go)
+
+	// Shared with the HTTP/2 frame loop: its OnAbort callback
+	// (abortServer, bound to closeServerConn once per pooled exchange)
+	// takes and closes the stream's server connection, or resets its
+	// stream to an HTTP/2 server, when the client resets the stream or
+	// its connection dies. Atomic for that reason.
+	sconn       atomic.Pointer[backend.ServerConn]
+	upStream    atomic.Pointer[h2.ClientStream]
+	abortServer func() // set once, before the stream's first OnAbort
+
+	// The filter chain's state (filter.go): nil, and fltState unused, for
+	// a stream without filters. Filters may call Resume, Reply and Close
+	// from any goroutine: those touch fltState only under its lock.
+	flt      *filterRun
+	fltState filterRun
 }
 
 // stepResult says what the connection does after a stream.
