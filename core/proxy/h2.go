@@ -103,11 +103,14 @@ func (cc *clientConn) serveH2() {
 	cc.buf.Consume(len(pre))
 	cc.buf.Release()
 	conn := h2.NewConn(cc.c, pre, fe.h2.cfg, cc.serveH2Stream)
+	if idleWatcher() != nil {
+		conn.SetParker(h2Parker{cc}, parkAfter)
+	}
 	cc.h2.Store(conn)
 	if cc.p.draining.Load() {
 		conn.Shutdown()
 	}
-	conn.Serve()
+	cc.h2Served(conn.Serve())
 }
 
 // serveH2Stream runs one HTTP/2 stream, on its own goroutine.
