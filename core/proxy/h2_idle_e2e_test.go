@@ -4,7 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"fmt"
 	"io"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,13 +47,22 @@ backends:
       s1: { address: "{{up}}" }
 `
 
-func startH2IdleProxy(t *testing.T, keepAlive string) *testProxy {
+// startH2IdleProxy starts an echo upstream and the proxy of
+// h2IdleConfig; roots trust its certificate (a.test).
+func startH2IdleProxy(t *testing.T, keepAlive string) (p *testProxy, roots *x509.CertPool) {
 	t.Helper()
-	_, site := testsupport.NewSite(t, "a.test")
+	ca, site := testsupport.NewSite(t, "a.test")
 	up := startUpstream(t, "-mode", "echo", "-name", "A")
-	return startProxy(t, h2IdleConfig, map[string]string{
+	p = startProxy(t, h2IdleConfig, map[string]string{
 		"up": up.Addr, "cert": site.Cert, "key": site.Key, "keep_alive": keepAlive,
 	})
+	pem, err := os.ReadFile(ca.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots = x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	return p, roots
 }
 
 // h2Response is what h2Exchange read of a response.
@@ -119,12 +134,12 @@ func (a *h2Attacker) h2Exchange(t *testing.T, dec *hpack.Decoder, id uint32, pat
 func TestH2_IdleParks(t *testing.T) {
 	for _, fe := range []string{"clear", "secure"} {
 		t.Run(fe, func(t *testing.T) {
-			p := startH2IdleProxy(t, "30s")
+			p, roots := startH2IdleProxy(t, "30s")
 			var a *h2Attacker
 			if fe == "clear" {
 				a = dialH2Attacker(t, p.addr(fe))
 			} else {
-				a = dialH2AttackerTLS(t, p.addr(fe), &tls.Config{InsecureSkipVerify: true})
+				a = dialH2AttackerTLS(t, p.addr(fe), &tls.Config{RootCAs: roots, ServerName: "a.test"})
 			}
 			dec := hpack.NewDecoder(4096, nil)
 			mark := hpack.HeaderField{Name: "x-park", Value: "kept-in-the-table"}
@@ -190,7 +205,7 @@ func TestH2_IdleParks(t *testing.T) {
 // TestH2_IdleTimeoutWhileParked: a parked HTTP/2 connection still ends at
 // http_keep_alive, with GOAWAY, as one waiting in its goroutine does.
 func TestH2_IdleTimeoutWhileParked(t *testing.T) {
-	p := startH2IdleProxy(t, "500ms")
+	p, _ := startH2IdleProxy(t, "500ms")
 	a := dialH2Attacker(t, p.addr("clear"))
 	dec := hpack.NewDecoder(4096, nil)
 	if r, _ := a.h2Exchange(t, dec, 1, "/", hpack.HeaderField{Name: "x-a", Value: "b"}); r.status != "200" {
@@ -213,4 +228,62 @@ func TestH2_IdleTimeoutWhileParked(t *testing.T) {
 func waitParks(t *testing.T, p *testProxy, n int64) {
 	t.Helper()
 	testsupport.WaitFor(t, 5*time.Second, "parks", func() bool { return p.parks.Load() == n && p.parked.Load() == 1 })
+}
+
+// TestH2_IdleHammer: Go's HTTP/2 clients (h2c and TLS) at once, each
+// sending rounds of concurrent streams on its one connection with pauses
+// of 0 to 1½ parkAfter between them, so that streams start while the
+// connection parks, is parked and resumes (run it with -race): every
+// stream is answered, echoing its own header, on one connection per
+// client.
+func TestH2_IdleHammer(t *testing.T) {
+	p, roots := startH2IdleProxy(t, "30s")
+	const clients, rounds, streams = 6, 8, 4
+	var dials atomic.Int64
+	var wg sync.WaitGroup
+	for i := range clients {
+		fe, scheme, r := "clear", "http", (*x509.CertPool)(nil)
+		if i%2 == 1 {
+			fe, scheme, r = "secure", "https", roots
+		}
+		c := h2Client(p.addr(fe), r, &dials)
+		// One stream first: concurrent first requests would each dial.
+		if got := testsupport.Get(t, c, scheme+"://a.test/"); got.Status != 200 {
+			t.Fatalf("client %d: status %d", i, got.Status)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.CloseIdleConnections()
+			for round := range rounds {
+				var rw sync.WaitGroup
+				for s := range streams {
+					rw.Add(1)
+					go func() {
+						defer rw.Done()
+						want := fmt.Sprintf("c%d-r%d-s%d", i, round, s)
+						req, _ := http.NewRequest("GET", scheme+"://a.test/", nil)
+						req.Header.Set("x-which", want)
+						got, err := testsupport.Do(c, req)
+						if err != nil || got.Status != 200 {
+							t.Errorf("%s: %d %v", want, got.Status, err)
+							return
+						}
+						if h := echoHeader(t, got.Body, "x-which"); h != want {
+							t.Errorf("%s: the server saw x-which %q", want, h)
+						}
+					}()
+				}
+				rw.Wait()
+				time.Sleep(parkAfter * time.Duration((i+round)%4) / 2) // 0, ½, 1, 1½ parkAfter
+			}
+		}()
+	}
+	wg.Wait()
+	if n := dials.Load(); n != clients {
+		t.Errorf("%d connections for %d clients", n, clients)
+	}
+	if p.parks.Load() == 0 {
+		t.Fatal("no connection parked")
+	}
 }
