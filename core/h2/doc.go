@@ -34,7 +34,9 @@
 //
 //   - The serve loop (the goroutine in Serve) reads every frame, owns the
 //     HPACK decoder, the header block being received and the rate counters.
-//     It never holds a lock while it blocks in Read.
+//     It never holds a lock while it blocks in Read. With a Parker, an idle
+//     connection's serve loop returns ErrParked and holds no goroutine
+//     until the caller runs it again in another one (Resume, park.go).
 //   - One goroutine at a time runs a stream's Handler; it reads the body and
 //     writes the response through the Stream. When the handler returns, the
 //     goroutine runs the next stream waiting for a handler, or waits as a
