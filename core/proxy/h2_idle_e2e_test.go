@@ -148,11 +148,11 @@ func TestH2_IdleParks(t *testing.T) {
 			if r.status != "200" || echoHeader(t, r.body, "x-park") != mark.Value {
 				t.Fatalf("first request: status %q, x-park %q", r.status, echoHeader(t, r.body, "x-park"))
 			}
-			waitParked(t, p, 1)
+			n := waitParks(t, p, 0)
 
 			r, block := a.h2Exchange(t, dec, 3, "/second", mark)
-			if bytes.Contains(block, []byte(mark.Name)) {
-				t.Fatalf("the second request carried %s as a literal: the test's encoder did not index it", mark.Name)
+			if _, err := hpack.NewDecoder(4096, nil).DecodeFull(block); err == nil {
+				t.Fatal("the second request's block does not refer to the dynamic table: the test's encoder did not index its fields")
 			}
 			if r.status != "200" || echoHeader(t, r.body, "x-park") != mark.Value {
 				t.Fatalf("second request, on the parked connection: status %q, x-park %q", r.status, echoHeader(t, r.body, "x-park"))
@@ -160,10 +160,7 @@ func TestH2_IdleParks(t *testing.T) {
 			if st := frontendStats(p, fe); st.Sessions != 1 || st.Streams != 2 {
 				t.Fatalf("sessions %d streams %d, want 2 streams on 1 session", st.Sessions, st.Streams)
 			}
-			waitParked(t, p, 1)
-			if got := p.parks.Load(); got != 2 {
-				t.Fatalf("%d parks, want 2 (one per idle period)", got)
-			}
+			n = waitParks(t, p, n)
 
 			ping := [8]byte{'p', 'a', 'r', 'k', 'e', 'd'}
 			if err := a.fr.WritePing(false, ping); err != nil {
@@ -181,7 +178,7 @@ func TestH2_IdleParks(t *testing.T) {
 					break
 				}
 			}
-			waitParks(t, p, 3)
+			waitParks(t, p, n)
 
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -223,11 +220,14 @@ func TestH2_IdleTimeoutWhileParked(t *testing.T) {
 	waitParked(t, p, 0)
 }
 
-// waitParks waits until p has parked n times and one connection is
-// parked now.
-func waitParks(t *testing.T, p *testProxy, n int64) {
+// waitParks waits until p has parked more than after times and one
+// connection is parked now, and returns how many times it has parked. (An
+// HTTP/2 connection may also park before its first request, when the
+// client is slow to send it on a busy machine.)
+func waitParks(t *testing.T, p *testProxy, after int64) int64 {
 	t.Helper()
-	testsupport.WaitFor(t, 5*time.Second, "parks", func() bool { return p.parks.Load() == n && p.parked.Load() == 1 })
+	testsupport.WaitFor(t, 5*time.Second, "parks", func() bool { return p.parks.Load() > after && p.parked.Load() == 1 })
+	return p.parks.Load()
 }
 
 // TestH2_IdleHammer: Go's HTTP/2 clients (h2c and TLS) at once, each
