@@ -18,7 +18,9 @@
 //   - preface: Serve sends SETTINGS (and the connection WINDOW_UPDATE), then
 //     reads the client preface; the first frame must be SETTINGS.
 //   - serving: frames are read and acted on; each valid request starts a
-//     handler goroutine.
+//     handler goroutine. With a Parker, a connection with no stream that
+//     receives nothing for a while parks (Serve or Resume returns
+//     ErrParked, no goroutine reads it) and serves again from Resume.
 //   - closing: a GOAWAY was sent (connection error, graceful end once
 //     Shutdown or the client's GOAWAY left no live stream, idle timeout,
 //     zero window) or Close was called. New streams are refused; after the
