@@ -287,3 +287,19 @@ func TestH2_IdleHammer(t *testing.T) {
 		t.Fatal("no connection parked")
 	}
 }
+
+// TestH2_ClientClosesParked: when the client closes a parked HTTP/2
+// connection, it is woken, its session ends and nothing stays parked.
+func TestH2_ClientClosesParked(t *testing.T) {
+	p, _ := startH2IdleProxy(t, "30s")
+	a := dialH2Attacker(t, p.addr("clear"))
+	if r, _ := a.h2Exchange(t, hpack.NewDecoder(4096, nil), 1, "/"); r.status != "200" {
+		t.Fatalf("status %q", r.status)
+	}
+	waitParks(t, p, 0)
+	a.c.Close()
+	waitParked(t, p, 0)
+	testsupport.WaitFor(t, 5*time.Second, "the session of the closed connection ended", func() bool {
+		return frontendStats(p, "clear").CurSessions == 0
+	})
+}
