@@ -23,6 +23,8 @@ type blockDecoder struct {
 	strict bool
 	// what names the blocks in errors ("response " or "").
 	what string
+	// pending: a block was begun and not completed yet.
+	pending bool
 }
 
 func (d *blockDecoder) initDecoder(max uint32, strict bool, what string) {
@@ -54,6 +56,7 @@ func (d *blockDecoder) begin(f *http2.HeadersFrame) {
 		selfDep:   f.HasPriority() && f.Priority.StreamDep == f.StreamID,
 		fields:    d.hb.fields[:0],
 	}
+	d.pending = true
 	d.dec.SetEmitEnabled(true)
 }
 
@@ -91,11 +94,16 @@ func (d *blockDecoder) decode(frag []byte, end bool, frameLen uint32) (done bool
 	return true, nil
 }
 
+// blockPending reports whether a header block is being received: its
+// CONTINUATION frames are still to come.
+func (d *blockDecoder) blockPending() bool { return d.pending }
+
 // recycle clears the block's fields once they have been used, keeping the
 // slice's capacity only when small: a connection with no open stream
 // should hold little memory.
 func (d *blockDecoder) recycle() {
 	hb := &d.hb
+	d.pending = false
 	clear(hb.fields)
 	if cap(hb.fields) > 64 {
 		hb.fields = nil

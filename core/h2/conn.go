@@ -66,10 +66,16 @@ type Conn struct {
 	cfg Config
 	h   Handler
 
-	// Owned by the serve loop (the goroutine running Serve):
-	r        prereadReader
-	resets   rateCounter
-	controls rateCounter
+	// Immutable after SetParker: parks the connection while idle (park.go).
+	parker    Parker
+	parkAfter time.Duration
+
+	// Owned by the serve loop (the goroutine running Serve, then Resume):
+	r            prereadReader
+	resets       rateCounter
+	controls     rateCounter
+	settingsSeen bool          // the client's first frame, SETTINGS, was read
+	recheck      time.Duration // waitIdle's next wait while streams are open
 
 	// Guarded by mu:
 	live         int       // streams open or whose handler runs
@@ -116,7 +122,7 @@ type headerBlock struct {
 type prereadReader struct {
 	buf   []byte // unread bytes: the preread, then the last fill's
 	t     Transport
-	store []byte // the buffer's storage, allocated on the first fill
+	store *[readBufSize]byte // the buffer's storage, from readBufPool while held (park.go)
 }
 
 // readBufSize is the read buffer of a connection. Reads at least this big
@@ -128,14 +134,9 @@ func (r *prereadReader) Read(p []byte) (int, error) {
 		if len(p) >= readBufSize {
 			return r.t.Read(p)
 		}
-		if r.store == nil {
-			r.store = make([]byte, readBufSize)
-		}
-		n, err := r.t.Read(r.store)
-		if n == 0 {
+		if n, err := r.fill(r.t.Read); n == 0 {
 			return 0, err
 		}
-		r.buf = r.store[:n] // an error with data comes back on the next read
 	}
 	n := copy(p, r.buf)
 	r.buf = r.buf[n:]
@@ -152,7 +153,7 @@ func NewConn(t Transport, preread []byte, cfg Config, h Handler) *Conn {
 	c.init(t, &c.r, c, cfg.InitialWindowSize, cfg.ConnWindowSize, cfg.ZeroWindowTimeout)
 	c.spareCond.L = &c.mu
 	c.creditOnRead, c.endThenNoError = true, true
-	c.fr.SetMaxReadFrameSize(cfg.MaxFrameSize)
+	c.fr = c.newFramer()
 	c.initDecoder(cfg.MaxHeaderListSize, true, "")
 	return c
 }
@@ -168,10 +169,25 @@ func (c *Conn) ActiveStreams() int {
 // connection ends. It returns after every handler goroutine has returned
 // and t is closed, with why the connection ended: nil for a clean close by
 // the client or a graceful end, a *ProtocolError for a connection error,
-// ErrIdleTimeout, or the transport's error.
+// ErrIdleTimeout, or the transport's error. With a Parker, it returns
+// ErrParked when the connection parks (park.go).
 func (c *Conn) Serve() error {
-	err := c.serve()
+	return c.run(c.serveFrames)
+}
+
+// run runs the serve loop, then ends the connection unless it parked.
+func (c *Conn) run(loop func() error) error {
+	err := loop()
+	if err == ErrParked {
+		return err
+	}
+	if c.isClosing() {
+		// A GOAWAY went out (or t is closed): let the client read it.
+		c.drain()
+	}
 	c.teardown(err)
+	c.r.buf = nil
+	c.r.release()
 	c.mu.Lock()
 	c.spareCond.Broadcast() // the connection is dead: spare handlers end
 	c.mu.Unlock()
@@ -188,15 +204,6 @@ func (c *Conn) Serve() error {
 		c.spareTimer.Stop()
 	}
 	c.mu.Unlock()
-	return err
-}
-
-func (c *Conn) serve() error {
-	err := c.serveFrames()
-	if c.isClosing() {
-		// A GOAWAY went out (or t is closed): let the client read it.
-		c.drain()
-	}
 	return err
 }
 
@@ -241,11 +248,17 @@ func (c *Conn) serveFrames() error {
 	if string(pre[:]) != Preface {
 		return c.connError(http2.ErrCodeProtocol, "bad connection preface", ErrBadPreface)
 	}
+	return c.readFrames()
+}
 
-	first := true
+// readFrames reads and acts on frames until the connection ends or parks.
+func (c *Conn) readFrames() error {
 	for {
 		if c.isClosing() {
 			return nil
+		}
+		if c.waitIdle() {
+			return ErrParked
 		}
 		f, err := c.fr.ReadFrame()
 		if err != nil {
@@ -262,8 +275,8 @@ func (c *Conn) serveFrames() error {
 		if c.cfg.IdleTimeout > 0 {
 			c.touch()
 		}
-		if first {
-			first = false
+		if !c.settingsSeen {
+			c.settingsSeen = true
 			if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
 				return c.connError(http2.ErrCodeProtocol, "first frame is not SETTINGS", nil)
 			}
@@ -641,6 +654,9 @@ func (c *Conn) goAway(code http2.ErrCode, cause error, debug string) {
 	last := c.lastStreamID
 	c.lingerTimer = time.AfterFunc(lingerTimeout, func() { c.t.Close() })
 	c.mu.Unlock()
+	if c.wakeParked != nil {
+		c.wakeParked() // a parked serve loop must drain and close (park.go)
+	}
 
 	c.lockW()
 	if c.prefaceSent && (!c.goAwaySent || code != http2.ErrCodeNo) {

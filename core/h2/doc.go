@@ -18,7 +18,9 @@
 //   - preface: Serve sends SETTINGS (and the connection WINDOW_UPDATE), then
 //     reads the client preface; the first frame must be SETTINGS.
 //   - serving: frames are read and acted on; each valid request starts a
-//     handler goroutine.
+//     handler goroutine. With a Parker, a connection with no stream that
+//     receives nothing for a while parks (Serve or Resume returns
+//     ErrParked, no goroutine reads it) and serves again from Resume.
 //   - closing: a GOAWAY was sent (connection error, graceful end once
 //     Shutdown or the client's GOAWAY left no live stream, idle timeout,
 //     zero window) or Close was called. New streams are refused; after the
@@ -34,7 +36,9 @@
 //
 //   - The serve loop (the goroutine in Serve) reads every frame, owns the
 //     HPACK decoder, the header block being received and the rate counters.
-//     It never holds a lock while it blocks in Read.
+//     It never holds a lock while it blocks in Read. With a Parker, an idle
+//     connection's serve loop returns ErrParked and holds no goroutine
+//     until the caller runs it again in another one (Resume, park.go).
 //   - One goroutine at a time runs a stream's Handler; it reads the body and
 //     writes the response through the Stream. When the handler returns, the
 //     goroutine runs the next stream waiting for a handler, or waits as a

@@ -36,6 +36,10 @@ type link[S stream] struct {
 	// normal end (server side, RFC 9113 §8.1: the response is complete and
 	// the rest of the request is not wanted).
 	endThenNoError bool
+	// wakeParked, when set (server side, park.go), is called once the
+	// connection's end is decided, before t is closed: a parked reader
+	// must run again.
+	wakeParked func()
 
 	// fr reads in the goroutine that reads frames; its write methods need
 	// wmu (they append to the write buffer).
@@ -806,6 +810,9 @@ func (l *link[S]) abort(err error) {
 	}
 	l.closeAllLocked(err)
 	l.mu.Unlock()
+	if l.wakeParked != nil {
+		l.wakeParked()
+	}
 	l.t.Close()
 }
 

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"crypto/tls"
 	"io"
 	"net"
 	"runtime"
@@ -46,6 +47,28 @@ func dialH2Attacker(t testing.TB, addr string) *h2Attacker {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return h2AttackerOn(t, c)
+}
+
+// dialH2AttackerTLS is dialH2Attacker over TLS, ALPN h2.
+func dialH2AttackerTLS(t testing.TB, addr string, cfg *tls.Config) *h2Attacker {
+	t.Helper()
+	cfg = cfg.Clone()
+	cfg.NextProtos = []string{"h2"}
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := c.ConnectionState().NegotiatedProtocol; p != "h2" {
+		c.Close()
+		t.Fatalf("ALPN chose %q, want h2", p)
+	}
+	return h2AttackerOn(t, c)
+}
+
+// h2AttackerOn sends the client preface and SETTINGS on c.
+func h2AttackerOn(t testing.TB, c net.Conn) *h2Attacker {
+	t.Helper()
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	a := &h2Attacker{c: c, fr: http2.NewFramer(c, c)}

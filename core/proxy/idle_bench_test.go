@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"runtime"
 	"testing"
 	"time"
@@ -22,13 +23,16 @@ import (
 func BenchmarkProxy_IdleConnMemory(b *testing.B) {
 	for _, tc := range []struct {
 		name string
+		fe   string // the frontend dialled
 		open func(b *testing.B, addr string) func()
 	}{
-		{name: "h1", open: idleH1},
-		{name: "h2c", open: idleH2c},
+		{name: "h1", fe: "web", open: idleH1},
+		{name: "h2c", fe: "web", open: idleH2c},
+		{name: "h2tls", fe: "secure", open: idleH2TLS},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			up := testsupport.RawUpstream(b)
+			_, site := testsupport.NewSite(b, "a.test")
 			p := startProxy(b, `
 global:
   access_log: { output: none }
@@ -38,12 +42,19 @@ frontends:
     timeouts: { client: 60s, http_keep_alive: 60s }
     h2: { h2c: true }
     default_backend: app
+  secure:
+    bind: ["127.0.0.1:0"]
+    timeouts: { client: 60s, http_keep_alive: 60s }
+    tls:
+      certificates: [{ cert: "{{cert}}", key: "{{key}}" }]
+      alpn: [h2]
+    default_backend: app
 backends:
   app:
     servers:
       s1: { address: "{{up}}" }
-`, map[string]string{"up": up})
-			addr := p.addr("web")
+`, map[string]string{"up": up, "cert": site.Cert, "key": site.Key})
+			addr := p.addr(tc.fe)
 			for range 20 { // what the process keeps whatever the load
 				tc.open(b, addr)()
 			}
@@ -92,7 +103,16 @@ func idleH1(b *testing.B, addr string) func() {
 // idleH2c makes one HTTP/2 request (prior knowledge) on a new connection
 // and leaves it open.
 func idleH2c(b *testing.B, addr string) func() {
-	a := dialH2Attacker(b, addr)
+	return idleH2On(b, dialH2Attacker(b, addr))
+}
+
+// idleH2TLS is idleH2c over TLS (ALPN h2, the certificate not checked).
+func idleH2TLS(b *testing.B, addr string) func() {
+	return idleH2On(b, dialH2AttackerTLS(b, addr, &tls.Config{InsecureSkipVerify: true}))
+}
+
+// idleH2On makes one request with a and leaves its connection open.
+func idleH2On(b *testing.B, a *h2Attacker) func() {
 	if err := a.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: a.headers("/"), EndStream: true, EndHeaders: true}); err != nil {
 		b.Fatal(err)
 	}

@@ -103,8 +103,8 @@ func (p *Proxy) gatherCore(m *telemetry.Metrics) {
 		gatherSlots(m, "strata_frontend_", fe.Slots, int64(fe.MaxConn), "frontend", fe.Name)
 	}
 	gatherSlots(m, "strata_", &p.Slots, p.maxConn.Load())
-	m.Gauge("strata_parked_connections", "Idle HTTP/1.1 keep-alive client connections waiting without a goroutine.", float64(p.Parked.Load()))
-	m.Counter("strata_parks_total", "Idle HTTP/1.1 keep-alive client connections given up by their goroutine.", float64(p.Parks.Load()))
+	m.Gauge("strata_parked_connections", "Idle client connections (HTTP/1.1 between requests, HTTP/2 with no stream) waiting without a goroutine.", float64(p.Parked.Load()))
+	m.Counter("strata_parks_total", "Idle client connections (HTTP/1.1 between requests, HTTP/2 with no stream) given up by their goroutine.", float64(p.Parks.Load()))
 	for _, be := range g.Backends {
 		counters(m, "backend", &be.Stats, "backend", be.Name)
 		m.Gauge("strata_backend_queue_length", "Streams waiting for a server slot.", float64(be.QueueLen()), "backend", be.Name)

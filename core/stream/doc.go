@@ -38,7 +38,8 @@
 //     an HTTP/1.1 connection idle for 25 ms has none: it waits on the park
 //     watcher, which starts a new goroutine for it when it is readable
 //     (idle.go);
-//   - on HTTP/2 that goroutine runs the connection's frame loop (core/h2)
+//   - on HTTP/2 that goroutine runs the connection's frame loop (core/h2),
+//     which parks the same way after 25 ms with no stream (idle.go),
 //     and each stream runs on a goroutine of its own, which owns the
 //     stream's exchange (Stream, Txn, scratch). The streams share the
 //     Session read-only, except its variables, which are locked. Two

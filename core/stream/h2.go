@@ -48,11 +48,14 @@ func (cc *Conn) serveH2() {
 	cc.buf.Consume(len(pre))
 	cc.buf.Release()
 	conn := h2.NewConn(cc.c, pre, fe.H2.Cfg, cc.serveH2Stream)
+	if idleWatcher() != nil {
+		conn.SetParker(h2Parker{cc}, ParkAfter)
+	}
 	cc.h2.Store(conn)
 	if cc.p.Draining.Load() {
 		conn.Shutdown()
 	}
-	conn.Serve()
+	cc.h2Served(conn.Serve())
 }
 
 // serveH2Stream runs one HTTP/2 stream, on its own goroutine.

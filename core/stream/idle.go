@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/strata-proxy/strata/core/h2"
 	"github.com/strata-proxy/strata/core/transport"
 	"github.com/strata-proxy/strata/core/transport/park"
 )
@@ -77,6 +78,11 @@ func (cc *Conn) park() {
 		return
 	}
 	p.Parks.Add(1)
+	if h := cc.h2.Load(); h != nil && h.Closing() {
+		// Its end was decided after it parked itself, and the wake may
+		// have come before the connection was on the watcher.
+		idleWatcher().Wake(&cc.slot, nil)
+	}
 }
 
 // testHookPark, when set by a test, is called by park before the
@@ -95,6 +101,14 @@ func (cc *Conn) wake(err error) {
 // goroutine, or ends it when err says so.
 func (cc *Conn) resume(err error) {
 	defer cc.end()
+	if h := cc.h2.Load(); h != nil {
+		if err != nil {
+			h.Close() // graceful stop's end: its streams, if any, fail
+		}
+		// Resume drains and closes a connection whose end is decided.
+		cc.h2Served(h.Resume())
+		return
+	}
 	if err != nil {
 		// As when Fill fails between requests: no stream, nothing to log.
 		return
@@ -137,5 +151,47 @@ func (cc *Conn) Kill() {
 				ls.H2.Close() // streams waiting on HTTP/2 servers end now
 			}
 		}
+	}
+}
+
+// Idle HTTP/2 connections
+//
+// An HTTP/2 connection with no stream, nothing to write and nothing read
+// ahead parks the same way: core/h2's serve loop waits ParkAfter for the
+// next frame through h2Parker, then returns h2.ErrParked (the read and
+// frame buffers given back, the HPACK tables and settings kept) and the
+// goroutine ends through end and park. The watcher's wake resumes the
+// serve loop (h2.Conn.Resume) when a frame comes (a request, a PING, a
+// SETTINGS), or when the connection's end is decided by graceful stop,
+// the idle timeout (http_keep_alive, core/h2's timer) or Close: core/h2
+// calls Wake for these before closing the transport. No watcher deadline
+// is set: core/h2 keeps its own idle timer.
+
+// h2Parker is the h2.Parker of a client connection.
+type h2Parker struct{ cc *Conn }
+
+// ReadIdle reads with timeout as the read timeout, or without one once
+// the watcher refused the connection (noPark).
+func (hp h2Parker) ReadIdle(p []byte, timeout time.Duration) (int, error) {
+	c := hp.cc.c
+	if !hp.cc.noPark {
+		c.ReadTimeout = timeout
+	}
+	n, err := c.Read(p)
+	c.ReadTimeout = 0
+	return n, err
+}
+
+func (hp h2Parker) Quiet() bool { return hp.cc.c.Quiet() }
+
+// Wake resumes the connection if it is parked.
+func (hp h2Parker) Wake() { idleWatcher().Wake(&hp.cc.slot, nil) }
+
+// h2Served acts on the end of core/h2's serve loop: a parked connection's
+// goroutine hands it to the watcher as it ends (end, park).
+func (cc *Conn) h2Served(err error) {
+	if err == h2.ErrParked {
+		cc.parkUntil = time.Time{}
+		cc.parking = true
 	}
 }
