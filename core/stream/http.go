@@ -74,9 +74,10 @@ type exchange struct {
 
 	streamTelemetry // spans and the objects whose latency is observed (telemetry.go)
 
-	// Shared with the HTTP/2 frame loop: h2f.sconn and h2s.live, which
-	// its OnAbort callback (clientAborted) takes when the client resets
-	// the stream or its connection dies (front.go, server_h2.go).
+	// Two fields above are shared with the HTTP/2 frame loop, both
+	// atomic: h2f.sconn and h2s.live, which its OnAbort callback
+	// (clientAborted) takes when the client resets the stream or its
+	// connection dies (front.go, server_h2.go).
 
 	// The filter chain's state (filter.go): nil, and fltState unused, for
 	// a stream without filters. Filters may call Resume, Reply and Close

@@ -182,7 +182,7 @@ func (x *exchange) connectorFor(sc *backend.ServerConn, be *generation.Backend) 
 		x.h1s = h1Server{sc: sc}
 		return &x.h1s
 	}
-	x.h2s.timeout = be.Timeouts.Server
+	x.h2s.h2Attempt = h2Attempt{up: x.h2s.up, timeout: be.Timeouts.Server}
 	return &x.h2s
 }
 
