@@ -34,10 +34,10 @@ func (cc *Conn) captureRequest(x *exchange) {
 		x.rec.HX.TR = time.Since(x.strm.Start)
 	}
 	req := &x.txn.Req
-	switch {
-	case x.h2 != nil:
+	switch major, minor := x.fr.version(req); {
+	case major == 2:
 		x.rec.HX.Version = "HTTP/2.0"
-	case req.Minor == 0:
+	case minor == 0:
 		x.rec.HX.Version = "HTTP/1.0"
 	default:
 		x.rec.HX.Version = "HTTP/1.1"
@@ -67,9 +67,10 @@ func (cc *Conn) captureResponse(x *exchange) {
 // plus the version, status and reason; each field's name and value (none
 // for Connection, which its HTTP/1 codec consumes and writes back itself);
 // one byte for the end of the head. Only frontends with a log_format pay
-// for the scan.
+// for the scan. The HTTP/1.1 front calls it; HTTP/2 heads are not
+// counted this way.
 func (cc *Conn) logHead(x *exchange, b []byte) {
-	if cc.fe.LogFormat == nil || x.h2 != nil {
+	if cc.fe.LogFormat == nil {
 		return
 	}
 	x.rec.HTXDelta += accesslog.HeadDelta(b)

@@ -49,7 +49,8 @@ func (cc *Conn) releaseServer(x *exchange, be *generation.Backend) {
 // first when the stream has none: a pooled connection unless fresh, else a
 // new one, retrying failed connections (see above). On failure it sets the
 // stream's termination. For a server spoken to in HTTP/2 it returns a nil
-// connection and sets x.up (h2up.go).
+// connection and gives the HTTP/2 connector its connection (x.h2s.up;
+// h2up.go).
 func (cc *Conn) connect(x *exchange, be *generation.Backend, fresh bool) (*backend.ServerConn, error) {
 	strm := &x.strm
 	if x.srv == nil {
@@ -73,7 +74,7 @@ func (cc *Conn) connect(x *exchange, be *generation.Backend, fresh bool) (*backe
 			// A fresh connection is asked for after a refused stream: any
 			// usable one will do, as the refusal was the old one's.
 			if cl := up.Get(); cl != nil {
-				x.up = cl
+				x.h2s.up = cl
 				cc.stickStore(x, be)
 				return nil, nil
 			}
@@ -105,7 +106,7 @@ func (cc *Conn) connect(x *exchange, be *generation.Backend, fresh bool) (*backe
 				err = errNoH2
 			} else {
 				be.ObserveConnect(srv, true)
-				x.up = up.Add(sc)
+				x.h2s.up = up.Add(sc)
 				cc.stickStore(x, be)
 				return nil, nil
 			}
@@ -157,7 +158,7 @@ func (cc *Conn) connect(x *exchange, be *generation.Backend, fresh bool) (*backe
 // check or the closing loop sees the other.
 func (cc *Conn) track(x *exchange, sc *backend.ServerConn) error {
 	x.fr.serverConn(cc, x).Store(sc)
-	if x.fr.clientErr(x) != nil { // an HTTP/2 reset before closeServerConn could see the connection
+	if x.fr.clientErr(x) != nil { // an HTTP/2 reset before clientAborted could see the connection
 		sc.Close()
 	}
 	if cc.p.killed() {

@@ -15,17 +15,23 @@
 //     hook points (filter.go), one failure record (fail.go), termination
 //     cause and phase (term.go), spans (telemetry.go) and the log record
 //     (accesslog.go). It deals in the transaction (core/session) and in
-//     values: response heads, body chunks, replies;
-//   - client fronts (front.go), one per protocol, which write what the
-//     engine hands them in their own protocol — HTTP/1.1 (http.go:
-//     serveHTTP, h1Front) and HTTP/2 (h2.go: serveH2, h2Front, on
-//     core/h2), never bytes of one protocol parsed again for another; TCP
-//     mode (tcp.go) relays bytes through the same session, stream, rules
-//     and log;
+//     values: response heads, body chunks, trailer sections, replies. It
+//     reaches the wire only through the exchange's front and connector
+//     (interface values pointing at structs inside the pooled exchange,
+//     which hold each protocol's state of the stream), never testing
+//     which protocol it serves;
+//   - client fronts (front.go: clientFront), one per protocol, which
+//     write what the engine hands them in their own protocol — HTTP/1.1
+//     (http.go: serveHTTP; h1Front: body framing in and out) and HTTP/2
+//     (h2.go: serveH2; h2Front: the client's stream, its request's
+//     fields, its end), never bytes of one protocol parsed again for
+//     another; TCP mode (tcp.go) relays bytes through the same session,
+//     stream, rules and log;
 //   - connectors (server.go), one per server protocol, which do the wire
 //     work of one attempt: h1Server (server_h1.go) on an HTTP/1.1
 //     connection, h2Server (server_h2.go) on a stream of a pooled HTTP/2
-//     connection (core/backend.H2Pool). One engine loop (forward) runs
+//     connection (core/backend.H2Pool), each holding its attempt's
+//     state (connection, stream, timer). One engine loop (forward) runs
 //     every attempt: replays of a request the server did not process, the
 //     mapping of failures to termination cause and phase, the attempt
 //     spans, the response rules and the body relay.
@@ -43,9 +49,11 @@
 //     and each stream runs on a goroutine of its own, which owns the
 //     stream's exchange (Stream, Txn, scratch). The streams share the
 //     Session read-only, except its variables, which are locked. Two
-//     fields of an exchange are touched from elsewhere: sconn and upStream,
-//     taken by the frame loop's OnAbort callback (closeServerConn) when
-//     the client resets the stream;
+//     fields of an exchange are touched from elsewhere, both atomic: the
+//     front's h2Front.sconn and the connector's h2Server.live, taken by
+//     the frame loop's OnAbort callback (clientAborted, which reaches the
+//     connectors through connector.cancel) when the client resets the
+//     stream;
 //   - a paused filter's stream waits for Resume, Reply or Close, which a
 //     filter may call from any goroutine (filter.go: guarded by a lock);
 //   - a tunnel (TCP mode, WebSocket) adds one goroutine for the server to

@@ -296,7 +296,7 @@ func (cc *Conn) filterEnd(x *exchange, act filterAction, response bool) (stepRes
 		if cc.p.killed() {
 			x.strm.Term.Set(session.CauseKilled, phase)
 		}
-		return closeConn, true // an HTTP/2 stream is reset (h2ended is false)
+		return closeConn, true // an HTTP/2 stream is reset (its response did not end)
 	case actClientGone:
 		x.endIfClientGone()
 		return closeConn, true
@@ -394,10 +394,10 @@ func (fr *filterRun) Close() {
 func (fr *filterRun) Sample() *fetch.Ctx { return &fr.x.fctx }
 
 func (fr *filterRun) Protocol() string {
-	switch {
-	case fr.x.h2 != nil:
+	switch major, minor := fr.x.fr.version(&fr.x.txn.Req); {
+	case major == 2:
 		return "HTTP/2"
-	case fr.x.txn.Req.Minor == 0:
+	case minor == 0:
 		return "HTTP/1.0"
 	}
 	return "HTTP/1.1"
@@ -868,7 +868,6 @@ func (cc *Conn) detachRequestHead(x *exchange) error {
 	cc.buf.Consume(req.HeadLen)
 	req.HeadLen = 0
 	x.consumed = true
-	x.bodyLeft, x.inBody = req.ContentLength, req.Body
 	x.chunk.Reset()
 	if req.ExpectContinue {
 		req.ExpectContinue = false

@@ -2,11 +2,9 @@ package stream
 
 import (
 	"errors"
-	"strings"
 
 	"github.com/strata-proxy/strata/core/h1"
 	"github.com/strata-proxy/strata/core/session"
-	"golang.org/x/net/http2/hpack"
 )
 
 // trailerView is a stream's request or response trailer section, as
@@ -29,13 +27,6 @@ func (t *trailerView) reset() {
 	clear(t.fields)
 	t.fields = t.fields[:0]
 	t.open = false
-}
-
-// addH2 appends an HTTP/2 trailer section.
-func (t *trailerView) addH2(fs []hpack.HeaderField) {
-	for _, f := range fs {
-		t.fields = append(t.fields, h1.Field{Name: []byte(f.Name), Value: []byte(f.Value)})
-	}
 }
 
 func (t *trailerView) Len() int { return len(t.fields) }
@@ -99,11 +90,7 @@ func (t *trailerView) check(name, value []byte) error {
 // has ended, and runs the chain's RequestTrailers on it.
 func (fr *filterRun) requestTrailers() filterAction {
 	t := &fr.reqTr
-	if fr.x.h2 != nil {
-		t.addH2(fr.x.h2.Trailers())
-	} else {
-		t.fields = h1.ParseTrailers(t.raw, t.fields)
-	}
+	fr.x.fr.requestTrailers(t)
 	if len(t.fields) == 0 {
 		return actContinue
 	}
@@ -143,29 +130,11 @@ func (x *exchange) takeRequestTrailers() []h1.Field {
 }
 
 // writeResponseTrailers ends a filtered response, its body sent, with the
-// trailer section the chain let through: a trailing HEADERS frame to an
-// HTTP/2 client, the last chunk's trailer section to an HTTP/1.1 one. A
-// response the HTTP/1.1 client gets unchunked (an HTTP/1.0 client's) has
-// no place for them: they are dropped, and its end is the connection's.
+// trailer section the chain let through, written by the client's front.
 func (x *exchange) writeResponseTrailers(cc *Conn) error {
 	t := &x.flt.respTr
 	t.open = false
-	if x.h2 != nil {
-		if err := x.h2.WriteTrailers(hpackFields(t.fields)); err != nil {
-			return err
-		}
-		x.h2ended = true
-		return nil
-	}
-	if !x.chunkOut {
-		return nil
-	}
-	x.out = appendLastChunk(x.out[:0], t.fields)
-	_, err := cc.c.Write(x.out)
-	if err == nil {
-		x.strm.BytesOut += int64(len(x.out))
-	}
-	return err
+	return x.fr.writeTrailers(cc, x, t.fields)
 }
 
 // lastChunk ends a chunked body without trailers (read-only).
@@ -182,13 +151,4 @@ func appendLastChunk(dst []byte, fs []h1.Field) []byte {
 		dst = append(dst, "\r\n"...)
 	}
 	return append(dst, "\r\n"...)
-}
-
-// hpackFields makes a trailer section HTTP/2's: lower-case names.
-func hpackFields(fs []h1.Field) []hpack.HeaderField {
-	out := make([]hpack.HeaderField, 0, len(fs))
-	for _, f := range fs {
-		out = append(out, hpack.HeaderField{Name: strings.ToLower(string(f.Name)), Value: string(f.Value)})
-	}
-	return out
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/strata-proxy/strata/core/backend"
 	"github.com/strata-proxy/strata/core/h1"
+	"github.com/strata-proxy/strata/core/h2"
 	"github.com/strata-proxy/strata/core/session"
 	"golang.org/x/net/http2/hpack"
 )
@@ -45,7 +46,7 @@ type clientFront interface {
 	writeHead(cc *Conn, x *exchange, resp *h1.Response, raw, body []byte, end bool) error
 	// writeBody sends body bytes (as passChunks says), and ends the
 	// response when end is set. Content from a server that sent no chunk
-	// framing (HTTP/2) is framed when the head said chunked (x.chunkOut).
+	// framing (HTTP/2) is framed when the head said chunked.
 	writeBody(cc *Conn, x *exchange, p []byte, end bool) error
 	// reply sends a reply the proxy made and says what the connection
 	// does next.
@@ -76,6 +77,18 @@ type clientFront interface {
 	// clientDone is closed when clientErr has become non-nil; nil (never
 	// ready) when the client's failures show on reads and writes.
 	clientDone(x *exchange) <-chan struct{}
+	// keepsServerConn reports whether the stream still owns the server
+	// connection it tracked (serverConn), so that it may pool it: on
+	// HTTP/2 a client reset may have taken and closed it.
+	keepsServerConn() bool
+	// requestTrailers collects the request's trailer section, once its
+	// body has ended, into t.fields.
+	requestTrailers(t *trailerView)
+	// writeTrailers ends a response whose body has been sent with the
+	// trailer section fs.
+	writeTrailers(cc *Conn, x *exchange, fs []h1.Field) error
+	// version is the HTTP version the client speaks on this stream.
+	version(req *h1.Request) (major, minor int)
 }
 
 // localReply is an answer the proxy makes itself (error pages, deny,
@@ -94,11 +107,10 @@ type localReply struct {
 	keep bool
 }
 
-var (
-	theH1Front  clientFront = h1Front{}
-	theH2Front  clientFront = h2Front{}
-	theTCPFront clientFront = tcpFront{}
-)
+// A front is a struct inside the pooled exchange (exchange.h1f, h2f,
+// tcpf), holding the stream's state of its protocol, and the engine holds
+// it as a clientFront pointing there (exchange.fr): no allocation per
+// stream.
 
 // tcpFront is the client side of a TCP-mode stream, which speaks no HTTP:
 // only the connection-level methods apply, as on HTTP/1.1 (its server
@@ -107,13 +119,25 @@ var (
 type tcpFront struct{ h1Front }
 
 // h1Front writes HTTP/1.1 on the client connection.
-type h1Front struct{}
+type h1Front struct {
+	// chunkOut: the body the front is given is framed as chunks
+	// (writeHead decides).
+	chunkOut bool
+	// bodyLeft and bodyDone track a body read as content (readBody);
+	// inBody is the client's framing, as the request came.
+	bodyLeft int64
+	bodyDone bool
+	inBody   h1.BodyKind
+}
 
-func (h1Front) passChunks() bool { return true }
+// reset readies the front for the next stream.
+func (f *h1Front) reset() { *f = h1Front{} }
 
-func (h1Front) canUpgrade() bool { return true }
+func (*h1Front) passChunks() bool { return true }
 
-func (h1Front) manageConnection(cc *Conn, x *exchange, resp *h1.Response, serverKeep bool) bool {
+func (*h1Front) canUpgrade() bool { return true }
+
+func (*h1Front) manageConnection(cc *Conn, x *exchange, resp *h1.Response, serverKeep bool) bool {
 	txn := &x.txn
 	req := &txn.Req
 	keep := req.KeepAlive && serverKeep && resp.Body != h1.BodyUntilClose
@@ -130,17 +154,17 @@ func (h1Front) manageConnection(cc *Conn, x *exchange, resp *h1.Response, server
 	return keep
 }
 
-func (h1Front) writeHead(cc *Conn, x *exchange, resp *h1.Response, raw, body []byte, end bool) error {
+func (f *h1Front) writeHead(cc *Conn, x *exchange, resp *h1.Response, raw, body []byte, end bool) error {
 	out := raw
 	if out == nil || x.txn.RespEdited {
 		x.out = h1.AppendResponseHead(x.out[:0], resp)
 		// A body of unknown length from a server that does not frame it
 		// in chunks (HTTP/2) is framed here.
-		x.chunkOut = raw == nil && resp.Body == h1.BodyChunked && resp.Status >= 200
-		if x.chunkOut && h1.Count(resp.Fields, "transfer-encoding") == 0 {
+		f.chunkOut = raw == nil && resp.Body == h1.BodyChunked && resp.Status >= 200
+		if f.chunkOut && h1.Count(resp.Fields, "transfer-encoding") == 0 {
 			x.out = appendChunkedField(x.out)
 		}
-		x.out = appendBody(x.out, body, x.chunkOut, end)
+		x.out = appendBody(x.out, body, f.chunkOut, end)
 		out = x.out
 	}
 	_, err := cc.c.Write(out)
@@ -151,9 +175,9 @@ func (h1Front) writeHead(cc *Conn, x *exchange, resp *h1.Response, raw, body []b
 	return err
 }
 
-func (h1Front) writeBody(cc *Conn, x *exchange, p []byte, end bool) error {
+func (f *h1Front) writeBody(cc *Conn, x *exchange, p []byte, end bool) error {
 	out := p
-	if x.chunkOut {
+	if f.chunkOut {
 		x.out = appendBody(x.out[:0], p, true, end)
 		out = x.out
 	}
@@ -191,7 +215,7 @@ func appendBody(dst, p []byte, chunked, end bool) []byte {
 	return dst
 }
 
-func (h1Front) reply(cc *Conn, x *exchange, r *localReply) stepResult {
+func (*h1Front) reply(cc *Conn, x *exchange, r *localReply) stepResult {
 	var b []byte
 	switch {
 	case r.page != nil && r.keep:
@@ -235,41 +259,61 @@ func (x *exchange) appendFieldsReply(r *localReply) []byte {
 	return x.out
 }
 
-func (h1Front) keepAfterReply(cc *Conn, x *exchange) bool {
+func (*h1Front) keepAfterReply(cc *Conn, x *exchange) bool {
 	return cc.keepAfterReplyH1(x)
 }
 
-// h2Front writes frames on the client's HTTP/2 stream (x.h2).
-type h2Front struct{}
+// h2Front writes frames on the client's HTTP/2 stream (h2.go).
+type h2Front struct {
+	s     *h2.Stream // the client's stream
+	ended bool       // the response ended well
+	// Scratch: the slab the request's fields are copied into, the
+	// fields of a head being written.
+	buf    []byte
+	fields []hpack.HeaderField
+	// sconn is the stream's HTTP/1.1 server connection (serverConn),
+	// shared with the frame loop: a client reset takes and closes it
+	// (clientAborted). Atomic for that reason.
+	sconn atomic.Pointer[backend.ServerConn]
+	// abort is the stream's OnAbort callback (clientAborted), bound once
+	// per pooled exchange.
+	abort func()
+}
 
-func (h2Front) passChunks() bool { return false }
+// reset readies the front for the next stream, keeping its scratch.
+func (f *h2Front) reset() {
+	f.s, f.ended = nil, false
+	f.sconn.Store(nil)
+}
+
+func (*h2Front) passChunks() bool { return false }
 
 // canUpgrade: an HTTP/2 request asks for no upgrade (core/h2 refuses the
 // fields that would), so a 101 is a server's error.
-func (h2Front) canUpgrade() bool { return false }
+func (*h2Front) canUpgrade() bool { return false }
 
 // manageConnection: connection management is HTTP/2's own.
-func (h2Front) manageConnection(*Conn, *exchange, *h1.Response, bool) bool { return true }
+func (*h2Front) manageConnection(*Conn, *exchange, *h1.Response, bool) bool { return true }
 
-func (h2Front) writeHead(_ *Conn, x *exchange, resp *h1.Response, _, body []byte, end bool) error {
+func (f *h2Front) writeHead(_ *Conn, x *exchange, resp *h1.Response, _, body []byte, end bool) error {
 	if end && resp.Status >= 200 {
-		return x.writeH2Response(resp, body)
+		return f.writeResponse(x, resp, body)
 	}
-	if err := x.writeH2Head(resp, false); err != nil {
+	if err := f.writeHeadOnly(x, resp, false); err != nil {
 		return err
 	}
 	if resp.Status < 200 {
 		return nil
 	}
-	return x.writeH2Body(body, end)
+	return f.writeContent(x, body, end)
 }
 
-func (h2Front) writeBody(_ *Conn, x *exchange, p []byte, end bool) error {
-	return x.writeH2Body(p, end)
+func (f *h2Front) writeBody(_ *Conn, x *exchange, p []byte, end bool) error {
+	return f.writeContent(x, p, end)
 }
 
-func (h2Front) reply(_ *Conn, x *exchange, r *localReply) stepResult {
-	fs := x.h2fields[:0]
+func (f *h2Front) reply(_ *Conn, x *exchange, r *localReply) stepResult {
+	fs := f.fields[:0]
 	body := r.body
 	if p := r.page; p != nil {
 		body = p.body
@@ -302,27 +346,27 @@ func (h2Front) reply(_ *Conn, x *exchange, r *localReply) stepResult {
 	for _, f := range fs {
 		x.strm.BytesOut += int64(len(f.Name) + len(f.Value) + 4)
 	}
-	err := x.h2.WriteResponse(r.status, fs, body)
+	err := f.s.WriteResponse(r.status, fs, body)
 	clear(fs)
-	x.h2fields = fs[:0]
+	f.fields = fs[:0]
 	if err != nil {
 		x.strm.Term.Set(clientCause(err), session.PhaseLast)
 		return closeConn
 	}
-	x.h2ended = true
+	f.ended = true
 	x.strm.BytesOut += int64(len(body))
 	return closeConn
 }
 
 // keepAfterReply: the stream ends with the reply; HTTP/2 needs nothing
 // skipped.
-func (h2Front) keepAfterReply(*Conn, *exchange) bool { return true }
+func (*h2Front) keepAfterReply(*Conn, *exchange) bool { return true }
 
 // readBody reads request body content (without HTTP/1.1 chunk framing)
 // from the client connection's buffer, then its socket, once the request
 // head has left the buffer (detachRequestHead); io.EOF at the body's end.
-func (h1Front) readBody(cc *Conn, x *exchange, p []byte) (int, error) {
-	if x.inBody == h1.BodyLength && x.bodyLeft == 0 || x.bodyDone {
+func (f *h1Front) readBody(cc *Conn, x *exchange, p []byte) (int, error) {
+	if f.inBody == h1.BodyLength && f.bodyLeft == 0 || f.bodyDone {
 		return 0, io.EOF
 	}
 	if cc.buf.Len() == 0 {
@@ -335,9 +379,9 @@ func (h1Front) readBody(cc *Conn, x *exchange, p []byte) (int, error) {
 	if len(data) > len(p) {
 		data = data[:len(p)]
 	}
-	if x.inBody == h1.BodyLength {
-		n := copy(p, data[:min(int64(len(data)), x.bodyLeft)])
-		x.bodyLeft -= int64(n)
+	if f.inBody == h1.BodyLength {
+		n := copy(p, data[:min(int64(len(data)), f.bodyLeft)])
+		f.bodyLeft -= int64(n)
 		x.strm.BytesIn += int64(n)
 		cc.buf.Consume(n)
 		return n, nil
@@ -355,37 +399,85 @@ func (h1Front) readBody(cc *Conn, x *exchange, p []byte) (int, error) {
 	if err != nil {
 		return 0, errBadChunk
 	}
-	x.bodyDone = done
+	f.bodyDone = done
 	x.strm.BytesIn += int64(m)
 	cc.buf.Consume(m)
 	return len(content), nil
 }
 
 // readBody reads the request body from the client's stream.
-func (h2Front) readBody(_ *Conn, x *exchange, p []byte) (int, error) {
-	return x.h2.Read(p)
+func (f *h2Front) readBody(_ *Conn, _ *exchange, p []byte) (int, error) {
+	return f.s.Read(p)
 }
 
-func (h1Front) takeHead(cc *Conn, x *exchange) error { return cc.detachRequestHead(x) }
+// takeHead detaches the request head from the client buffer; the body,
+// read as content from here on, is the front's to track.
+func (f *h1Front) takeHead(cc *Conn, x *exchange) error {
+	req := &x.txn.Req
+	f.bodyLeft, f.inBody = req.ContentLength, req.Body
+	return cc.detachRequestHead(x)
+}
 
-func (h2Front) takeHead(*Conn, *exchange) error { return nil }
+func (*h2Front) takeHead(*Conn, *exchange) error { return nil }
 
-func (h1Front) received(cc *Conn) []byte { return cc.buf.Data() }
+func (*h1Front) received(cc *Conn) []byte { return cc.buf.Data() }
 
-func (h2Front) received(*Conn) []byte { return nil }
+func (*h2Front) received(*Conn) []byte { return nil }
 
-func (h1Front) serverConn(cc *Conn, _ *exchange) *atomic.Pointer[backend.ServerConn] {
+func (*h1Front) serverConn(cc *Conn, _ *exchange) *atomic.Pointer[backend.ServerConn] {
 	return &cc.sconn
 }
 
-func (h2Front) serverConn(_ *Conn, x *exchange) *atomic.Pointer[backend.ServerConn] {
-	return &x.sconn
+func (f *h2Front) serverConn(*Conn, *exchange) *atomic.Pointer[backend.ServerConn] {
+	return &f.sconn
 }
 
-func (h1Front) clientErr(*exchange) error { return nil }
+func (*h1Front) clientErr(*exchange) error { return nil }
 
-func (h2Front) clientErr(x *exchange) error { return x.h2.Err() }
+func (f *h2Front) clientErr(*exchange) error { return f.s.Err() }
 
-func (h1Front) clientDone(*exchange) <-chan struct{} { return nil }
+func (*h1Front) clientDone(*exchange) <-chan struct{} { return nil }
 
-func (h2Front) clientDone(x *exchange) <-chan struct{} { return x.h2.Done() }
+func (f *h2Front) clientDone(*exchange) <-chan struct{} { return f.s.Done() }
+
+// keepsServerConn: nothing but the stream closes an HTTP/1.1 client's
+// server connection before the grace period ends.
+func (*h1Front) keepsServerConn() bool { return true }
+
+func (f *h2Front) keepsServerConn() bool { return f.sconn.Swap(nil) != nil }
+
+// requestTrailers parses the trailer section the chunked body brought
+// (readBody collected it in t.raw).
+func (*h1Front) requestTrailers(t *trailerView) {
+	t.fields = h1.ParseTrailers(t.raw, t.fields)
+}
+
+func (f *h2Front) requestTrailers(t *trailerView) { t.addH2(f.s.Trailers()) }
+
+// writeTrailers sends the trailer section in the last chunk. A response
+// the client gets unchunked (an HTTP/1.0 client's) has no place for them:
+// they are dropped, and its end is the connection's.
+func (f *h1Front) writeTrailers(cc *Conn, x *exchange, fs []h1.Field) error {
+	if !f.chunkOut {
+		return nil
+	}
+	x.out = appendLastChunk(x.out[:0], fs)
+	_, err := cc.c.Write(x.out)
+	if err == nil {
+		x.strm.BytesOut += int64(len(x.out))
+	}
+	return err
+}
+
+// writeTrailers sends the trailer section as a trailing HEADERS frame.
+func (f *h2Front) writeTrailers(_ *Conn, _ *exchange, fs []h1.Field) error {
+	if err := f.s.WriteTrailers(hpackFields(fs)); err != nil {
+		return err
+	}
+	f.ended = true
+	return nil
+}
+
+func (*h1Front) version(req *h1.Request) (major, minor int) { return 1, req.Minor }
+
+func (*h2Front) version(*h1.Request) (major, minor int) { return 2, 0 }

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"bytes"
+	"strings"
 	"time"
 
 	"github.com/strata-proxy/strata/core/h1"
@@ -69,16 +70,17 @@ func (cc *Conn) serveH2Stream(s *h2.Stream) {
 		}
 	}()
 	x := exchangePool.Get().(*exchange)
-	x.h2 = s
-	x.fr = theH2Front
-	if x.abortServer == nil {
-		x.abortServer = x.closeServerConn // bound once per pooled exchange
+	f := &x.h2f
+	f.s = s
+	x.fr = f
+	if f.abort == nil {
+		f.abort = x.clientAborted // bound once per pooled exchange
 	}
-	s.OnAbort(x.abortServer)
+	s.OnAbort(f.abort)
 	start := cc.beginStream(x)
 	cc.handleH2(x)
 	s.OnAbort(nil) // x goes back to the pool: the callback must be done with it
-	if !x.h2ended {
+	if !f.ended {
 		// The response did not end well: the client must not take
 		// what it got for a complete response.
 		s.Reset(http2.ErrCodeInternal)
@@ -88,39 +90,31 @@ func (cc *Conn) serveH2Stream(s *h2.Stream) {
 	exchangePool.Put(x)
 }
 
-// closeServerConn closes the stream's server connection, or resets its
-// stream to an HTTP/2 server, when the client resets the stream or the
-// connection dies (h2.Stream.OnAbort), so that a reset stream frees its
+// clientAborted is the client stream's OnAbort callback, run by the frame
+// loop when the client resets the stream or the connection dies: it
+// closes the stream's HTTP/1.1 server connection, which the front keeps
+// (serverConn), and has the connector end its own attempt (cancelServer:
+// an HTTP/2 server's stream is reset), so that a reset stream frees its
 // server at once rather than at the server's timeout.
-func (x *exchange) closeServerConn() {
-	if sc := x.sconn.Swap(nil); sc != nil {
+func (x *exchange) clientAborted() {
+	if sc := x.h2f.sconn.Swap(nil); sc != nil {
 		sc.Close()
 	}
-	if cs := x.upStream.Swap(nil); cs != nil {
-		// A reset is written to the server's connection and may wait for
-		// it: not under the client connection's lock, which OnAbort holds.
-		go cs.Reset(http2.ErrCodeCancel)
-	}
-}
-
-// ownsServerConn reports whether the stream may still pool its server
-// connection: on HTTP/2, closeServerConn may have taken and closed it.
-func (x *exchange) ownsServerConn() bool {
-	return x.h2 == nil || x.sconn.Swap(nil) != nil
+	x.cancelServer()
 }
 
 // handleH2 makes the stream's request an HTTP/1.1 transaction and routes
 // it.
 func (cc *Conn) handleH2(x *exchange) {
 	strm := &x.strm
-	r := x.h2.Request()
+	r := x.h2f.s.Request()
 	if r.Method == "CONNECT" {
 		// Extended CONNECT and tunnels over HTTP/2 are not served.
 		strm.Term.Set(session.CauseBadRequest, session.PhaseRequest)
 		cc.replyError(x, 501)
 		return
 	}
-	if status := x.h2Request(r); status != 0 {
+	if status := x.h2f.request(x, r); status != 0 {
 		strm.Term.Set(session.CauseBadRequest, session.PhaseRequest)
 		cc.replyError(x, status)
 		return
@@ -131,14 +125,14 @@ func (cc *Conn) handleH2(x *exchange) {
 	cc.route(x)
 }
 
-// h2Request fills the transaction's request from an HTTP/2 request, in
-// one slab of storage owned by the exchange. It returns the status of the
+// request fills the transaction's request from an HTTP/2 request, in
+// one slab of storage owned by the front. It returns the status of the
 // error reply when the request cannot be carried over HTTP/1.1.
-func (x *exchange) h2Request(r *h2.Request) int {
+func (f *h2Front) request(x *exchange, r *h2.Request) int {
 	if r.Path == "" || r.Path[0] != '/' && r.Path != "*" || !h1.ValidTarget(r.Path) {
 		return 400
 	}
-	b := x.slabFor(len(r.Method)+len(r.Path)+len("host")+len(r.Authority), r.Fields)
+	b := slabFor(&f.buf, len(r.Method)+len(r.Path)+len("host")+len(r.Authority), r.Fields)
 	add := b.add
 	req := &x.txn.Req
 	req.Reset()
@@ -182,10 +176,10 @@ func (x *exchange) h2Request(r *h2.Request) int {
 		// (h1Server says so in the head it writes).
 		req.Body = h1.BodyChunked
 	}
-	x.h2buf = *b
+	f.buf = *b
 	x.strm.BytesIn += int64(len(*b))
 	if continued && req.Body != h1.BodyNone {
-		x.h2.WriteHeaders(100, nil, false)
+		f.s.WriteHeaders(100, nil, false)
 	}
 	return 0
 }
@@ -201,68 +195,68 @@ func (b *slab) add(s string) []byte {
 	return (*b)[i:len(*b):len(*b)]
 }
 
-// slabFor returns the exchange's scratch as a slab with room for extra
-// bytes and every name and value of fields.
-func (x *exchange) slabFor(extra int, fields []hpack.HeaderField) *slab {
+// slabFor returns the scratch buf as a slab with room for extra bytes and
+// every name and value of fields; the caller stores the slab back in buf
+// when done.
+func slabFor(buf *[]byte, extra int, fields []hpack.HeaderField) *slab {
 	for _, f := range fields {
 		extra += len(f.Name) + len(f.Value)
 	}
-	if cap(x.h2buf) < extra {
-		x.h2buf = make([]byte, 0, extra)
+	if cap(*buf) < extra {
+		*buf = make([]byte, 0, extra)
 	}
-	b := slab(x.h2buf[:0])
+	b := slab((*buf)[:0])
 	return &b
 }
 
-// writeH2Head sends a response head on the stream.
-func (x *exchange) writeH2Head(resp *h1.Response, endStream bool) error {
-	fs := x.h2HeadFields(resp)
-	err := x.h2.WriteHeaders(resp.Status, fs, endStream)
+// writeHeadOnly sends a response head on the stream.
+func (f *h2Front) writeHeadOnly(x *exchange, resp *h1.Response, endStream bool) error {
+	fs := f.headFields(x, resp)
+	err := f.s.WriteHeaders(resp.Status, fs, endStream)
 	clear(fs)
 	if err == nil && endStream {
-		x.h2ended = true
+		f.ended = true
 	}
 	return err
 }
 
-// writeH2Response sends a whole response, head and body, on the stream:
+// writeResponse sends a whole response, head and body, on the stream:
 // one write when the flow-control windows allow.
-func (x *exchange) writeH2Response(resp *h1.Response, body []byte) error {
-	fs := x.h2HeadFields(resp)
-	err := x.h2.WriteResponse(resp.Status, fs, body)
+func (f *h2Front) writeResponse(x *exchange, resp *h1.Response, body []byte) error {
+	fs := f.headFields(x, resp)
+	err := f.s.WriteResponse(resp.Status, fs, body)
 	clear(fs)
 	if err == nil {
-		x.h2ended = true
+		f.ended = true
 		x.strm.BytesOut += int64(len(body))
 	}
 	return err
 }
 
-// h2HeadFields returns the fields of a response head for HTTP/2, in the
-// exchange's scratch (cleared by the caller once sent).
-func (x *exchange) h2HeadFields(resp *h1.Response) []hpack.HeaderField {
-	fs := x.h2Fields(resp.Fields, "")
-	for _, f := range fs {
-		x.strm.BytesOut += int64(len(f.Name) + len(f.Value) + 4)
+// headFields returns the fields of a response head for HTTP/2, in the
+// front's scratch (cleared by the caller once sent).
+func (f *h2Front) headFields(x *exchange, resp *h1.Response) []hpack.HeaderField {
+	fs := h2Fields(f.fields[:0], &x.name, resp.Fields, "")
+	f.fields = fs[:0]
+	for _, hf := range fs {
+		x.strm.BytesOut += int64(len(hf.Name) + len(hf.Value) + 4)
 	}
 	return fs
 }
 
-// h2Fields returns HTTP/1.1 fields as HTTP/2 ones, in the exchange's
-// scratch (cleared by the caller once sent): names lowercased, without
-// the fields a Connection field names (hop-by-hop; core/h2 drops the
-// standard ones) and without the field called drop, if any.
-func (x *exchange) h2Fields(fields []h1.Field, drop string) []hpack.HeaderField {
+// h2Fields appends HTTP/1.1 fields to dst as HTTP/2 ones (cleared by the
+// caller once sent): names lowercased (in scratch when not common),
+// without the fields a Connection field names (hop-by-hop; core/h2 drops
+// the standard ones) and without the field called drop, if any.
+func h2Fields(dst []hpack.HeaderField, scratch *[]byte, fields []h1.Field, drop string) []hpack.HeaderField {
 	hopByHop := h1.Count(fields, "connection") > 0
-	fs := x.h2fields[:0]
 	for _, f := range fields {
 		if hopByHop && connectionNamed(fields, f.Name) || drop != "" && session.EqualFold(f.Name, []byte(drop)) {
 			continue
 		}
-		fs = append(fs, hpack.HeaderField{Name: x.h2Name(f.Name), Value: string(f.Value)})
+		dst = append(dst, hpack.HeaderField{Name: h2Name(scratch, f.Name), Value: string(f.Value)})
 	}
-	x.h2fields = fs[:0]
-	return fs
+	return dst
 }
 
 // commonNames are field names HTTP/2 heads carry often, lowercase: a name
@@ -276,20 +270,22 @@ var commonNames = [...]string{
 	"authorization", "referer", "traceparent", "tracestate",
 }
 
-// h2Name returns an HTTP/1.1 field name lowercased, as HTTP/2 writes it.
-func (x *exchange) h2Name(name []byte) string {
+// h2Name returns an HTTP/1.1 field name lowercased, as HTTP/2 writes it,
+// lowercasing in scratch.
+func h2Name(scratch *[]byte, name []byte) string {
 	for _, c := range commonNames {
 		if len(c) == len(name) && session.EqualFold(name, []byte(c)) {
 			return c
 		}
 	}
-	x.name = append(x.name[:0], name...)
-	for i, c := range x.name {
+	b := append((*scratch)[:0], name...)
+	for i, c := range b {
 		if 'A' <= c && c <= 'Z' {
-			x.name[i] = c + 'a' - 'A'
+			b[i] = c + 'a' - 'A'
 		}
 	}
-	return string(x.name)
+	*scratch = b
+	return string(b)
 }
 
 // connectionNamed reports whether a Connection field lists name.
@@ -307,22 +303,38 @@ func connectionNamed(fields []h1.Field, name []byte) bool {
 	return false
 }
 
-// writeH2Body sends response content on the stream, and ends the stream
-// when done.
-func (x *exchange) writeH2Body(p []byte, done bool) error {
+// writeContent sends response content on the stream, and ends the
+// stream when done.
+func (f *h2Front) writeContent(x *exchange, p []byte, done bool) error {
 	if done {
-		if err := x.h2.WriteLast(p); err != nil {
+		if err := f.s.WriteLast(p); err != nil {
 			return err
 		}
 		x.strm.BytesOut += int64(len(p))
-		x.h2ended = true
+		f.ended = true
 		return nil
 	}
 	if len(p) > 0 {
-		if _, err := x.h2.Write(p); err != nil {
+		if _, err := f.s.Write(p); err != nil {
 			return err
 		}
 		x.strm.BytesOut += int64(len(p))
 	}
 	return nil
+}
+
+// hpackFields makes a trailer section HTTP/2's: lower-case names.
+func hpackFields(fs []h1.Field) []hpack.HeaderField {
+	out := make([]hpack.HeaderField, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, hpack.HeaderField{Name: strings.ToLower(string(f.Name)), Value: string(f.Value)})
+	}
+	return out
+}
+
+// addH2 appends an HTTP/2 trailer section to what filters see.
+func (t *trailerView) addH2(fs []hpack.HeaderField) {
+	for _, f := range fs {
+		t.fields = append(t.fields, h1.Field{Name: []byte(f.Name), Value: []byte(f.Value)})
+	}
 }

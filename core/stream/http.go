@@ -3,7 +3,6 @@ package stream
 import (
 	"io"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/strata-proxy/strata/abi"
@@ -12,11 +11,9 @@ import (
 	"github.com/strata-proxy/strata/core/fetch"
 	"github.com/strata-proxy/strata/core/generation"
 	"github.com/strata-proxy/strata/core/h1"
-	"github.com/strata-proxy/strata/core/h2"
 	"github.com/strata-proxy/strata/core/rules"
 	"github.com/strata-proxy/strata/core/session"
 	"github.com/strata-proxy/strata/core/transport"
-	"golang.org/x/net/http2/hpack"
 )
 
 // exchange is the per-stream state of an HTTP/1.1 client connection: the
@@ -57,44 +54,30 @@ type exchange struct {
 	// (plugin_service.go).
 	svc generation.StreamService
 
-	// fr is the client's front (front.go); chunkOut: the HTTP/1.1 front
-	// frames the body it is given as chunks.
-	fr       clientFront
-	chunkOut bool
-	// bodyLeft and bodyDone track an HTTP/1.1 body read as content
-	// (h1Front.readBody); inBody is the client's framing, as the request
-	// came.
-	bodyLeft int64
-	bodyDone bool
-	inBody   h1.BodyKind
+	// fr is the client's front (front.go): one of h1f, h2f and tcpf,
+	// which hold its per-stream state of the wire.
+	fr   clientFront
+	h1f  h1Front
+	h2f  h2Front
+	tcpf tcpFront
 
-	// The HTTP/2 client front's state (h2.go): the client's stream, nil
-	// on HTTP/1.1; whether the response ended well; scratch.
-	h2       *h2.Stream
-	h2ended  bool
-	h2buf    []byte
-	h2fields []hpack.HeaderField
-	dechunk  []byte
-
-	// The server side of the attempt in progress (server.go): one of
-	// them is in use, through a connector pointing here; up is the
-	// HTTP/2 server connection connect chose (h2up.go). bodyCopy keeps
-	// a request body read as content for a replay.
+	// The server side of the attempt in progress (server.go): one of the
+	// connectors, which hold its state of the wire, in use through a
+	// connector pointing here. bodyCopy keeps a request body read as
+	// content for a replay. dechunk is scratch for a chunked body's
+	// content (an HTTP/1.1 client's body to a connector that does not
+	// pass framing, an HTTP/1.1 server's to a front that does not).
 	h1s      h1Server
 	h2s      h2Server
-	up       *h2.ClientConn
 	bodyCopy bodyCopy
+	dechunk  []byte
 
 	streamTelemetry // spans and the objects whose latency is observed (telemetry.go)
 
-	// Shared with the HTTP/2 frame loop: its OnAbort callback
-	// (abortServer, bound to closeServerConn once per pooled exchange)
-	// takes and closes the stream's server connection, or resets its
-	// stream to an HTTP/2 server, when the client resets the stream or
-	// its connection dies. Atomic for that reason.
-	sconn       atomic.Pointer[backend.ServerConn]
-	upStream    atomic.Pointer[h2.ClientStream]
-	abortServer func() // set once, before the stream's first OnAbort
+	// Two fields above are shared with the HTTP/2 frame loop, both
+	// atomic: h2f.sconn and h2s.live, which its OnAbort callback
+	// (clientAborted) takes when the client resets the stream or its
+	// connection dies (front.go, server_h2.go).
 
 	// The filter chain's state (filter.go): nil, and fltState unused, for
 	// a stream without filters. Filters may call Resume, Reply and Close
@@ -164,7 +147,7 @@ func (cc *Conn) serveHTTP() {
 		}
 		first = false
 		x := exchangePool.Get().(*exchange)
-		x.fr = theH1Front
+		x.fr = &x.h1f
 		res := cc.serveStream(x)
 		x.reset()
 		exchangePool.Put(x)
@@ -191,14 +174,12 @@ func (x *exchange) reset() {
 	x.key = backend.Key{}
 	x.srv = nil
 	x.svc = nil
-	x.h2 = nil
-	x.h2ended = false
-	x.fr, x.chunkOut = nil, false
-	x.bodyLeft, x.bodyDone = 0, false
-	x.up = nil
-	x.h1s, x.h2s = h1Server{}, h2Server{}
-	x.sconn.Store(nil)
-	x.upStream.Store(nil)
+	x.fr = nil
+	x.h1f.reset()
+	x.h2f.reset()
+	x.tcpf.reset()
+	x.h1s = h1Server{}
+	x.h2s.end(x)
 	x.streamTelemetry.reset()
 	if cap(x.out) > 64<<10 {
 		x.out = nil

@@ -55,6 +55,10 @@ type connector interface {
 	// abort ends an attempt that failed: the connection is closed, or
 	// the stream reset. It may be called more than once.
 	abort(x *exchange)
+	// cancel ends the attempt in progress, if any, from the client's
+	// frame loop (any goroutine) when the client reset its stream; the
+	// stream's goroutine then sees failures and calls abort as usual.
+	cancel()
 }
 
 // What a connector reports when the exchange with the server fails.
@@ -170,16 +174,24 @@ func (cc *Conn) forward(x *exchange, be *generation.Backend) stepResult {
 }
 
 // connectorFor returns the exchange's connector for the connection connect
-// returned: sc for an HTTP/1.1 server, x.up for an HTTP/2 one. It points
-// into the exchange, so it costs no allocation.
+// returned: sc for an HTTP/1.1 server, else the HTTP/2 connection connect
+// gave the HTTP/2 connector (x.h2s.up). It points into the exchange, so
+// it costs no allocation.
 func (x *exchange) connectorFor(sc *backend.ServerConn, be *generation.Backend) connector {
 	if sc != nil {
 		x.h1s = h1Server{sc: sc}
 		return &x.h1s
 	}
-	x.h2s = h2Server{up: x.up, timeout: be.Timeouts.Server}
-	x.up = nil
+	x.h2s.h2Attempt = h2Attempt{up: x.h2s.up, timeout: be.Timeouts.Server}
 	return &x.h2s
+}
+
+// cancelServer has the connectors end the attempt in progress when the
+// client resets its stream (h2Front's OnAbort: clientAborted); the one not
+// in use does nothing.
+func (x *exchange) cancelServer() {
+	x.h1s.cancel()
+	x.h2s.cancel()
 }
 
 // attempt runs one exchange with the server: the request, then the

@@ -216,13 +216,18 @@ func (h *h1Server) upgrade(cc *Conn, x *exchange, be *generation.Backend) (stepR
 func (h *h1Server) finish(x *exchange, reuse bool) {
 	sc := h.sc
 	h.consume()
-	if h.kind != h1.BodyUntilClose && h.keep && sc.Buf.Len() == 0 && reuse && x.ownsServerConn() {
+	if h.kind != h1.BodyUntilClose && h.keep && sc.Buf.Len() == 0 && reuse && x.fr.keepsServerConn() {
 		sc.Srv.Put(sc, time.Now())
 	} else {
 		sc.Close()
 	}
 	*h = h1Server{}
 }
+
+// cancel: an HTTP/1.1 server connection is closed from elsewhere through
+// the slot the client's front keeps (clientFront.serverConn), where
+// connect puts it before the connector exists.
+func (h *h1Server) cancel() {}
 
 func (h *h1Server) abort(*exchange) {
 	if h.sc != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/strata-proxy/strata/core/h2"
 	"github.com/strata-proxy/strata/core/transport"
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // h2Server is the server side of an attempt on a stream of a pooled
@@ -22,8 +23,21 @@ import (
 // client's protocol. The server timeout bounds each wait for the server —
 // the response head, then every read of the body — by resetting the
 // stream when it fires; a client that resets its own stream resets this
-// one (closeServerConn).
+// one (cancel).
 type h2Server struct {
+	h2Attempt
+	// live is the stream while it is open, shared with the client's frame
+	// loop: a client resetting its stream resets this one (cancel).
+	// Atomic for that reason.
+	live atomic.Pointer[h2.ClientStream]
+	// Scratch kept across streams: the request's fields, the slab the
+	// response head's fields are copied into.
+	fields []hpack.HeaderField
+	buf    []byte
+}
+
+// h2Attempt is an h2Server's state for one attempt.
+type h2Attempt struct {
 	up *h2.ClientConn // the connection connect chose, until the stream opens
 	cs *h2.ClientStream
 	// The server timeout: its timer, its length, and whether it fired
@@ -61,7 +75,8 @@ func (h *h2Server) sendHead(cc *Conn, x *exchange, atHand []byte) error {
 		r.Authority = string(host)
 	}
 	// The proxy reads the body from the client itself: no Expect.
-	fs := x.h2Fields(req.Fields, "expect")
+	fs := h2Fields(h.fields[:0], &x.name, req.Fields, "expect")
+	h.fields = fs[:0]
 	r.Fields = fs
 	cs, err := h.up.OpenStream(&r)
 	h.up = nil
@@ -73,9 +88,9 @@ func (h *h2Server) sendHead(cc *Conn, x *exchange, atHand []byte) error {
 		return errServerAbort
 	}
 	h.cs = cs
-	// A client that resets its stream resets this one (closeServerConn).
-	x.upStream.Store(cs)
-	if x.fr.clientErr(x) != nil { // reset before closeServerConn could see it
+	// A client that resets its stream resets this one (cancel).
+	h.live.Store(cs)
+	if x.fr.clientErr(x) != nil { // reset before cancel could see it
 		cs.Reset(http2.ErrCodeCancel)
 	}
 	timedOut := new(atomic.Bool)
@@ -139,15 +154,15 @@ func (h *h2Server) readHead(_ *Conn, x *exchange) ([]byte, error) {
 		return nil, errServerBadResponse
 	}
 	h.endStream = resp.EndStream
-	x.h2Response(resp, &x.txn.Req)
+	h.response(x, resp, &x.txn.Req)
 	return nil, nil
 }
 
-// h2Response makes an HTTP/2 response head the transaction's HTTP/1.1
-// one, in one slab of storage owned by the exchange, framed for the
+// response makes an HTTP/2 response head the transaction's HTTP/1.1
+// one, in one slab of storage owned by the connector, framed for the
 // client: an HTTP/1.1 client gets a body of unknown length chunked.
-func (x *exchange) h2Response(r *h2.ClientResponse, req *h1.Request) {
-	b := x.slabFor(0, r.Fields)
+func (h *h2Server) response(x *exchange, r *h2.ClientResponse, req *h1.Request) {
+	b := slabFor(&h.buf, 0, r.Fields)
 	add := b.add
 	resp := &x.txn.Resp
 	resp.Reset()
@@ -169,7 +184,7 @@ func (x *exchange) h2Response(r *h2.ClientResponse, req *h1.Request) {
 		resp.Body = h1.BodyUntilClose
 		resp.KeepAlive = false
 	}
-	x.h2buf = *b
+	h.buf = *b
 }
 
 // startBody: HTTP/2 frames carry no bytes to pass through; the body, if
@@ -231,7 +246,17 @@ func (h *h2Server) end(x *exchange) {
 		transport.PutBuf(h.bp)
 	}
 	if h.cs != nil {
-		x.upStream.Store(nil)
+		h.live.Store(nil)
 	}
-	*h = h2Server{}
+	h.h2Attempt = h2Attempt{}
+}
+
+// cancel resets the stream from the client's frame loop, when the client
+// reset its own stream; a no-op between attempts.
+func (h *h2Server) cancel() {
+	if cs := h.live.Swap(nil); cs != nil {
+		// A reset is written to the server's connection and may wait for
+		// it: not under the client connection's lock, which OnAbort holds.
+		go cs.Reset(http2.ErrCodeCancel)
+	}
 }

@@ -20,7 +20,7 @@ import (
 func (cc *Conn) serveTCP() {
 	fe := cc.fe
 	x := exchangePool.Get().(*exchange)
-	x.fr = theTCPFront
+	x.fr = &x.tcpf
 	defer func() { x.reset(); exchangePool.Put(x) }()
 	start := time.Now()
 	strm := &x.strm

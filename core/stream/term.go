@@ -20,7 +20,7 @@ func clientCause(err error) session.Cause {
 
 // clientGone reports whether the client of an HTTP/2 stream reset it or
 // lost its connection, and the cause. A server connection failure seen
-// afterwards is the proxy's doing (closeServerConn closed it for the
+// afterwards is the proxy's doing (clientAborted closed it for the
 // client), so it is the client's abort: no 502, no failure for the
 // server's health, no 5xx in the backend's counts.
 func (x *exchange) clientGone() (session.Cause, bool) {
