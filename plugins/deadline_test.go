@@ -14,6 +14,7 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/strata-proxy/strata/core/fetch"
+	"github.com/strata-proxy/strata/core/sample"
 	"github.com/strata-proxy/strata/plugins/internal/instrument"
 )
 
@@ -30,6 +31,7 @@ func TestDeadline_SpinnersOnEveryP(t *testing.T) {
 		InstancesMin: n, InstancesMax: n, OnError: FailClosed, Quarantine: Quarantine{Failures: 1000}})
 	var wg sync.WaitGroup
 	start := make(chan struct{})
+	proc := &sample.SharedVars{} // the guests set runaway_started here as they start
 	for i := range n {
 		fn := "spin"
 		if i%2 == 1 {
@@ -37,19 +39,24 @@ func TestDeadline_SpinnersOnEveryP(t *testing.T) {
 		}
 		wg.Go(func() {
 			<-start
-			if _, ok := e.eval(t, fn, httpCtx()); ok {
+			ctx := httpCtx()
+			ctx.Proc = proc
+			if _, ok := e.eval(t, fn, ctx); ok {
 				t.Errorf("%s gave a sample", fn)
 			}
 		})
 	}
 	gcDone := make(chan struct{})
-	spinning := p.stats.checks.Load()
 	close(start)
 	go func() {
 		defer close(gcDone)
-		// The GC starts once a guest has reached a check, so while the
-		// spinners run: each must reach one to be stopped, so this ends.
-		for p.stats.checks.Load() == spinning {
+		// The GC starts once a guest has entered its runaway code, so
+		// while the spinners run: each must reach a deadline check to be
+		// stopped, so this ends.
+		for {
+			if _, ok := proc.Get("runaway_started"); ok {
+				break
+			}
 			runtime.Gosched()
 		}
 		runtime.GC()

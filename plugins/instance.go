@@ -204,7 +204,6 @@ func checkDeadline(ctx context.Context, _ api.Module, _ []uint64) {
 	if in == nil || in.deadline == 0 {
 		return
 	}
-	in.p.stats.checks.Add(1)
 	if in.p.host.monotonic() >= in.deadline {
 		in.timedOut = true
 		panic(sys.NewExitError(sys.ExitCodeDeadlineExceeded))

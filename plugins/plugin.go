@@ -72,11 +72,7 @@ type routeNamesBox struct{ session.RouteNames }
 type counters struct {
 	calls, errors, traps, timeouts, memory, busy, skipped, created atomic.Uint64
 	// ended counts calls that returned (the quarantine's failure ratio).
-	ended atomic.Uint64
-	// checks counts deadline checks reached in calls that have a deadline
-	// (one per instrument.Interval loop iterations and function entries):
-	// proof for tests that a guest is running its code.
-	checks  atomic.Uint64
+	ended   atomic.Uint64
 	latency stats.Histogram // of every call into the guest
 }
 

@@ -73,7 +73,7 @@ func TestSystemdUnit_Verifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"\nType=notify\n", "\nExecReload=/usr/local/bin/strata reload --pidfile /run/strata/strata.pid\n", "\nExecStart=/usr/local/bin/strata run --pidfile /run/strata/strata.pid -c /etc/strata/strata.yaml\n", "\nUser=strata\n", "\nNoNewPrivileges=yes\n"} {
+	for _, want := range []string{"\nType=notify\n", "\nExecReload=/usr/local/bin/strata reload --pidfile /run/strata/strata.pid\n", "\nExecStart=/usr/local/bin/strata run --pidfile /run/strata/strata.pid -c /etc/strata/strata.yaml\n", "\nUser=strata\n", "\nNoNewPrivileges=yes\n", "\nNotifyAccess=all\n"} {
 		if !bytes.Contains(unit, []byte(want)) {
 			t.Errorf("the unit lacks %q", strings.TrimSpace(want))
 		}
@@ -149,8 +149,14 @@ func (n *notifySocket) next(t *testing.T) map[string]string {
 	if err != nil {
 		t.Fatalf("no sd_notify datagram: %v", err)
 	}
+	return parseNotify(t, buf[:k])
+}
+
+// parseNotify reads the assignments of one sd_notify datagram.
+func parseNotify(t *testing.T, b []byte) map[string]string {
+	t.Helper()
 	m := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(buf[:k]))
+	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		if key, val, ok := strings.Cut(sc.Text(), "="); ok {
 			m[key] = val

@@ -12,6 +12,14 @@
 // READY=1 once it serves, RELOADING=1 … READY=1 around each SIGHUP reload
 // and STOPPING=1 at the stop, over $NOTIFY_SOCKET (notify.go).
 //
+// Binary upgrade: SIGUSR2 to a strata run with --pidfile P starts the
+// binary now at its path, with its arguments and --upgrade-from P, as a
+// child (so under systemd it is in the service's cgroup); that process
+// takes the sockets and stick tables over (upgrade.go), sends MAINPID=
+// before the old one lets go, then READY=1, and the old one drains and
+// exits. `strata run --upgrade-from P` started by hand does the same
+// outside systemd.
+//
 // Reload path, who does what (one generation type: generation.Generation):
 //
 //  1. reload.go (this package) takes the request (SIGHUP, POST /v1/reload,
@@ -311,6 +319,10 @@ func serve(cfg *config.Config, gen *assemble.Bundle, log *slog.Logger, ro runOpt
 	}
 	var up *upgradeServer
 	if tk != nil {
+		// The main process before the old one may exit: systemd reads
+		// notifications before exits, so it never sees the service's
+		// main process gone.
+		rl.sdNotify(rl.notify.mainPID())
 		if err := tk.finish(); err != nil {
 			log.Warn("upgrade", "error", err)
 		}
@@ -328,7 +340,9 @@ func serve(cfg *config.Config, gen *assemble.Bundle, log *slog.Logger, ro runOpt
 	log.Info("strata started", "version", versionString(), "pid", os.Getpid())
 
 	sig := rl.wait(sigs, up)
-	rl.sdNotify(rl.notify.stopping())
+	if _, upgraded := sig.(upgradeSignal); !upgraded {
+		rl.sdNotify(rl.notify.stopping()) // after an upgrade the service goes on in the new process
+	}
 	grace := cfg.Global.Grace
 	log.Info("stopping: draining in-flight streams", "signal", sig.String(), "grace", grace)
 	stopped := make(chan struct{})

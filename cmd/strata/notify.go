@@ -10,7 +10,9 @@ import (
 // "KEY=VALUE" lines to the unix socket named by $NOTIFY_SOCKET (a path, or
 // an abstract name written with a leading '@'). strata says READY=1 once
 // its listeners accept, RELOADING=1 … READY=1 around a SIGHUP reload and
-// STOPPING=1 when it starts to drain. Without $NOTIFY_SOCKET (not under
+// STOPPING=1 when it starts to drain. In a binary upgrade the new process
+// sends MAINPID= before the hand-over and the old one stays silent as it
+// drains: a STOPPING=1 from it would stop the service. Without $NOTIFY_SOCKET (not under
 // systemd) every call is a no-op. Why no library: it is one write.
 
 // notifier sends sd_notify states; the zero value (no socket) does nothing.
@@ -64,3 +66,12 @@ func (n *notifier) reloaded(err error) error {
 }
 
 func (n *notifier) stopping() error { return n.send("STOPPING=1\nSTATUS=draining") }
+
+// mainPID makes this process the service's main process: the new process
+// of a binary upgrade says so before the old one lets go, so that systemd
+// watches it rather than the old process, which is about to exit. The
+// unit needs NotifyAccess=all, since the sender is not yet the main
+// process; READY=1 follows once SIGHUP is served, as at a start.
+func (n *notifier) mainPID() error {
+	return n.send("MAINPID=" + strconv.Itoa(os.Getpid()) + "\nSTATUS=taking over (binary upgrade)")
+}

@@ -108,9 +108,9 @@ func (r *reloader) serve(gen *assemble.Bundle) *servedGen {
 	return sg
 }
 
-// wait serves SIGHUP (a configuration reload) and SIGUSR1 (reopen the
-// access-log file, for logrotate) until stop delivers a signal, which it
-// returns.
+// wait serves SIGHUP (a configuration reload), SIGUSR1 (reopen the
+// access-log file, for logrotate) and SIGUSR2 (a binary upgrade) until
+// stop delivers a signal, which it returns.
 // When up is not nil, a successor taking over also ends the wait: the
 // admin API stops at once, so that the successor answers it.
 func (r *reloader) wait(stop <-chan os.Signal, up *upgradeServer) os.Signal {
@@ -120,6 +120,9 @@ func (r *reloader) wait(stop <-chan os.Signal, up *upgradeServer) os.Signal {
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
+	usr2 := make(chan os.Signal, 1)
+	signal.Notify(usr2, syscall.SIGUSR2)
+	defer signal.Stop(usr2)
 	r.writeHupStatus(nil, nil) // SIGHUP is served from now on: strata reload may signal
 	// Ready only now, for the same reason: systemd sends ExecReload's
 	// SIGHUP as soon as the service is ready.
@@ -142,6 +145,8 @@ func (r *reloader) wait(stop <-chan os.Signal, up *upgradeServer) os.Signal {
 				cancel()
 			}
 			return upgradeSignal{}
+		case <-usr2:
+			r.startSuccessor()
 		case <-usr1:
 			if err := r.p.ReopenLogs(); err != nil {
 				r.log.Error("SIGUSR1: reopening the access log failed; still writing to the old file", "error", err)

@@ -31,6 +31,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,6 +40,55 @@ import (
 	"github.com/strata-proxy/strata/core/handover"
 	"github.com/strata-proxy/strata/core/proxy"
 )
+
+// startSuccessor serves SIGUSR2: it starts the binary now at this
+// process's path (a package upgrade replaced the file) with this
+// process's arguments and --upgrade-from, as HAProxy's master re-executes
+// itself on SIGUSR2. Being this process's child, the successor runs in
+// the same systemd service, whose main process it can then become. A
+// successor that fails leaves this process serving, and the log says why.
+func (r *reloader) startSuccessor() {
+	if r.ro.pidfile == "" {
+		r.log.Error("SIGUSR2: a binary upgrade needs strata run --pidfile")
+		return
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		r.log.Error("SIGUSR2: cannot find this binary's path", "error", err)
+		return
+	}
+	cmd := exec.Command(exe, successorArgs(os.Args[1:], r.ro.pidfile)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if err := cmd.Start(); err != nil {
+		r.log.Error("SIGUSR2: cannot start the new binary", "path", exe, "error", err)
+		return
+	}
+	r.log.Info("SIGUSR2: the new binary is taking over", "path", exe, "pid", cmd.Process.Pid)
+	go func() {
+		// Seen only while this process lives, that is when the
+		// successor failed before the hand-over.
+		err := cmd.Wait()
+		r.log.Warn("upgrade: the new process exited; still serving", "pid", cmd.Process.Pid, "error", err)
+	}()
+}
+
+// successorArgs are args (this process's, without the program name) with
+// any --upgrade-from replaced by --upgrade-from pidfile.
+func successorArgs(args []string, pidfile string) []string {
+	out := make([]string, 0, len(args)+2)
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, _, withValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && name == "upgrade-from" {
+			if !withValue {
+				i++ // its value is the next argument
+			}
+			continue
+		}
+		out = append(out, a)
+	}
+	return append(out, "--upgrade-from", pidfile)
+}
 
 // upgradeSocket is the Unix socket beside a pid file.
 func upgradeSocket(pidfile string) string { return pidfile + ".sock" }

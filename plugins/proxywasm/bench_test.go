@@ -33,3 +33,36 @@ func BenchmarkFilter_AddHeader(b *testing.B) {
 		b.Fatal("the header was not added")
 	}
 }
+
+// BenchmarkProperty_Get is proxy_get_property's host side for the paths
+// a filter reads most: a request attribute and a header (NUL-separated, as
+// the SDKs send them), a dotted one, and a property the filter set.
+func BenchmarkProperty_Get(b *testing.B) {
+	f := newFilter(b, "props", Config{}, nil)
+	f.mu.Lock()
+	v := f.vms[0]
+	f.mu.Unlock()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.cur = &stream{v: v, s: newStream(request("/bench?x=1", "x-key", "k1")),
+		props: map[string][]byte{"my.own.prop": []byte("mine")}}
+	defer func() { v.cur = nil }()
+	paths := []struct{ name, path, want string }{
+		{"request.path NUL", "request\x00path", "/bench?x=1"},
+		{"header NUL", "request\x00headers\x00x-key", "k1"},
+		{"dotted", "request.method", "GET"},
+		{"set property", "my\x00own\x00prop", "mine"},
+	}
+	for _, p := range paths {
+		b.Run(p.name, func(b *testing.B) {
+			path := []byte(p.path)
+			b.ReportAllocs()
+			for range b.N {
+				val, err := v.getProperty(path)
+				if err != nil || string(val) != p.want {
+					b.Fatalf("%q: %q %v", p.path, val, err)
+				}
+			}
+		})
+	}
+}

@@ -26,16 +26,54 @@ import (
 // evaluated as a rule would, with the rules' layer checks: an expression
 // that needs the transaction answers NOT_FOUND outside a stream.
 
-// splitPath returns the segments of a property path.
-func splitPath(p []byte) []string {
-	s := string(p)
-	if strings.HasPrefix(s, "strata\x00") || strings.HasPrefix(s, "strata.") {
-		return []string{"strata", strings.ReplaceAll(s[len("strata."):], "\x00", ".")}
+// propPath is a property path read once: key is its segments joined by
+// dots (the name set_property stores under, and the built-in names'
+// form), and the segments are substrings of key, so that a lookup needs
+// neither a split nor a join of its own.
+type propPath struct {
+	key string
+	seg [4]string // the segments; a fourth holds all that follows the third
+	n   int       // segments in seg
+}
+
+// parts are the segments of the path.
+func (p *propPath) parts() []string { return p.seg[:p.n] }
+
+// parsePath reads a property path: segments separated by NUL (trailing
+// NULs dropped) or, without a NUL, by dots, at most three (the third may
+// hold dots: "request.headers.x.y"). Under "strata" the rest is one
+// segment, a sample expression.
+func parsePath(b []byte) propPath {
+	sep, limit := byte('.'), 3
+	if bytes.IndexByte(b, 0) >= 0 {
+		sep, limit = 0, len(b)+1
+		b = bytes.TrimRight(b, "\x00")
 	}
-	if strings.IndexByte(s, 0) >= 0 {
-		return strings.Split(strings.TrimRight(s, "\x00"), "\x00")
+	var k strings.Builder
+	k.Grow(len(b))
+	for _, c := range b {
+		if c == 0 {
+			c = '.'
+		}
+		k.WriteByte(c)
 	}
-	return strings.SplitN(s, ".", 3)
+	p := propPath{key: k.String()}
+	if strings.HasPrefix(p.key, "strata.") {
+		p.seg[0], p.seg[1], p.n = "strata", p.key[len("strata."):], 2
+		return p
+	}
+	start := 0
+	for i, c := range b {
+		if c != sep || p.n+1 == limit {
+			continue
+		}
+		if p.n == len(p.seg)-1 { // a fourth segment: what follows needs no parts of its own
+			break
+		}
+		p.seg[p.n], p.n, start = p.key[start:i], p.n+1, i+1
+	}
+	p.seg[p.n], p.n = p.key[start:], p.n+1
+	return p
 }
 
 var errNoProperty = errors.New("no such property")
@@ -51,8 +89,8 @@ func boolean(b bool) []byte {
 
 // property returns the value of the property at path for the effective
 // context.
-func (v *vm) property(path []string) ([]byte, error) {
-	key := strings.Join(path, ".")
+func (v *vm) property(pp *propPath) ([]byte, error) {
+	key, path := pp.key, pp.parts()
 	switch key {
 	case "plugin_name":
 		return []byte(v.f.p.Name()), nil
@@ -255,6 +293,12 @@ func (v *vm) strata(s filter.Stream, expr string) ([]byte, error) {
 	return append([]byte(nil), val.Bytes...), nil
 }
 
+// getProperty returns the property at path p as the guest wrote it.
+func (v *vm) getProperty(p []byte) ([]byte, error) {
+	pp := parsePath(p)
+	return v.property(&pp)
+}
+
 func hGetProperty(ctx context.Context, _ api.Module, s []uint64) {
 	v := enter(ctx, s)
 	if v == nil {
@@ -265,7 +309,7 @@ func hGetProperty(ctx context.Context, _ api.Module, s []uint64) {
 		ret(s, stInvalidMemoryAccess)
 		return
 	}
-	val, err := v.property(splitPath(p))
+	val, err := v.getProperty(p)
 	if err != nil {
 		ret(s, stNotFound)
 		return
@@ -287,14 +331,14 @@ func hSetProperty(ctx context.Context, _ api.Module, s []uint64) {
 		ret(s, stInvalidMemoryAccess)
 		return
 	}
-	path := splitPath(p)
-	switch path[0] {
+	pp := parsePath(p)
+	switch pp.seg[0] {
 	case "plugin_name", "plugin_root_id", "plugin_vm_id", "request", "response", "source", "destination",
 		"connection", "strata", "cluster_name", "upstream":
 		ret(s, stNotFound)
 		return
 	}
-	key := strings.Join(path, ".")
+	key := pp.key
 	if v.cur != nil {
 		if v.cur.props == nil {
 			v.cur.props = map[string][]byte{}

@@ -108,7 +108,10 @@ func hSetSharedData(ctx context.Context, _ api.Module, s []uint64) {
 // (proxy_on_queue_ready) when an item is enqueued.
 type queue struct {
 	items [][]byte
-	owner *vm // the root context that registered it last
+	// owner is the root context that registered it last; nil once that
+	// vm is retired or dead (releaseQueues), so that the registry does
+	// not keep a closed plugin's instances reachable.
+	owner *vm
 }
 
 var queues = struct {
@@ -198,11 +201,111 @@ func hEnqueueSharedQueue(ctx context.Context, _ api.Module, s []uint64) {
 	}
 	queues.mu.Unlock()
 	if owner != nil && !owner.isDead() {
-		// On its own goroutine: the owner may be the vm making this
-		// call, whose lock is held.
-		go owner.rootCall(cbQueueReady, rootID, uint64(id))
+		owner.queueReady(id)
 	}
 	ret(s, st)
+}
+
+// queueLen is the number of items in queue id (0 for none).
+func queueLen(id uint32) int {
+	queues.mu.Lock()
+	defer queues.mu.Unlock()
+	if q := queues.byID[id]; q != nil {
+		return len(q.items)
+	}
+	return 0
+}
+
+// releaseQueues forgets v as the owner of the queues it registered: a
+// retired or dead vm is told of nothing more, and the registry no longer
+// keeps it (its instance, its memory) reachable.
+func releaseQueues(v *vm) {
+	queues.mu.Lock()
+	defer queues.mu.Unlock()
+	for _, q := range queues.byID {
+		if q.owner == v {
+			q.owner = nil
+		}
+	}
+}
+
+// queueOwnersOf counts the queues whose owner is a vm of f.
+func queueOwnersOf(f *Filter) int {
+	queues.mu.Lock()
+	defer queues.mu.Unlock()
+	n := 0
+	for _, q := range queues.byID {
+		if q.owner != nil && q.owner.f == f {
+			n++
+		}
+	}
+	return n
+}
+
+// queueEvents are the proxy_on_queue_ready calls a root context is owed.
+// Enqueues add to pending; one goroutine at a time (running) makes the
+// calls, so a burst of enqueues costs one goroutine, not one each. It is
+// a goroutine of its own because the owner may be the vm making the
+// enqueue, whose mu is held.
+type queueEvents struct {
+	mu      sync.Mutex
+	pending map[uint32]int // guarded by mu: queue id → enqueues not yet announced
+	running bool           // guarded by mu: a goroutine is delivering
+}
+
+// queueReady owes v's root context one proxy_on_queue_ready for queue id,
+// and starts the delivering goroutine unless it runs.
+func (v *vm) queueReady(id uint32) {
+	e := &v.queueEvents
+	e.mu.Lock()
+	if e.pending == nil {
+		e.pending = map[uint32]int{}
+	}
+	if e.pending[id] < maxQueueLen { // never more events than a queue holds items
+		e.pending[id]++
+	}
+	start := !e.running
+	e.running = true
+	e.mu.Unlock()
+	if start {
+		go v.deliverQueueEvents()
+	}
+}
+
+// deliverQueueEvents makes the calls owed until none is left. A call whose
+// queue was emptied meanwhile (the guest drained it on an earlier call) is
+// skipped: it would only read an empty queue. Once the vm is dead the
+// events owed are dropped.
+func (v *vm) deliverQueueEvents() {
+	for {
+		id, ok := v.queueEvents.next(v.isDead())
+		if !ok {
+			return
+		}
+		if queueLen(id) > 0 {
+			v.rootCall(cbQueueReady, rootID, uint64(id))
+		}
+	}
+}
+
+// next takes one owed event, or (drop) forgets them all; false when none
+// is left, and the goroutine that called it must end.
+func (e *queueEvents) next(drop bool) (uint32, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if drop {
+		clear(e.pending)
+	}
+	for id, n := range e.pending {
+		if n <= 1 {
+			delete(e.pending, id)
+		} else {
+			e.pending[id] = n - 1
+		}
+		return id, true
+	}
+	e.running = false
+	return 0, false
 }
 
 func hDequeueSharedQueue(ctx context.Context, _ api.Module, s []uint64) {

@@ -49,6 +49,8 @@ type vm struct {
 	allocStk  [2]uint64
 	scratch   []byte
 	orphans   []*stream // streams to release after a failure, once mu is let go
+
+	queueEvents queueEvents // its own lock: enqueues reach it while mu is held
 }
 
 // Callback indices into vm.fns.
@@ -172,6 +174,7 @@ func (v *vm) die(err error, src netip.Addr) {
 	}
 	v.f.log.Warn("Proxy-Wasm instance discarded", "err", err, "streams", len(v.streams))
 	v.f.remove(v)
+	releaseQueues(v)
 	v.f.p.Discard(v.in, err, src)
 	v.stopTick()
 	for _, c := range v.calls {
@@ -210,6 +213,7 @@ func (v *vm) retire() {
 	v.mu.Lock()
 	v.retired = true
 	v.stopTick()
+	releaseQueues(v)
 	v.dropIfIdle()
 	v.mu.Unlock()
 }

@@ -276,24 +276,13 @@ func (c *converter) globalLog(l Line) {
 		c.report(l, NotConverted, "strata has one access-log destination for the process", "global.access_log")
 		return
 	}
-	target := w[0]
-	var out string
-	switch {
-	case target == "stdout" || target == "stderr":
-		out = target
-	case strings.HasPrefix(target, "/"):
-		out = "unix://" + target
-	case strings.HasPrefix(target, "unix@"):
-		out = "unix://" + strings.TrimPrefix(target, "unix@")
-	case strings.HasPrefix(target, "udp@"), strings.HasPrefix(target, "udp4@"), !strings.Contains(target, "@"):
-		addr := target[strings.IndexByte(target, '@')+1:]
-		if !strings.Contains(addr, ":") {
-			addr += ":514" // HAProxy's default syslog port
-		}
-		out = "udp://" + addr
-	default:
-		c.report(l, NotConverted, "strata sends syslog over UDP or a unix datagram socket", "global.access_log.output: udp://HOST:PORT")
+	out, why, note := logOutput(w[0])
+	if out == "" {
+		c.report(l, NotConverted, why, "global.access_log.output: stdout, stderr, a file, udp://HOST:PORT or unix:///PATH")
 		return
+	}
+	if note != "" {
+		c.report(l, Changed, note, "")
 	}
 	kvs := []kv{{"access_log.output", out}}
 	format, rest := "", w[1:]
@@ -319,7 +308,8 @@ func (c *converter) globalLog(l Line) {
 	}
 	c.logSet = true
 	c.out.global = append(c.out.global, kvs...)
-	if !syslogOut && format != "" && format != "raw" {
+	if !syslogOut && format != "raw" {
+		// HAProxy's default format is rfc3164 whatever the address.
 		c.report(l, Changed, "strata writes lines to "+out+" without a syslog header (HAProxy's format raw)", "")
 	}
 }

@@ -24,12 +24,14 @@ func init() {
 		panic("misbehave: deliberate trap") // the Go runtime exits: the instance dies
 	}})
 	sdk.RegisterFetch(sdk.Fetch{Name: "spin", Out: abi.TypeInt, Fn: func(c *sdk.Ctx) (sdk.Value, error) {
+		started(c)
 		n := int64(0)
 		for {
 			n++
 		}
 	}})
 	sdk.RegisterFetch(sdk.Fetch{Name: "recurse", Out: abi.TypeInt, Fn: func(c *sdk.Ctx) (sdk.Value, error) {
+		started(c)
 		return sdk.Int(fanOut(60)), nil // 2^60 calls, 60 deep: runs forever without looping
 	}})
 	sdk.RegisterFetch(sdk.Fetch{Name: "grow", Out: abi.TypeInt, Fn: func(c *sdk.Ctx) (sdk.Value, error) {
@@ -147,3 +149,11 @@ func fanOut(n int) int64 {
 }
 
 func main() {}
+
+// started sets proc.runaway_started when a call enters a runaway fetch
+// (spin, recurse): a host sees that a guest is running its endless code
+// without counting anything itself. An error is left aside: the fetch
+// runs away all the same.
+func started(c *sdk.Ctx) {
+	_ = c.SetVar(abi.ScopeProc, "runaway_started", sdk.Int(1))
+}
