@@ -37,6 +37,9 @@ type conn struct {
 	floor    int
 	out      []byte    // answer bytes not yet written
 	deadline time.Time // the read/write deadline currently set on nc
+	// keepAliveWait: the next read waits for a request after an answer,
+	// under -keep-alive-timeout rather than the idle deadline.
+	keepAliveWait bool
 
 	req      request
 	trailers [][2]string // trailer fields of the last chunked body
@@ -113,7 +116,15 @@ func (c *conn) fill() error {
 		c.buf = nb
 	}
 	c.touchDeadline()
+	ka := c.srv.cfg.keepAlive
+	if c.keepAliveWait && ka > 0 {
+		c.nc.SetReadDeadline(time.Now().Add(ka))
+	}
 	n, err := c.nc.Read(c.buf[c.w:])
+	if c.keepAliveWait && ka > 0 {
+		c.nc.SetReadDeadline(c.deadline) // the idle deadline again
+	}
+	c.keepAliveWait = false
 	c.w += n
 	if n > 0 {
 		return nil
@@ -153,6 +164,9 @@ func (c *conn) readHead() (int, error) {
 			return 0, errHeadTooLarge
 		}
 		empty := c.w == c.r
+		if empty && c.nreq > 0 {
+			c.keepAliveWait = true // the first read of the next request
+		}
 		if err := c.fill(); err != nil {
 			if err == io.EOF && empty {
 				return 0, io.EOF

@@ -40,6 +40,12 @@
 // connection; each line is written with one write(2), so it is on disk when
 // the request is answered.
 //
+// -idle-timeout closes a connection on which nothing came for that long,
+// a new one included; -keep-alive-timeout closes one that waits that long
+// for its next request after an answer only, as a server's keep-alive
+// timeout does, so that a client slow to send its first request is not
+// caught by it.
+//
 // The first line on stdout is "listening on ADDR". The process exits on
 // SIGTERM or SIGINT, and by itself after -max-lifetime.
 package main
@@ -74,6 +80,9 @@ type config struct {
 	logPath     string
 	maxLifetime time.Duration
 	idleTimeout time.Duration
+	// keepAlive, when set, bounds the wait for the next request after an
+	// answer (a server's keep-alive timeout), apart from idleTimeout.
+	keepAlive time.Duration
 }
 
 const (
@@ -96,6 +105,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.logPath, "log", "", "append one JSON line per connection and request to `file`")
 	fs.DurationVar(&cfg.maxLifetime, "max-lifetime", 10*time.Minute, "exit after this long (at most 24h)")
 	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", 60*time.Second, "close a connection idle for this long")
+	fs.DurationVar(&cfg.keepAlive, "keep-alive-timeout", 0, "close a connection that waits this long for the next request after an answer (0: -idle-timeout only)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -120,6 +130,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if cfg.idleTimeout <= 0 {
 		return cfg, fmt.Errorf("-idle-timeout %v: want more than 0", cfg.idleTimeout)
+	}
+	if cfg.keepAlive < 0 {
+		return cfg, fmt.Errorf("-keep-alive-timeout %v: want 0 or more", cfg.keepAlive)
 	}
 	if len(cfg.name) == 0 || !validFieldValue([]byte(cfg.name)) || !validFieldValue([]byte(cfg.body)) {
 		return cfg, errors.New("-name must be non-empty; -name and -body must be printable")

@@ -556,6 +556,40 @@ func TestIdleTimeout(t *testing.T) {
 	}
 }
 
+// TestKeepAliveTimeout: -keep-alive-timeout closes a connection that
+// waits for its next request after an answer, and only such a one: a
+// connection opened earlier that never sent a request outlives it and is
+// served.
+func TestKeepAliveTimeout(t *testing.T) {
+	u := start(t, "-keep-alive-timeout", "50ms")
+	const req = "GET /x HTTP/1.1\r\nHost: t\r\n\r\n"
+	fresh := u.dial(t)
+	c := u.dial(t)
+	br := bufio.NewReader(c)
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("request: %v, %v", resp, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("after the answer: %v, want the server's close (EOF)", err)
+	}
+	// fresh has waited longer than the keep-alive timeout, but for a
+	// first request.
+	if _, err := io.WriteString(fresh, req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = http.ReadResponse(bufio.NewReader(fresh), nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("first request on a connection older than the keep-alive timeout: %v, %v", resp, err)
+	}
+	resp.Body.Close()
+}
+
 func TestTCP_EchoAndHalfClose(t *testing.T) {
 	u := start(t, "-mode", "tcp")
 	c := u.dial(t).(*net.TCPConn)

@@ -104,7 +104,8 @@ func uriCounts(t testing.TB, u *upstream) map[string]int {
 // reaped): the close was visible, and strata must see it before writing,
 // so no request needed a retry.
 func TestPool_ServerClosedIdle(t *testing.T) {
-	ups, vars := startUpstreams(t, []string{"s1"}, "-idle-timeout", "50ms")
+	// A keep-alive timeout, not an idle one: see TestPool_DifferentialHAProxy.
+	ups, vars := startUpstreams(t, []string{"s1"}, "-keep-alive-timeout", "50ms")
 	u := ups["s1"]
 	port := portOf(t, u.Addr)
 	p := startProxy(t, backendConfig(`

@@ -13,8 +13,18 @@ import (
 // 50ms while both proxies keep them for 10s: 100 POSTs through each, each
 // sent after the server closed the connection the previous one used. Both
 // answer 200 to every one, and the server handles every POST once.
+//
+// The server's close is logged after close(2), but its FIN may still be
+// on its way to the proxy when the next POST leaves: that POST meets a
+// connection the server closed before it arrived, and must go again
+// (TestPool_ClosedAsRequestLeaves makes that moment certain). The 50ms
+// are a keep-alive timeout, counted from an answer: an idle timeout
+// would also close, on a loaded machine, the new connection a proxy
+// opens for a POST before the POST reaches it; neither strata nor
+// HAProxy (whose retries end once a connection is established) sends a
+// request again after a fresh connection failed.
 func TestPool_DifferentialHAProxy(t *testing.T) {
-	ups, vars := startUpstreams(t, []string{"s1"}, "-idle-timeout", "50ms")
+	ups, vars := startUpstreams(t, []string{"s1"}, "-keep-alive-timeout", "50ms")
 	u := ups["s1"]
 	haddr := haproxyAddr(t)
 	startHAProxy(t, fmt.Sprintf(`global

@@ -7,6 +7,7 @@ import (
 	"os"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // Conn is a TCP connection driven through its raw descriptor, in plain mode
@@ -336,12 +337,23 @@ func (p *Prober) SocketIdle(c *Conn) bool {
 	return p.ok
 }
 
-// ResetByPeer reports whether the server reset the connection: err (from
-// Fill or Write) is ECONNRESET or EPIPE, or it is the end of the stream
-// and a reset followed the server's FIN (SO_ERROR holds ECONNRESET).
-// A reset means the server's socket was closed with bytes of ours unread:
-// a request that met a connection the server had just closed, before
-// it could act on it.
+// ResetByPeer reports whether the server closed the connection without
+// reading what was last written to it: a request that met a connection
+// the server had just closed, before it could act on it. That is so when
+// err (from Fill or Write) is ECONNRESET or EPIPE, or when it is the end
+// of the stream and either
+//   - a reset followed the server's FIN (SO_ERROR holds the reset's
+//     error): the server's socket was closed with bytes of ours unread;
+//   - or the FIN acknowledges none of the bytes still unacknowledged
+//     (SIOCOUTQ): the server closed before they reached it, and the
+//     reset they draw is still on its way.
+//
+// Both are the usual sight when a server closes an idle connection as a
+// request goes out on it: its FIN is on the way when the request leaves.
+// Linux records the reset met after the FIN (in CLOSE-WAIT) as EPIPE,
+// not ECONNRESET (tcp_reset); and as the FIN is read before the reset
+// arrives, a read may well see the end of the stream with no reset yet.
+// Reading SO_ERROR clears it: ResetByPeer is asked once per error.
 func (c *Conn) ResetByPeer(err error) bool {
 	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
 		return true
@@ -349,11 +361,33 @@ func (c *Conn) ResetByPeer(err error) bool {
 	if err != io.EOF {
 		return false
 	}
-	var soErr int
+	var soErr, unacked int
 	cerr := c.rc.Control(func(fd uintptr) {
 		soErr, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_ERROR)
+		unacked = outQueue(fd)
 	})
-	return cerr == nil && syscall.Errno(soErr) == syscall.ECONNRESET
+	if cerr != nil {
+		return false
+	}
+	switch syscall.Errno(soErr) {
+	case syscall.ECONNRESET, syscall.EPIPE:
+		return true
+	}
+	return unacked > 0
+}
+
+// outQueue returns how many bytes written to the socket fd its peer has
+// not acknowledged (SIOCOUTQ), 0 when the kernel does not say. The end
+// of the stream has been read when it is asked: the peer's FIN, like
+// every segment, acknowledges all it had received, so bytes still
+// unacknowledged then had not reached the peer when it closed.
+func outQueue(fd uintptr) int {
+	var n int32
+	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCOUTQ, uintptr(unsafe.Pointer(&n)))
+	if errno != 0 {
+		return 0
+	}
+	return int(n)
 }
 
 // SpliceTo moves up to max bytes from c to dst through the kernel's splice
