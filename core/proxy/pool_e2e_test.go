@@ -255,11 +255,15 @@ func TestPool_ResetBeforeAnswerReplays(t *testing.T) {
 }
 
 // TestPool_ReapsServerClosed: after a burst of 200 concurrent requests the
-// pool holds many connections; the server closes them all (idle timeout
-// 300ms) and, with no further request to pop them, strata closes its side:
-// no socket to the server stays in CLOSE-WAIT and the pool is empty.
+// pool holds many connections; the server closes them all (keep-alive
+// timeout 300ms) and, with no further request to pop them, strata closes
+// its side: no socket to the server stays in CLOSE-WAIT and the pool is
+// empty. The server's timeout runs from its answers only, as a keep-alive
+// timeout does: an idle timeout that also ran on a connection strata had
+// just dialed, before a loaded machine let it write, would fail the burst
+// on a fresh connection, which no proxy replays.
 func TestPool_ReapsServerClosed(t *testing.T) {
-	ups, vars := startUpstreams(t, []string{"s1"}, "-idle-timeout", "300ms")
+	ups, vars := startUpstreams(t, []string{"s1"}, "-keep-alive-timeout", "300ms")
 	u := ups["s1"]
 	port := portOf(t, u.Addr)
 	p := startProxy(t, backendConfig(`
@@ -425,7 +429,7 @@ func TestPool_TLSServerClosedIdle(t *testing.T) {
 // request per round finds the pool empty and leaves one connection in
 // it, so after round k exactly k connections were reaped.
 func TestPool_ReapedCounted(t *testing.T) {
-	ups, vars := startUpstreams(t, []string{"s1"}, "-idle-timeout", "50ms")
+	ups, vars := startUpstreams(t, []string{"s1"}, "-keep-alive-timeout", "50ms")
 	u := ups["s1"]
 	p := startProxy(t, backendConfig(`
     timeouts: { server: 5s, http_keep_alive: 60s }
