@@ -506,37 +506,14 @@ func (v *fieldsView) Get(name []byte) ([]byte, bool) {
 	return h1.Lookup(v.fields(), string(name), 1)
 }
 
-func (v *fieldsView) Set(name, value []byte) error {
-	if !v.writable() {
-		return errHeadSent
-	}
-	if len(name) > 0 && name[0] == ':' {
-		return v.setPseudo(name, value)
-	}
-	if !h1.ValidFieldName(name) || !h1.ValidFieldValue(value) {
-		return errBadField
-	}
-	txn := &v.fr.x.txn
-	if v.resp {
-		if v.fr.holding {
-			v.fr.held.Fields = setField(txn, v.fr.held.Fields, name, value)
-			return nil
-		}
-		if !txn.SetRespHeader(name, value) {
-			return errBadField
-		}
-		return nil
-	}
-	if !txn.SetReqHeader(name, value) {
-		return errBadField
-	}
-	if session.EqualFold(name, []byte("host")) {
-		txn.Req.Host, _ = h1.Lookup(txn.Req.Fields, "host", 1)
-	}
-	return nil
-}
+func (v *fieldsView) Set(name, value []byte) error { return v.put(name, value, false) }
 
-func (v *fieldsView) Add(name, value []byte) error {
+func (v *fieldsView) Add(name, value []byte) error { return v.put(name, value, true) }
+
+// put sets a field of the view's head (replacing those of the name), or
+// adds one when add is set; a pseudo-header is set either way. A response
+// head a filter holds back is edited where it is held.
+func (v *fieldsView) put(name, value []byte, add bool) error {
 	if !v.writable() {
 		return errHeadSent
 	}
@@ -547,17 +524,27 @@ func (v *fieldsView) Add(name, value []byte) error {
 		return errBadField
 	}
 	txn := &v.fr.x.txn
+	ok := true
 	switch {
-	case v.resp && v.fr.holding:
+	case v.resp && v.fr.holding && add:
 		v.fr.held.Fields = append(v.fr.held.Fields, h1.Field{Name: txn.Keep(name), Value: txn.Keep(value)})
+	case v.resp && v.fr.holding:
+		v.fr.held.Fields = setField(txn, v.fr.held.Fields, name, value)
+	case v.resp && add:
+		ok = txn.AddRespHeader(name, value)
 	case v.resp:
-		if !txn.AddRespHeader(name, value) {
-			return errBadField
-		}
+		ok = txn.SetRespHeader(name, value)
+	case add:
+		ok = txn.AddReqHeader(name, value)
 	default:
-		if !txn.AddReqHeader(name, value) {
-			return errBadField
-		}
+		ok = txn.SetReqHeader(name, value)
+	}
+	if !ok {
+		return errBadField
+	}
+	if !v.resp && session.EqualFold(name, []byte("host")) {
+		// The transaction's Host is what routing and the log read.
+		txn.Req.Host, _ = h1.Lookup(txn.Req.Fields, "host", 1)
 	}
 	return nil
 }

@@ -224,9 +224,10 @@ func (cc *Conn) beginStream(x *exchange) time.Time {
 	return start
 }
 
-// finishStream counts and logs a stream that has ended.
-func (cc *Conn) finishStream(x *exchange, start time.Time) {
-	fe, strm, txn := cc.fe, &x.strm, &x.txn
+// endStream settles the termination of a stream that has ended, HTTP or
+// TCP, and ends what it used: its service, its trackers.
+func (cc *Conn) endStream(x *exchange) {
+	strm := &x.strm
 	cc.endService(x)
 	if strm.Term.Cause == session.CauseNone {
 		strm.Term.Phase = session.PhaseDone
@@ -235,24 +236,37 @@ func (cc *Conn) finishStream(x *exchange, start time.Time) {
 		strm.Term.Cause = session.CauseKilled
 	}
 	cc.trackStreamEnd(x)
-	x.endFilters()           // Log, then Done (filter.go)
-	cc.streamEnded(x, start) // latencies, spans (telemetry.go)
+}
+
+// countStream adds an ended stream to its frontend's and backend's
+// counters; status is its HTTP status, 0 for none (TCP, no answer).
+func (cc *Conn) countStream(x *exchange, status int) {
+	fe, strm := cc.fe, &x.strm
 	fe.Stats.CurStreams.Add(-1)
 	fe.Stats.Term[strm.Term.Cause].Add(1)
 	fe.Stats.BytesIn.Add(strm.BytesIn)
 	fe.Stats.BytesOut.Add(strm.BytesOut)
-	if txn.Status != 0 {
-		fe.Stats.CountStatus(txn.Status)
+	if status != 0 {
+		fe.Stats.CountStatus(status)
 	}
 	if be := cc.gen.Backend(strm.Backend); be != nil {
 		be.Stats.Streams.Add(1)
 		be.Stats.Term[strm.Term.Cause].Add(1)
 		be.Stats.BytesIn.Add(strm.BytesIn)
 		be.Stats.BytesOut.Add(strm.BytesOut)
-		if txn.Status != 0 {
-			be.Stats.CountStatus(txn.Status)
+		if status != 0 {
+			be.Stats.CountStatus(status)
 		}
 	}
+}
+
+// finishStream counts and logs a stream that has ended.
+func (cc *Conn) finishStream(x *exchange, start time.Time) {
+	fe, strm, txn := cc.fe, &x.strm, &x.txn
+	cc.endStream(x)
+	x.endFilters()           // Log, then Done (filter.go)
+	cc.streamEnded(x, start) // latencies, spans (telemetry.go)
+	cc.countStream(x, txn.Status)
 	if cc.p.Alog == nil || x.noLog {
 		return
 	}

@@ -98,25 +98,9 @@ func (cc *Conn) serveTCP() {
 
 func (cc *Conn) finishTCP(x *exchange, start time.Time) {
 	fe, strm := cc.fe, &x.strm
-	cc.endService(x)
-	if strm.Term.Cause == session.CauseNone {
-		strm.Term.Phase = session.PhaseDone
-	} else if cc.p.killed() {
-		// Whatever broke the stream, the end of the grace period did it.
-		strm.Term.Cause = session.CauseKilled
-	}
-	cc.trackStreamEnd(x)
+	cc.endStream(x)
 	cc.streamEnded(x, start) // latencies, spans (telemetry.go)
-	fe.Stats.CurStreams.Add(-1)
-	fe.Stats.Term[strm.Term.Cause].Add(1)
-	fe.Stats.BytesIn.Add(strm.BytesIn)
-	fe.Stats.BytesOut.Add(strm.BytesOut)
-	if be := cc.gen.Backend(strm.Backend); be != nil {
-		be.Stats.Streams.Add(1)
-		be.Stats.Term[strm.Term.Cause].Add(1)
-		be.Stats.BytesIn.Add(strm.BytesIn)
-		be.Stats.BytesOut.Add(strm.BytesOut)
-	}
+	cc.countStream(x, 0)
 	if cc.p.Alog == nil {
 		return
 	}
