@@ -80,11 +80,11 @@ type h2Response struct {
 // returns the request's header block as sent.
 func (a *h2Attacker) h2Exchange(t *testing.T, dec *hpack.Decoder, id uint32, path string, extra ...hpack.HeaderField) (h2Response, []byte) {
 	t.Helper()
-	block := a.headers(path)
+	a.headers(path) // the pseudo-headers, into a.block
 	for _, f := range extra {
 		a.enc.WriteField(f)
 	}
-	block = bytes.Clone(a.block.Bytes())
+	block := bytes.Clone(a.block.Bytes())
 	if err := a.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block, EndStream: true, EndHeaders: true}); err != nil {
 		t.Fatal(err)
 	}
