@@ -53,10 +53,10 @@ type Process struct {
 
 // Conn is one client connection and its session.
 type Conn struct {
-	// Immutable after newClientConn (l4: after attachL4; clientAddr:
-	// after the PROXY protocol header), except gen, fe and l4, which the
-	// connection goroutine changes between two streams when it moves to
-	// a newer generation (reload.go); only that goroutine reads them.
+	// Immutable after NewConn (clientAddr: after the PROXY protocol
+	// header), except gen, fe and l4, which the connection goroutine
+	// changes between two streams when it moves to a newer generation
+	// (reload.go); only that goroutine reads them (Kill reads stopL4).
 	p          *Process
 	gen        *generation.Generation // holds a reference on it (reload.go)
 	fe         *generation.Frontend
@@ -76,6 +76,9 @@ type Conn struct {
 	noPark    bool
 	parkUntil time.Time
 
+	// stopL4 is l4 for graceful stop's Kill, which runs on another
+	// goroutine while the connection may be moving to a newer generation.
+	stopL4 atomic.Pointer[generation.L4Frontend]
 	// Idle is true while the connection waits for a request; read by
 	// graceful stop.
 	Idle atomic.Bool

@@ -41,9 +41,9 @@
 //   - one goroutine per client connection, which owns the Conn and the
 //     Session; on HTTP/1.1 and in TCP mode it also owns every Stream and
 //     Txn (HTTP/1.1 streams follow one another; TCP mode has one stream);
-//     an HTTP/1.1 connection idle for 25 ms has none: it waits on the park
-//     watcher, which starts a new goroutine for it when it is readable
-//     (idle.go);
+//     on Linux, an HTTP/1.1 connection idle for 25 ms has none: it waits
+//     on the park watcher, which starts a new goroutine for it when it is
+//     readable (idle.go; elsewhere idle connections keep their goroutine);
 //   - on HTTP/2 that goroutine runs the connection's frame loop (core/h2),
 //     which parks the same way after 25 ms with no stream (idle.go),
 //     and each stream runs on a goroutine of its own, which owns the

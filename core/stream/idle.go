@@ -85,7 +85,7 @@ func (cc *Conn) park() {
 	}
 }
 
-// testHookPark, when set by a test, is called by park before the
+// TestHookPark, when set by a test, is called by park before the
 // connection is handed to the watcher.
 var TestHookPark func(client io.Closer)
 
@@ -145,8 +145,8 @@ func (cc *Conn) Kill() {
 	if sc := cc.sconn.Load(); sc != nil {
 		sc.Close()
 	}
-	if cc.l4 != nil {
-		for _, ls := range cc.l4.Servers {
+	if l4 := cc.stopL4.Load(); l4 != nil {
+		for _, ls := range l4.Servers {
 			if ls.H2 != nil {
 				ls.H2.Close() // streams waiting on HTTP/2 servers end now
 			}

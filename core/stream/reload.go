@@ -55,6 +55,7 @@ func (cc *Conn) moveTo(g *generation.Generation) {
 	fe.Cur.Add(1)
 	fe.Stats.CurSessions.Add(1)
 	cc.gen, cc.fe, cc.l4 = g, fe, l4
+	cc.stopL4.Store(l4)
 	cc.sess.Frontend = fe.Name
 	old.Release()
 }

@@ -221,8 +221,10 @@ func (h *h2Server) upgrade(*Conn, *exchange, *generation.Backend) (stepResult, b
 	return keepOpen, false
 }
 
-// finish ends the attempt; a body the server sends after a head that said
-// there is none (HEAD, 304) is not wanted.
+// finish ends the attempt. A stream the response head ended (END_STREAM)
+// is reset as well: nothing more of it is wanted. A HEAD or 304 response
+// whose head did not end the stream is read to its end like any other
+// (relay), and then ends with it.
 func (h *h2Server) finish(x *exchange, _ bool) {
 	if h.endStream {
 		h.cs.Reset(http2.ErrCodeCancel)

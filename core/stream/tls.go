@@ -15,6 +15,7 @@ import (
 // Called by the accept loop before the connection's goroutine starts.
 func (cc *Conn) attachL4(l *generation.L4Frontend) {
 	cc.l4 = l
+	cc.stopL4.Store(l)
 	if l != nil && l.TLS != nil {
 		// A TLS state with Version 0: the handshake has not happened, so
 		// ssl_* fetches give no sample in tcp-request connection rules.

@@ -341,18 +341,20 @@ func (p *Prober) SocketIdle(c *Conn) bool {
 // reading what was last written to it: a request that met a connection
 // the server had just closed, before it could act on it. That is so when
 // err (from Fill or Write) is ECONNRESET or EPIPE, or when it is the end
-// of the stream and either
-//   - a reset followed the server's FIN (SO_ERROR holds the reset's
-//     error): the server's socket was closed with bytes of ours unread;
-//   - or the FIN acknowledges none of the bytes still unacknowledged
-//     (SIOCOUTQ): the server closed before they reached it, and the
-//     reset they draw is still on its way.
+// of the stream and a reset followed the server's FIN (SO_ERROR holds
+// the reset's error): the server's socket was closed with bytes of ours
+// unread.
 //
 // Both are the usual sight when a server closes an idle connection as a
 // request goes out on it: its FIN is on the way when the request leaves.
 // Linux records the reset met after the FIN (in CLOSE-WAIT) as EPIPE,
-// not ECONNRESET (tcp_reset); and as the FIN is read before the reset
-// arrives, a read may well see the end of the stream with no reset yet.
+// not ECONNRESET (tcp_reset). As the FIN is read before the reset
+// arrives, a read may see the end of the stream with no reset yet, bytes
+// of ours still unacknowledged (SIOCOUTQ): ResetByPeer then waits, a
+// little, for the server's answer to them — a reset (the server never
+// read them: true) or their acknowledgement (a server that only
+// half-closed may read them and act on them: false). No answer in time
+// is false: a request is sent again only on proof that it was not read.
 // Reading SO_ERROR clears it: ResetByPeer is asked once per error.
 func (c *Conn) ResetByPeer(err error) bool {
 	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
@@ -361,20 +363,33 @@ func (c *Conn) ResetByPeer(err error) bool {
 	if err != io.EOF {
 		return false
 	}
-	var soErr, unacked int
-	cerr := c.rc.Control(func(fd uintptr) {
-		soErr, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_ERROR)
-		unacked = outQueue(fd)
-	})
-	if cerr != nil {
-		return false
+	wait := 50 * time.Microsecond
+	for spent := time.Duration(0); ; spent += wait {
+		var soErr, unacked int
+		cerr := c.rc.Control(func(fd uintptr) {
+			soErr, _ = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_ERROR)
+			unacked = outQueue(fd)
+		})
+		if cerr != nil {
+			return false
+		}
+		switch syscall.Errno(soErr) {
+		case syscall.ECONNRESET, syscall.EPIPE:
+			return true
+		}
+		if unacked == 0 || spent >= resetWait {
+			return false
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, 5*time.Millisecond)
 	}
-	switch syscall.Errno(soErr) {
-	case syscall.ECONNRESET, syscall.EPIPE:
-		return true
-	}
-	return unacked > 0
 }
+
+// resetWait bounds how long ResetByPeer waits for the server's answer to
+// bytes it had not acknowledged when its FIN was read: a few round trips
+// on a LAN. A server farther away than that gets no replay of a request
+// that is not idempotent, as before the wait.
+const resetWait = 50 * time.Millisecond
 
 // outQueue returns how many bytes written to the socket fd its peer has
 // not acknowledged (SIOCOUTQ), 0 when the kernel does not say. The end

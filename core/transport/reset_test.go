@@ -95,6 +95,17 @@ func TestConn_ResetByPeer(t *testing.T) {
 				return n == 0
 			})
 		}, false},
+		{"FIN, then the request reaches a server still reading, asked at once", func(t *testing.T, c *Conn, peer *net.TCPConn) {
+			// As above, but ResetByPeer is asked as soon as the request
+			// is written, as the engine does on the end of the stream:
+			// the acknowledgement may still be on its way, and that
+			// must not pass for a reset.
+			peer.CloseWrite()
+			waitUntil(t, "the FIN", func() bool { return !c.Idle() })
+			if _, err := c.Write([]byte(req)); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
 		{"request read, then FIN", func(t *testing.T, c *Conn, peer *net.TCPConn) {
 			if _, err := c.Write([]byte(req)); err != nil {
 				t.Fatal(err)
