@@ -99,7 +99,15 @@ func buildRequest(fields []hpack.HeaderField, endStream bool) (Request, string) 
 			host, hostSeen = f.Value, true
 		case "cookie":
 			if cookie >= 0 {
-				req.Fields[cookie].Value += "; " + f.Value
+				// An empty crumb adds nothing; joined, it would leave
+				// "; " at an end, which no field value may have.
+				switch prev := &req.Fields[cookie].Value; {
+				case f.Value == "":
+				case *prev == "":
+					*prev = f.Value
+				default:
+					*prev += "; " + f.Value
+				}
 				continue
 			}
 			cookie = len(req.Fields)

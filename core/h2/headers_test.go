@@ -31,6 +31,11 @@ func TestBuildRequest(t *testing.T) {
 				t.Errorf("%+v", r)
 			}
 		}},
+		{name: "cookie crumbs joined, empty ones dropped", fields: append(get("/"), hf("cookie", "", "cookie", "a=1", "cookie", "", "cookie", "b=2")...), check: func(t *testing.T, r Request) {
+			if len(r.Fields) != 1 || r.Fields[0].Name != "cookie" || r.Fields[0].Value != "a=1; b=2" {
+				t.Fatalf("fields %v, want one cookie \"a=1; b=2\"", r.Fields)
+			}
+		}},
 		{name: "content-length conflict", fields: append(get("/"), hf("content-length", "1", "content-length", "2")...), bad: true},
 		{name: "content-length sign", fields: append(get("/"), hf("content-length", "+1")...), bad: true},
 		{name: "content-length without body", fields: append(get("/"), hf("content-length", "1")...), endStream: true, bad: true},
