@@ -200,7 +200,7 @@ func (d *decoder) backend(name, path string, v any) *Backend {
 	ds := d.sectionFor(o) // defaults (inherit.go)
 	b.Mode = o.mode("mode", ds.Mode)
 	b.Balance = o.balance("balance", ds.Balance)
-	b.HashType = o.oneOf("hash_type", ds.HashType, "map-based", "consistent")
+	b.HashType = o.hashType(ds.HashType)
 
 	t := o.sub("timeouts")
 	b.Timeouts.Connect, _ = t.duration("connect", ds.Timeouts.Connect, 1)
@@ -214,18 +214,13 @@ func (d *decoder) backend(name, path string, v any) *Backend {
 	b.Timeouts.HTTPKeepAlive, _ = t.duration("http_keep_alive", DefaultServerKeepAlive, 1)
 	t.done()
 
-	b.Retries = o.integer("retries", ds.Retries, 0, 100)
+	b.Retries = o.retries(ds.Retries)
 	b.Redispatch = o.boolean("redispatch", ds.Redispatch)
 	b.MaxConn = o.integer("maxconn", 0, 0, math.MaxInt32)
 	b.PoolMaxConn = o.integer("pool_max_conn", DefaultPoolMaxConn, 0, maxPoolMaxConn)
-	b.HealthCheck = ds.HealthCheck
-	if o.has("health_check") {
-		b.HealthCheck = d.healthCheck(o)
-	} else {
-		o.get("health_check")
-	}
-	b.Observe = o.oneOf("observe", ds.Observe, "layer4", "layer7")
-	b.ErrorLimit = o.integer("error_limit", ds.ErrorLimit, 1, 1000000)
+	b.HealthCheck = o.inheritHealthCheck(ds.HealthCheck)
+	b.Observe = o.observe(ds.Observe)
+	b.ErrorLimit = o.errorLimit(ds.ErrorLimit)
 	b.ACLs, b.ACLOrder, b.ACLPath = o.acls("acls")
 	b.HTTPRequest = o.rules("http_request")
 	b.Filters = o.filters("filters")

@@ -123,17 +123,12 @@ func (d *decoder) defaultsSection(name, path string, v any, parent *DefaultsSect
 	s.Forwarded = o.inheritForwarded(parent, ModeHTTP)
 	s.LogFormat = o.logFormat("log_format", parent.LogFormat)
 	s.Balance = o.balance("balance", parent.Balance)
-	s.HashType = o.oneOf("hash_type", parent.HashType, "map-based", "consistent")
-	s.Retries = o.integer("retries", parent.Retries, 0, 100)
+	s.HashType = o.hashType(parent.HashType)
+	s.Retries = o.retries(parent.Retries)
 	s.Redispatch = o.boolean("redispatch", parent.Redispatch)
-	s.HealthCheck = parent.HealthCheck
-	if o.has("health_check") {
-		s.HealthCheck = d.healthCheck(o)
-	} else {
-		o.get("health_check")
-	}
-	s.Observe = o.oneOf("observe", parent.Observe, "layer4", "layer7")
-	s.ErrorLimit = o.integer("error_limit", parent.ErrorLimit, 1, 1000000)
+	s.HealthCheck = o.inheritHealthCheck(parent.HealthCheck)
+	s.Observe = o.observe(parent.Observe)
+	s.ErrorLimit = o.errorLimit(parent.ErrorLimit)
 	o.elsewhere = notInherited
 	o.done()
 	return s
@@ -170,6 +165,29 @@ func (t *object) frontendTimeouts(def FrontendTimeouts, inherited map[string]boo
 		}
 	}
 	return ft, set
+}
+
+// The backend keys below are decoded alike in a backend and in a defaults
+// section, so that both take the same values and bounds.
+
+func (o *object) hashType(def string) string {
+	return o.oneOf("hash_type", def, "map-based", "consistent")
+}
+
+func (o *object) retries(def int) int { return o.integer("retries", def, 0, 100) }
+
+func (o *object) observe(def string) string { return o.oneOf("observe", def, "layer4", "layer7") }
+
+func (o *object) errorLimit(def int) int { return o.integer("error_limit", def, 1, 1000000) }
+
+// inheritHealthCheck returns the health_check of o, or def when o does not
+// set it (the key is still read, so that it is known and in the reference).
+func (o *object) inheritHealthCheck(def *HealthCheck) *HealthCheck {
+	if !o.has("health_check") {
+		o.get("health_check")
+		return def
+	}
+	return o.d.healthCheck(o)
 }
 
 // inheritForwardFor returns the forward_for of o, or the section's when

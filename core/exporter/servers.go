@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"math"
+	"strings"
 	"time"
 
 	"github.com/strata-proxy/strata/core/backend"
@@ -19,17 +20,10 @@ var checkStates = [...]string{"HANA", "SOCKERR", "L4OK", "L4TOUT", "L4CON", "L6O
 	"L7TOUT", "L7RSP", "L7OK", "L7OKC", "L7STS", "PROCERR", "PROCTOUT", "PROCOK"}
 
 // serverState is the server's state as haproxy_server_status names it:
-// the operator's maint first, then what checks say, then drain.
+// Server.Status without the "k/n" of a transition under way.
 func serverState(s *backend.Server) string {
-	switch {
-	case s.State() == backend.StateMaint:
-		return "MAINT"
-	case s.Health() == backend.HealthDown:
-		return "DOWN"
-	case s.State() == backend.StateDrain:
-		return "DRAIN"
-	}
-	return "UP"
+	st, _, _ := strings.Cut(s.Status(), " ")
+	return st
 }
 
 func gatherBackends(m *telemetry.Metrics, bes []*backend.Backend) {

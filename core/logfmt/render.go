@@ -119,7 +119,7 @@ func (f *Format) appendVar(b []byte, n *node, r *Record, json bool) []byte {
 		if !r.TLS {
 			return appendStr(b, r.Frontend, fl, json)
 		}
-		return appendStr2(b, r.Frontend, "~", fl, json)
+		return appendStr3(b, r.Frontend, "~", "", fl, json)
 	case varBackend:
 		if r.Backend == "" {
 			return appendStr(b, r.Frontend, fl, json)
@@ -310,10 +310,6 @@ func appendTimer(b []byte, d time.Duration, fl flags) []byte {
 
 func appendStr(b []byte, s string, fl flags, json bool) []byte {
 	return appendStr3(b, s, "", "", fl, json)
-}
-
-func appendStr2(b []byte, s, t string, fl flags, json bool) []byte {
-	return appendStr3(b, s, t, "", fl, json)
 }
 
 // appendStr3 prints s+t+u as one string value.
