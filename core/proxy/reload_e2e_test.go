@@ -127,19 +127,7 @@ func reqCount(t testing.TB, g *generation.Generation) int64 {
 // last connection has moved.
 func TestProxy_Reload(t *testing.T) {
 	_, vars := startUpstreams(t, []string{"s1", "s2", "s3"})
-	cfg := reloadConfig("1", vars, "")
-	g1, err := generation.Build(cfg, generation.BuildOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(g1, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	p, g1 := startReloadProxy(t, vars)
 	addr := p.Addrs("web")[0]
 	ka := genDial(t, addr)
 	for range 3 {
