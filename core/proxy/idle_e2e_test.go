@@ -248,18 +248,7 @@ func expectEOF(t *testing.T, cl *client, i int) {
 // it has moved.
 func TestIdle_ReloadWhileParked(t *testing.T) {
 	_, vars := startUpstreams(t, []string{"s1", "s2", "s3"})
-	g1, err := generation.Build(reloadConfig("1", vars, ""), generation.BuildOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(g1, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	p, g1 := startReloadProxy(t, vars)
 	ka := genDial(t, p.Addrs("web")[0])
 	if got := ka.get(t); got != "1" {
 		t.Fatalf("x-gen %q before the reload", got)

@@ -18,23 +18,7 @@ import (
 // that a load balancer's check takes the instance out while the
 // connections it still has finish.
 func TestMonitorURI_Draining(t *testing.T) {
-	_, vars := startUpstreams(t, []string{"s1"})
-	p := startProxy(t, `
-global:
-  access_log: { output: none }
-frontends:
-  web:
-    bind: ["127.0.0.1:0"]
-    mode: http
-    monitor_uri: /healthz
-    http_request: ["deny status 403 if { url /healthz } || { path /private }"]
-    default_backend: app
-backends:
-  app:
-    mode: http
-    servers:
-      s1: { address: "{{s1}}" }
-`, vars)
+	p := startMonitorProxy(t)
 	addr := p.addr("web")
 	cl := dial(t, addr, "")
 	if r := cl.get(t, "/healthz"); r.status != 200 || r.server != "" || !strings.Contains(r.body, "Service ready.") {
@@ -77,23 +61,7 @@ backends:
 // TestMonitorURI_H2: the monitor URI is answered the same over HTTP/2
 // (h2c), by the engine both fronts share.
 func TestMonitorURI_H2(t *testing.T) {
-	_, vars := startUpstreams(t, []string{"s1"})
-	p := startProxy(t, `
-global:
-  access_log: { output: none }
-frontends:
-  web:
-    bind: ["127.0.0.1:0"]
-    mode: http
-    h2: { h2c: true }
-    monitor_uri: /healthz
-    default_backend: app
-backends:
-  app:
-    mode: http
-    servers:
-      s1: { address: "{{s1}}" }
-`, vars)
+	p := startMonitorProxy(t)
 	var dials atomic.Int64
 	c := h2Client(p.addr("web"), nil, &dials)
 	for _, tt := range []struct {
@@ -115,4 +83,29 @@ backends:
 				resp.Header.Get("x-server"), resp.Header.Get("cache-control"), b)
 		}
 	}
+}
+
+// startMonitorProxy starts a frontend with monitor_uri /healthz over
+// HTTP/1.1 and h2c, before one server s1. Its rule denies /healthz (and
+// /private): a 403 for the monitor URI would show the rule saw it.
+func startMonitorProxy(t *testing.T) *testProxy {
+	t.Helper()
+	_, vars := startUpstreams(t, []string{"s1"})
+	return startProxy(t, `
+global:
+  access_log: { output: none }
+frontends:
+  web:
+    bind: ["127.0.0.1:0"]
+    mode: http
+    h2: { h2c: true }
+    monitor_uri: /healthz
+    http_request: ["deny status 403 if { url /healthz } || { path /private }"]
+    default_backend: app
+backends:
+  app:
+    mode: http
+    servers:
+      s1: { address: "{{s1}}" }
+`, vars)
 }

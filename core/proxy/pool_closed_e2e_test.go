@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -49,14 +48,8 @@ func startHeadCloseServer(t *testing.T) *headCloseServer {
 
 func (s *headCloseServer) serve(c net.Conn) {
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	br := bufio.NewReader(c)
-	req, err := http.ReadRequest(br)
-	if err != nil {
-		return
-	}
-	body, err := io.ReadAll(req.Body)
-	if err != nil {
+	req, body, br, ok := readWholeRequest(c)
+	if !ok {
 		return
 	}
 	s.mu.Lock()

@@ -194,14 +194,8 @@ func (s *resetServer) expectEachPostOnce(t *testing.T, p *testProxy) {
 
 func (s *resetServer) serve(c *net.TCPConn) {
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	br := bufio.NewReader(c)
-	req, err := http.ReadRequest(br)
-	if err != nil {
-		return
-	}
-	body, err := io.ReadAll(req.Body)
-	if err != nil {
+	req, body, br, ok := readWholeRequest(c)
+	if !ok {
 		return
 	}
 	if req.Method == "POST" && string(body) != "payload" {
@@ -479,4 +473,20 @@ func adminServerStats(t *testing.T, adm, be, srv string) ServerStats {
 	}
 	t.Fatalf("no server %s/%s in GET /v1/stats", be, srv)
 	return ServerStats{}
+}
+
+// readWholeRequest reads the first request of an in-test server's
+// connection c, body and all, within 30s; ok is false when c broke
+// first. br holds what c sent after it.
+func readWholeRequest(c net.Conn) (req *http.Request, body []byte, br *bufio.Reader, ok bool) {
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	br = bufio.NewReader(c)
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		return nil, nil, nil, false
+	}
+	if body, err = io.ReadAll(req.Body); err != nil {
+		return nil, nil, nil, false
+	}
+	return req, body, br, true
 }

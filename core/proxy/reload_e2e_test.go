@@ -55,6 +55,26 @@ backends:
 	return cfg
 }
 
+// startReloadProxy starts a proxy on generation 1 of reloadConfig (no
+// extra frontend), closed when the test ends; it returns the generation
+// too, for tests that watch it being replaced.
+func startReloadProxy(t *testing.T, vars map[string]string) (*Proxy, *generation.Generation) {
+	t.Helper()
+	g1, err := generation.Build(reloadConfig("1", vars, ""), generation.BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(g1, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p, g1
+}
+
 // genClient is a keep-alive client that reads x-gen.
 type genClient struct {
 	c  net.Conn
@@ -107,19 +127,7 @@ func reqCount(t testing.TB, g *generation.Generation) int64 {
 // last connection has moved.
 func TestProxy_Reload(t *testing.T) {
 	_, vars := startUpstreams(t, []string{"s1", "s2", "s3"})
-	cfg := reloadConfig("1", vars, "")
-	g1, err := generation.Build(cfg, generation.BuildOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(g1, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	p, g1 := startReloadProxy(t, vars)
 	addr := p.Addrs("web")[0]
 	ka := genDial(t, addr)
 	for range 3 {
@@ -161,18 +169,7 @@ func TestProxy_Reload(t *testing.T) {
 // fails, changes nothing; the error says why and the status records it.
 func TestProxy_ReloadFailures(t *testing.T) {
 	_, vars := startUpstreams(t, []string{"s1", "s2", "s3"})
-	g1, err := generation.Build(reloadConfig("1", vars, ""), generation.BuildOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(g1, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	p, g1 := startReloadProxy(t, vars)
 	addr := p.Addrs("web")[0]
 	ka := genDial(t, addr)
 	ka.get(t)
