@@ -265,7 +265,8 @@ func (cc *Conn) finishStream(x *exchange, start time.Time) {
 	fe, strm, txn := cc.fe, &x.strm, &x.txn
 	cc.endStream(x)
 	x.endFilters()           // Log, then Done (filter.go)
-	cc.streamEnded(x, start) // latencies, spans (telemetry.go)
+	d := time.Since(start)
+	cc.streamEnded(x, d) // latencies, spans (telemetry.go)
 	cc.countStream(x, txn.Status)
 	if cc.p.Alog == nil || x.noLog {
 		return
@@ -284,7 +285,7 @@ func (cc *Conn) finishStream(x *exchange, start time.Time) {
 	r.Status = txn.Status
 	r.BytesIn = strm.BytesIn
 	r.BytesOut = strm.BytesOut
-	r.Duration = time.Since(start)
+	r.Duration = d
 	r.TTFB = x.ttfb
 	r.Term = strm.Term
 	r.Retries = strm.Retries
