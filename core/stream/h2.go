@@ -77,7 +77,7 @@ func (cc *Conn) serveH2Stream(s *h2.Stream) {
 		f.abort = x.clientAborted // bound once per pooled exchange
 	}
 	s.OnAbort(f.abort)
-	start := cc.beginStream(x)
+	cc.beginStream(x)
 	cc.handleH2(x)
 	s.OnAbort(nil) // x goes back to the pool: the callback must be done with it
 	if !f.ended {
@@ -85,7 +85,7 @@ func (cc *Conn) serveH2Stream(s *h2.Stream) {
 		// what it got for a complete response.
 		s.Reset(http2.ErrCodeInternal)
 	}
-	cc.finishStream(x, start)
+	cc.finishStream(x)
 	x.reset()
 	exchangePool.Put(x)
 }

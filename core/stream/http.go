@@ -192,8 +192,8 @@ func (x *exchange) reset() {
 // serveStream runs one stream: parse, rules, backend, forward, log.
 func (cc *Conn) serveStream(x *exchange) stepResult {
 	fe, txn := cc.fe, &x.txn
-	start := cc.beginStream(x)
-	cc.c.ReadDeadline = start.Add(fe.Timeouts.HTTPRequest)
+	cc.beginStream(x)
+	cc.c.ReadDeadline = x.strm.Start.Add(fe.Timeouts.HTTPRequest)
 	cc.c.ReadTimeout = fe.Timeouts.Client
 	cc.c.WriteTimeout = fe.Timeouts.Client
 
@@ -202,13 +202,13 @@ func (cc *Conn) serveStream(x *exchange) stepResult {
 	if res == closeConn || !txn.Req.KeepAlive {
 		res = closeConn
 	}
-	cc.finishStream(x, start)
+	cc.finishStream(x)
 	return res
 }
 
-// beginStream starts an HTTP stream on the session and returns its start
-// time.
-func (cc *Conn) beginStream(x *exchange) time.Time {
+// beginStream starts an HTTP stream on the session; its start time is
+// x.strm.Start.
+func (cc *Conn) beginStream(x *exchange) {
 	fe := cc.fe
 	start := time.Now()
 	strm := &x.strm
@@ -221,7 +221,6 @@ func (cc *Conn) beginStream(x *exchange) time.Time {
 	cc.sess.Streams.Add(1)
 	fe.Stats.Streams.Add(1)
 	fe.Stats.CurStreams.Add(1)
-	return start
 }
 
 // endStream settles the termination of a stream that has ended, HTTP or
@@ -261,11 +260,13 @@ func (cc *Conn) countStream(x *exchange, status int) {
 }
 
 // finishStream counts and logs a stream that has ended.
-func (cc *Conn) finishStream(x *exchange, start time.Time) {
+func (cc *Conn) finishStream(x *exchange) {
 	fe, strm, txn := cc.fe, &x.strm, &x.txn
+	start := strm.Start
 	cc.endStream(x)
-	x.endFilters()           // Log, then Done (filter.go)
-	cc.streamEnded(x, start) // latencies, spans (telemetry.go)
+	x.endFilters() // Log, then Done (filter.go)
+	d := time.Since(start)
+	cc.streamEnded(x, d) // latencies, spans (telemetry.go)
 	cc.countStream(x, txn.Status)
 	if cc.p.Alog == nil || x.noLog {
 		return
@@ -284,7 +285,7 @@ func (cc *Conn) finishStream(x *exchange, start time.Time) {
 	r.Status = txn.Status
 	r.BytesIn = strm.BytesIn
 	r.BytesOut = strm.BytesOut
-	r.Duration = time.Since(start)
+	r.Duration = d
 	r.TTFB = x.ttfb
 	r.Term = strm.Term
 	r.Retries = strm.Retries

@@ -99,7 +99,8 @@ func (cc *Conn) serveTCP() {
 func (cc *Conn) finishTCP(x *exchange, start time.Time) {
 	fe, strm := cc.fe, &x.strm
 	cc.endStream(x)
-	cc.streamEnded(x, start) // latencies, spans (telemetry.go)
+	d := time.Since(start)
+	cc.streamEnded(x, d) // latencies, spans (telemetry.go)
 	cc.countStream(x, 0)
 	if cc.p.Alog == nil {
 		return
@@ -108,7 +109,7 @@ func (cc *Conn) finishTCP(x *exchange, start time.Time) {
 	*r = accesslog.Record{
 		Time: start, Session: cc.sess.ID, Stream: strm.ID, Client: cc.clientAddr,
 		Frontend: fe.Name, Backend: strm.Backend, Server: strm.Server, Service: strm.Service,
-		BytesIn: strm.BytesIn, BytesOut: strm.BytesOut, Duration: time.Since(start),
+		BytesIn: strm.BytesIn, BytesOut: strm.BytesOut, Duration: d,
 		TTFB: -1, Term: strm.Term, TCP: true,
 		TraceID: r.TraceID, SpanID: r.SpanID, Traced: r.Traced, // set by streamEnded
 		HX: r.HX, // timers set on the way (accesslog.go)

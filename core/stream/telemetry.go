@@ -102,9 +102,9 @@ func srvAddr(x *exchange) string {
 }
 
 // streamEnded observes the stream's latencies and ends its spans. It runs
-// once per stream, after its termination is final and before its log line.
-func (cc *Conn) streamEnded(x *exchange, start time.Time) {
-	d := time.Since(start)
+// once per stream, after its termination is final and before its log line;
+// d is the stream's duration, which its log line reports too.
+func (cc *Conn) streamEnded(x *exchange, d time.Duration) {
 	cc.fe.Stats.Latency.Total.Observe(d)
 	if be := x.obsBe; be != nil {
 		be.Stats.Latency.Total.Observe(d)
