@@ -478,10 +478,7 @@ func hSendLocalResponse(ctx context.Context, _ api.Module, s []uint64) {
 		ret(s, stBadArgument)
 		return
 	}
-	r := filter.Reply{Status: code, Body: append([]byte(nil), body...), Details: string(details)}
-	for _, p := range kv {
-		r.Fields = append(r.Fields, [2]string{string(p[0]), string(p[1])})
-	}
+	r := filter.Reply{Status: code, Fields: strPairs(kv), Body: append([]byte(nil), body...), Details: string(details)}
 	if err := v.cur.s.Reply(r); err != nil {
 		ret(s, stBadArgument)
 		return
