@@ -19,7 +19,7 @@ func (p *Plugin) acquire(ctx *fetch.Ctx) (*instance, error) {
 	if p.closed.Load() {
 		return nil, ErrClosed
 	}
-	if p.quar.until.Load() != 0 || p.quar.held.Load() != 0 {
+	if p.quar.engaged() {
 		if !p.quar.admit(time.Now(), sourceOf(ctx)) {
 			p.stats.skipped.Add(1)
 			return nil, ErrQuarantined
@@ -44,7 +44,7 @@ func (p *Plugin) acquire(ctx *fetch.Ctx) (*instance, error) {
 func (p *Plugin) release(in *instance, err error) {
 	ended := p.stats.ended.Add(1)
 	var src netip.Addr
-	if err != nil || p.quar.until.Load() != 0 || p.quar.held.Load() != 0 {
+	if err != nil || p.quar.engaged() {
 		src = sourceOf(in.call.ctx) // before end, which forgets the call
 	}
 	in.end()
@@ -57,7 +57,7 @@ func (p *Plugin) release(in *instance, err error) {
 	if !in.kept {
 		p.pool.put(in)
 	}
-	if (p.quar.until.Load() != 0 || p.quar.held.Load() != 0) && p.quar.success(src) {
+	if p.quar.engaged() && p.quar.success(src) {
 		p.log.Info("plugin recovered from quarantine")
 	}
 }

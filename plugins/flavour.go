@@ -85,7 +85,7 @@ func (p *Plugin) Admit(src netip.Addr) error {
 	if p.closed.Load() {
 		return ErrClosed
 	}
-	if p.quar.until.Load() != 0 || p.quar.held.Load() != 0 {
+	if p.quar.engaged() {
 		if !p.quar.admit(time.Now(), src) {
 			p.stats.skipped.Add(1)
 			return ErrQuarantined
@@ -128,7 +128,7 @@ func (p *Plugin) Discard(in *Instance, err error, src netip.Addr) {
 // ratio, and its end when the call was a probe.
 func (p *Plugin) Succeeded(src netip.Addr) {
 	p.stats.ended.Add(1)
-	if (p.quar.until.Load() != 0 || p.quar.held.Load() != 0) && p.quar.success(src) {
+	if p.quar.engaged() && p.quar.success(src) {
 		p.log.Info("plugin recovered from quarantine")
 	}
 }

@@ -53,6 +53,11 @@ type quarantine struct {
 	swept    time.Time                   // last sweep of sources; guarded by mu
 }
 
+// engaged reports whether the plugin or any source is quarantined or
+// probing: the two atomic loads of the fast path, after which a healthy
+// plugin skips admit and success.
+func (q *quarantine) engaged() bool { return q.until.Load() != 0 || q.held.Load() != 0 }
+
 // failure is one instance-killing failure: when, from which source, and
 // how many calls had ended (the failing one included) at that moment.
 type failure struct {

@@ -86,11 +86,7 @@ func hGetLogLevel(ctx context.Context, _ api.Module, s []uint64) {
 			break
 		}
 	}
-	if !v.in.Memory().WriteUint32Le(uint32(s[0]), lv) {
-		ret(s, stInvalidMemoryAccess)
-		return
-	}
-	ret(s, stOK)
+	ret(s, v.putU32(s[0], lv))
 }
 
 func hCurrentTime(ctx context.Context, _ api.Module, s []uint64) {
@@ -98,11 +94,7 @@ func hCurrentTime(ctx context.Context, _ api.Module, s []uint64) {
 	if v == nil {
 		return
 	}
-	if !v.in.Memory().WriteUint64Le(uint32(s[0]), uint64(time.Now().UnixNano())) {
-		ret(s, stInvalidMemoryAccess)
-		return
-	}
-	ret(s, stOK)
+	ret(s, v.putU64(s[0], uint64(time.Now().UnixNano())))
 }
 
 func hSetTickPeriod(ctx context.Context, _ api.Module, s []uint64) {
@@ -298,11 +290,7 @@ func hGetHeaderMapSize(ctx context.Context, _ api.Module, s []uint64) {
 		return
 	}
 	v.scratch = encodeFields(v.scratch[:0], f)
-	if !v.in.Memory().WriteUint32Le(uint32(s[1]), uint32(len(v.scratch))) {
-		ret(s, stInvalidMemoryAccess)
-		return
-	}
-	ret(s, stOK)
+	ret(s, v.putU32(s[1], uint32(len(v.scratch))))
 }
 
 func hGetHeaderMapPairs(ctx context.Context, _ api.Module, s []uint64) {
@@ -461,8 +449,8 @@ func hGetStatus(ctx context.Context, _ api.Module, s []uint64) {
 	if v == nil {
 		return
 	}
-	if !v.in.Memory().WriteUint32Le(uint32(s[0]), 0) {
-		ret(s, stInvalidMemoryAccess)
+	if st := v.putU32(s[0], 0); st != stOK {
+		ret(s, st)
 		return
 	}
 	ret(s, v.out(s[1], s[2], nil))
@@ -490,10 +478,7 @@ func hSendLocalResponse(ctx context.Context, _ api.Module, s []uint64) {
 		ret(s, stBadArgument)
 		return
 	}
-	r := filter.Reply{Status: code, Body: append([]byte(nil), body...), Details: string(details)}
-	for _, p := range kv {
-		r.Fields = append(r.Fields, [2]string{string(p[0]), string(p[1])})
-	}
+	r := filter.Reply{Status: code, Fields: strPairs(kv), Body: append([]byte(nil), body...), Details: string(details)}
 	if err := v.cur.s.Reply(r); err != nil {
 		ret(s, stBadArgument)
 		return

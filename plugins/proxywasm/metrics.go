@@ -139,11 +139,7 @@ func hGetMetric(ctx context.Context, _ api.Module, s []uint64) {
 		ret(s, stNotFound)
 		return
 	}
-	if !v.in.Memory().WriteUint64Le(uint32(s[1]), uint64(mt.value.Load())) {
-		ret(s, stInvalidMemoryAccess)
-		return
-	}
-	ret(s, stOK)
+	ret(s, v.putU64(s[1], uint64(mt.value.Load())))
 }
 
 // Gather adds the filter's guest metrics to a reading (GET /metrics):

@@ -313,3 +313,20 @@ func (v *vm) out(retData, retSize uint64, data []byte) status {
 	mem.WriteUint32Le(uint32(retSize), uint32(len(data)))
 	return stOK
 }
+
+// putU32 writes x at the guest's address p: INVALID_MEMORY_ACCESS when p
+// is out of its memory.
+func (v *vm) putU32(p uint64, x uint32) status {
+	if !v.in.Memory().WriteUint32Le(uint32(p), x) {
+		return stInvalidMemoryAccess
+	}
+	return stOK
+}
+
+// putU64 is putU32 for a 64-bit value.
+func (v *vm) putU64(p uint64, x uint64) status {
+	if !v.in.Memory().WriteUint64Le(uint32(p), x) {
+		return stInvalidMemoryAccess
+	}
+	return stOK
+}
